@@ -1,0 +1,20 @@
+# Every third-party dependency, found once. Debian 12 packages only (see docs/operator-guide.md).
+find_package(Boost 1.81.0 EXACT REQUIRED CONFIG COMPONENTS json url system)
+find_package(spdlog REQUIRED CONFIG)
+find_package(OpenSSL 3.0 REQUIRED)
+find_package(Threads REQUIRED)
+
+# MySQL Connector/C++ 1.1 ships no CMake config. Its -dev package cannot be installed next to Boost 1.81
+# on Debian 12, so scripts/lib/deps.sh unpacks its headers into var/deps/mysqlcppconn; a system-wide
+# install (/usr/include) is found as well.
+set(MYSQLCPPCONN_ROOT "${CMAKE_SOURCE_DIR}/var/deps/mysqlcppconn" CACHE PATH "Unpacked libmysqlcppconn-dev")
+find_path(MYSQLCPPCONN_INCLUDE_DIR mysql_driver.h HINTS "${MYSQLCPPCONN_ROOT}/usr/include" REQUIRED)
+find_library(MYSQLCPPCONN_LIBRARY NAMES mysqlcppconn libmysqlcppconn.so.7 REQUIRED)
+add_library(certctrl_mysqlcppconn INTERFACE)
+target_include_directories(certctrl_mysqlcppconn SYSTEM INTERFACE "${MYSQLCPPCONN_INCLUDE_DIR}")
+target_link_libraries(certctrl_mysqlcppconn INTERFACE "${MYSQLCPPCONN_LIBRARY}" Boost::headers)
+
+if(CERTCTRL_BUILD_TESTS)
+  find_package(GTest REQUIRED CONFIG)
+  include(GoogleTest)
+endif()

@@ -1,0 +1,10 @@
+# CERTCTRL_SANITIZE=address -> ASan+UBSan, thread -> TSan. Applied to every target in the tree.
+if(CERTCTRL_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CERTCTRL_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT CERTCTRL_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CERTCTRL_SANITIZE must be '', 'address' or 'thread'")
+endif()

@@ -1,0 +1,34 @@
+#pragma once
+
+#include "certctrl/config/config.hpp"
+
+#include <filesystem>
+#include <optional>
+
+namespace certctrl::app {
+
+/// Process exit codes of certctrl-server.
+enum exit_code : int {
+    exit_ok = 0,
+    exit_failure = 1,  // runtime failure (database unreachable at migrate, bind failed, ...)
+    exit_usage = 2,    // bad command line or invalid config
+    exit_schema = 3,   // the database schema is newer than this binary, or an applied migration changed
+};
+
+/// Options of `serve` that are not part of the config file.
+struct serve_options {
+    std::optional<std::filesystem::path> port_file;  // written with the bound port once listening
+};
+
+/// Composition root: builds the pool, repositories, routes and listeners from the config, serves until
+/// SIGTERM/SIGINT, then drains in-flight requests (bounded by server.shutdown_grace_ms). Returns an exit
+/// code.
+int serve(config::config const& cfg, serve_options const& opts);
+
+/// Applies pending migrations and prints what was applied. Returns an exit code.
+int migrate(config::config const& cfg);
+
+/// Sets spdlog's level and pattern from the config.
+void setup_logging(config::log_config const& cfg);
+
+}  // namespace certctrl::app

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace certctrl::config {
+
+/// Raised by load() for a config the server must not start with; the message names the key.
+struct config_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// HTTP listener and connection limits.
+struct server_config {
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t port = 8080;
+    unsigned threads = 2;
+    std::string public_url = "http://127.0.0.1:8080";
+    std::size_t max_connections = 10000;
+    std::size_t header_limit_bytes = 16 * 1024;
+    std::size_t body_limit_bytes = 1024 * 1024;
+    std::chrono::milliseconds read_timeout{15000};
+    std::chrono::milliseconds idle_timeout{60000};
+    std::chrono::milliseconds write_timeout{15000};
+    std::chrono::milliseconds shutdown_grace{8000};
+};
+
+/// MySQL/MariaDB connection settings. The password never lives in the file itself.
+struct database_config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 3306;
+    std::string user = "certctrl";
+    std::string name = "certctrl";
+    std::string password;  // resolved from password_env or password_file at load
+    std::string password_env = "CERTCTRL_DB_PASSWORD";
+    std::string password_file;
+    unsigned pool_size = 4;
+    unsigned connect_timeout_s = 2;
+    unsigned read_timeout_s = 30;
+    unsigned write_timeout_s = 30;
+    std::size_t queue_limit = 1024;
+    bool migrate_on_start = true;
+};
+
+/// Where /metrics is served: on its own listener, or on the main one behind a bearer token, or not at all.
+struct metrics_config {
+    std::string listen_address;  // empty: no separate listener
+    std::uint16_t port = 0;
+    std::string token;  // resolved from token_env; empty: no token access on the main listener
+    std::string token_env;
+};
+
+/// Logging.
+struct log_config {
+    std::string level = "info";  // trace, debug, info, warn, error
+};
+
+/// Key material. The master key wraps every data key; it comes from the environment or a key file.
+struct crypto_config {
+    std::string master_key_env = "CERTCTRL_MASTER_KEY";
+    std::string master_key_file;
+    std::string master_key;  // 32 raw bytes once loaded; empty if none configured
+};
+
+/// The whole validated configuration.
+struct config {
+    server_config server;
+    database_config database;
+    metrics_config metrics;
+    log_config log;
+    crypto_config crypto;
+};
+
+/// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw
+/// config_error naming the key; relative file paths are taken relative to the config file's folder.
+/// Secrets are read from the environment variables named in the file, or from the named files.
+config load(std::filesystem::path const& path);
+
+/// Same as load() for text already in memory; `base_dir` resolves relative paths.
+config parse(std::string const& text, std::filesystem::path const& base_dir);
+
+}  // namespace certctrl::config

@@ -1,0 +1,24 @@
+#pragma once
+
+#include "certctrl/core/error.hpp"
+#include "certctrl/http/types.hpp"
+
+#include <boost/json/value.hpp>
+
+namespace certctrl::http {
+
+/// `{"data": <data>}` with the given status (200 by default), Content-Type application/json.
+response json_data(request const& req, boost::json::value data, unsigned status = 200);
+
+/// An empty 204 response.
+response no_content(request const& req);
+
+/// `{"error":{"code","what","key","params"}}` with the status of `err.code` from the error table.
+/// 429 responses get Retry-After from params.retry_after when present.
+response json_error(unsigned version, bool keep_alive, app_error const& err);
+response json_error(request const& req, app_error const& err);
+
+/// The error body alone (for tests and for bodies written outside a handler).
+boost::json::object error_body(app_error const& err);
+
+}  // namespace certctrl::http

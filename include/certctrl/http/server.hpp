@@ -1,0 +1,69 @@
+#pragma once
+
+#include "certctrl/config/config.hpp"
+#include "certctrl/http/metrics.hpp"
+#include "certctrl/http/router.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace certctrl::http {
+
+/// One HTTP/1.1 listener: an awaitable accept loop, each connection a coroutine on its own strand.
+/// Enforces header/body size limits, read/idle/write timeouts and a connection cap; answers every
+/// request (including malformed ones) with a JSON body, and writes one access-log line per request.
+class server {
+  public:
+    /// `r` and `m` must outlive the server. `name` labels log lines ("api", "metrics").
+    server(boost::asio::io_context& ioc, config::server_config limits, router const& r, metrics& m,
+           std::string name = "api");
+    ~server();
+    server(server const&) = delete;
+    server& operator=(server const&) = delete;
+
+    /// Binds and listens; throws boost::system::system_error on failure. Port 0 picks a free port.
+    void listen(std::string const& address, std::uint16_t port);
+
+    /// The bound port (after listen()).
+    std::uint16_t port() const;
+
+    /// Starts the accept loop on the io_context.
+    void start();
+
+    /// Stops accepting and closes idle keep-alive connections; requests in flight finish and their
+    /// connections close after the response. Safe to call from any thread.
+    void begin_shutdown();
+
+    /// Connections not yet closed.
+    std::size_t open_connections() const;
+
+  private:
+    struct connection;
+    awaitable<void> accept_loop();
+    awaitable<void> run_connection(std::shared_ptr<connection> c);
+    awaitable<void> refuse_connection(boost::asio::ip::tcp::socket s);
+    awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
+                                 std::string& route_out);
+
+    boost::asio::io_context& ioc_;
+    config::server_config limits_;
+    router const& router_;
+    metrics& metrics_;
+    std::string name_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    std::atomic<bool> stopping_{false};
+    mutable std::mutex mutex_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections_;
+    std::uint64_t next_id_ = 0;
+};
+
+/// A request id: the client's X-Request-Id when it is 1-64 characters of [A-Za-z0-9._:-], else new.
+std::string request_id_for(request const& req);
+
+}  // namespace certctrl::http

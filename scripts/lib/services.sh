@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Private MariaDB and pebble instances for run.sh and test.sh: never systemd, never the system MySQL,
+# always 127.0.0.1. Sourced; functions only.
+
+MARIADBD=${MARIADBD:-/usr/sbin/mariadbd}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on, preferring $1 when given and free.
+certctrl_free_port() {
+    local want=${1:-} p
+    if [ -n "$want" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$want") 2>/dev/null; then
+        echo "$want"; return
+    fi
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"; return
+        fi
+    done
+    echo "certctrl: no free port found" >&2
+    return 1
+}
+
+# Waits up to $2 seconds (default 30) for the pid in file $1 to exit.
+certctrl_wait_exit() {
+    local pid=$1 limit=$((${2:-30} * 10))
+    for _ in $(seq 1 "$limit"); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# mariadb_init_datadir DIR: a fresh data directory (skipped when DIR already holds one).
+mariadb_init_datadir() {
+    local dir=$1
+    [ -d "$dir/mysql" ] && return 0
+    mkdir -p "$dir"
+    mariadb-install-db --no-defaults --user=root --datadir="$dir" --auth-root-authentication-method=normal \
+        --skip-test-db --skip-name-resolve >"$dir.install.log" 2>&1 || {
+        echo "certctrl: mariadb-install-db failed, see $dir.install.log" >&2; return 1; }
+}
+
+# mariadb_start DATADIR RUNDIR PORT: starts mariadbd in the background and waits until it answers.
+mariadb_start() {
+    local data=$1 run=$2 port=$3
+    mkdir -p "$run"
+    if [ -f "$run/mariadbd.pid" ] && kill -0 "$(cat "$run/mariadbd.pid")" 2>/dev/null; then
+        return 0
+    fi
+    "$MARIADBD" --no-defaults --user=root --datadir="$data" --socket="$run/mysqld.sock" \
+        --port="$port" --bind-address=127.0.0.1 --pid-file="$run/mariadbd.pid" --log-error="$run/mariadb.err" \
+        --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M --innodb-log-file-size=16M \
+        --max-connections=500 >/dev/null 2>&1 &
+    echo $! >"$run/mariadbd.pid"
+    echo "$port" >"$run/port"
+    for _ in $(seq 1 300); do
+        if mariadb-admin --no-defaults --socket="$run/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$(cat "$run/mariadbd.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "certctrl: MariaDB did not start; last lines of $run/mariadb.err:" >&2
+    tail -n 20 "$run/mariadb.err" >&2
+    return 1
+}
+
+# mariadb_sql RUNDIR SQL: runs SQL as root over the private socket.
+mariadb_sql() {
+    mariadb --no-defaults --socket="$1/mysqld.sock" -uroot -e "$2"
+}
+
+# mariadb_stop RUNDIR: stops the instance started with that RUNDIR (no-op when not running).
+mariadb_stop() {
+    local run=$1 pid
+    [ -f "$run/mariadbd.pid" ] || return 0
+    pid=$(cat "$run/mariadbd.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        certctrl_wait_exit "$pid" 60 || kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -f "$run/mariadbd.pid"
+}
+
+# pebble_start DIR: a local ACME CA (pebble) and its DNS/challenge test server, on fixed loopback ports
+# recorded in DIR/env. Makes the CA and TLS certificate pebble needs on first use.
+pebble_start() {
+    local dir=$1
+    mkdir -p "$dir"
+    if [ -f "$dir/pebble.pid" ] && kill -0 "$(cat "$dir/pebble.pid")" 2>/dev/null; then
+        return 0
+    fi
+    if [ ! -f "$dir/cert.pem" ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/ca.key" \
+            -out "$dir/ca.pem" -days 3650 -subj "/CN=certctrl local pebble CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/key.pem" \
+            -out "$dir/localhost.csr" -subj "/CN=localhost" 2>/dev/null
+        printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n" \
+            >"$dir/ext.cnf"
+        openssl x509 -req -in "$dir/localhost.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+            -out "$dir/cert.pem" -days 3650 -extfile "$dir/ext.cnf" 2>/dev/null
+    fi
+    local acme mgmt dns chall http01
+    acme=$(certctrl_free_port 14000) mgmt=$(certctrl_free_port 15000) dns=$(certctrl_free_port 8053)
+    chall=$(certctrl_free_port 8055) http01=$(certctrl_free_port 5002)
+    cat >"$dir/pebble-config.json" <<JSON
+{ "pebble": { "listenAddress": "127.0.0.1:$acme", "managementListenAddress": "127.0.0.1:$mgmt",
+  "certificate": "$dir/cert.pem", "privateKey": "$dir/key.pem",
+  "httpPort": $http01, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false } }
+JSON
+    pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns" -http01 "" -https01 "" \
+        -tlsalpn01 "" -management "127.0.0.1:$chall" >"$dir/challtestsrv.log" 2>&1 &
+    echo $! >"$dir/challtestsrv.pid"
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+        pebble -config "$dir/pebble-config.json" -dnsserver "127.0.0.1:$dns" >"$dir/pebble.log" 2>&1 &
+    echo $! >"$dir/pebble.pid"
+    cat >"$dir/env" <<ENV
+PEBBLE_DIRECTORY_URL=https://127.0.0.1:$acme/dir
+PEBBLE_MANAGEMENT_URL=https://127.0.0.1:$mgmt
+PEBBLE_CA_FILE=$dir/ca.pem
+PEBBLE_DNS=127.0.0.1:$dns
+PEBBLE_CHALLTESTSRV_URL=http://127.0.0.1:$chall
+PEBBLE_HTTP01_PORT=$http01
+ENV
+    for _ in $(seq 1 100); do
+        curl -sf --cacert "$dir/ca.pem" "https://127.0.0.1:$acme/dir" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "certctrl: pebble did not start; see $dir/pebble.log" >&2
+    return 1
+}
+
+# pebble_stop DIR
+pebble_stop() {
+    local dir=$1 f pid
+    for f in pebble challtestsrv; do
+        [ -f "$dir/$f.pid" ] || continue
+        pid=$(cat "$dir/$f.pid")
+        kill -TERM "$pid" 2>/dev/null && certctrl_wait_exit "$pid" 10
+        rm -f "$dir/$f.pid"
+    done
+}

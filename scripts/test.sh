@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds (dev preset: -Werror), checks formatting, starts the real services the
+# tests need (a private MariaDB in a temp dir), runs the whole suite, and stops everything on exit.
+# Usage: ./scripts/test.sh [extra ctest args]     PRESET=asan ./scripts/test.sh   to use another preset.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/lib/deps.sh
+source scripts/lib/services.sh
+preset=${PRESET:-dev}
+start=$(date +%s)
+
+certctrl_install_deps "$root"
+
+echo "== format check"
+files=$(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp')
+if [ -n "$files" ]; then
+    clang-format --dry-run --Werror $files
+fi
+
+echo "== build ($preset)"
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"
+
+tmp=$(mktemp -d /tmp/certctrl-test.XXXXXX)
+cleanup() {
+    mariadb_stop "$tmp/db/run" || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== services"
+# A template data directory with the test user; tests that need a MariaDB of their own copy it.
+mariadb_init_datadir "$tmp/template"
+port=$(certctrl_free_port)
+mariadb_start "$tmp/template" "$tmp/template-run" "$port"
+db_password=$(openssl rand -hex 16)
+mariadb_sql "$tmp/template-run" "CREATE USER 'certctrl_test'@'127.0.0.1' IDENTIFIED BY '$db_password';
+    GRANT ALL PRIVILEGES ON *.* TO 'certctrl_test'@'127.0.0.1' WITH GRANT OPTION;"
+mariadb_stop "$tmp/template-run"
+mkdir -p "$tmp/db"
+cp -a "$tmp/template" "$tmp/db/data"
+mariadb_start "$tmp/db/data" "$tmp/db/run" "$port"
+echo "MariaDB on 127.0.0.1:$port ($(mariadbd --version 2>/dev/null | awk '{print $3}'))"
+
+export CERTCTRL_TEST_DB_HOST=127.0.0.1 CERTCTRL_TEST_DB_PORT=$port CERTCTRL_TEST_DB_USER=certctrl_test
+export CERTCTRL_TEST_DB_PASSWORD=$db_password CERTCTRL_TEST_MARIADB_TEMPLATE=$tmp/template
+export CERTCTRL_TEST_TMP=$tmp
+
+echo "== tests"
+ctest --preset "$preset" -j2 --timeout 600 "$@"
+echo "test.sh: done in $(( $(date +%s) - start )) s"

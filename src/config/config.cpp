@@ -1,0 +1,280 @@
+#include "certctrl/config/config.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace certctrl::config {
+
+namespace json = boost::json;
+
+namespace {
+
+// Reads one JSON object section, remembering which keys were read so unknown ones can be reported.
+class section_reader {
+  public:
+    section_reader(json::object const& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
+
+    std::string key_path(std::string_view key) const {
+        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    }
+
+    json::value const* find(std::string_view key) {
+        seen_.insert(std::string(key));
+        auto it = obj_.find(key);
+        return it == obj_.end() ? nullptr : &it->value();
+    }
+
+    void read(std::string_view key, std::string& out) {
+        if (auto const* v = find(key)) {
+            if (!v->is_string()) {
+                fail(key, "expected a string");
+            }
+            out = std::string(v->get_string());
+        }
+    }
+
+    void read(std::string_view key, bool& out) {
+        if (auto const* v = find(key)) {
+            if (!v->is_bool()) {
+                fail(key, "expected true or false");
+            }
+            out = v->get_bool();
+        }
+    }
+
+    template <class Int>
+    void read_int(std::string_view key, Int& out, std::int64_t min, std::int64_t max) {
+        if (auto const* v = find(key)) {
+            std::int64_t n = 0;
+            if (v->is_int64()) {
+                n = v->get_int64();
+            } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(max)) {
+                n = static_cast<std::int64_t>(v->get_uint64());
+            } else {
+                fail(key, "expected an integer in " + std::to_string(min) + ".." + std::to_string(max));
+            }
+            if (n < min || n > max) {
+                fail(key, "expected an integer in " + std::to_string(min) + ".." + std::to_string(max) +
+                              ", got " + std::to_string(n));
+            }
+            out = static_cast<Int>(n);
+        }
+    }
+
+    void read_ms(std::string_view key, std::chrono::milliseconds& out, std::int64_t min, std::int64_t max) {
+        std::int64_t n = out.count();
+        read_int(key, n, min, max);
+        out = std::chrono::milliseconds(n);
+    }
+
+    json::object const* section(std::string_view key) {
+        if (auto const* v = find(key)) {
+            if (!v->is_object()) {
+                fail(key, "expected an object");
+            }
+            return &v->get_object();
+        }
+        return nullptr;
+    }
+
+    // Throws for the first key present in the object that no read asked for.
+    void finish() const {
+        for (auto const& kv : obj_) {
+            if (!seen_.contains(std::string(kv.key()))) {
+                throw config_error("unknown config key '" + key_path(kv.key()) + "'");
+            }
+        }
+    }
+
+    [[noreturn]] void fail(std::string_view key, std::string const& why) const {
+        throw config_error("config key '" + key_path(key) + "': " + why);
+    }
+
+  private:
+    json::object const& obj_;
+    std::string path_;
+    std::set<std::string> seen_;
+};
+
+std::filesystem::path resolve(std::filesystem::path const& base, std::string const& p) {
+    std::filesystem::path path(p);
+    return path.is_absolute() ? path : base / path;
+}
+
+std::string read_file_trimmed(std::filesystem::path const& p, std::string const& key) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+        throw config_error("config key '" + key + "': cannot read file " + p.string());
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+// A secret comes from the environment variable named by `env_key` if set and non-empty, else from the
+// file named by `file_key`, else it stays empty.
+std::string resolve_secret(std::string const& env_name, std::string const& file,
+                           std::filesystem::path const& base, std::string const& file_key) {
+    if (!env_name.empty()) {
+        if (char const* v = std::getenv(env_name.c_str()); v != nullptr && *v != '\0') {
+            return v;
+        }
+    }
+    if (!file.empty()) {
+        return read_file_trimmed(resolve(base, file), file_key);
+    }
+    return {};
+}
+
+bool is_log_level(std::string const& s) {
+    return s == "trace" || s == "debug" || s == "info" || s == "warn" || s == "error" || s == "critical" ||
+           s == "off";
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void check_url(std::string const& key, std::string const& url) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+        throw config_error("config key '" + key + "': expected an http:// or https:// URL");
+    }
+}
+
+}  // namespace
+
+config parse(std::string const& text, std::filesystem::path const& base_dir) {
+    json::parse_options opts;
+    opts.allow_comments = true;
+    opts.allow_trailing_commas = true;
+    boost::system::error_code ec;
+    json::value root = json::parse(text, ec, {}, opts);
+    if (ec) {
+        throw config_error("config is not valid JSON: " + ec.message());
+    }
+    if (!root.is_object()) {
+        throw config_error("config must be a JSON object");
+    }
+
+    config c;
+    section_reader top(root.get_object(), "");
+
+    if (auto const* s = top.section("server")) {
+        section_reader r(*s, "server");
+        r.read("listen_address", c.server.listen_address);
+        r.read_int("port", c.server.port, 0, 65535);
+        r.read_int("threads", c.server.threads, 1, 256);
+        r.read("public_url", c.server.public_url);
+        check_url("server.public_url", c.server.public_url);
+        r.read_int("max_connections", c.server.max_connections, 1, 1000000);
+        r.read_int("header_limit_bytes", c.server.header_limit_bytes, 1024, 1024 * 1024);
+        r.read_int("body_limit_bytes", c.server.body_limit_bytes, 1024, std::int64_t{1} << 30);
+        r.read_ms("read_timeout_ms", c.server.read_timeout, 100, 3600000);
+        r.read_ms("idle_timeout_ms", c.server.idle_timeout, 100, 3600000);
+        r.read_ms("write_timeout_ms", c.server.write_timeout, 100, 3600000);
+        r.read_ms("shutdown_grace_ms", c.server.shutdown_grace, 0, 600000);
+        r.finish();
+    }
+    if (auto const* s = top.section("database")) {
+        section_reader r(*s, "database");
+        r.read("host", c.database.host);
+        r.read_int("port", c.database.port, 1, 65535);
+        r.read("user", c.database.user);
+        r.read("name", c.database.name);
+        r.read("password_env", c.database.password_env);
+        r.read("password_file", c.database.password_file);
+        r.read_int("pool_size", c.database.pool_size, 1, 256);
+        r.read_int("connect_timeout_s", c.database.connect_timeout_s, 1, 600);
+        r.read_int("read_timeout_s", c.database.read_timeout_s, 1, 3600);
+        r.read_int("write_timeout_s", c.database.write_timeout_s, 1, 3600);
+        r.read_int("queue_limit", c.database.queue_limit, 1, 1000000);
+        r.read("migrate_on_start", c.database.migrate_on_start);
+        r.finish();
+        if (c.database.name.empty() || c.database.name.size() > 64 ||
+            c.database.name.find_first_not_of(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != std::string::npos) {
+            r.fail("name", "expected 1-64 characters of [A-Za-z0-9_]");
+        }
+        if (c.database.user.empty()) {
+            r.fail("user", "must not be empty");
+        }
+    }
+    c.database.password =
+        resolve_secret(c.database.password_env, c.database.password_file, base_dir, "database.password_file");
+
+    if (auto const* s = top.section("metrics")) {
+        section_reader r(*s, "metrics");
+        r.read("listen_address", c.metrics.listen_address);
+        r.read_int("port", c.metrics.port, 0, 65535);
+        r.read("token_env", c.metrics.token_env);
+        r.finish();
+    }
+    c.metrics.token = resolve_secret(c.metrics.token_env, "", base_dir, "");
+    if (!c.metrics.token_env.empty() && c.metrics.token.size() < 16) {
+        throw config_error("config key 'metrics.token_env': environment variable " + c.metrics.token_env +
+                           " must hold a token of at least 16 characters");
+    }
+
+    if (auto const* s = top.section("log")) {
+        section_reader r(*s, "log");
+        r.read("level", c.log.level);
+        r.finish();
+        if (!is_log_level(c.log.level)) {
+            r.fail("level", "expected one of trace, debug, info, warn, error, critical, off");
+        }
+    }
+    if (auto const* s = top.section("crypto")) {
+        section_reader r(*s, "crypto");
+        r.read("master_key_env", c.crypto.master_key_env);
+        r.read("master_key_file", c.crypto.master_key_file);
+        r.finish();
+    }
+    std::string hex =
+        resolve_secret(c.crypto.master_key_env, c.crypto.master_key_file, base_dir, "crypto.master_key_file");
+    if (!hex.empty()) {
+        if (hex.size() != 64) {
+            throw config_error(
+                "config key 'crypto.master_key_file': the master key must be 64 hex characters");
+        }
+        for (std::size_t i = 0; i < 64; i += 2) {
+            int hi = hex_value(hex[i]);
+            int lo = hex_value(hex[i + 1]);
+            if (hi < 0 || lo < 0) {
+                throw config_error(
+                    "config key 'crypto.master_key_file': the master key must be 64 hex characters");
+            }
+            c.crypto.master_key.push_back(static_cast<char>(hi * 16 + lo));
+        }
+    }
+    top.finish();
+    return c;
+}
+
+config load(std::filesystem::path const& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw config_error("cannot read config file " + path.string());
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto base = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    return parse(ss.str(), base);
+}
+
+}  // namespace certctrl::config

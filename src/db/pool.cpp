@@ -1,0 +1,215 @@
+#include "certctrl/db/pool.hpp"
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <mysql_driver.h>
+#include <spdlog/spdlog.h>
+
+namespace certctrl::db {
+
+namespace {
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// A connection unused for this long is pinged before use, so a server restart is noticed before a
+// statement is sent rather than by failing the statement.
+constexpr auto ping_after_idle = std::chrono::seconds(1);
+// After a failed connect, other threads fail fast for this long instead of each waiting out the timeout.
+constexpr std::int64_t fail_fast_ms = 500;
+
+}  // namespace
+
+bool is_connection_error(int e) {
+    switch (e) {
+        case 1040:  // ER_CON_COUNT_ERROR
+        case 1053:  // ER_SERVER_SHUTDOWN
+        case 1927:  // ER_CONNECTION_KILLED (MariaDB)
+        case 2002:  // CR_CONNECTION_ERROR
+        case 2003:  // CR_CONN_HOST_ERROR
+        case 2005:  // CR_UNKNOWN_HOST
+        case 2006:  // CR_SERVER_GONE_ERROR
+        case 2013:  // CR_SERVER_LOST
+        case 2055:  // CR_SERVER_LOST_EXTENDED
+        case 4031:  // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+            return true;
+        default:
+            return false;
+    }
+}
+
+app_error map_sql_error(sql::SQLException const& e) {
+    int const code = e.getErrorCode();
+    if (code == 1062 || code == 1586) {  // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+        return make_error(errc::conflict, "A resource with the same unique value already exists");
+    }
+    if (code == 1451) {  // ER_ROW_IS_REFERENCED_2
+        return make_error(errc::conflict, "The resource is still referenced by other resources");
+    }
+    if (is_connection_error(code) || code == 1205 || code == 1213 || code == 0) {
+        // 1205 lock wait timeout, 1213 deadlock, 0: connector-side failure without a server code.
+        return make_error(errc::database, "Database unavailable, try again later");
+    }
+    spdlog::error("unexpected SQL error {} ({}): {}", code, e.getSQLStateCStr(), e.what());
+    return make_error(errc::internal, "Internal server error");
+}
+
+namespace detail {
+
+// The MySQL error number of the last exception a job on this pool thread turned into an error value,
+// so the thread can tell a dead connection from an ordinary failure.
+thread_local int last_job_errno = 0;
+
+app_error current_exception_to_error() {
+    try {
+        throw;
+    } catch (sql::SQLException const& e) {
+        last_job_errno = e.getErrorCode();
+        return map_sql_error(e);
+    } catch (app_error_exception const& e) {
+        return e.error;
+    } catch (std::exception const& e) {
+        spdlog::error("exception in database job: {}", e.what());
+    } catch (...) {
+        spdlog::error("unknown exception in database job");
+    }
+    return make_error(errc::internal, "Internal server error");
+}
+
+}  // namespace detail
+
+pool::pool(config::database_config cfg) : cfg_(std::move(cfg)) {
+    // The driver instance must be created before threads use it (it is not thread-safe to create).
+    sql::mysql::get_driver_instance();
+    threads_.reserve(cfg_.pool_size);
+    for (unsigned i = 0; i < cfg_.pool_size; ++i) {
+        threads_.emplace_back([this] { thread_main(); });
+    }
+}
+
+pool::~pool() {
+    stop();
+}
+
+void pool::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ && threads_.empty()) {
+            return;
+        }
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    threads_.clear();
+}
+
+void pool::submit(std::unique_ptr<job> j) {
+    {
+        std::unique_lock lock(mutex_);
+        if (!stopping_ && queue_.size() < cfg_.queue_limit) {
+            queue_.push_back(std::move(j));
+            lock.unlock();
+            cv_.notify_one();
+            return;
+        }
+    }
+    app_error err = make_error(errc::database, "Database busy, try again later");
+    j->run(nullptr, &err);
+}
+
+pool::stats pool::current_stats() const {
+    std::lock_guard lock(mutex_);
+    return stats{cfg_.pool_size, in_use_.load(), queue_.size()};
+}
+
+std::unique_ptr<sql::Connection> pool::connect(bool multi_statements) const {
+    sql::ConnectOptionsMap opts;
+    opts["hostName"] = sql::SQLString(cfg_.host);
+    opts["port"] = static_cast<int>(cfg_.port);
+    opts["userName"] = sql::SQLString(cfg_.user);
+    opts["password"] = sql::SQLString(cfg_.password);
+    opts["schema"] = sql::SQLString(cfg_.name);
+    opts["OPT_CONNECT_TIMEOUT"] = static_cast<int>(cfg_.connect_timeout_s);
+    opts["OPT_READ_TIMEOUT"] = static_cast<int>(cfg_.read_timeout_s);
+    opts["OPT_WRITE_TIMEOUT"] = static_cast<int>(cfg_.write_timeout_s);
+    opts["OPT_RECONNECT"] = false;
+    opts["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    opts["CLIENT_MULTI_STATEMENTS"] = multi_statements;
+    auto* driver = sql::mysql::get_driver_instance();
+    std::unique_ptr<sql::Connection> c(driver->connect(opts));
+    c->setAutoCommit(true);
+    return c;
+}
+
+void pool::thread_main() {
+    auto* driver = sql::mysql::get_driver_instance();
+    driver->threadInit();
+    std::unique_ptr<sql::Connection> conn;
+    auto last_used = std::chrono::steady_clock::now();
+    for (;;) {
+        std::unique_ptr<job> j;
+        {
+            std::unique_lock lock(mutex_);
+            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) {
+                break;  // stopping and drained
+            }
+            j = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        ++in_use_;
+        run_one(std::move(j), conn, last_used);
+        --in_use_;
+    }
+    conn.reset();
+    driver->threadEnd();
+}
+
+void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& conn,
+                   std::chrono::steady_clock::time_point& last_used) {
+    auto const now = std::chrono::steady_clock::now();
+    try {
+        if (conn && (conn->isClosed() || (now - last_used > ping_after_idle && !conn->isValid()))) {
+            conn.reset();
+        }
+    } catch (sql::SQLException const&) {
+        conn.reset();
+    }
+    if (!conn) {
+        if (now_ms() - last_connect_failure_ms_.load() < fail_fast_ms) {
+            app_error err = make_error(errc::database, "Database unavailable, try again later");
+            j->run(nullptr, &err);
+            return;
+        }
+        try {
+            conn = connect();
+        } catch (sql::SQLException const& e) {
+            last_connect_failure_ms_ = now_ms();
+            spdlog::warn("database connect to {}:{} failed: {} ({})", cfg_.host, cfg_.port, e.what(),
+                         e.getErrorCode());
+            app_error err = map_sql_error(e);
+            if (err.code == errc::internal) {
+                err = make_error(errc::database, "Database unavailable, try again later");
+            }
+            j->run(nullptr, &err);
+            return;
+        }
+    }
+    detail::last_job_errno = 0;
+    j->run(conn.get(), nullptr);
+    last_used = std::chrono::steady_clock::now();
+    // A job that hit a dead connection leaves it unusable; drop it so the next job reconnects.
+    if (is_connection_error(detail::last_job_errno)) {
+        conn.reset();
+    }
+}
+
+}  // namespace certctrl::db

@@ -1,0 +1,330 @@
+#include "certctrl/http/server.hpp"
+
+#include "certctrl/http/request_context.hpp"
+#include "certctrl/http/response.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+
+#include <random>
+
+namespace certctrl::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bh = boost::beast::http;
+using asio::ip::tcp;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+struct server::connection {
+    explicit connection(tcp::socket s) : stream(std::move(s)) {}
+    beast::tcp_stream stream;
+    bool idle = true;  // touched only on the connection's strand
+};
+
+namespace {
+
+bool valid_request_id(std::string_view s) {
+    if (s.empty() || s.size() > 64) {
+        return false;
+    }
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == ':' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string new_request_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s(32, '0');
+    std::uint64_t a = rng();
+    std::uint64_t b = rng();
+    for (int i = 0; i < 16; ++i) {
+        s[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 0xf];
+        s[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 0xf];
+    }
+    return s;
+}
+
+// The error for a failed request read, or nothing when the connection just ended.
+std::optional<app_error> read_failure(beast::error_code const& ec) {
+    if (ec == bh::error::body_limit) {
+        return make_error(errc::payload_too_large, "Request body exceeds the configured limit");
+    }
+    if (ec == bh::error::header_limit) {
+        return make_error(errc::header_too_large, "Request header exceeds the configured limit");
+    }
+    // A timeout closes the socket (nothing can be written back); a peer that went away gets nothing.
+    if (ec == beast::error::timeout || ec == bh::error::end_of_stream || ec == bh::error::partial_message ||
+        ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == asio::error::broken_pipe) {
+        return std::nullopt;
+    }
+    if (ec.category() == bh::make_error_code(bh::error::bad_method).category()) {
+        return make_error(errc::bad_request, "Malformed HTTP request: " + ec.message());
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string request_id_for(request const& req) {
+    auto it = req.find("X-Request-Id");
+    if (it != req.end() && valid_request_id(it->value())) {
+        return std::string(it->value());
+    }
+    return new_request_id();
+}
+
+server::server(asio::io_context& ioc, config::server_config limits, router const& r, metrics& m,
+               std::string name)
+    : ioc_(ioc),
+      limits_(std::move(limits)),
+      router_(r),
+      metrics_(m),
+      name_(std::move(name)),
+      acceptor_(ioc) {}
+
+server::~server() = default;
+
+void server::listen(std::string const& address, std::uint16_t port) {
+    tcp::endpoint ep(asio::ip::make_address(address), port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+std::uint16_t server::port() const {
+    return acceptor_.local_endpoint().port();
+}
+
+void server::start() {
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+std::size_t server::open_connections() const {
+    std::lock_guard lock(mutex_);
+    return connections_.size();
+}
+
+void server::begin_shutdown() {
+    if (stopping_.exchange(true)) {
+        return;
+    }
+    asio::post(acceptor_.get_executor(), [this] {
+        beast::error_code ec;
+        acceptor_.close(ec);
+    });
+    std::lock_guard lock(mutex_);
+    for (auto const& [id, c] : connections_) {
+        // On the connection's strand, so `idle` is read without a race.
+        asio::post(c->stream.get_executor(), [c] {
+            if (c->idle) {
+                c->stream.cancel();
+            }
+        });
+    }
+}
+
+awaitable<void> server::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open() || stopping_) {
+                co_return;
+            }
+            // Out of descriptors and similar: back off instead of spinning.
+            spdlog::warn("{}: accept failed: {}", name_, ec.message());
+            asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+            co_await t.async_wait(use_tuple);
+            continue;
+        }
+        if (stopping_) {
+            co_return;
+        }
+        std::shared_ptr<connection> c;
+        {
+            std::lock_guard lock(mutex_);
+            if (connections_.size() < limits_.max_connections) {
+                c = std::make_shared<connection>(std::move(socket));
+            }
+        }
+        if (!c) {
+            auto ex = socket.get_executor();
+            asio::co_spawn(ex, refuse_connection(std::move(socket)), asio::detached);
+            continue;
+        }
+        asio::co_spawn(c->stream.get_executor(), run_connection(c), asio::detached);
+    }
+}
+
+awaitable<void> server::refuse_connection(tcp::socket s) {
+    beast::tcp_stream stream(std::move(s));
+    auto res = json_error(11, false, make_error(errc::unavailable, "Too many connections, try again later"));
+    stream.expires_after(std::chrono::seconds(2));
+    co_await bh::async_write(stream, res, use_tuple);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+awaitable<void> server::run_connection(std::shared_ptr<connection> c) {
+    std::uint64_t id = 0;
+    {
+        std::lock_guard lock(mutex_);
+        id = ++next_id_;
+        connections_.emplace(id, c);
+    }
+    metrics_.connection_opened();
+    std::string peer;
+    {
+        beast::error_code ec;
+        auto ep = c->stream.socket().remote_endpoint(ec);
+        peer = ec ? std::string("unknown") : ep.address().to_string();
+    }
+    beast::flat_buffer buffer;
+    try {
+        for (;;) {
+            // Idle keep-alive wait: until the first byte of the next request.
+            if (buffer.size() == 0) {
+                c->idle = true;
+                if (stopping_) {
+                    break;
+                }
+                c->stream.expires_after(limits_.idle_timeout);
+                auto [ec, n] = co_await c->stream.async_read_some(buffer.prepare(4096), use_tuple);
+                if (ec) {
+                    break;
+                }
+                buffer.commit(n);
+            }
+            c->idle = false;
+
+            // The whole request (header and body) must arrive within the read timeout.
+            bh::request_parser<bh::string_body> parser;
+            parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit_bytes));
+            parser.body_limit(limits_.body_limit_bytes);
+            c->stream.expires_after(limits_.read_timeout);
+            auto const started = std::chrono::steady_clock::now();
+            auto [ec, n] = co_await bh::async_read(c->stream, buffer, parser, use_tuple);
+            if (ec) {
+                auto failure = read_failure(ec);
+                if (!failure) {
+                    break;
+                }
+                auto res = json_error(11, false, *failure);
+                std::string rid = new_request_id();
+                res.set("X-Request-Id", rid);
+                c->stream.expires_after(limits_.write_timeout);
+                co_await bh::async_write(c->stream, res, use_tuple);
+                metrics_.record("unmatched", "-", res.result_int(),
+                                std::chrono::steady_clock::now() - started);
+                spdlog::info("rid={} access {} {} - status={} error=\"{}\"", rid, name_, peer,
+                             res.result_int(), ec.message());
+                break;
+            }
+
+            request req = parser.release();
+            std::string const rid = request_id_for(req);
+            std::string route;
+            response res = co_await dispatch(req, rid, peer, route);
+            res.set("X-Request-Id", rid);
+            res.set(bh::field::server, "certctrl");
+            bool const close = stopping_ || !res.keep_alive() || !req.keep_alive();
+            res.keep_alive(!close);
+            res.prepare_payload();
+            c->stream.expires_after(limits_.write_timeout);
+            auto [wec, wn] = co_await bh::async_write(c->stream, res, use_tuple);
+            auto const elapsed = std::chrono::steady_clock::now() - started;
+            metrics_.record(route.empty() ? "unmatched" : route, std::string(req.method_string()),
+                            res.result_int(), elapsed);
+            // The path only: query strings may carry tokens.
+            std::string_view target = req.target();
+            target = target.substr(0, target.find('?'));
+            spdlog::info("rid={} access {} {} {} {} route={} status={} bytes={} ms={:.3f}", rid, name_, peer,
+                         req.method_string(), target, route.empty() ? "-" : route, res.result_int(), wn,
+                         std::chrono::duration<double, std::milli>(elapsed).count());
+            if (wec || close) {
+                break;
+            }
+        }
+    } catch (std::exception const& e) {
+        spdlog::error("{}: connection from {} failed: {}", name_, peer, e.what());
+    }
+    beast::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    c->stream.socket().close(ec);
+    {
+        std::lock_guard lock(mutex_);
+        connections_.erase(id);
+    }
+    metrics_.connection_closed();
+}
+
+awaitable<response> server::dispatch(request& req, std::string const& request_id, std::string const& peer,
+                                     std::string& route_out) {
+    auto url = boost::urls::parse_origin_form(req.target());
+    if (!url) {
+        co_return json_error(req, make_error(errc::bad_request, "Malformed request target"));
+    }
+    std::string path = url->path();  // percent-decoded
+    auto m = router_.find(req.method(), path);
+    route_out = m.pattern;
+    switch (m.outcome) {
+        case router::match::kind::not_found:
+            co_return json_error(
+                req, make_error(errc::not_found, "No route for " + std::string(req.method_string()) + " " +
+                                                     std::string(url->encoded_path())));
+        case router::match::kind::bad_param:
+            co_return json_error(req, m.error);
+        case router::match::kind::method_not_allowed: {
+            auto res = json_error(req, make_error(errc::method_not_allowed,
+                                                  "Method " + std::string(req.method_string()) +
+                                                      " is not allowed here; allowed: " + m.allow,
+                                                  {{"allow", m.allow}}));
+            res.set(bh::field::allow, m.allow);
+            co_return res;
+        }
+        case router::match::kind::found:
+            break;
+    }
+    request_context ctx{req,
+                        std::move(m.params),
+                        request_id,
+                        peer,
+                        m.pattern,
+                        std::move(path),
+                        std::string(url->encoded_query())};
+    std::optional<response> out;
+    try {
+        out = co_await (*m.target)(ctx);
+    } catch (std::exception const& e) {
+        ctx.log(spdlog::level::err, "unhandled exception in {}: {}", m.pattern, e.what());
+    }
+    if (!out) {
+        co_return json_error(req, make_error(errc::internal, "Internal server error"));
+    }
+    co_return std::move(*out);
+}
+
+}  // namespace certctrl::http

@@ -1,0 +1,176 @@
+#include "server_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <boost/json/serialize.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace certctrl::test {
+
+namespace {
+
+std::string read_file(std::filesystem::path const& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// fork/exec with stdout+stderr to `log`; returns the pid.
+int spawn(std::vector<std::string> args, std::vector<std::string> const& env,
+          std::filesystem::path const& log) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        for (auto const& e : env) {
+            ::putenv(const_cast<char*>(e.c_str()));
+        }
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Waits for `pid` up to `timeout`; returns the exit code, -signal, or nullopt on timeout.
+std::optional<int> wait_for(int pid, std::chrono::milliseconds timeout) {
+    auto const deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int status = 0;
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            if (WIFSIGNALED(status))
+                return -WTERMSIG(status);
+            return -1;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+}  // namespace
+
+std::string server_binary() {
+    return CERTCTRL_SERVER_BINARY;
+}
+
+run_result run_server_command(std::vector<std::string> const& args, std::vector<std::string> const& env,
+                              std::chrono::seconds timeout) {
+    temp_dir dir;
+    std::vector<std::string> full{server_binary()};
+    full.insert(full.end(), args.begin(), args.end());
+    int pid = spawn(full, env, dir.path() / "out.log");
+    auto code = wait_for(pid, timeout);
+    if (!code) {
+        ::kill(pid, SIGKILL);
+        wait_for(pid, std::chrono::seconds(5));
+    }
+    return run_result{code.value_or(-1000), read_file(dir.path() / "out.log")};
+}
+
+boost::json::object make_config(config::database_config const& db, boost::json::object const& overrides) {
+    boost::json::object cfg{
+        {"server",
+         {{"listen_address", "127.0.0.1"},
+          {"port", 0},
+          {"threads", 2},
+          {"read_timeout_ms", 5000},
+          {"idle_timeout_ms", 10000},
+          {"shutdown_grace_ms", 8000}}},
+        {"database",
+         {{"host", db.host},
+          {"port", db.port},
+          {"user", db.user},
+          {"name", db.name},
+          {"password_env", "CERTCTRL_TEST_SERVER_DB_PASSWORD"},
+          {"pool_size", 2},
+          {"connect_timeout_s", 1},
+          {"read_timeout_s", 5},
+          {"write_timeout_s", 5}}},
+        {"log", {{"level", "info"}}},
+    };
+    for (auto const& kv : overrides) {
+        if (kv.value().is_object() && cfg.contains(kv.key()) && cfg[kv.key()].is_object()) {
+            for (auto const& inner : kv.value().get_object()) {
+                cfg[kv.key()].get_object()[inner.key()] = inner.value();
+            }
+        } else {
+            cfg[kv.key()] = kv.value();
+        }
+    }
+    return cfg;
+}
+
+server_process::server_process(boost::json::object const& config, std::string const& db_password,
+                               std::vector<std::string> extra_env) {
+    auto cfg_path = dir_.path() / "certctrl.json";
+    std::ofstream(cfg_path) << boost::json::serialize(config);
+    auto port_file = dir_.path() / "port";
+    extra_env.push_back("CERTCTRL_TEST_SERVER_DB_PASSWORD=" + db_password);
+    pid_ = spawn({server_binary(), "serve", "--config", cfg_path.string(), "--port-file", port_file.string()},
+                 extra_env, dir_.path() / "server.log");
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (auto code = wait_for(pid_, std::chrono::milliseconds(0))) {
+            exit_code_ = *code;
+            throw std::runtime_error("certctrl-server exited with " + std::to_string(*code) + ":\n" + log());
+        }
+        std::string p = read_file(port_file);
+        if (!p.empty() && p.back() == '\n') {
+            port_ = static_cast<std::uint16_t>(std::stoi(p));
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop(SIGKILL);
+    throw std::runtime_error("certctrl-server did not start listening:\n" + log());
+}
+
+server_process::~server_process() {
+    if (!exit_code_) {
+        stop(SIGKILL, std::chrono::seconds(5));
+    }
+}
+
+bool server_process::alive() const {
+    return !exit_code_ && ::kill(pid_, 0) == 0;
+}
+
+int server_process::stop(int sig, std::chrono::milliseconds timeout) {
+    if (exit_code_) {
+        return *exit_code_;
+    }
+    ::kill(pid_, sig);
+    auto code = wait_for(pid_, timeout);
+    if (!code) {
+        ::kill(pid_, SIGKILL);
+        wait_for(pid_, std::chrono::seconds(5));
+        exit_code_ = -1000;
+        return -1000;
+    }
+    exit_code_ = *code;
+    return *code;
+}
+
+std::string server_process::log() const {
+    return read_file(dir_.path() / "server.log");
+}
+
+}  // namespace certctrl::test

@@ -1,0 +1,224 @@
+#include "test_env.hpp"
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_driver.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace certctrl::test {
+
+namespace {
+
+std::string env(char const* name) {
+    char const* v = std::getenv(name);
+    return v == nullptr ? std::string() : std::string(v);
+}
+
+std::unique_ptr<sql::Connection> connect(config::database_config const& db, bool with_schema) {
+    sql::ConnectOptionsMap opts;
+    opts["hostName"] = sql::SQLString(db.host);
+    opts["port"] = static_cast<int>(db.port);
+    opts["userName"] = sql::SQLString(db.user);
+    opts["password"] = sql::SQLString(db.password);
+    if (with_schema) {
+        opts["schema"] = sql::SQLString(db.name);
+    }
+    opts["OPT_CONNECT_TIMEOUT"] = 5;
+    return std::unique_ptr<sql::Connection>(sql::mysql::get_driver_instance()->connect(opts));
+}
+
+std::string random_suffix() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    return std::to_string(::getpid()) + "_" + std::to_string(++counter) + "_" + std::to_string(rd() % 100000);
+}
+
+}  // namespace
+
+bool in_ci() {
+    return env("CI") == "true";
+}
+
+std::optional<config::database_config> admin_db() {
+    if (env("CERTCTRL_TEST_DB_HOST").empty()) {
+        return std::nullopt;
+    }
+    config::database_config db;
+    db.host = env("CERTCTRL_TEST_DB_HOST");
+    db.port = static_cast<std::uint16_t>(std::stoi(env("CERTCTRL_TEST_DB_PORT")));
+    db.user = env("CERTCTRL_TEST_DB_USER");
+    db.password = env("CERTCTRL_TEST_DB_PASSWORD");
+    db.name = "mysql";
+    db.pool_size = 2;
+    db.connect_timeout_s = 2;
+    db.read_timeout_s = 10;
+    db.write_timeout_s = 10;
+    return db;
+}
+
+test_schema::test_schema() {
+    auto admin = admin_db();
+    if (!admin) {
+        throw std::runtime_error("no test database configured");
+    }
+    db_ = *admin;
+    db_.name = "t_" + random_suffix();
+    auto c = connect(db_, false);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    st->execute("CREATE DATABASE `" + db_.name + "` CHARACTER SET utf8mb4");
+}
+
+test_schema::~test_schema() {
+    try {
+        auto c = connect(db_, false);
+        std::unique_ptr<sql::Statement> st(c->createStatement());
+        st->execute("DROP DATABASE IF EXISTS `" + db_.name + "`");
+    } catch (...) {
+        // The whole server goes away at the end of test.sh anyway.
+    }
+}
+
+void test_schema::exec(std::string const& sql) const {
+    auto c = connect(db_, true);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    st->execute(sql);
+}
+
+long long test_schema::query_int(std::string const& sql) const {
+    auto c = connect(db_, true);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    return rs->next() ? static_cast<long long>(rs->getInt64(1)) : -1;
+}
+
+temp_dir::temp_dir() {
+    std::string base = env("CERTCTRL_TEST_TMP");
+    if (base.empty()) {
+        base = std::filesystem::temp_directory_path().string();
+    }
+    std::string templ = base + "/t.XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    path_ = templ;
+}
+
+temp_dir::~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+bool private_mariadb::available() {
+    return !env("CERTCTRL_TEST_MARIADB_TEMPLATE").empty();
+}
+
+private_mariadb::private_mariadb() {
+    auto templ = env("CERTCTRL_TEST_MARIADB_TEMPLATE");
+    if (templ.empty()) {
+        throw std::runtime_error("CERTCTRL_TEST_MARIADB_TEMPLATE not set");
+    }
+    std::filesystem::copy(templ, dir_.path() / "data", std::filesystem::copy_options::recursive);
+    port_ = free_port();
+    start();
+}
+
+private_mariadb::~private_mariadb() {
+    stop();
+}
+
+void private_mariadb::start() {
+    if (pid_ > 0) {
+        return;
+    }
+    auto data = (dir_.path() / "data").string();
+    auto sock = (dir_.path() / "mysqld.sock").string();
+    auto err = (dir_.path() / "mariadb.err").string();
+    std::string mariadbd = env("MARIADBD").empty() ? "/usr/sbin/mariadbd" : env("MARIADBD");
+    std::vector<std::string> args = {mariadbd,
+                                     "--no-defaults",
+                                     "--user=root",
+                                     "--datadir=" + data,
+                                     "--socket=" + sock,
+                                     "--port=" + std::to_string(port_),
+                                     "--bind-address=127.0.0.1",
+                                     "--log-error=" + err,
+                                     "--pid-file=" + (dir_.path() / "mariadbd.pid").string(),
+                                     "--skip-name-resolve",
+                                     "--skip-log-bin",
+                                     "--innodb-buffer-pool-size=32M",
+                                     "--innodb-log-file-size=16M"};
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    pid_ = pid;
+    config::database_config probe = db("mysql");
+    for (int i = 0; i < 300; ++i) {
+        try {
+            connect(probe, false);
+            return;
+        } catch (sql::SQLException const&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    throw std::runtime_error("private MariaDB did not start; see " + err);
+}
+
+void private_mariadb::stop() {
+    if (pid_ <= 0) {
+        return;
+    }
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+config::database_config private_mariadb::db(std::string const& name) const {
+    auto admin = admin_db();
+    config::database_config d = admin ? *admin : config::database_config{};
+    d.host = "127.0.0.1";
+    d.port = port_;
+    d.name = name;
+    return d;
+}
+
+void private_mariadb::create_schema(std::string const& name) const {
+    auto c = connect(db("mysql"), false);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    st->execute("CREATE DATABASE IF NOT EXISTS `" + name + "`");
+}
+
+}  // namespace certctrl::test

@@ -1,0 +1,90 @@
+#pragma once
+
+#include "certctrl/config/config.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace certctrl::test {
+
+/// Admin credentials of the MariaDB started by scripts/test.sh (CERTCTRL_TEST_DB_* variables).
+std::optional<config::database_config> admin_db();
+
+/// True when running under CI=true: missing services are then failures, never skips.
+bool in_ci();
+
+/// Skips the current test (or fails it under CI) when no test MariaDB is configured. Use as
+/// `CERTCTRL_REQUIRE_DB();` at the start of a test or SetUp.
+#define CERTCTRL_REQUIRE_DB()                                                                               \
+    do {                                                                                                    \
+        if (!::certctrl::test::admin_db()) {                                                                \
+            if (::certctrl::test::in_ci()) {                                                                \
+                FAIL() << "CERTCTRL_TEST_DB_* not set: MariaDB is required under CI (run scripts/test.sh)"; \
+            }                                                                                               \
+            GTEST_SKIP() << "CERTCTRL_TEST_DB_* not set; run through scripts/test.sh";                      \
+        }                                                                                                   \
+    } while (0)
+
+/// A fresh, empty database created for one test and dropped when it goes away (so tests run in
+/// parallel). Migrations are applied by the code under test.
+class test_schema {
+  public:
+    test_schema();
+    ~test_schema();
+    test_schema(test_schema const&) = delete;
+    test_schema& operator=(test_schema const&) = delete;
+
+    /// Settings that reach this schema (pool_size 2, short timeouts).
+    config::database_config const& db() const { return db_; }
+    std::string const& name() const { return db_.name; }
+
+    /// Runs one statement as the admin user in this schema.
+    void exec(std::string const& sql) const;
+    /// Runs a query returning one integer (first column of the first row; -1 when no row).
+    long long query_int(std::string const& sql) const;
+
+  private:
+    config::database_config db_;
+};
+
+/// A fresh temporary directory removed at destruction.
+class temp_dir {
+  public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(temp_dir const&) = delete;
+    temp_dir& operator=(temp_dir const&) = delete;
+    std::filesystem::path const& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+/// A MariaDB server of the test's own (copied from CERTCTRL_TEST_MARIADB_TEMPLATE), which the test may
+/// stop and start again on the same port. Same credentials as admin_db().
+class private_mariadb {
+  public:
+    private_mariadb();
+    ~private_mariadb();
+    private_mariadb(private_mariadb const&) = delete;
+    private_mariadb& operator=(private_mariadb const&) = delete;
+
+    static bool available();
+    void start();
+    void stop();
+    std::uint16_t port() const { return port_; }
+    /// Admin settings pointing at this server (schema `name`, created by create_schema()).
+    config::database_config db(std::string const& name) const;
+    void create_schema(std::string const& name) const;
+
+  private:
+    temp_dir dir_;
+    std::uint16_t port_ = 0;
+    int pid_ = -1;
+};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+std::uint16_t free_port();
+
+}  // namespace certctrl::test

@@ -1,0 +1,89 @@
+#include "certctrl/db/migrations.hpp"
+#include "certctrl/db/pool.hpp"
+#include "test_env.hpp"
+
+#include <cppconn/connection.h>
+#include <gtest/gtest.h>
+
+namespace certctrl::test {
+namespace {
+
+class Migrations : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        CERTCTRL_REQUIRE_DB();
+        schema_ = std::make_unique<test_schema>();
+        pool_ = std::make_unique<db::pool>(schema_->db());
+    }
+    std::unique_ptr<test_schema> schema_;
+    std::unique_ptr<db::pool> pool_;
+};
+
+TEST_F(Migrations, FreshSchemaGetsEveryMigrationAndTheFirstSchemaTables) {
+    auto conn = pool_->connect();
+    auto before = db::check_schema(*conn);
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->applied, 0);
+    EXPECT_EQ(before->pending.size(), db::embedded_migrations().size());
+
+    auto done = db::migrate(*conn);
+    ASSERT_TRUE(done) << done.error().what;
+    EXPECT_EQ(done->size(), db::embedded_migrations().size());
+    EXPECT_EQ(schema_->query_int("SELECT MAX(version) FROM schema_migrations"), db::latest_known_version());
+
+    for (std::string table :
+         {"users", "sessions", "api_keys", "acme_accounts", "cas", "dns_providers", "certificates",
+          "issue_history", "devices", "certificate_assignments", "audit_log"}) {
+        EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                                     "DATABASE() AND table_name = '" +
+                                     table + "'"),
+                  1)
+            << table;
+    }
+    auto after = db::check_schema(*conn);
+    ASSERT_TRUE(after);
+    EXPECT_TRUE(after->current());
+}
+
+TEST_F(Migrations, UpToDateSchemaAppliesNothing) {
+    auto conn = pool_->connect();
+    ASSERT_TRUE(db::migrate(*conn));
+    schema_->exec(
+        "INSERT INTO users (email, password_hash, created_at, updated_at) VALUES ('a@b.c', 'x', 1, 1)");
+    auto again = db::migrate(*conn);
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->empty());
+    // Data survives a second run.
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM users"), 1);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM schema_migrations"),
+              static_cast<long long>(db::embedded_migrations().size()));
+}
+
+TEST_F(Migrations, RefusesASchemaNewerThanTheBinary) {
+    auto conn = pool_->connect();
+    ASSERT_TRUE(db::migrate(*conn));
+    schema_->exec(
+        "INSERT INTO schema_migrations (version, file_name, sha256) VALUES (999, 'V999__future.sql', '" +
+        std::string(64, '0') + "')");
+    auto st = db::check_schema(*conn);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->newer_than_known());
+    EXPECT_FALSE(st->current());
+    auto r = db::migrate(*conn);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::conflict);
+    EXPECT_NE(r.error().what.find("newer"), std::string::npos);
+}
+
+TEST_F(Migrations, DetectsAnEditedAppliedMigration) {
+    auto conn = pool_->connect();
+    ASSERT_TRUE(db::migrate(*conn));
+    schema_->exec("UPDATE schema_migrations SET sha256 = REPEAT('f', 64) WHERE version = 1");
+    auto st = db::check_schema(*conn);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, errc::conflict);
+    EXPECT_NE(st.error().what.find("V001"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace certctrl::test

@@ -1,0 +1,144 @@
+#include "certctrl/db/pool.hpp"
+#include "certctrl/db/migrations.hpp"
+#include "test_env.hpp"
+
+#include <cppconn/connection.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+namespace asio = boost::asio;
+
+result<long long> connection_id(sql::Connection& c) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT CONNECTION_ID()"));
+    rs->next();
+    return static_cast<long long>(rs->getInt64(1));
+}
+
+// Runs `fn` on the pool from a coroutine on an io_context thread and returns its result.
+template <class Fn>
+auto offload(db::pool& p, Fn fn) {
+    asio::io_context ioc;
+    using R = std::invoke_result_t<Fn&, sql::Connection&>;
+    std::optional<R> out;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            out.emplace(co_await db::async_offload(p, fn, asio::use_awaitable));
+        },
+        asio::detached);
+    ioc.run();
+    return std::move(*out);
+}
+
+class Pool : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        CERTCTRL_REQUIRE_DB();
+        schema_ = std::make_unique<test_schema>();
+        auto cfg = schema_->db();
+        cfg.pool_size = 1;  // one connection, so the test knows which one it kills
+        pool_ = std::make_unique<db::pool>(cfg);
+        auto conn = pool_->connect();
+        ASSERT_TRUE(db::migrate(*conn));
+    }
+    std::unique_ptr<test_schema> schema_;
+    std::unique_ptr<db::pool> pool_;
+};
+
+TEST_F(Pool, OffloadReturnsValueOnCallersExecutor) {
+    asio::io_context ioc;
+    std::thread::id pool_thread;
+    std::thread::id resumed_on;
+    std::optional<result<long long>> out;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            out.emplace(co_await db::async_offload(
+                *pool_,
+                [&](sql::Connection& c) {
+                    pool_thread = std::this_thread::get_id();
+                    return connection_id(c);
+                },
+                asio::use_awaitable));
+            resumed_on = std::this_thread::get_id();
+        },
+        asio::detached);
+    ioc.run();
+    ASSERT_TRUE(out && *out);
+    EXPECT_GT(**out, 0);
+    EXPECT_NE(pool_thread, std::this_thread::get_id());
+    EXPECT_EQ(resumed_on, std::this_thread::get_id());
+}
+
+TEST_F(Pool, DuplicateKeyMapsToConflict) {
+    auto insert = [](sql::Connection& c) -> result<int> {
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        st->execute(
+            "INSERT INTO users (email, password_hash, created_at, updated_at) VALUES ('dup@x.y', 'h', 1, 1)");
+        return 1;
+    };
+    ASSERT_TRUE(offload(*pool_, insert));
+    auto second = offload(*pool_, insert);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, errc::conflict);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM users"), 1);
+}
+
+TEST_F(Pool, SqlSyntaxErrorIsInternalAndDoesNotEscape) {
+    auto bad = offload(*pool_, [](sql::Connection& c) -> result<int> {
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        st->execute("SELEKT nonsense");
+        return 1;
+    });
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, errc::internal);
+    // The same connection still works afterwards.
+    EXPECT_TRUE(offload(*pool_, connection_id));
+}
+
+TEST_F(Pool, ReconnectsAfterTheServerKillsTheConnection) {
+    auto first = offload(*pool_, connection_id);
+    ASSERT_TRUE(first);
+    schema_->exec("KILL " + std::to_string(*first));
+
+    // Used at once: the dead connection may fail one request with 5001, never more.
+    auto r = offload(*pool_, connection_id);
+    if (!r) {
+        EXPECT_EQ(r.error().code, errc::database);
+        r = offload(*pool_, connection_id);
+    }
+    ASSERT_TRUE(r) << r.error().what;
+    EXPECT_NE(*r, *first);
+
+    // Used after an idle pause: the pool pings and replaces the dead connection without any failure.
+    schema_->exec("KILL " + std::to_string(*r));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    auto after_idle = offload(*pool_, connection_id);
+    ASSERT_TRUE(after_idle) << after_idle.error().what;
+    EXPECT_NE(*after_idle, *r);
+}
+
+TEST_F(Pool, UnreachableServerGivesDatabaseError) {
+    auto cfg = schema_->db();
+    cfg.port = free_port();  // nothing listens there
+    db::pool dead(cfg);
+    auto r = offload(dead, connection_id);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::database);
+    EXPECT_EQ(dead.current_stats().in_use, 0u);
+}
+
+}  // namespace
+}  // namespace certctrl::test

@@ -1,0 +1,126 @@
+#include "certctrl/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace certctrl::config {
+namespace {
+
+std::filesystem::path const here = ".";
+
+// Expects parse(text) to throw a config_error whose message contains `needle`.
+void expect_error(std::string const& text, std::string const& needle) {
+    try {
+        parse(text, here);
+        ADD_FAILURE() << "no error for: " << text;
+    } catch (config_error const& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
+
+TEST(Config, EmptyObjectGivesDefaults) {
+    ::unsetenv("CERTCTRL_DB_PASSWORD");
+    ::unsetenv("CERTCTRL_MASTER_KEY");
+    auto c = parse("{}", here);
+    EXPECT_EQ(c.server.port, 8080);
+    EXPECT_EQ(c.server.body_limit_bytes, 1024u * 1024u);
+    EXPECT_EQ(c.database.pool_size, 4u);
+    EXPECT_TRUE(c.database.password.empty());
+    EXPECT_TRUE(c.crypto.master_key.empty());
+    EXPECT_EQ(c.log.level, "info");
+}
+
+TEST(Config, ReadsEveryDocumentedKeyOfTheExample) {
+    ::setenv("CERTCTRL_DB_PASSWORD", "pw-from-env", 1);
+    ::setenv("CERTCTRL_MASTER_KEY", std::string(64, 'a').c_str(), 1);
+    ::setenv("CERTCTRL_METRICS_TOKEN", "0123456789abcdef0123", 1);
+    auto c = load(CERTCTRL_SOURCE_DIR "/config/certctrl.example.json");
+    EXPECT_EQ(c.database.password, "pw-from-env");
+    EXPECT_EQ(c.crypto.master_key.size(), 32u);
+    EXPECT_EQ(c.crypto.master_key[0], '\xaa');
+    ::unsetenv("CERTCTRL_DB_PASSWORD");
+    ::unsetenv("CERTCTRL_MASTER_KEY");
+    ::unsetenv("CERTCTRL_METRICS_TOKEN");
+}
+
+TEST(Config, CommentsAndNestedValues) {
+    auto c = parse(R"({
+        // the listener
+        "server": {"port": 9000, "read_timeout_ms": 2500, "threads": 4},
+        "database": {"host": "db.internal", "name": "certctrl_prod", "migrate_on_start": false},
+        "log": {"level": "debug"}
+    })",
+                   here);
+    EXPECT_EQ(c.server.port, 9000);
+    EXPECT_EQ(c.server.read_timeout.count(), 2500);
+    EXPECT_EQ(c.server.threads, 4u);
+    EXPECT_EQ(c.database.host, "db.internal");
+    EXPECT_FALSE(c.database.migrate_on_start);
+    EXPECT_EQ(c.log.level, "debug");
+}
+
+TEST(Config, UnknownKeysAreNamed) {
+    expect_error(R"({"sever": {}})", "unknown config key 'sever'");
+    expect_error(R"({"server": {"prot": 1}})", "unknown config key 'server.prot'");
+    expect_error(R"({"database": {"password": "inline"}})", "unknown config key 'database.password'");
+}
+
+TEST(Config, BadValuesAreNamed) {
+    expect_error(R"({"server": {"port": 70000}})", "server.port");
+    expect_error(R"({"server": {"port": "80"}})", "server.port");
+    expect_error(R"({"server": {"port": -1}})", "server.port");
+    expect_error(R"({"server": {"threads": 0}})", "server.threads");
+    expect_error(R"({"server": {"public_url": "ftp://x"}})", "server.public_url");
+    expect_error(R"({"server": {"body_limit_bytes": 1.5}})", "server.body_limit_bytes");
+    expect_error(R"({"database": {"name": "bad-name; DROP"}})", "database.name");
+    expect_error(R"({"database": {"migrate_on_start": "yes"}})", "database.migrate_on_start");
+    expect_error(R"({"log": {"level": "loud"}})", "log.level");
+    expect_error(R"({"server": []})", "server");
+    expect_error(R"([1])", "JSON object");
+    expect_error(R"({"server": )", "not valid JSON");
+}
+
+TEST(Config, SecretsFromFilesRelativeToTheConfig) {
+    ::unsetenv("CERTCTRL_DB_PASSWORD");
+    ::unsetenv("CERTCTRL_MASTER_KEY");
+    auto dir =
+        std::filesystem::temp_directory_path() / ("certctrl-config-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir / "secrets");
+    std::ofstream(dir / "secrets/db") << "file-pw\n";
+    std::ofstream(dir / "secrets/mk") << std::string(64, '0') << "\n";
+    std::ofstream(dir / "c.json")
+        << R"({"database": {"password_file": "secrets/db"}, "crypto": {"master_key_file": "secrets/mk"}})";
+    auto c = load(dir / "c.json");
+    EXPECT_EQ(c.database.password, "file-pw");
+    EXPECT_EQ(c.crypto.master_key, std::string(32, '\0'));
+
+    std::ofstream(dir / "secrets/mk") << "not-hex";
+    EXPECT_THROW(load(dir / "c.json"), config_error);
+    std::ofstream(dir / "c2.json") << R"({"database": {"password_file": "secrets/missing"}})";
+    EXPECT_THROW(load(dir / "c2.json"), config_error);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Config, EnvironmentWinsOverFile) {
+    ::setenv("MY_DB_PW", "env-pw", 1);
+    auto c = parse(R"({"database": {"password_env": "MY_DB_PW", "password_file": "/nonexistent"}})", here);
+    EXPECT_EQ(c.database.password, "env-pw");
+    ::unsetenv("MY_DB_PW");
+}
+
+TEST(Config, MetricsTokenMustBeLongEnough) {
+    ::setenv("SHORT_TOKEN", "abc", 1);
+    expect_error(R"({"metrics": {"token_env": "SHORT_TOKEN"}})", "metrics.token_env");
+    ::unsetenv("SHORT_TOKEN");
+    expect_error(R"({"metrics": {"token_env": "UNSET_TOKEN_VAR_XYZ"}})", "metrics.token_env");
+}
+
+TEST(Config, MissingFileIsAnError) {
+    EXPECT_THROW(load("/nonexistent/certctrl.json"), config_error);
+}
+
+}  // namespace
+}  // namespace certctrl::config
