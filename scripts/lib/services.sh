@@ -35,9 +35,11 @@ mariadb_init_datadir() {
     local dir=$1
     [ -d "$dir/mysql" ] && return 0
     mkdir -p "$dir"
-    mariadb-install-db --no-defaults --user=root --datadir="$dir" --auth-root-authentication-method=normal \
+    # --force: a minimal machine may have no /etc/hosts, and install-db's hostname check then fails;
+    # we only ever connect over the socket or 127.0.0.1, so no host-name grants are needed.
+    mariadb-install-db --no-defaults --force --user=root --datadir="$dir" --auth-root-authentication-method=normal \
         --skip-test-db --skip-name-resolve >"$dir.install.log" 2>&1 || {
-        echo "certctrl: mariadb-install-db failed, see $dir.install.log" >&2; return 1; }
+        echo "certctrl: mariadb-install-db failed:" >&2; tail -n 20 "$dir.install.log" >&2; return 1; }
 }
 
 # mariadb_start DATADIR RUNDIR PORT: starts mariadbd in the background and waits until it answers.

@@ -163,11 +163,15 @@ awaitable<void> server::accept_loop() {
         if (stopping_) {
             co_return;
         }
+        // Registered here, under the same lock as the cap check, so a burst cannot overshoot the cap.
         std::shared_ptr<connection> c;
+        std::uint64_t id = 0;
         {
             std::lock_guard lock(mutex_);
             if (connections_.size() < limits_.max_connections) {
                 c = std::make_shared<connection>(std::move(socket));
+                id = ++next_id_;
+                connections_.emplace(id, c);
             }
         }
         if (!c) {
@@ -175,7 +179,7 @@ awaitable<void> server::accept_loop() {
             asio::co_spawn(ex, refuse_connection(std::move(socket)), asio::detached);
             continue;
         }
-        asio::co_spawn(c->stream.get_executor(), run_connection(c), asio::detached);
+        asio::co_spawn(c->stream.get_executor(), run_connection(c, id), asio::detached);
     }
 }
 
@@ -188,13 +192,7 @@ awaitable<void> server::refuse_connection(tcp::socket s) {
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
-awaitable<void> server::run_connection(std::shared_ptr<connection> c) {
-    std::uint64_t id = 0;
-    {
-        std::lock_guard lock(mutex_);
-        id = ++next_id_;
-        connections_.emplace(id, c);
-    }
+awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint64_t id) {
     metrics_.connection_opened();
     std::string peer;
     {

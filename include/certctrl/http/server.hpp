@@ -46,7 +46,7 @@ class server {
   private:
     struct connection;
     awaitable<void> accept_loop();
-    awaitable<void> run_connection(std::shared_ptr<connection> c);
+    awaitable<void> run_connection(std::shared_ptr<connection> c, std::uint64_t id);
     awaitable<void> refuse_connection(boost::asio::ip::tcp::socket s);
     awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
                                  std::string& route_out);
