@@ -21,7 +21,8 @@ int migration::version() const {
     int v = 0;
     auto const* begin = file_name.data() + 1;
     auto [ptr, ec] = std::from_chars(begin, file_name.data() + file_name.size(), v);
-    if (ec != std::errc{} || ptr == begin || std::string_view(ptr, 2) != "__") {
+    std::string_view const rest(ptr, static_cast<std::size_t>(file_name.data() + file_name.size() - ptr));
+    if (ec != std::errc{} || ptr == begin || !rest.starts_with("__")) {
         return 0;
     }
     return v;
@@ -175,7 +176,8 @@ result<schema_status> check_schema(sql::Connection& conn) {
 }
 
 result<std::vector<std::string>> migrate(sql::Connection& conn) {
-    named_lock lock(conn, "certctrl.migrate." + std::string(conn.getSchema()));
+    // MySQL limits lock names to 64 characters; a truncated name only serialises unrelated schemas.
+    named_lock lock(conn, ("certctrl.migrate." + std::string(conn.getSchema())).substr(0, 64));
     if (!lock.held()) {
         return make_error(errc::unavailable, "another process holds the migration lock");
     }

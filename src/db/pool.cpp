@@ -5,6 +5,8 @@
 #include <mysql_driver.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace certctrl::db {
 
 namespace {
@@ -18,8 +20,9 @@ std::int64_t now_ms() {
 // A connection unused for this long is pinged before use, so a server restart is noticed before a
 // statement is sent rather than by failing the statement.
 constexpr auto ping_after_idle = std::chrono::seconds(1);
-// After a failed connect, other threads fail fast for this long instead of each waiting out the timeout.
-constexpr std::int64_t fail_fast_ms = 500;
+// After a failed connect, threads fail fast for this long (at least) instead of each waiting out the
+// connect timeout; only one thread probes the server at a time.
+constexpr std::int64_t min_fail_fast_ms = 500;
 
 }  // namespace
 
@@ -95,14 +98,21 @@ pool::~pool() {
 }
 
 void pool::stop() {
+    std::deque<std::unique_ptr<job>> abandoned;
     {
         std::lock_guard lock(mutex_);
         if (stopping_ && threads_.empty()) {
             return;
         }
         stopping_ = true;
+        abandoned.swap(queue_);
     }
     cv_.notify_all();
+    // Queued work is not run at shutdown: its callers get an error instead of a late write.
+    app_error err = make_error(errc::unavailable, "Server is shutting down");
+    for (auto& j : abandoned) {
+        j->run(nullptr, &err);
+    }
     for (auto& t : threads_) {
         if (t.joinable()) {
             t.join();
@@ -184,11 +194,18 @@ void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& con
         conn.reset();
     }
     if (!conn) {
-        if (now_ms() - last_connect_failure_ms_.load() < fail_fast_ms) {
+        std::int64_t const window = std::max<std::int64_t>(min_fail_fast_ms, cfg_.connect_timeout_s * 1000);
+        bool expected = false;
+        if (now_ms() - last_connect_failure_ms_.load() < window ||
+            !probing_.compare_exchange_strong(expected, true)) {
             app_error err = make_error(errc::database, "Database unavailable, try again later");
             j->run(nullptr, &err);
             return;
         }
+        struct probe_done {
+            std::atomic<bool>& flag;
+            ~probe_done() { flag = false; }
+        } done{probing_};
         try {
             conn = connect();
         } catch (sql::SQLException const& e) {
@@ -208,6 +225,16 @@ void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& con
     last_used = std::chrono::steady_clock::now();
     // A job that hit a dead connection leaves it unusable; drop it so the next job reconnects.
     if (is_connection_error(detail::last_job_errno)) {
+        conn.reset();
+        return;
+    }
+    // A job that failed inside a transaction must not leave it open (with its locks) for the next job.
+    try {
+        if (!conn->getAutoCommit()) {
+            conn->rollback();
+            conn->setAutoCommit(true);
+        }
+    } catch (sql::SQLException const&) {
         conn.reset();
     }
 }

@@ -74,6 +74,38 @@ std::vector<std::string_view> split_path(std::string_view path) {
     return segs;
 }
 
+// Percent-decodes one path segment; nullopt for a malformed escape.
+std::optional<std::string> decode_segment(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) {
+            return std::nullopt;
+        }
+        int hi = hex(s[i + 1]);
+        int lo = hex(s[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
 }  // namespace
 
 router::router() : root_(std::make_unique<node>()) {}
@@ -123,17 +155,24 @@ void router::add(verb_ns::verb method, std::string_view pattern, handler h) {
     routes_.emplace_back(method, std::string(pattern));
 }
 
-router::match router::find(verb_ns::verb method, std::string_view path) const {
+router::match router::find(verb_ns::verb method, std::string_view encoded_path) const {
     match m;
-    auto segs = split_path(path);
-    if (path.empty() || path.front() != '/') {
+    if (encoded_path.empty() || encoded_path.front() != '/') {
         return m;
+    }
+    std::vector<std::string> segs;
+    for (auto raw : split_path(encoded_path)) {
+        auto d = decode_segment(raw);
+        if (!d) {
+            return m;
+        }
+        segs.push_back(std::move(*d));
     }
     // Depth-first: literal child first, then the parameter child. Parameter values are checked after
     // the structural match, so a malformed id on an existing route shape gives 400 rather than 404.
     struct binding {
         node const* owner;
-        std::string_view value;
+        std::string const* value;
     };
     std::vector<binding> bound;
     std::function<node const*(node const*, std::size_t)> walk = [&](node const* n,
@@ -147,7 +186,7 @@ router::match router::find(verb_ns::verb method, std::string_view path) const {
             }
         }
         if (n->param && !segs[i].empty()) {
-            bound.push_back({n, segs[i]});
+            bound.push_back({n, &segs[i]});
             if (auto const* r = walk(n->param.get(), i + 1)) {
                 return r;
             }
@@ -162,7 +201,7 @@ router::match router::find(verb_ns::verb method, std::string_view path) const {
     m.pattern = target->pattern;
     for (auto const& b : bound) {
         if (b.owner->param_is_id) {
-            auto v = parse_positive_id(b.value);
+            auto v = parse_positive_id(*b.value);
             if (!v) {
                 m.outcome = match::kind::bad_param;
                 m.error = make_error(
@@ -173,7 +212,7 @@ router::match router::find(verb_ns::verb method, std::string_view path) const {
             }
             m.params.set(b.owner->param_name, *v);
         } else {
-            m.params.set(b.owner->param_name, std::string(b.value));
+            m.params.set(b.owner->param_name, *b.value);
         }
     }
     auto it = target->handlers.find(method);

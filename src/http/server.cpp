@@ -20,6 +20,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 
+#include <array>
 #include <random>
 
 namespace certctrl::http {
@@ -103,7 +104,8 @@ server::server(asio::io_context& ioc, config::server_config limits, router const
       router_(r),
       metrics_(m),
       name_(std::move(name)),
-      acceptor_(ioc) {}
+      // On a strand of its own, so begin_shutdown() can close it from any thread.
+      acceptor_(asio::make_strand(ioc)) {}
 
 server::~server() = default;
 
@@ -183,13 +185,33 @@ awaitable<void> server::accept_loop() {
     }
 }
 
+namespace {
+
+// Closes after an error response while the client may still be sending: shut down our side, then read and
+// discard for a moment, so the kernel does not answer unread bytes with a reset that would destroy the
+// response before the client reads it.
+awaitable<void> linger_close(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(1));
+    std::array<char, 4096> sink;
+    for (;;) {  // until the client closes or the timer fires
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        if (rec) {
+            break;
+        }
+    }
+    stream.socket().close(ec);
+}
+
+}  // namespace
+
 awaitable<void> server::refuse_connection(tcp::socket s) {
     beast::tcp_stream stream(std::move(s));
     auto res = json_error(11, false, make_error(errc::unavailable, "Too many connections, try again later"));
     stream.expires_after(std::chrono::seconds(2));
     co_await bh::async_write(stream, res, use_tuple);
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    co_await linger_close(stream);
 }
 
 awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint64_t id) {
@@ -239,6 +261,7 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
                                 std::chrono::steady_clock::now() - started);
                 spdlog::info("rid={} access {} {} - status={} error=\"{}\"", rid, name_, peer,
                              res.result_int(), ec.message());
+                co_await linger_close(c->stream);
                 break;
             }
 
@@ -285,8 +308,9 @@ awaitable<response> server::dispatch(request& req, std::string const& request_id
     if (!url) {
         co_return json_error(req, make_error(errc::bad_request, "Malformed request target"));
     }
-    std::string path = url->path();  // percent-decoded
-    auto m = router_.find(req.method(), path);
+    std::string path = url->path();  // percent-decoded, for handlers and logs
+    // Matched on the encoded path, so an encoded '/' stays inside its segment.
+    auto m = router_.find(req.method(), url->encoded_path());
     route_out = m.pattern;
     switch (m.outcome) {
         case router::match::kind::not_found:

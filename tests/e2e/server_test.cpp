@@ -88,6 +88,17 @@ TEST_F(Server, OversizedBodyIs413) {
     EXPECT_EQ(http_get(s->port(), "/health").status, 200);
 }
 
+TEST_F(Server, ClientThatKeepsSendingAnOversizedBodyStillReadsThe413) {
+    auto s = start();  // default 1 MiB limit
+    http_client c(s->port());
+    std::string body(3 * 1024 * 1024, 'z');
+    // The whole 3 MiB is written before reading: the server answers at the header and must drain the rest
+    // instead of resetting the connection, which would destroy the response.
+    c.send_raw("POST /health HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body);
+    expect_error_body(c.read_response(), 413, 4013);
+}
+
 TEST_F(Server, OversizedHeaderIs431) {
     auto s = start();
     http_client c(s->port());

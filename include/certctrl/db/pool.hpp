@@ -84,6 +84,7 @@ class pool {
     std::atomic<std::size_t> in_use_{0};
     // While the server is unreachable, threads fail fast instead of each waiting out a connect timeout.
     std::atomic<std::int64_t> last_connect_failure_ms_{0};
+    std::atomic<bool> probing_{false};
 };
 
 namespace detail {
@@ -101,9 +102,9 @@ class offload_job final : public pool::job {
     void run(sql::Connection* conn, app_error const* err) override {
         value_type r = conn != nullptr ? fn_(*conn) : value_type(*err);
         auto ex = work_.get_executor();
-        work_.reset();
         boost::asio::post(
             ex, [h = std::move(handler_), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+        work_.reset();  // after the post, so the executor never runs out of work in between
     }
 
   private:

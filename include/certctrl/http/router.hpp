@@ -59,8 +59,9 @@ class router {
     /// a duplicate route, or a parameter named differently from a sibling's at the same position.
     void add(boost::beast::http::verb method, std::string_view pattern, handler h);
 
-    /// Finds the handler for a decoded path (no query string).
-    match find(boost::beast::http::verb method, std::string_view path) const;
+    /// Finds the handler for a path as sent (percent-encoded, no query string). Segments are split first
+    /// and then decoded, so an encoded '/' stays inside its segment.
+    match find(boost::beast::http::verb method, std::string_view encoded_path) const;
 
     /// Every (method, pattern) registered, in registration order.
     std::vector<std::pair<boost::beast::http::verb, std::string>> const& routes() const { return routes_; }

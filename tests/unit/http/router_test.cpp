@@ -64,6 +64,20 @@ TEST(Router, LiteralSegmentWinsOverParameter) {
     EXPECT_EQ(m2.params.id("device_id"), 17);
 }
 
+TEST(Router, DecodesSegmentsAfterSplitting) {
+    auto r = make_router();
+    auto m = r.find(verb::get, "/apiv1/me/devices/by-public-id/a%2Fb%20c");
+    ASSERT_EQ(m.outcome, kind::found);
+    EXPECT_EQ(m.params.str("device_public_id"), "a/b c");
+    auto id = r.find(verb::get, "/apiv1/users/%34%32/certificates");
+    ASSERT_EQ(id.outcome, kind::found);
+    EXPECT_EQ(id.params.id("user_id"), 42);
+    EXPECT_EQ(r.find(verb::get, "/hea%6Cth").outcome, kind::found);
+    EXPECT_EQ(r.find(verb::get, "/health%").outcome, kind::not_found);
+    EXPECT_EQ(r.find(verb::get, "/health%4").outcome, kind::not_found);
+    EXPECT_EQ(r.find(verb::get, "/health%zz").outcome, kind::not_found);
+}
+
 TEST(Router, UnknownPathsAreNotFound) {
     auto r = make_router();
     for (std::string p : {"/", "/nope", "/health/", "/healthz", "/apiv1/users/1",
