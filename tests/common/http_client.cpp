@@ -38,13 +38,11 @@ struct http_client::impl {
     boost::beast::flat_buffer buffer;
 };
 
-http_client::http_client(std::uint16_t port) : impl_(new impl) {
+http_client::http_client(std::uint16_t port) : impl_(std::make_unique<impl>()) {
     impl_->socket.connect({asio::ip::make_address("127.0.0.1"), port});
 }
 
-http_client::~http_client() {
-    delete impl_;
-}
+http_client::~http_client() = default;
 
 http_response http_client::request(std::string const& method, std::string const& target,
                                    std::string const& body,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace certctrl::test {
@@ -42,7 +43,7 @@ class http_client {
 
   private:
     struct impl;
-    impl* impl_;
+    std::unique_ptr<impl> impl_;
 };
 
 /// One request on a fresh connection.
