@@ -45,4 +45,6 @@ for path in /health /ready; do
     echo "== GET $path"
     wrk -t2 -c"$conns" -d"${dur}s" --latency "http://127.0.0.1:$port$path" | grep -E 'Requests/sec|Latency|50%|99%|Non-2xx|Socket errors'
 done
+echo "== server warnings and errors (count, message):"
+grep -E " (warning|error|critical) " "$tmp/server.log" | sed -E 's/^[^ ]+ //; s/\[[0-9]+\] //' | sort | uniq -c | sort -rn | head -5 || true
 echo "== server RSS after the runs: $(awk '/VmRSS/{print $2, $3}' /proc/$server_pid/status)"

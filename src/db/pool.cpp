@@ -194,22 +194,35 @@ void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& con
         conn.reset();
     }
     if (!conn) {
-        std::int64_t const window = std::max<std::int64_t>(min_fail_fast_ms, cfg_.connect_timeout_s * 1000);
-        bool expected = false;
-        if (now_ms() - last_connect_failure_ms_.load() < window ||
-            !probing_.compare_exchange_strong(expected, true)) {
-            app_error err = make_error(errc::database, "Database unavailable, try again later");
-            j->run(nullptr, &err);
-            return;
+        // While the server is known to be down (the last connect failed), jobs fail fast for a window and
+        // then only one thread at a time probes it; while it is up, every thread connects as it needs to.
+        bool probing = false;
+        if (down_.load()) {
+            std::int64_t const window =
+                std::max<std::int64_t>(min_fail_fast_ms, cfg_.connect_timeout_s * 1000);
+            bool expected = false;
+            if (now_ms() - last_connect_failure_ms_.load() < window ||
+                !probing_.compare_exchange_strong(expected, true)) {
+                app_error err = make_error(errc::database, "Database unavailable, try again later");
+                j->run(nullptr, &err);
+                return;
+            }
+            probing = true;
         }
         struct probe_done {
             std::atomic<bool>& flag;
-            ~probe_done() { flag = false; }
-        } done{probing_};
+            bool active;
+            ~probe_done() {
+                if (active)
+                    flag = false;
+            }
+        } done{probing_, probing};
         try {
             conn = connect();
+            down_ = false;
         } catch (sql::SQLException const& e) {
             last_connect_failure_ms_ = now_ms();
+            down_ = true;
             spdlog::warn("database connect to {}:{} failed: {} ({})", cfg_.host, cfg_.port, e.what(),
                          e.getErrorCode());
             app_error err = map_sql_error(e);

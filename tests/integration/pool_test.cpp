@@ -13,6 +13,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 namespace certctrl::test {
@@ -189,6 +190,36 @@ TEST_F(Pool, StopFailsQueuedJobsInsteadOfRunningThem) {
         ASSERT_FALSE(*results[i]);
         EXPECT_EQ(results[i]->error().code, errc::unavailable);
     }
+}
+
+TEST_F(Pool, ColdPoolConnectsEveryThreadUnderConcurrentLoad) {
+    auto cfg = schema_->db();
+    cfg.pool_size = 4;
+    db::pool cold(cfg);
+    asio::io_context ioc;
+    std::vector<std::optional<result<long long>>> results(16);
+    for (auto& slot : results) {
+        asio::co_spawn(
+            ioc,
+            [&]() -> asio::awaitable<void> {
+                slot.emplace(co_await db::async_offload(
+                    cold,
+                    [](sql::Connection& c) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                        return connection_id(c);
+                    },
+                    asio::use_awaitable));
+            },
+            asio::detached);
+    }
+    ioc.run();
+    std::set<long long> ids;
+    for (auto const& r : results) {
+        ASSERT_TRUE(r);
+        ASSERT_TRUE(*r) << r->error().what;
+        ids.insert(**r);
+    }
+    EXPECT_EQ(ids.size(), 4u);  // every thread made its own connection, none failed
 }
 
 TEST_F(Pool, UnreachableServerGivesDatabaseError) {

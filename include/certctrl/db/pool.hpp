@@ -85,6 +85,7 @@ class pool {
     // While the server is unreachable, threads fail fast instead of each waiting out a connect timeout.
     std::atomic<std::int64_t> last_connect_failure_ms_{0};
     std::atomic<bool> probing_{false};
+    std::atomic<bool> down_{false};  // the last connect attempt failed
 };
 
 namespace detail {
