@@ -2,6 +2,7 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <fmt/format.h>
 #include <mysql_driver.h>
 #include <spdlog/spdlog.h>
 
@@ -46,18 +47,20 @@ bool is_connection_error(int e) {
 
 app_error map_sql_error(sql::SQLException const& e) {
     int const code = e.getErrorCode();
+    app_error err;
     if (code == 1062 || code == 1586) {  // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
-        return make_error(errc::conflict, "A resource with the same unique value already exists");
-    }
-    if (code == 1451) {  // ER_ROW_IS_REFERENCED_2
-        return make_error(errc::conflict, "The resource is still referenced by other resources");
-    }
-    if (is_connection_error(code) || code == 1205 || code == 1213 || code == 0) {
+        err = make_error(errc::conflict, "A resource with the same unique value already exists");
+    } else if (code == 1451) {  // ER_ROW_IS_REFERENCED_2
+        err = make_error(errc::conflict, "The resource is still referenced by other resources");
+    } else if (is_connection_error(code) || code == 1205 || code == 1213 || code == 0) {
         // 1205 lock wait timeout, 1213 deadlock, 0: connector-side failure without a server code.
-        return make_error(errc::database, "Database unavailable, try again later");
+        err = make_error(errc::database, "Database unavailable, try again later");
+    } else {
+        err = make_error(errc::internal, "Internal server error");
     }
-    spdlog::error("unexpected SQL error {} ({}): {}", code, e.getSQLStateCStr(), e.what());
-    return make_error(errc::internal, "Internal server error");
+    // For the server log only: MySQL messages can quote the values of the statement.
+    err.detail = fmt::format("SQL error {} ({}): {}", code, e.getSQLStateCStr(), e.what());
+    return err;
 }
 
 namespace detail {
@@ -75,11 +78,14 @@ app_error current_exception_to_error() {
     } catch (app_error_exception const& e) {
         return e.error;
     } catch (std::exception const& e) {
-        spdlog::error("exception in database job: {}", e.what());
+        app_error err = make_error(errc::internal, "Internal server error");
+        err.detail = std::string("exception in database job: ") + e.what();
+        return err;
     } catch (...) {
-        spdlog::error("unknown exception in database job");
+        app_error err = make_error(errc::internal, "Internal server error");
+        err.detail = "unknown exception in database job";
+        return err;
     }
-    return make_error(errc::internal, "Internal server error");
 }
 
 }  // namespace detail

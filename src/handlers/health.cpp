@@ -16,7 +16,7 @@ void add_health_routes(http::router& r, repo::health_repository& health) {
     r.add(bh::verb::get, "/ready", [&health](http::request_context& ctx) -> http::awaitable<http::response> {
         auto st = co_await health.schema();
         if (!st) {
-            co_return http::json_error(ctx.req, st.error());
+            co_return http::error_response(ctx, st.error());
         }
         if (!st->current) {
             co_return http::json_error(

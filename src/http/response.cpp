@@ -1,5 +1,7 @@
 #include "certctrl/http/response.hpp"
 
+#include "certctrl/http/request_context.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -56,6 +58,15 @@ response json_error(unsigned version, bool keep_alive, app_error const& err) {
 
 response json_error(request const& req, app_error const& err) {
     return json_error(req.version(), req.keep_alive(), err);
+}
+
+response error_response(request_context const& ctx, app_error const& err) {
+    if (describe(err.code).status >= 500) {
+        ctx.log(spdlog::level::err, "{} {} failed: code={} {}{}", std::string(ctx.req.method_string()),
+                ctx.route, static_cast<int>(err.code), err.what,
+                err.detail.empty() ? std::string() : " (" + err.detail + ")");
+    }
+    return json_error(ctx.req, err);
 }
 
 }  // namespace certctrl::http

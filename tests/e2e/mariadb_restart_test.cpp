@@ -44,6 +44,14 @@ TEST(MariadbRestart, ServerRecoversWithoutRestart) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_EQ(outage_errors, 20);
+    // The failure is logged under the request's id, with the database's own message as detail.
+    auto traced = http_get(s.port(), "/ready", {{"X-Request-Id", "outage-probe-1"}});
+    EXPECT_EQ(traced.status, 503);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto log = s.log();
+    EXPECT_NE(log.find("rid=outage-probe-1 GET /ready failed: code=5001"), std::string::npos) << log;
+    EXPECT_NE(log.find("rid=outage-probe-1 access api 127.0.0.1 GET /ready route=/ready status=503"),
+              std::string::npos);
 
     db.start();
     // Back within a few attempts (the pool fails fast for 500 ms after a failed connect).

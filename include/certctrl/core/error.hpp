@@ -57,6 +57,7 @@ struct app_error {
     std::string what;            // client-safe message, never a secret
     std::string key;             // stable id; empty means the table's key
     boost::json::object params;  // machine-readable details (e.g. retry_after, field)
+    std::string detail;          // for the server log only (never sent): what really went wrong
 
     app_error() = default;
     app_error(errc c, std::string w, boost::json::object p = {})
