@@ -1,5 +1,7 @@
 #include "certctrl/config/config.hpp"
 
+#include "certctrl/core/hex.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -141,16 +143,6 @@ bool is_log_level(std::string const& s) {
            s == "off";
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 void check_url(std::string const& key, std::string const& url) {
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
         throw config_error("config key '" + key + "': expected an http:// or https:// URL");
@@ -248,19 +240,13 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
     std::string hex =
         resolve_secret(c.crypto.master_key_env, c.crypto.master_key_file, base_dir, "crypto.master_key_file");
     if (!hex.empty()) {
-        if (hex.size() != 64) {
+        auto key = hex_decode(hex);
+        if (hex.size() != 64 || !key) {
             throw config_error(
-                "config key 'crypto.master_key_file': the master key must be 64 hex characters");
+                "config key 'crypto.master_key_env' / 'crypto.master_key_file': the master key must "
+                "be 64 hex characters");
         }
-        for (std::size_t i = 0; i < 64; i += 2) {
-            int hi = hex_value(hex[i]);
-            int lo = hex_value(hex[i + 1]);
-            if (hi < 0 || lo < 0) {
-                throw config_error(
-                    "config key 'crypto.master_key_file': the master key must be 64 hex characters");
-            }
-            c.crypto.master_key.push_back(static_cast<char>(hi * 16 + lo));
-        }
+        c.crypto.master_key = std::move(*key);
     }
     top.finish();
     return c;

@@ -1,5 +1,7 @@
 #include "certctrl/http/router.hpp"
 
+#include "certctrl/core/hex.hpp"
+
 #include <boost/beast/http/verb.hpp>
 
 #include <charconv>
@@ -78,15 +80,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
 std::optional<std::string> decode_segment(std::string_view s) {
     std::string out;
     out.reserve(s.size());
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] != '%') {
             out += s[i];
@@ -95,8 +88,8 @@ std::optional<std::string> decode_segment(std::string_view s) {
         if (i + 2 >= s.size()) {
             return std::nullopt;
         }
-        int hi = hex(s[i + 1]);
-        int lo = hex(s[i + 2]);
+        int hi = hex_digit(s[i + 1]);
+        int lo = hex_digit(s[i + 2]);
         if (hi < 0 || lo < 0) {
             return std::nullopt;
         }

@@ -1,5 +1,6 @@
 #include "certctrl/http/server.hpp"
 
+#include "certctrl/core/hex.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
 
@@ -56,15 +57,8 @@ bool valid_request_id(std::string_view s) {
 
 std::string new_request_id() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s(32, '0');
-    std::uint64_t a = rng();
-    std::uint64_t b = rng();
-    for (int i = 0; i < 16; ++i) {
-        s[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 0xf];
-        s[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 0xf];
-    }
-    return s;
+    std::array<std::uint64_t, 2> words{rng(), rng()};
+    return hex_encode(std::string_view(reinterpret_cast<char const*>(words.data()), sizeof words));
 }
 
 // The error for a failed request read, or nothing when the connection just ended.

@@ -1,8 +1,8 @@
 #include "server_process.hpp"
 
-#include <fcntl.h>
+#include "process.hpp"
+
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <boost/json/serialize.hpp>
 
@@ -22,49 +22,6 @@ std::string read_file(std::filesystem::path const& p) {
     return ss.str();
 }
 
-// fork/exec with stdout+stderr to `log`; returns the pid.
-int spawn(std::vector<std::string> args, std::vector<std::string> const& env,
-          std::filesystem::path const& log) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        for (auto const& e : env) {
-            ::putenv(const_cast<char*>(e.c_str()));
-        }
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    return pid;
-}
-
-// Waits for `pid` up to `timeout`; returns the exit code, -signal, or nullopt on timeout.
-std::optional<int> wait_for(int pid, std::chrono::milliseconds timeout) {
-    auto const deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-            if (WIFSIGNALED(status))
-                return -WTERMSIG(status);
-            return -1;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return std::nullopt;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-}
-
 }  // namespace
 
 std::string server_binary() {
@@ -76,11 +33,11 @@ run_result run_server_command(std::vector<std::string> const& args, std::vector<
     temp_dir dir;
     std::vector<std::string> full{server_binary()};
     full.insert(full.end(), args.begin(), args.end());
-    int pid = spawn(full, env, dir.path() / "out.log");
-    auto code = wait_for(pid, timeout);
+    int pid = spawn_process(full, env, dir.path() / "out.log");
+    auto code = wait_process(pid, timeout);
     if (!code) {
         ::kill(pid, SIGKILL);
-        wait_for(pid, std::chrono::seconds(5));
+        wait_process(pid, std::chrono::seconds(5));
     }
     return run_result{code.value_or(-1000), read_file(dir.path() / "out.log")};
 }
@@ -124,11 +81,12 @@ server_process::server_process(boost::json::object const& config, std::string co
     std::ofstream(cfg_path) << boost::json::serialize(config);
     auto port_file = dir_.path() / "port";
     extra_env.push_back("CERTCTRL_TEST_SERVER_DB_PASSWORD=" + db_password);
-    pid_ = spawn({server_binary(), "serve", "--config", cfg_path.string(), "--port-file", port_file.string()},
-                 extra_env, dir_.path() / "server.log");
+    pid_ = spawn_process(
+        {server_binary(), "serve", "--config", cfg_path.string(), "--port-file", port_file.string()},
+        extra_env, dir_.path() / "server.log");
     auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
-        if (auto code = wait_for(pid_, std::chrono::milliseconds(0))) {
+        if (auto code = wait_process(pid_, std::chrono::milliseconds(0))) {
             exit_code_ = *code;
             throw std::runtime_error("certctrl-server exited with " + std::to_string(*code) + ":\n" + log());
         }
@@ -158,10 +116,10 @@ int server_process::stop(int sig, std::chrono::milliseconds timeout) {
         return *exit_code_;
     }
     ::kill(pid_, sig);
-    auto code = wait_for(pid_, timeout);
+    auto code = wait_process(pid_, timeout);
     if (!code) {
         ::kill(pid_, SIGKILL);
-        wait_for(pid_, std::chrono::seconds(5));
+        wait_process(pid_, std::chrono::seconds(5));
         exit_code_ = -1000;
         return -1000;
     }

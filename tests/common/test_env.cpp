@@ -1,5 +1,7 @@
 #include "test_env.hpp"
 
+#include "process.hpp"
+
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <cppconn/resultset.h>
@@ -8,7 +10,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -174,15 +175,7 @@ void private_mariadb::start() {
                                      "--skip-log-bin",
                                      "--innodb-buffer-pool-size=32M",
                                      "--innodb-log-file-size=16M"};
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
+    pid_t pid = spawn_process(args, {}, dir_.path() / "mariadbd.out");
     pid_ = pid;
     config::database_config probe = db("mysql");
     for (int i = 0; i < 300; ++i) {
@@ -201,8 +194,10 @@ void private_mariadb::stop() {
         return;
     }
     ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
+    if (!wait_process(pid_, std::chrono::seconds(60))) {
+        ::kill(pid_, SIGKILL);
+        wait_process(pid_, std::chrono::seconds(10));
+    }
     pid_ = -1;
 }
 

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace certctrl {
+
+/// The value of one hex digit (either case), or -1.
+int hex_digit(char c);
+
+/// Lower-case hex of the bytes of `bytes`.
+std::string hex_encode(std::string_view bytes);
+
+/// Bytes of an even-length hex string (either case); nullopt for anything else.
+std::optional<std::string> hex_decode(std::string_view hex);
+
+}  // namespace certctrl
