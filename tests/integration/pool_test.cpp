@@ -169,7 +169,7 @@ TEST_F(Pool, StopFailsQueuedJobsInsteadOfRunningThem) {
                     [&, i](sql::Connection&) -> result<int> {
                         ++ran;
                         if (i == 0) {
-                            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+                            std::this_thread::sleep_for(std::chrono::milliseconds(2000));
                         }
                         return static_cast<int>(i);
                     },
@@ -178,11 +178,17 @@ TEST_F(Pool, StopFailsQueuedJobsInsteadOfRunningThem) {
             asio::detached);
     }
     std::thread runner([&] { ioc.run(); });
-    while (pool_->current_stats().waiting < 3) {
+    // Job 0 running on the only thread, the other three queued behind it (bounded wait: never hang).
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    bool staged = false;
+    while (!staged && std::chrono::steady_clock::now() < deadline) {
+        auto st = pool_->current_stats();
+        staged = st.in_use == 1 && st.waiting == 3;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     pool_->stop();
     runner.join();
+    ASSERT_TRUE(staged) << "the jobs never reached the running + 3 queued state";
     ASSERT_TRUE(results[0] && *results[0]);
     EXPECT_EQ(ran.load(), 1);
     for (std::size_t i = 1; i < results.size(); ++i) {
