@@ -128,16 +128,19 @@ void pool::stop() {
 }
 
 void pool::submit(std::unique_ptr<job> j) {
+    bool stopping = false;
     {
         std::unique_lock lock(mutex_);
-        if (!stopping_ && queue_.size() < cfg_.queue_limit) {
+        stopping = stopping_;
+        if (!stopping && queue_.size() < cfg_.queue_limit) {
             queue_.push_back(std::move(j));
             lock.unlock();
             cv_.notify_one();
             return;
         }
     }
-    app_error err = make_error(errc::database, "Database busy, try again later");
+    app_error err = stopping ? make_error(errc::unavailable, "Server is shutting down")
+                             : make_error(errc::database, "Database busy, try again later");
     j->run(nullptr, &err);
 }
 

@@ -196,6 +196,10 @@ TEST_F(Pool, StopFailsQueuedJobsInsteadOfRunningThem) {
         ASSERT_FALSE(*results[i]);
         EXPECT_EQ(results[i]->error().code, errc::unavailable);
     }
+    // Work submitted after stop() is refused the same way.
+    auto late = offload(*pool_, connection_id);
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.error().code, errc::unavailable);
 }
 
 TEST_F(Pool, ColdPoolConnectsEveryThreadUnderConcurrentLoad) {
