@@ -14,6 +14,9 @@ add_library(certctrl_mysqlcppconn INTERFACE)
 target_include_directories(certctrl_mysqlcppconn SYSTEM INTERFACE "${MYSQLCPPCONN_INCLUDE_DIR}")
 target_link_libraries(certctrl_mysqlcppconn INTERFACE "${MYSQLCPPCONN_LIBRARY}" Boost::headers)
 
+find_path(ARGON2_INCLUDE_DIR argon2.h REQUIRED)
+find_library(ARGON2_LIBRARY NAMES argon2 REQUIRED)
+
 if(CERTCTRL_BUILD_TESTS)
   find_package(GTest REQUIRED CONFIG)
   include(GoogleTest)

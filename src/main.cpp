@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -18,8 +19,11 @@ namespace {
 constexpr char const* usage = R"(Usage: certctrl-server [COMMAND] --config FILE [OPTIONS]
 
 Commands:
-  serve      Serve the HTTP API (default). Migrates on start when database.migrate_on_start is true.
-  migrate    Apply pending database migrations and exit.
+  serve        Serve the HTTP API (default). Migrates on start when database.migrate_on_start is true.
+  migrate      Apply pending database migrations and exit.
+  user add     Create an active user:  --email E --password-stdin [--admin]
+  apikey add   Create an API key for a user and print its token once:
+               --email E --name N [--scope 'obtype:obid[action,...]']... [--expires-in SECONDS]
 
 Options:
   --config FILE      JSON config file (see config/certctrl.example.json). Required.
@@ -30,21 +34,39 @@ Options:
 Secrets are read from the environment variables or files named in the config
 (database.password_env / password_file, crypto.master_key_env / master_key_file).
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 schema newer than this binary.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or input, 3 schema newer than this binary.
 )";
+
+int usage_error(std::string const& msg) {
+    std::cerr << "certctrl-server: " << msg << "\n\n" << usage;
+    return certctrl::app::exit_usage;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "serve";
+    std::size_t first_option = 0;
+    if (!args.empty() && (args[0] == "serve" || args[0] == "migrate")) {
+        command = args[0];
+        first_option = 1;
+    } else if (args.size() >= 2 && ((args[0] == "user" || args[0] == "apikey") && args[1] == "add")) {
+        command = args[0] + " add";
+        first_option = 2;
+    }
     std::optional<std::string> config_path;
+    std::optional<std::string> email;
+    std::optional<std::string> name;
+    std::vector<std::string> scopes;
+    std::int64_t expires_in = 365 * 24 * 3600;
+    bool password_stdin = false;
+    bool admin = false;
     certctrl::app::serve_options serve_opts;
-    for (std::size_t i = 0; i < args.size(); ++i) {
+    for (std::size_t i = first_option; i < args.size(); ++i) {
         auto const& a = args[i];
-        auto value = [&](std::string const& flag) -> std::optional<std::string> {
+        auto value = [&]() -> std::optional<std::string> {
             if (i + 1 >= args.size()) {
-                std::cerr << "certctrl-server: " << flag << " needs a value\n";
                 return std::nullopt;
             }
             return args[++i];
@@ -57,25 +79,45 @@ int main(int argc, char** argv) {
             std::cout << "certctrl-server " << CERTCTRL_VERSION << "\n";
             return certctrl::app::exit_ok;
         }
+        std::optional<std::string>* target = nullptr;
+        std::optional<std::string> scratch;
         if (a == "--config") {
-            config_path = value(a);
-            if (!config_path)
-                return certctrl::app::exit_usage;
-        } else if (a == "--port-file") {
-            auto v = value(a);
-            if (!v)
-                return certctrl::app::exit_usage;
-            serve_opts.port_file = *v;
-        } else if (i == 0 && (a == "serve" || a == "migrate")) {
-            command = a;
+            target = &config_path;
+        } else if (a == "--port-file" && command == "serve") {
+            target = &scratch;
+        } else if (a == "--email" && (command == "user add" || command == "apikey add")) {
+            target = &email;
+        } else if (a == "--name" && command == "apikey add") {
+            target = &name;
+        } else if ((a == "--scope" || a == "--expires-in") && command == "apikey add") {
+            target = &scratch;
+        } else if (a == "--password-stdin" && command == "user add") {
+            password_stdin = true;
+            continue;
+        } else if (a == "--admin" && command == "user add") {
+            admin = true;
+            continue;
         } else {
-            std::cerr << "certctrl-server: unknown argument '" << a << "'\n\n" << usage;
-            return certctrl::app::exit_usage;
+            return usage_error("unknown argument '" + a + "' for " + command);
+        }
+        *target = value();
+        if (!*target) {
+            return usage_error(a + " needs a value");
+        }
+        if (a == "--port-file") {
+            serve_opts.port_file = *scratch;
+        } else if (a == "--scope") {
+            scopes.push_back(*scratch);
+        } else if (a == "--expires-in") {
+            auto const& s = *scratch;
+            auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), expires_in);
+            if (ec != std::errc{} || ptr != s.data() + s.size()) {
+                return usage_error("--expires-in needs a number of seconds");
+            }
         }
     }
     if (!config_path) {
-        std::cerr << "certctrl-server: --config FILE is required\n\n" << usage;
-        return certctrl::app::exit_usage;
+        return usage_error("--config FILE is required");
     }
     certctrl::config::config cfg;
     try {
@@ -88,6 +130,20 @@ int main(int argc, char** argv) {
     try {
         if (command == "migrate") {
             return certctrl::app::migrate(cfg);
+        }
+        if (command == "user add") {
+            if (!email || !password_stdin) {
+                return usage_error("user add needs --email E and --password-stdin");
+            }
+            std::string password;
+            std::getline(std::cin, password);
+            return certctrl::app::user_add(cfg, *email, password, admin);
+        }
+        if (command == "apikey add") {
+            if (!email || !name) {
+                return usage_error("apikey add needs --email E and --name N");
+            }
+            return certctrl::app::apikey_add(cfg, *email, *name, scopes, expires_in);
         }
         return certctrl::app::serve(cfg, serve_opts);
     } catch (std::exception const& e) {

@@ -2,18 +2,23 @@
 
 #include "certctrl/db/migrations.hpp"
 #include "certctrl/db/pool.hpp"
+#include "certctrl/handlers/access.hpp"
 #include "certctrl/handlers/health.hpp"
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/server.hpp"
 #include "certctrl/repo/mysql.hpp"
+#include "certctrl/service/identity.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -83,7 +88,98 @@ void add_pool_gauges(http::metrics& m, db::pool& pool) {
     });
 }
 
+// Everything the identity routes and commands need, built once from the config.
+struct identity_stack {
+    std::unique_ptr<repo::user_repository> users;
+    std::unique_ptr<repo::session_repository> sessions;
+    std::unique_ptr<repo::api_key_repository> keys;
+    std::unique_ptr<repo::audit_repository> audit_log;
+    std::unique_ptr<repo::rate_limit_repository> rates;
+    service::audit_service audit;
+    service::rate_limiter limits;
+    service::auth_service auth;
+    service::api_key_service api_keys;
+
+    identity_stack(db::pool& pool, boost::asio::thread_pool& cpu, config::config const& cfg)
+        : users(repo::make_mysql_user_repository(pool)),
+          sessions(repo::make_mysql_session_repository(pool)),
+          keys(repo::make_mysql_api_key_repository(pool)),
+          audit_log(repo::make_mysql_audit_repository(pool)),
+          rates(repo::make_mysql_rate_limit_repository(pool)),
+          audit(*audit_log),
+          limits(*rates, cfg.rate_limits),
+          auth(*users, *sessions, audit, cpu, cfg.auth),
+          api_keys(*keys, audit) {}
+};
+
+// Runs one coroutine of a command-line subcommand to completion against the configured database.
+template <class Fn>
+int run_command(config::config const& cfg, Fn fn) {
+    db::pool pool(cfg.database);
+    if (int rc = prepare_schema(pool, false); rc != exit_ok) {
+        return rc;
+    }
+    asio::io_context ioc;
+    boost::asio::thread_pool cpu(1);
+    identity_stack stack(pool, cpu, cfg);
+    int rc = exit_failure;
+    auto main_task = [&]() -> asio::awaitable<void> {
+        auto op = fn(stack);
+        rc = co_await std::move(op);
+    };
+    asio::co_spawn(ioc, main_task, asio::detached);
+    ioc.run();
+    cpu.join();
+    pool.stop();
+    return rc;
+}
+
+int report(app_error const& e) {
+    std::cerr << "certctrl-server: " << e.what << "\n";
+    return e.code == errc::conflict || e.code == errc::bad_request ? exit_usage : exit_failure;
+}
+
 }  // namespace
+
+int user_add(config::config const& cfg, std::string const& email, std::string const& password, bool admin) {
+    return run_command(cfg, [&](identity_stack& s) -> asio::awaitable<int> {
+        auto aw_2 = s.auth.create_user(email, password, admin);
+        auto u = co_await std::move(aw_2);
+        if (!u)
+            co_return report(u.error());
+        std::cout << "user " << u->id << " <" << u->email << ">" << (admin ? " (admin)" : "") << " created\n";
+        co_return exit_ok;
+    });
+}
+
+int apikey_add(config::config const& cfg, std::string const& email, std::string const& name,
+               std::vector<std::string> const& scopes, std::int64_t expires_in_seconds) {
+    return run_command(cfg, [&](identity_stack& s) -> asio::awaitable<int> {
+        std::vector<domain::permission> perms;
+        for (auto const& sc : scopes) {
+            auto p = domain::parse_scope(sc);
+            if (!p)
+                co_return report(p.error());
+            perms.push_back(std::move(*p));
+        }
+        auto aw_3 = s.users->find_by_email(email);
+        auto u = co_await std::move(aw_3);
+        if (!u)
+            co_return report(u.error());
+        if (!*u)
+            co_return report(make_error(errc::bad_request, "no user with email " + email));
+        domain::principal operator_principal;  // the operator acts with the user's full rights
+        operator_principal.who = **u;
+        auto aw_4 =
+            s.api_keys.create(operator_principal, (*u)->id, name, expires_in_seconds, std::move(perms),
+                              service::client_info{"cli", "certctrl-server apikey add", ""});
+        auto k = co_await std::move(aw_4);
+        if (!k)
+            co_return report(k.error());
+        std::cout << k->token << "\n";
+        co_return exit_ok;
+    });
+}
 
 int migrate(config::config const& cfg) {
     db::pool pool(cfg.database);
@@ -101,12 +197,23 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
 
     asio::io_context ioc(static_cast<int>(cfg.server.threads));
+    // Declared after the io_context, so its threads are joined before the io_context goes away.
+    boost::asio::thread_pool cpu(2);
     http::metrics metrics;
     add_pool_gauges(metrics, pool);
     auto health = repo::make_mysql_health_repository(pool);
+    identity_stack identity(pool, cpu, cfg);
+    std::vector<std::string> origins{handlers::origin_of(cfg.server.public_url)};
+    for (auto const& o : cfg.auth.dashboard_origins) {
+        origins.push_back(handlers::origin_of(o));
+    }
+    handlers::identity_context ids{identity.auth, identity.api_keys, identity.limits, identity.audit,
+                                   origins};
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
+    handlers::add_auth_routes(api_routes, ids, cfg);
+    handlers::add_api_key_routes(api_routes, ids);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);
@@ -175,6 +282,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     for (auto& t : threads) {
         t.join();
     }
+    cpu.stop();
+    cpu.join();
     pool.stop();
     spdlog::info("stopped");
     return exit_ok;

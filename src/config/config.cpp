@@ -2,6 +2,7 @@
 
 #include "certctrl/core/hex.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -38,6 +39,21 @@ class section_reader {
                 fail(key, "expected a string");
             }
             out = std::string(v->get_string());
+        }
+    }
+
+    void read(std::string_view key, std::vector<std::string>& out) {
+        if (auto const* v = find(key)) {
+            if (!v->is_array()) {
+                fail(key, "expected an array of strings");
+            }
+            out.clear();
+            for (auto const& e : v->get_array()) {
+                if (!e.is_string()) {
+                    fail(key, "expected an array of strings");
+                }
+                out.emplace_back(e.get_string());
+            }
         }
     }
 
@@ -181,6 +197,14 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_ms("idle_timeout_ms", c.server.idle_timeout, 100, 3600000);
         r.read_ms("write_timeout_ms", c.server.write_timeout, 100, 3600000);
         r.read_ms("shutdown_grace_ms", c.server.shutdown_grace, 0, 600000);
+        r.read("trusted_proxies", c.server.trusted_proxies);
+        for (auto const& p : c.server.trusted_proxies) {
+            boost::system::error_code aec;
+            boost::asio::ip::make_address(p, aec);
+            if (aec) {
+                r.fail("trusted_proxies", "'" + p + "' is not an IP address");
+            }
+        }
         r.finish();
     }
     if (auto const* s = top.section("database")) {
@@ -247,6 +271,40 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
                 "be 64 hex characters");
         }
         c.crypto.master_key = std::move(*key);
+    }
+    if (auto const* s = top.section("auth")) {
+        section_reader r(*s, "auth");
+        r.read("cookie_name", c.auth.cookie_name);
+        r.read_int("session_ttl_s", c.auth.session_ttl_s, 60, std::int64_t{366} * 24 * 3600);
+        r.read_int("session_idle_timeout_s", c.auth.session_idle_timeout_s, 60,
+                   std::int64_t{366} * 24 * 3600);
+        r.read("login_redirect", c.auth.login_redirect);
+        r.read("registration_enabled", c.auth.registration_enabled);
+        r.read("activation_code_env", c.auth.activation_code_env);
+        r.read("dashboard_origins", c.auth.dashboard_origins);
+        r.finish();
+        if (c.auth.cookie_name.empty() ||
+            c.auth.cookie_name.find_first_not_of(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos) {
+            r.fail("cookie_name", "expected 1 or more characters of [A-Za-z0-9_-]");
+        }
+        for (auto const& o : c.auth.dashboard_origins) {
+            check_url("auth.dashboard_origins", o);
+        }
+    }
+    c.auth.activation_code = resolve_secret(c.auth.activation_code_env, "", base_dir, "");
+    if (c.auth.registration_enabled && c.auth.activation_code.size() < 8) {
+        throw config_error(
+            "config key 'auth.registration_enabled': registration needs an activation code of at "
+            "least 8 characters in the environment variable " +
+            c.auth.activation_code_env);
+    }
+    if (auto const* s = top.section("rate_limits")) {
+        section_reader r(*s, "rate_limits");
+        r.read_int("auth_per_minute", c.rate_limits.auth_per_minute, 0, 1000000);
+        r.read_int("issuance_per_hour", c.rate_limits.issuance_per_hour, 0, 1000000);
+        r.read_int("api_per_minute", c.rate_limits.api_per_minute, 0, 1000000);
+        r.finish();
     }
     top.finish();
     return c;

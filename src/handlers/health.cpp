@@ -14,7 +14,8 @@ void add_health_routes(http::router& r, repo::health_repository& health) {
         co_return http::json_data(ctx.req, boost::json::object{{"status", "ok"}});
     });
     r.add(bh::verb::get, "/ready", [&health](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto st = co_await health.schema();
+        auto aw_1 = health.schema();
+        auto st = co_await std::move(aw_1);
         if (!st) {
             co_return http::error_response(ctx, st.error());
         }

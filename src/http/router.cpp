@@ -27,23 +27,6 @@ std::optional<std::string> path_params::str(std::string_view name) const {
     return std::get<std::string>(it->second);
 }
 
-std::optional<std::int64_t> parse_positive_id(std::string_view s) {
-    if (s.empty() || s.size() > 19) {
-        return std::nullopt;
-    }
-    for (char c : s) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-    }
-    std::int64_t v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || ptr != s.data() + s.size() || v <= 0) {
-        return std::nullopt;
-    }
-    return v;
-}
-
 struct router::node {
     std::map<std::string, std::unique_ptr<node>, std::less<>> literals;
     std::unique_ptr<node> param;  // the one parameter child

@@ -1,6 +1,7 @@
 #include "certctrl/http/server.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/http/client.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
 
@@ -261,8 +262,9 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
 
             request req = parser.release();
             std::string const rid = request_id_for(req);
+            std::string const client = client_address(peer, req["X-Forwarded-For"], limits_.trusted_proxies);
             std::string route;
-            response res = co_await dispatch(req, rid, peer, route);
+            response res = co_await dispatch(req, rid, client, route);
             res.set("X-Request-Id", rid);
             res.set(bh::field::server, "certctrl");
             bool const close = stopping_ || !res.keep_alive() || !req.keep_alive();
@@ -276,9 +278,9 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             // The path only: query strings may carry tokens.
             std::string_view target = req.target();
             target = target.substr(0, target.find('?'));
-            spdlog::info("rid={} access {} {} {} {} route={} status={} bytes={} ms={:.3f}", rid, name_, peer,
-                         req.method_string(), target, route.empty() ? "-" : route, res.result_int(), wn,
-                         std::chrono::duration<double, std::milli>(elapsed).count());
+            spdlog::info("rid={} access {} {} {} {} route={} status={} bytes={} ms={:.3f}", rid, name_,
+                         client, req.method_string(), target, route.empty() ? "-" : route, res.result_int(),
+                         wn, std::chrono::duration<double, std::milli>(elapsed).count());
             if (wec || close) {
                 break;
             }
@@ -330,7 +332,8 @@ awaitable<response> server::dispatch(request& req, std::string const& request_id
                         peer,
                         m.pattern,
                         std::move(path),
-                        std::string(url->encoded_query())};
+                        std::string(url->encoded_query()),
+                        std::nullopt};
     std::optional<response> out;
     try {
         out = co_await (*m.target)(ctx);

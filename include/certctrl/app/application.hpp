@@ -2,8 +2,11 @@
 
 #include "certctrl/config/config.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace certctrl::app {
 
@@ -27,6 +30,13 @@ int serve(config::config const& cfg, serve_options const& opts);
 
 /// Applies pending migrations and prints what was applied. Returns an exit code.
 int migrate(config::config const& cfg);
+
+/// `user add`: creates an ACTIVE user (admin when asked). Returns an exit code (2 for a bad or taken email).
+int user_add(config::config const& cfg, std::string const& email, std::string const& password, bool admin);
+
+/// `apikey add`: creates an API key for the user with `email` and prints the token (once) on stdout.
+int apikey_add(config::config const& cfg, std::string const& email, std::string const& name,
+               std::vector<std::string> const& scopes, std::int64_t expires_in_seconds);
 
 /// Sets spdlog's level and pattern from the config.
 void setup_logging(config::log_config const& cfg);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace certctrl::config {
 
@@ -27,6 +28,7 @@ struct server_config {
     std::chrono::milliseconds idle_timeout{60000};
     std::chrono::milliseconds write_timeout{15000};
     std::chrono::milliseconds shutdown_grace{8000};
+    std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed (exact addresses)
 };
 
 /// MySQL/MariaDB connection settings. The password never lives in the file itself.
@@ -66,6 +68,25 @@ struct crypto_config {
     std::string master_key;  // 32 raw bytes once loaded; empty if none configured
 };
 
+/// Sessions, registration, CSRF and client addresses.
+struct auth_config {
+    std::string cookie_name = "cjj365";
+    std::int64_t session_ttl_s = 7 * 24 * 3600;      // absolute lifetime of a session
+    std::int64_t session_idle_timeout_s = 2 * 3600;  // a session unused this long ends
+    std::string login_redirect = "/";                // `to` in the login response
+    bool registration_enabled = false;               // POST /auth/general action "register"
+    std::string activation_code;                     // resolved from activation_code_env
+    std::string activation_code_env = "CERTCTRL_ACTIVATION_CODE";
+    std::vector<std::string> dashboard_origins;  // extra origins allowed to send cookie-authenticated writes
+};
+
+/// Request budgets, shared by every instance through MySQL. 0 disables a limit.
+struct rate_limit_config {
+    unsigned auth_per_minute = 10;   // per client IP, on /auth routes
+    unsigned issuance_per_hour = 5;  // per user, on issuance
+    unsigned api_per_minute = 100;   // per user, on /apiv1 routes
+};
+
 /// The whole validated configuration.
 struct config {
     server_config server;
@@ -73,6 +94,8 @@ struct config {
     metrics_config metrics;
     log_config log;
     crypto_config crypto;
+    auth_config auth;
+    rate_limit_config rate_limits;
 };
 
 /// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw

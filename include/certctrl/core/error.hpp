@@ -28,7 +28,8 @@ namespace certctrl {
     X(external_service, 5002, 502, "EXTERNAL_SERVICE_ERROR", "External service error")                      \
     X(unavailable, 5003, 503, "SERVICE_UNAVAILABLE", "Service unavailable")                                 \
     X(refresh_token_rotated, 10003, 401, "refresh_token_rotated", "Refresh token was rotated")              \
-    X(updates_cursor_expired, 40901, 409, "UPDATES_CURSOR_EXPIRED", "Updates cursor expired; resync")
+    X(updates_cursor_expired, 40901, 409, "UPDATES_CURSOR_EXPIRED", "Updates cursor expired; resync")       \
+    X(not_an_error, 999999, 200, "NOT_AN_ERROR", "Not logged in")
 
 /// Public error codes (see CERTCTRL_ERROR_TABLE).
 enum class errc : int {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "certctrl/domain/principal.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/http/types.hpp"
 
@@ -15,10 +16,11 @@ struct request_context {
     request& req;
     path_params params;
     std::string request_id;
-    std::string client_ip;  // the TCP peer's address
+    std::string client_ip;  // the client's address (X-Forwarded-For is believed only from trusted proxies)
     std::string route;      // matched pattern, e.g. "/apiv1/users/:user_id"
     std::string path;       // decoded path without query
     std::string query;      // raw query string (without '?')
+    std::optional<domain::principal> principal;  // set by the access guard on authenticated routes
 
     /// Logs with the request id, so every line of a request can be found together.
     template <class... Args>

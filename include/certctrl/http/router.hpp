@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/core/error.hpp"
+#include "certctrl/core/ids.hpp"
 #include "certctrl/http/types.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -71,8 +72,5 @@ class router {
     std::unique_ptr<node> root_;
     std::vector<std::pair<boost::beast::http::verb, std::string>> routes_;
 };
-
-/// Parses a positive 64-bit integer ("1".."9223372036854775807", digits only).
-std::optional<std::int64_t> parse_positive_id(std::string_view s);
 
 }  // namespace certctrl::http

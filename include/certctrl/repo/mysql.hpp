@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/repo/health_repository.hpp"
+#include "certctrl/repo/identity.hpp"
 
 #include <memory>
 
@@ -12,5 +13,10 @@ namespace certctrl::repo {
 
 /// MySQL implementations of the repository interfaces; the pool must outlive them.
 std::unique_ptr<health_repository> make_mysql_health_repository(db::pool& pool);
+std::unique_ptr<user_repository> make_mysql_user_repository(db::pool& pool);
+std::unique_ptr<session_repository> make_mysql_session_repository(db::pool& pool);
+std::unique_ptr<api_key_repository> make_mysql_api_key_repository(db::pool& pool);
+std::unique_ptr<audit_repository> make_mysql_audit_repository(db::pool& pool);
+std::unique_ptr<rate_limit_repository> make_mysql_rate_limit_repository(db::pool& pool);
 
 }  // namespace certctrl::repo

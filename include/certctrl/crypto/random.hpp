@@ -1,0 +1,21 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace certctrl::crypto {
+
+/// `n` bytes from the OpenSSL CSPRNG. Throws std::runtime_error if the generator fails.
+std::string random_bytes(std::size_t n);
+
+/// `n` characters of [0-9A-Za-z] from the CSPRNG, without modulo bias.
+std::string random_base62(std::size_t n);
+
+/// SHA-256 of `data` (32 raw bytes).
+std::string sha256(std::string_view data);
+
+/// Compares in time independent of where the inputs differ (lengths may leak).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace certctrl::crypto

@@ -1,0 +1,25 @@
+#pragma once
+
+#include "certctrl/domain/permission.hpp"
+#include "certctrl/domain/user.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace certctrl::domain {
+
+/// Who is making a request, once authenticated.
+struct principal {
+    enum class kind { session, api_key };
+    kind via = kind::session;
+    user who;  // password_hash cleared
+    std::optional<std::int64_t> api_key_id;
+    std::vector<permission> permissions;  // api_key only; a session may do everything its user may
+    std::string session_hash;             // session only: SHA-256 of the session id
+
+    bool is_api_key() const { return via == kind::api_key; }
+};
+
+}  // namespace certctrl::domain

@@ -1,0 +1,62 @@
+#pragma once
+
+#include "certctrl/config/config.hpp"
+#include "certctrl/http/router.hpp"
+#include "certctrl/service/identity.hpp"
+
+#include <boost/beast/http/verb.hpp>
+
+#include <string>
+#include <vector>
+
+namespace certctrl::handlers {
+
+/// Who may call a route, enforced by the guard for every route in one place.
+struct access {
+    enum class who {
+        anyone,     // no credentials needed
+        user_path,  // /apiv1/users/:user_id/...: a session whose user is :user_id, or an admin's session
+        me,         // /apiv1/me/...: a session, or an API key holding `obtype:obid[action]`
+    };
+    who kind = who::anyone;
+    std::string obtype;       // me: the scope's object type
+    std::string action;       // me: the scope's action
+    std::string id_param;     // me: the path id the scope's obid must match; empty: the scope needs obid "*"
+    bool auth_limit = false;  // counts against the per-IP authentication budget
+};
+
+/// One row of the access table.
+struct route_access {
+    boost::beast::http::verb method;
+    std::string pattern;
+    access rule;
+};
+
+/// Every guarded route with its rule: the single source for enforcement and for docs/scopes.md.
+std::vector<route_access> const& access_table();
+
+/// The services the guard and the identity handlers use.
+struct identity_context {
+    service::auth_service& auth;
+    service::api_key_service& keys;
+    service::rate_limiter& limits;
+    service::audit_service& audit;
+    std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins
+};
+
+/// Registers `h` on the router behind the guard, with the rule the access table gives the route.
+/// Throws std::logic_error for a route missing from the table (so no route goes unguarded by accident).
+void add_guarded(http::router& r, identity_context& ids, boost::beast::http::verb method,
+                 std::string const& pattern, http::router::handler h);
+
+/// Auth routes: POST /auth/general and /auth (login, register, activate-user), POST /auth/logout,
+/// GET /auth/status.
+void add_auth_routes(http::router& r, identity_context& ids, config::config const& cfg);
+
+/// API keys and the audit log, under /apiv1/users/:user_id and /apiv1/me.
+void add_api_key_routes(http::router& r, identity_context& ids);
+
+/// "scheme://host[:port]" of a URL.
+std::string origin_of(std::string const& url);
+
+}  // namespace certctrl::handlers

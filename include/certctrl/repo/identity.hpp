@@ -1,0 +1,89 @@
+#pragma once
+
+#include "certctrl/core/error.hpp"
+#include "certctrl/domain/api_key.hpp"
+#include "certctrl/domain/audit.hpp"
+#include "certctrl/domain/user.hpp"
+#include "certctrl/repo/page.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+
+namespace certctrl::repo {
+
+template <class T>
+using task = boost::asio::awaitable<result<T>>;
+
+/// Users. Errors: conflict (duplicate email), database.
+class user_repository {
+  public:
+    virtual ~user_repository() = default;
+    virtual task<domain::user> create(domain::user u) = 0;
+    virtual task<std::optional<domain::user>> find_by_email(std::string email) = 0;
+    virtual task<std::optional<domain::user>> find_by_id(std::int64_t id) = 0;
+    virtual task<bool> set_status(std::int64_t id, std::string status) = 0;
+};
+
+/// A live session found by its token hash.
+struct session_row {
+    std::int64_t id = 0;
+    std::int64_t last_seen_at = 0;
+    domain::user user;
+};
+
+/// Sessions, stored by the SHA-256 of their id only.
+class session_repository {
+  public:
+    virtual ~session_repository() = default;
+    /// Creates a session; when `replaces` is non-empty the session with that hash is deleted in the same
+    /// transaction (rotation at login).
+    virtual task<std::int64_t> create(std::int64_t user_id, std::string token_hash, std::int64_t now,
+                                      std::int64_t expires_at, std::string ip, std::string user_agent,
+                                      std::string replaces) = 0;
+    /// The session if it exists, is not expired and was used since `idle_since`; expired ones are deleted.
+    virtual task<std::optional<session_row>> find_live(std::string token_hash, std::int64_t now,
+                                                       std::int64_t idle_since) = 0;
+    virtual task<bool> touch(std::int64_t id, std::int64_t now) = 0;
+    virtual task<bool> remove(std::string token_hash) = 0;
+};
+
+/// API keys.
+class api_key_repository {
+  public:
+    virtual ~api_key_repository() = default;
+    virtual task<domain::api_key> create(domain::api_key k) = 0;
+    virtual task<page<domain::api_key>> list(std::int64_t user_id, std::int64_t offset,
+                                             std::int64_t limit) = 0;
+    virtual task<std::optional<domain::api_key>> get(std::int64_t user_id, std::int64_t id) = 0;
+    virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
+    /// The key and its owner by the public key id (expired keys included: the caller decides).
+    virtual task<std::optional<std::pair<domain::api_key, domain::user>>> find_by_key_id(
+        std::string key_id) = 0;
+};
+
+/// The audit log.
+class audit_repository {
+  public:
+    virtual ~audit_repository() = default;
+    virtual task<std::int64_t> append(domain::audit_entry e) = 0;
+    virtual task<page<domain::audit_entry>> list(std::int64_t user_id, std::int64_t offset,
+                                                 std::int64_t limit) = 0;
+};
+
+/// Result of counting one request in a fixed window.
+struct rate_count {
+    std::int64_t count = 0;
+    std::int64_t window_start = 0;
+};
+
+/// Shared request counters.
+class rate_limit_repository {
+  public:
+    virtual ~rate_limit_repository() = default;
+    /// Counts one hit in the window of `window_s` seconds containing `now` and returns the window's count.
+    virtual task<rate_count> hit(std::string bucket, std::int64_t window_s, std::int64_t now) = 0;
+};
+
+}  // namespace certctrl::repo

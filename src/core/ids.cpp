@@ -1,0 +1,31 @@
+#include "certctrl/core/ids.hpp"
+
+#include <charconv>
+#include <chrono>
+
+namespace certctrl {
+
+std::optional<std::int64_t> parse_positive_id(std::string_view s) {
+    if (s.empty() || s.size() > 19) {
+        return std::nullopt;
+    }
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+    }
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size() || v <= 0) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace certctrl

@@ -1,0 +1,87 @@
+#include "common.hpp"
+
+#include "certctrl/http/client.hpp"
+#include "certctrl/http/response.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+
+namespace certctrl::handlers::detail {
+
+namespace bh = boost::beast::http;
+
+service::client_info client_of(http::request_context const& ctx) {
+    return {ctx.client_ip, std::string(ctx.req[bh::field::user_agent]).substr(0, 255), ctx.request_id};
+}
+
+namespace {
+
+std::optional<std::int64_t> parse_int(std::string const& s) {
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+}  // namespace
+
+result<page_request> parse_page(http::request_context const& ctx) {
+    page_request p;
+    if (auto o = http::query_value(ctx.query, "offset")) {
+        auto v = parse_int(*o);
+        if (!v || *v < 0) {
+            return make_error(errc::bad_request, "offset must be an integer >= 0", {{"param", "offset"}});
+        }
+        p.offset = *v;
+    }
+    if (auto l = http::query_value(ctx.query, "limit")) {
+        auto v = parse_int(*l);
+        if (!v || *v < 1 || *v > 1000) {
+            return make_error(errc::bad_request, "limit must be an integer in 1..1000", {{"param", "limit"}});
+        }
+        p.limit = *v;
+    }
+    return p;
+}
+
+http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
+                             page_request const& page) {
+    boost::json::object body;
+    body["data"] = std::move(items);
+    body["meta"] = boost::json::object{{"total", total}, {"offset", page.offset}, {"limit", page.limit}};
+    http::response res{bh::status::ok, ctx.req.version()};
+    res.set(bh::field::content_type, "application/json");
+    res.set(bh::field::cache_control, "no-store");
+    res.keep_alive(ctx.req.keep_alive());
+    res.body() = boost::json::serialize(body);
+    res.prepare_payload();
+    return res;
+}
+
+result<std::string> required_string(boost::json::object const& o, char const* field, std::size_t max) {
+    auto const* v = o.if_contains(field);
+    if (v == nullptr) {
+        return make_error(errc::bad_request, std::string(field) + " is required", {{"field", field}});
+    }
+    if (!v->is_string()) {
+        return make_error(errc::bad_request, std::string(field) + " must be a string", {{"field", field}});
+    }
+    if (v->get_string().size() > max) {
+        return make_error(errc::bad_request,
+                          std::string(field) + " must be at most " + std::to_string(max) + " bytes",
+                          {{"field", field}});
+    }
+    return std::string(v->get_string());
+}
+
+result<std::string> optional_string(boost::json::object const& o, char const* field, std::size_t max) {
+    if (!o.contains(field)) {
+        return std::string();
+    }
+    return required_string(o, field, max);
+}
+
+}  // namespace certctrl::handlers::detail
