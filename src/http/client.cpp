@@ -1,5 +1,7 @@
 #include "certctrl/http/client.hpp"
 
+#include "certctrl/core/hex.hpp"
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
@@ -63,7 +65,7 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
     }
     for (auto const& p : *params) {
         if (p.key == name) {
-            return std::string(p.value);
+            return percent_decode(p.value);
         }
     }
     return std::nullopt;

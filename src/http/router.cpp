@@ -59,29 +59,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
     return segs;
 }
 
-// Percent-decodes one path segment; nullopt for a malformed escape.
-std::optional<std::string> decode_segment(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) {
-            return std::nullopt;
-        }
-        int hi = hex_digit(s[i + 1]);
-        int lo = hex_digit(s[i + 2]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
-
 }  // namespace
 
 router::router() : root_(std::make_unique<node>()) {}
@@ -138,7 +115,7 @@ router::match router::find(verb_ns::verb method, std::string_view encoded_path) 
     }
     std::vector<std::string> segs;
     for (auto raw : split_path(encoded_path)) {
-        auto d = decode_segment(raw);
+        auto d = percent_decode(raw);
         if (!d) {
             return m;
         }

@@ -10,13 +10,13 @@
 namespace certctrl::test {
 
 int spawn_process(std::vector<std::string> args, std::vector<std::string> const& env,
-                  std::filesystem::path const& log) {
+                  std::filesystem::path const& log, std::filesystem::path const& stdin_file) {
     pid_t pid = ::fork();
     if (pid == 0) {
         int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         ::dup2(fd, 1);
         ::dup2(fd, 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
+        int devnull = ::open(stdin_file.c_str(), O_RDONLY);
         ::dup2(devnull, 0);
         for (auto const& e : env) {
             ::putenv(const_cast<char*>(e.c_str()));

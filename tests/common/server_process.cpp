@@ -29,11 +29,12 @@ std::string server_binary() {
 }
 
 run_result run_server_command(std::vector<std::string> const& args, std::vector<std::string> const& env,
-                              std::chrono::seconds timeout) {
+                              std::chrono::seconds timeout, std::string const& stdin_data) {
     temp_dir dir;
     std::vector<std::string> full{server_binary()};
     full.insert(full.end(), args.begin(), args.end());
-    int pid = spawn_process(full, env, dir.path() / "out.log");
+    std::ofstream(dir.path() / "stdin") << stdin_data;
+    int pid = spawn_process(full, env, dir.path() / "out.log", dir.path() / "stdin");
     auto code = wait_process(pid, timeout);
     if (!code) {
         ::kill(pid, SIGKILL);

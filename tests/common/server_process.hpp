@@ -23,7 +23,8 @@ struct run_result {
 
 /// Runs certctrl-server with `args` (and extra environment) and waits up to `timeout` for it to exit.
 run_result run_server_command(std::vector<std::string> const& args, std::vector<std::string> const& env = {},
-                              std::chrono::seconds timeout = std::chrono::seconds(30));
+                              std::chrono::seconds timeout = std::chrono::seconds(30),
+                              std::string const& stdin_data = "");
 
 /// A config for `db` on port 0 with short timeouts; `overrides` is merged section by section.
 boost::json::object make_config(config::database_config const& db, boost::json::object const& overrides = {});

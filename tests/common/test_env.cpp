@@ -5,6 +5,7 @@
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <cppconn/resultset.h>
+#include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
 #include <mysql_driver.h>
 #include <netinet/in.h>
@@ -104,6 +105,24 @@ long long test_schema::query_int(std::string const& sql) const {
     std::unique_ptr<sql::Statement> st(c->createStatement());
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
     return rs->next() ? static_cast<long long>(rs->getInt64(1)) : -1;
+}
+
+std::string test_schema::dump_text(std::vector<std::string> const& tables) const {
+    auto c = connect(db_, true);
+    std::string out;
+    for (auto const& t : tables) {
+        std::unique_ptr<sql::Statement> st(c->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT * FROM `" + t + "`"));
+        unsigned const n = rs->getMetaData()->getColumnCount();
+        while (rs->next()) {
+            out += t + ":";
+            for (unsigned i = 1; i <= n; ++i) {
+                out += "|" + std::string(rs->getString(i));
+            }
+            out += "\n";
+        }
+    }
+    return out;
 }
 
 temp_dir::temp_dir() {

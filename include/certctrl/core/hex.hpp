@@ -15,4 +15,7 @@ std::string hex_encode(std::string_view bytes);
 /// Bytes of an even-length hex string (either case); nullopt for anything else.
 std::optional<std::string> hex_decode(std::string_view hex);
 
+/// Decodes %XX escapes (either case); nullopt for a malformed escape. '+' is left as is.
+std::optional<std::string> percent_decode(std::string_view s);
+
 }  // namespace certctrl

@@ -118,6 +118,32 @@ TEST(Config, MetricsTokenMustBeLongEnough) {
     expect_error(R"({"metrics": {"token_env": "UNSET_TOKEN_VAR_XYZ"}})", "metrics.token_env");
 }
 
+TEST(Config, AuthAndRateLimitSections) {
+    auto c = parse(R"({"server": {"trusted_proxies": ["127.0.0.1", "::1"]},
+                      "auth": {"cookie_name": "sid", "session_idle_timeout_s": 600,
+                               "dashboard_origins": ["https://dash.example.com"]},
+                      "rate_limits": {"auth_per_minute": 3, "api_per_minute": 0}})",
+                   here);
+    EXPECT_EQ(c.server.trusted_proxies.size(), 2u);
+    EXPECT_EQ(c.auth.cookie_name, "sid");
+    EXPECT_EQ(c.auth.session_idle_timeout_s, 600);
+    EXPECT_EQ(c.auth.dashboard_origins[0], "https://dash.example.com");
+    EXPECT_EQ(c.rate_limits.auth_per_minute, 3u);
+    EXPECT_EQ(c.rate_limits.api_per_minute, 0u);
+    EXPECT_EQ(c.rate_limits.issuance_per_hour, 5u);
+    expect_error(R"({"server": {"trusted_proxies": ["not-an-ip"]}})", "server.trusted_proxies");
+    expect_error(R"({"server": {"trusted_proxies": "127.0.0.1"}})", "server.trusted_proxies");
+    expect_error(R"({"auth": {"cookie_name": "bad name"}})", "auth.cookie_name");
+    expect_error(R"({"auth": {"dashboard_origins": ["dash.example.com"]}})", "auth.dashboard_origins");
+    expect_error(R"({"auth": {"session_ttl_s": 5}})", "auth.session_ttl_s");
+    expect_error(R"({"rate_limits": {"api_per_minute": -1}})", "rate_limits.api_per_minute");
+    ::unsetenv("CERTCTRL_ACTIVATION_CODE");
+    expect_error(R"({"auth": {"registration_enabled": true}})", "auth.registration_enabled");
+    ::setenv("CERTCTRL_ACTIVATION_CODE", "code-1234", 1);
+    EXPECT_EQ(parse(R"({"auth": {"registration_enabled": true}})", here).auth.activation_code, "code-1234");
+    ::unsetenv("CERTCTRL_ACTIVATION_CODE");
+}
+
 TEST(Config, MissingFileIsAnError) {
     EXPECT_THROW(load("/nonexistent/certctrl.json"), config_error);
 }
