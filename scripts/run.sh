@@ -57,10 +57,29 @@ cat >"$var/certctrl.json" <<JSON
 JSON
 "$bin" migrate --config "$var/certctrl.json"
 
+# A demo user and an API key, made once and kept in var/secrets/ (printed below).
+demo_email=demo@certctrl.local
+if [ ! -f "$var/secrets/demo_password" ]; then
+    openssl rand -hex 12 >"$var/secrets/demo_password"
+    chmod 600 "$var/secrets/demo_password"
+fi
+"$bin" user add --config "$var/certctrl.json" --email "$demo_email" --password-stdin --admin \
+    <"$var/secrets/demo_password" >/dev/null 2>&1 || true   # exists already on later runs
+if [ ! -s "$var/secrets/demo_api_key" ]; then
+    "$bin" apikey add --config "$var/certctrl.json" --email "$demo_email" --name run.sh-demo \
+        --scope 'certificates:*[read,write,issue,export]' --scope 'devices:*[read,write,assign]' \
+        --scope 'acme_accounts:*[read,write]' --scope 'apikeys:*[read,write]' --scope 'audit:*[read]' \
+        >"$var/secrets/demo_api_key"
+    chmod 600 "$var/secrets/demo_api_key"
+fi
+
 cat <<MSG
 
 certctrl is starting on http://127.0.0.1:$port   (MariaDB on 127.0.0.1:$db_port, pebble: $(grep DIRECTORY "$var/pebble/env" | cut -d= -f2))
   curl http://127.0.0.1:$port/health
+  Login:   $demo_email / $(cat "$var/secrets/demo_password")   (POST /auth/general)
+  API key: $(cat "$var/secrets/demo_api_key")
+           curl -H "Authorization: Bearer \$(cat var/secrets/demo_api_key)" http://127.0.0.1:$port/apiv1/me/apikeys
   Stop: press Ctrl-C here (stops the server, MariaDB and pebble), or from another shell: kill \$(pgrep -f 'certctrl-server serve') ; ./scripts/run.sh stop
   Config and dev secrets: var/certctrl.json, var/secrets/   Logs: var/log/
 

@@ -4,14 +4,17 @@
 
 MARIADBD=${MARIADBD:-/usr/sbin/mariadbd}
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on, preferring $1 when given and free.
+# Prints a TCP port on 127.0.0.1 that nothing listens on, preferring $1 when given and free. Random ports
+# come from below the kernel's ephemeral range, where client sockets could hold them without listening.
 certctrl_free_port() {
     local want=${1:-} p
     if [ -n "$want" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$want") 2>/dev/null; then
         echo "$want"; return
     fi
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        local low
+        low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+        p=$((10000 + RANDOM % (low - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"; return
         fi

@@ -1,0 +1,66 @@
+#include "certctrl/handlers/access.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace certctrl::handlers {
+namespace {
+
+std::string row_of(route_access const& ra) {
+    std::string who;
+    std::string scope = "-";
+    switch (ra.rule.kind) {
+        case access::who::anyone:
+            who = ra.rule.auth_limit ? "anyone (auth budget)" : "anyone";
+            break;
+        case access::who::user_path:
+            who = "session of :user_id or admin";
+            break;
+        case access::who::me:
+            who = "session or API key";
+            scope = "`" + ra.rule.obtype + ":" +
+                    (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" + ra.rule.action +
+                    "]`";
+            break;
+    }
+    return "| " + std::string(boost::beast::http::to_string(ra.method)) + " | `" + ra.pattern + "` | " + who +
+           " | " + scope + " |";
+}
+
+TEST(AccessTable, DocsScopesMdListsEveryRowExactly) {
+    std::ifstream in(CERTCTRL_SOURCE_DIR "/docs/scopes.md");
+    ASSERT_TRUE(in);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string const doc = ss.str();
+    std::size_t rows_in_doc = 0;
+    for (std::size_t pos = 0; (pos = doc.find("\n| ", pos)) != std::string::npos; ++pos) {
+        ++rows_in_doc;
+    }
+    for (auto const& ra : access_table()) {
+        EXPECT_NE(doc.find(row_of(ra)), std::string::npos) << "docs/scopes.md lacks: " << row_of(ra);
+    }
+    EXPECT_EQ(rows_in_doc, access_table().size() + 1)
+        << "header row plus one row per route";  // "|---|" excluded
+}
+
+TEST(AccessTable, EveryMeRouteNamesAScopeAndEveryUserRouteHasTheUserId) {
+    for (auto const& ra : access_table()) {
+        if (ra.rule.kind == access::who::me) {
+            EXPECT_EQ(ra.pattern.rfind("/apiv1/me/", 0), 0u) << ra.pattern;
+            EXPECT_FALSE(ra.rule.obtype.empty()) << ra.pattern;
+            EXPECT_FALSE(ra.rule.action.empty()) << ra.pattern;
+            if (!ra.rule.id_param.empty()) {
+                EXPECT_NE(ra.pattern.find(":" + ra.rule.id_param), std::string::npos) << ra.pattern;
+            }
+        }
+        if (ra.rule.kind == access::who::user_path) {
+            EXPECT_EQ(ra.pattern.rfind("/apiv1/users/:user_id/", 0), 0u) << ra.pattern;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace certctrl::handlers
