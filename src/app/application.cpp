@@ -13,12 +13,15 @@
 #include <cppconn/exception.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -70,6 +73,30 @@ int prepare_schema(db::pool const& pool, bool apply) {
         spdlog::critical("database {}:{}/{}: {} (error {})", pool.settings().host, pool.settings().port,
                          pool.settings().name, e.what(), e.getErrorCode());
         return exit_failure;
+    }
+}
+
+// Every few minutes: delete expired sessions and old rate-limit counters, so the tables do not grow without
+// bound. Runs until the io_context stops.
+asio::awaitable<void> housekeeping(service::auth_service& auth, service::rate_limiter& limits) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        timer.expires_after(std::chrono::minutes(5));
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            co_return;
+        }
+        auto sessions_op = auth.purge_sessions();
+        auto sessions = co_await std::move(sessions_op);
+        auto counters_op = limits.purge();
+        auto counters = co_await std::move(counters_op);
+        if (!sessions || !counters) {
+            spdlog::warn("housekeeping failed: {}",
+                         !sessions ? sessions.error().what : counters.error().what);
+        } else if (*sessions + *counters > 0) {
+            spdlog::info("housekeeping: removed {} sessions and {} rate-limit counters", *sessions,
+                         *counters);
+        }
     }
 }
 
@@ -235,6 +262,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         return exit_failure;
     }
     api.start();
+    asio::co_spawn(ioc, housekeeping(identity.auth, identity.limits), asio::detached);
     spdlog::info("listening on {}:{}", cfg.server.listen_address, api.port());
     if (metrics_server) {
         metrics_server->start();

@@ -262,6 +262,19 @@ class mysql_sessions final : public session_repository {
         co_return co_await std::move(op);
     }
 
+    task<std::int64_t> purge(std::int64_t now, std::int64_t idle_since) override {
+        auto op = db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::int64_t> {
+                auto ps = prepare(c, "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at < ?");
+                ps->setInt64(1, now);
+                ps->setInt64(2, idle_since);
+                return static_cast<std::int64_t>(ps->executeUpdate());
+            },
+            use_awaitable);
+        co_return co_await std::move(op);
+    }
+
   private:
     db::pool& pool_;
 };
@@ -471,6 +484,18 @@ class mysql_rate_limits final : public rate_limit_repository {
                 rs->next();
                 return rate_count{static_cast<std::int64_t>(rs->getInt64(1)),
                                   static_cast<std::int64_t>(rs->getInt64(2))};
+            },
+            use_awaitable);
+        co_return co_await std::move(op);
+    }
+
+    task<std::int64_t> purge(std::int64_t before) override {
+        auto op = db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::int64_t> {
+                auto ps = prepare(c, "DELETE FROM rate_limits WHERE window_start < ?");
+                ps->setInt64(1, before);
+                return static_cast<std::int64_t>(ps->executeUpdate());
             },
             use_awaitable);
         co_return co_await std::move(op);

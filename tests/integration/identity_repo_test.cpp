@@ -53,6 +53,10 @@ TEST_F(IdentityRepos, RateLimitCountsPerFixedWindow) {
     ASSERT_TRUE(next);
     EXPECT_EQ(next->count, 1);  // a new window starts over
     EXPECT_EQ(next->window_start, 1260);
+    auto purged = run(rates->purge(1250));
+    ASSERT_TRUE(purged);
+    EXPECT_EQ(*purged, 1);  // the 192.0.2.2 counter of window 1200; 192.0.2.1 moved on to 1260
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM rate_limits"), 1);
 }
 
 TEST_F(IdentityRepos, SessionsExpireAndIdleOut) {
@@ -79,6 +83,17 @@ TEST_F(IdentityRepos, SessionsExpireAndIdleOut) {
     EXPECT_FALSE(*run(sessions->find_live(h1, 1500, 900)));
     EXPECT_TRUE(*run(sessions->find_live(h2, 1500, 900)));
     EXPECT_FALSE(*run(sessions->find_live(h2, 2000, 900)));  // expired
+    // Housekeeping removes what is expired or idle, and nothing else.
+    std::string const h3(32, 'c');
+    std::string const h4(32, 'd');
+    ASSERT_TRUE(run(sessions->create(created->id, h3, 1000, 5000, "", "", "")));  // live
+    ASSERT_TRUE(run(sessions->create(created->id, h4, 100, 5000, "", "", "")));   // idle since 100
+    std::string const h5(32, 'e');
+    ASSERT_TRUE(run(sessions->create(created->id, h5, 1000, 2400, "", "", "")));  // expires at 2400
+    auto purged = run(sessions->purge(2500, 500));
+    ASSERT_TRUE(purged);
+    EXPECT_EQ(*purged, 2);  // h4 idle, h5 expired (h2 went when it was looked up after expiry)
+    EXPECT_TRUE(*run(sessions->find_live(h3, 2500, 500)));
     auto dup = run(users->create(u));
     ASSERT_FALSE(dup);
     EXPECT_EQ(dup.error().code, errc::conflict);

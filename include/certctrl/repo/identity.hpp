@@ -47,6 +47,8 @@ class session_repository {
                                                        std::int64_t idle_since) = 0;
     virtual task<bool> touch(std::int64_t id, std::int64_t now) = 0;
     virtual task<bool> remove(std::string token_hash) = 0;
+    /// Deletes sessions expired at `now` or unused since `idle_since`; returns how many.
+    virtual task<std::int64_t> purge(std::int64_t now, std::int64_t idle_since) = 0;
 };
 
 /// API keys.
@@ -84,6 +86,8 @@ class rate_limit_repository {
     virtual ~rate_limit_repository() = default;
     /// Counts one hit in the window of `window_s` seconds containing `now` and returns the window's count.
     virtual task<rate_count> hit(std::string bucket, std::int64_t window_s, std::int64_t now) = 0;
+    /// Deletes counters whose window started before `before`; returns how many.
+    virtual task<std::int64_t> purge(std::int64_t before) = 0;
 };
 
 }  // namespace certctrl::repo

@@ -48,6 +48,8 @@ class rate_limiter {
     /// Counts one request against `which` for `key` (client IP or user id). Errors: rate_limited (429) with
     /// params {limit, retry_after}; database.
     task<bool> check(limit which, std::string key);
+    /// Deletes counters of windows long over. Returns how many.
+    task<std::int64_t> purge();
 
   private:
     repo::rate_limit_repository& repo_;
@@ -82,6 +84,9 @@ class auth_service {
     task<domain::user> register_user(std::string email, std::string password, client_info client);
     /// Activates an INACTIVE user with the operator's activation code. Errors: forbidden, bad_request.
     task<domain::user> activate(std::string email, std::string code, client_info client);
+
+    /// Deletes expired and idle sessions. Returns how many.
+    task<std::int64_t> purge_sessions();
 
     config::auth_config const& settings() const { return cfg_; }
 
