@@ -13,7 +13,7 @@ class mysql_health_repository final : public health_repository {
     explicit mysql_health_repository(db::pool& p) : pool_(p) {}
 
     boost::asio::awaitable<result<schema_state>> schema() override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [](sql::Connection& conn) -> result<schema_state> {
                 auto st = db::check_schema(conn);
@@ -23,7 +23,6 @@ class mysql_health_repository final : public health_repository {
                 return schema_state{st->applied, st->known, st->current()};
             },
             boost::asio::use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:

@@ -1,6 +1,6 @@
 // MySQL implementations of the identity repositories: users, sessions, API keys, audit log, rate limits.
-// Each operation builds its awaitable in one statement and co_awaits the named object in the next: gcc 12
-// destroys temporaries of a co_await full-expression (here the capturing lambda) twice.
+// Operations are plain functions returning the awaitable of async_offload (not coroutines), so the capturing
+// lambdas never sit inside a co_await expression (gcc 12 destroys such temporaries twice).
 #include "certctrl/db/pool.hpp"
 #include "certctrl/repo/mysql.hpp"
 
@@ -99,7 +99,7 @@ class mysql_users final : public user_repository {
     explicit mysql_users(db::pool& p) : pool_(p) {}
 
     task<domain::user> create(domain::user u) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [u](sql::Connection& c) mutable -> result<domain::user> {
                 auto ps = prepare(c,
@@ -117,43 +117,18 @@ class mysql_users final : public user_repository {
                 return u;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::optional<domain::user>> find_by_email(std::string email) override {
-        auto op = db::async_offload(
-            pool_,
-            [email](sql::Connection& c) -> result<std::optional<domain::user>> {
-                auto ps = prepare(
-                    c, (std::string("SELECT ") + user_columns + " FROM users u WHERE u.email = ?").c_str());
-                ps->setString(1, email);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next())
-                    return std::optional<domain::user>{};
-                return std::optional<domain::user>(read_user(*rs));
-            },
-            use_awaitable);
-        co_return co_await std::move(op);
+        return find_one("u.email = ?", [email](sql::PreparedStatement& ps) { ps.setString(1, email); });
     }
 
     task<std::optional<domain::user>> find_by_id(std::int64_t id) override {
-        auto op = db::async_offload(
-            pool_,
-            [id](sql::Connection& c) -> result<std::optional<domain::user>> {
-                auto ps = prepare(
-                    c, (std::string("SELECT ") + user_columns + " FROM users u WHERE u.id = ?").c_str());
-                ps->setInt64(1, id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next())
-                    return std::optional<domain::user>{};
-                return std::optional<domain::user>(read_user(*rs));
-            },
-            use_awaitable);
-        co_return co_await std::move(op);
+        return find_one("u.id = ?", [id](sql::PreparedStatement& ps) { ps.setInt64(1, id); });
     }
 
     task<bool> set_status(std::int64_t id, std::string status) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [id, status](sql::Connection& c) -> result<bool> {
                 auto ps =
@@ -163,10 +138,27 @@ class mysql_users final : public user_repository {
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:
+    // The user matching `where` (with its one parameter bound by `bind`), if any.
+    template <class Bind>
+    task<std::optional<domain::user>> find_one(char const* where, Bind bind) {
+        return db::async_offload(
+            pool_,
+            [where, bind](sql::Connection& c) -> result<std::optional<domain::user>> {
+                auto ps = prepare(
+                    c, (std::string("SELECT ") + user_columns + " FROM users u WHERE " + where).c_str());
+                bind(*ps);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::user>{};
+                }
+                return std::optional<domain::user>(read_user(*rs));
+            },
+            use_awaitable);
+    }
+
     db::pool& pool_;
 };
 
@@ -177,7 +169,7 @@ class mysql_sessions final : public session_repository {
     task<std::int64_t> create(std::int64_t user_id, std::string token_hash, std::int64_t now,
                               std::int64_t expires_at, std::string ip, std::string user_agent,
                               std::string replaces) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::int64_t> {
                 c.setAutoCommit(false);
@@ -204,12 +196,11 @@ class mysql_sessions final : public session_repository {
                 return id;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::optional<session_row>> find_live(std::string token_hash, std::int64_t now,
                                                std::int64_t idle_since) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<session_row>> {
                 auto ps =
@@ -234,11 +225,10 @@ class mysql_sessions final : public session_repository {
                 return std::optional<session_row>(std::move(row));
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<bool> touch(std::int64_t id, std::int64_t now) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 auto ps = prepare(c, "UPDATE sessions SET last_seen_at = ? WHERE id = ?");
@@ -247,11 +237,10 @@ class mysql_sessions final : public session_repository {
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<bool> remove(std::string token_hash) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 auto ps = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
@@ -259,11 +248,10 @@ class mysql_sessions final : public session_repository {
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::int64_t> purge(std::int64_t now, std::int64_t idle_since) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::int64_t> {
                 auto ps = prepare(c, "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at < ?");
@@ -272,7 +260,6 @@ class mysql_sessions final : public session_repository {
                 return static_cast<std::int64_t>(ps->executeUpdate());
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:
@@ -284,7 +271,7 @@ class mysql_api_keys final : public api_key_repository {
     explicit mysql_api_keys(db::pool& p) : pool_(p) {}
 
     task<domain::api_key> create(domain::api_key k) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [k](sql::Connection& c) mutable -> result<domain::api_key> {
                 auto ps = prepare(
@@ -303,11 +290,10 @@ class mysql_api_keys final : public api_key_repository {
                 return k;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<page<domain::api_key>> list(std::int64_t user_id, std::int64_t offset, std::int64_t limit) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::api_key>> {
                 page<domain::api_key> out;
@@ -329,11 +315,10 @@ class mysql_api_keys final : public api_key_repository {
                 return out;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::optional<domain::api_key>> get(std::int64_t user_id, std::int64_t id) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::api_key>> {
                 auto ps = prepare(c, (std::string("SELECT ") + key_columns +
@@ -347,11 +332,10 @@ class mysql_api_keys final : public api_key_repository {
                 return std::optional<domain::api_key>(read_key(*rs));
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<bool> remove(std::int64_t user_id, std::int64_t id) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 auto ps = prepare(c, "DELETE FROM api_keys WHERE user_id = ? AND id = ?");
@@ -360,13 +344,12 @@ class mysql_api_keys final : public api_key_repository {
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::optional<std::pair<domain::api_key, domain::user>>> find_by_key_id(
         std::string key_id) override {
         using row = std::pair<domain::api_key, domain::user>;
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<row>> {
                 auto ps = prepare(c, (std::string("SELECT ") + key_columns + ", " + user_columns +
@@ -379,7 +362,6 @@ class mysql_api_keys final : public api_key_repository {
                 return std::optional<row>(row{read_key(*rs), read_user(*rs, 9)});
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:
@@ -391,7 +373,7 @@ class mysql_audit final : public audit_repository {
     explicit mysql_audit(db::pool& p) : pool_(p) {}
 
     task<std::int64_t> append(domain::audit_entry e) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [e](sql::Connection& c) -> result<std::int64_t> {
                 auto ps = prepare(
@@ -413,12 +395,11 @@ class mysql_audit final : public audit_repository {
                 return last_insert_id(c);
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<page<domain::audit_entry>> list(std::int64_t user_id, std::int64_t offset,
                                          std::int64_t limit) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::audit_entry>> {
                 page<domain::audit_entry> out;
@@ -453,7 +434,6 @@ class mysql_audit final : public audit_repository {
                 return out;
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:
@@ -465,7 +445,7 @@ class mysql_rate_limits final : public rate_limit_repository {
     explicit mysql_rate_limits(db::pool& p) : pool_(p) {}
 
     task<rate_count> hit(std::string bucket, std::int64_t window_s, std::int64_t now) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<rate_count> {
                 std::int64_t const start = now - now % window_s;
@@ -486,11 +466,10 @@ class mysql_rate_limits final : public rate_limit_repository {
                                   static_cast<std::int64_t>(rs->getInt64(2))};
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
     task<std::int64_t> purge(std::int64_t before) override {
-        auto op = db::async_offload(
+        return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::int64_t> {
                 auto ps = prepare(c, "DELETE FROM rate_limits WHERE window_start < ?");
@@ -498,7 +477,6 @@ class mysql_rate_limits final : public rate_limit_repository {
                 return static_cast<std::int64_t>(ps->executeUpdate());
             },
             use_awaitable);
-        co_return co_await std::move(op);
     }
 
   private:

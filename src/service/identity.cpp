@@ -120,14 +120,12 @@ task<bool> rate_limiter::check(limit which, std::string key) {
 }
 
 task<std::int64_t> rate_limiter::purge() {
-    auto op = repo_.purge(unix_now() - 2 * 3600);  // the longest window is an hour
-    co_return co_await std::move(op);
+    return repo_.purge(unix_now() - 2 * 3600);  // the longest window is an hour
 }
 
 task<std::int64_t> auth_service::purge_sessions() {
     std::int64_t const now = unix_now();
-    auto op = sessions_.purge(now, now - cfg_.session_idle_timeout_s);
-    co_return co_await std::move(op);
+    return sessions_.purge(now, now - cfg_.session_idle_timeout_s);
 }
 
 task<login_result> auth_service::login(std::string email_in, std::string password, std::string previous_id,
