@@ -50,6 +50,8 @@ app_error map_sql_error(sql::SQLException const& e) {
     app_error err;
     if (code == 1062 || code == 1586) {  // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
         err = make_error(errc::conflict, "A resource with the same unique value already exists");
+    } else if (code == 1452) {  // ER_NO_REFERENCED_ROW_2: points at a row that does not exist
+        err = make_error(errc::not_found, "A referenced resource does not exist");
     } else if (code == 1451) {  // ER_ROW_IS_REFERENCED_2
         err = make_error(errc::conflict, "The resource is still referenced by other resources");
     } else if (is_connection_error(code) || code == 1205 || code == 1213 || code == 0) {

@@ -118,16 +118,29 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
     }
     auto aw_6 = authenticate(ctx, ids);
     auto found = co_await std::move(aw_6);
-    if (!found) {
-        co_return http::error_response(ctx, found.error());
-    }
-    if (!*found) {
-        co_return http::json_error(
-            ctx.req,
-            make_error(errc::unauthenticated,
-                       "Authentication required: a session cookie or 'Authorization: Bearer ak_...'"));
+    if (!found || !*found) {
+        app_error err =
+            !found ? found.error()
+                   : make_error(errc::unauthenticated,
+                                "Authentication required: a session cookie or 'Authorization: Bearer "
+                                "ak_...'");
+        if (err.code == errc::unauthenticated) {
+            // Failed authentications spend the client's authentication budget, so guessing is throttled.
+            auto aw_fail = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+            auto budget = co_await std::move(aw_fail);
+            if (!budget) {
+                co_return http::error_response(ctx, budget.error());
+            }
+        }
+        co_return http::error_response(ctx, err);
     }
     domain::principal& p = **found;
+    // The user's budget is spent before authorisation, so denied requests (each audited) are limited too.
+    auto aw_11 = ids.limits.check(service::rate_limiter::limit::api, "user:" + std::to_string(p.who.id));
+    auto within = co_await std::move(aw_11);
+    if (!within) {
+        co_return http::error_response(ctx, within.error());
+    }
     if (rule.kind == who::user_path) {
         if (p.is_api_key()) {
             auto aw_7 = deny(ctx, ids, p.who.id,
@@ -158,11 +171,6 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
                               std::string(ctx.req.method_string()) +
                               " needs an Origin of this server (or use an API key)");
         co_return co_await std::move(aw_10);
-    }
-    auto aw_11 = ids.limits.check(service::rate_limiter::limit::api, "user:" + std::to_string(p.who.id));
-    auto ok = co_await std::move(aw_11);
-    if (!ok) {
-        co_return http::error_response(ctx, ok.error());
     }
     ctx.principal = std::move(p);
     auto aw_12 = h(ctx);

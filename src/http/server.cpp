@@ -262,7 +262,12 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
 
             request req = parser.release();
             std::string const rid = request_id_for(req);
-            std::string const client = client_address(peer, req["X-Forwarded-For"], limits_.trusted_proxies);
+            // Every X-Forwarded-For line, in order: a proxy may add its own line after the client's.
+            std::string forwarded;
+            for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+                forwarded += (forwarded.empty() ? "" : ",") + std::string(it->value());
+            }
+            std::string const client = client_address(peer, forwarded, limits_.trusted_proxies);
             std::string route;
             response res = co_await dispatch(req, rid, client, route);
             res.set("X-Request-Id", rid);

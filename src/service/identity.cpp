@@ -138,7 +138,10 @@ task<login_result> auth_service::login(std::string email_in, std::string passwor
     }
     // A named job, not a temporary: gcc 12 destroys temporaries inside a co_await expression twice.
     auto verify = [hash = *found ? (*found)->password_hash : std::string(), password] {
-        return crypto::verify_password(hash.empty() ? dummy_hash() : hash, password);
+        // No user, or a user without a hash: spend the same time, and fail.
+        bool const real = !hash.empty();
+        bool const match = crypto::verify_password(real ? hash : dummy_hash(), password);
+        return real && match;
     };
     auto aw_4 = async_compute(cpu_, std::move(verify));
     bool const ok = co_await std::move(aw_4);
@@ -218,7 +221,12 @@ task<std::optional<domain::principal>> auth_service::from_session(std::string se
     co_return std::optional<domain::principal>(std::move(p));
 }
 
-task<domain::user> auth_service::create_user(std::string email_in, std::string password, bool admin) {
+task<domain::user> auth_service::create_user(std::string email, std::string password, bool admin) {
+    return create_with_status(std::move(email), std::move(password), admin, "ACTIVE");
+}
+
+task<domain::user> auth_service::create_with_status(std::string email_in, std::string password, bool admin,
+                                                    std::string status) {
     std::string const email = lower(email_in);
     if (auto e = check_email(email))
         co_return *e;
@@ -231,7 +239,7 @@ task<domain::user> auth_service::create_user(std::string email_in, std::string p
     std::string hash = co_await std::move(aw_13);
     u.password_hash = std::move(hash);
     u.roles = admin ? std::vector<std::string>{"user", "admin"} : std::vector<std::string>{"user"};
-    u.status = "ACTIVE";
+    u.status = status;
     u.created_at = unix_now();
     auto aw_14 = users_.create(std::move(u));
     auto created = co_await std::move(aw_14);
@@ -250,19 +258,14 @@ task<domain::user> auth_service::register_user(std::string email, std::string pa
     if (!cfg_.registration_enabled) {
         co_return make_error(errc::forbidden, "Registration is disabled on this server");
     }
-    auto aw_15 = create_user(email, password, false);
-    auto created = co_await std::move(aw_15);
+    // Created INACTIVE in one statement: no moment, and no failure path, leaves it active unactivated.
+    auto aw_create = create_with_status(email, password, false, "INACTIVE");
+    auto created = co_await std::move(aw_create);
     if (!created) {
         co_return created.error();
     }
-    auto aw_16 = users_.set_status(created->id, "INACTIVE");
-    auto st = co_await std::move(aw_16);
-    if (!st) {
-        co_return st.error();
-    }
-    created->status = "INACTIVE";
-    auto aw_17 = audit_.record(created->id, "user.register", "ok", client);
-    co_await std::move(aw_17);
+    auto aw_audit = audit_.record(created->id, "user.register", "ok", client);
+    co_await std::move(aw_audit);
     co_return std::move(*created);
 }
 
@@ -281,6 +284,9 @@ task<domain::user> auth_service::activate(std::string email, std::string code, c
         co_await std::move(aw_19);
         co_return make_error(errc::bad_request, "Unknown email or wrong activation code",
                              {{"field", "verify_code"}});
+    }
+    if ((*found)->status == "DISABLED") {
+        co_return make_error(errc::forbidden, "This account is disabled");
     }
     if ((*found)->status == "INACTIVE") {
         auto aw_20 = users_.set_status((*found)->id, "ACTIVE");
@@ -313,6 +319,10 @@ task<created_api_key> api_key_service::create(domain::principal const& actor, st
     if (actor.is_api_key() && !domain::covers(actor.permissions, permissions)) {
         co_return make_error(errc::forbidden,
                              "An API key can only create keys with permissions it holds itself");
+    }
+    if (actor.is_api_key() && unix_now() + expires_in_seconds > actor.api_key_expires_at) {
+        co_return make_error(errc::forbidden, "An API key can only create keys that expire before it does",
+                             {{"field", "expires_in_seconds"}});
     }
     domain::api_key k;
     k.user_id = user_id;
@@ -399,6 +409,7 @@ task<domain::principal> api_key_service::authenticate(std::string token) {
     p.who = std::move(owner);
     p.who.password_hash.clear();
     p.api_key_id = key.id;
+    p.api_key_expires_at = key.expires_at;
     p.permissions = std::move(key.permissions);
     co_return p;
 }

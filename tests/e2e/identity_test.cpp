@@ -566,5 +566,106 @@ TEST_F(Identity, NoSecretInAnyTableOrLog) {
     }
 }
 
+TEST_F(Identity, ProxyAddedForwardedLineIsUsedNotTheClientsOwn) {
+    start(json::object{{"server", {{"port", 0}, {"trusted_proxies", json::array{"127.0.0.1"}}}}});
+    add_user("oz@example.com");
+    // The client sends its own X-Forwarded-For; the proxy adds a second line with the real address.
+    http_client c(server_->port());
+    std::string const body = R"({"email":"oz@example.com","password":"bad-guess-123"})";
+    c.send_raw(
+        "POST /auth/general HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 198.51.100.9\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_EQ(c.read_response().status, 401);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failure' AND ip = "
+                                 "'198.51.100.9'"),
+              1);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE ip = '6.6.6.6'"), 0);
+}
+
+TEST_F(Identity, AKeyCannotMintAKeyThatOutlivesIt) {
+    start();
+    auto uid = add_user("pat@example.com");
+    auto cookie = login("pat@example.com");
+    auto [id, token] =
+        make_key(cookie, uid, R"([{"obtype":"apikeys","obid":"*","actions":["read","write"]}])", 600);
+    (void)id;
+    std::string const perms = R"("permissions":[{"obtype":"apikeys","obid":"*","actions":["read"]}])";
+    auto longer = call("POST", "/apiv1/me/apikeys", bearer(token),
+                       R"({"name":"x","expires_in_seconds":3600,)" + perms + "}");
+    EXPECT_EQ(longer.status, 403) << longer.body;
+    auto shorter = call("POST", "/apiv1/me/apikeys", bearer(token),
+                        R"({"name":"x","expires_in_seconds":300,)" + perms + "}");
+    EXPECT_EQ(shorter.status, 201) << shorter.body;
+    // A session is not bound that way.
+    EXPECT_EQ(call("POST", "/apiv1/me/apikeys", session(cookie),
+                   R"({"name":"x","expires_in_seconds":86400,)" + perms + "}")
+                  .status,
+              201);
+}
+
+TEST_F(Identity, DeniedAndUnauthenticatedRequestsAreRateLimitedToo) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 3}, {"api_per_minute", 5}}}});
+    auto alice = add_user("quinn@example.com");
+    add_user("ruth@example.com");
+    auto ruth = login("ruth@example.com");  // spends 1 of the IP's 3 auth requests
+    auto const path = "/apiv1/users/" + std::to_string(alice) + "/apikeys";
+    int first_429 = 0;
+    for (int i = 1; i <= 11 && first_429 == 0; ++i) {
+        auto r = call("GET", path, session(ruth));
+        if (r.status == 429)
+            first_429 = i;
+        else
+            EXPECT_EQ(r.status, 403);
+    }
+    EXPECT_GE(first_429, 6);
+    EXPECT_LE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'permission.denied'"), 10);
+    // Bad credentials spend the per-IP authentication budget.
+    int bad_429 = 0;
+    for (int i = 1; i <= 9 && bad_429 == 0; ++i) {
+        auto r = call("GET", "/apiv1/me/apikeys",
+                      bearer("ak_" + std::string(32, 'f') + "." + std::string(36, 'z')));
+        if (r.status == 429)
+            bad_429 = i;
+        else
+            EXPECT_EQ(r.status, 401);
+    }
+    EXPECT_GE(bad_429, 2);
+}
+
+TEST_F(Identity, AccountEdgeCases) {
+    start(json::object{{"auth", {{"registration_enabled", true}}}},
+          {"CERTCTRL_ACTIVATION_CODE=let-me-in-2026"});
+    auto uid = add_user("sam@example.com");
+    auto root = add_user("tess@example.com", true);
+    (void)root;
+    // A row without a hash can never be logged into, not even with the timing-equaliser's password.
+    schema_->exec("UPDATE users SET password_hash = '' WHERE id = " + std::to_string(uid));
+    EXPECT_EQ(
+        post_json("/auth/general", R"({"email":"sam@example.com","password":"certctrl-timing-equaliser"})")
+            .status,
+        401);
+    // A disabled account cannot be activated.
+    schema_->exec("UPDATE users SET status = 'DISABLED' WHERE id = " + std::to_string(uid));
+    EXPECT_EQ(
+        post_json("/auth/general",
+                  R"({"action":"activate-user","email":"sam@example.com","verify_code":"let-me-in-2026"})")
+            .status,
+        403);
+    // An admin making a key for a user who does not exist: 404, not 500.
+    auto admin = login("tess@example.com");
+    auto missing = call("POST", "/apiv1/users/999999/apikeys", session(admin),
+                        R"({"name":"x","expires_in_seconds":600,"permissions":[]})");
+    EXPECT_EQ(missing.status, 404) << missing.body;
+    // Registration stores the user inactive from the start.
+    ASSERT_EQ(post_json("/auth/general",
+                        R"({"action":"register","email":"uma@example.com","password":"longenough"})")
+                  .status,
+              200);
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM users WHERE email = 'uma@example.com' AND status = 'INACTIVE'"),
+              1);
+}
+
 }  // namespace
 }  // namespace certctrl::test

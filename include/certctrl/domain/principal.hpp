@@ -16,6 +16,7 @@ struct principal {
     kind via = kind::session;
     user who;  // password_hash cleared
     std::optional<std::int64_t> api_key_id;
+    std::int64_t api_key_expires_at = 0;  // api_key only
     std::vector<permission> permissions;  // api_key only; a session may do everything its user may
     std::string session_hash;             // session only: SHA-256 of the session id
 

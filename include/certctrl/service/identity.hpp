@@ -91,6 +91,9 @@ class auth_service {
     config::auth_config const& settings() const { return cfg_; }
 
   private:
+    task<domain::user> create_with_status(std::string email, std::string password, bool admin,
+                                          std::string status);
+
     repo::user_repository& users_;
     repo::session_repository& sessions_;
     audit_service& audit_;
