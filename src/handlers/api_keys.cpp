@@ -34,14 +34,15 @@ http::awaitable<http::response> list_keys(http::request_context& ctx, identity_c
     auto page = detail::parse_page(ctx);
     if (!page)
         co_return http::json_error(ctx.req, page.error());
-    auto aw_1 = ids.keys.list(subject(ctx), page->offset, page->limit);
+    auto aw_1 = ids.keys.list(subject(ctx), *page);
     auto r = co_await std::move(aw_1);
     if (!r)
         co_return http::error_response(ctx, r.error());
     boost::json::array items;
     for (auto const& k : r->items)
         items.push_back(key_json(k));
-    co_return detail::list_response(ctx, std::move(items), r->total, *page);
+    std::int64_t const last = r->items.empty() ? 0 : r->items.back().id;
+    co_return detail::list_response(ctx, std::move(items), r->total, r->has_more, last, *page);
 }
 
 http::awaitable<http::response> create_key(http::request_context& ctx, identity_context& ids) {
@@ -103,7 +104,7 @@ http::awaitable<http::response> list_audit(http::request_context& ctx, identity_
     auto page = detail::parse_page(ctx);
     if (!page)
         co_return http::json_error(ctx.req, page.error());
-    auto aw_5 = ids.audit.list(subject(ctx), page->offset, page->limit);
+    auto aw_5 = ids.audit.list(subject(ctx), *page);
     auto r = co_await std::move(aw_5);
     if (!r)
         co_return http::error_response(ctx, r.error());
@@ -118,7 +119,8 @@ http::awaitable<http::response> list_audit(http::request_context& ctx, identity_
                                             {"detail", e.detail},
                                             {"created_at", e.created_at}});
     }
-    co_return detail::list_response(ctx, std::move(items), r->total, *page);
+    std::int64_t const last = r->items.empty() ? 0 : r->items.back().id;
+    co_return detail::list_response(ctx, std::move(items), r->total, r->has_more, last, *page);
 }
 
 template <auto Fn>

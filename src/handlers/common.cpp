@@ -1,8 +1,10 @@
 #include "common.hpp"
 
+#include "certctrl/core/hex.hpp"
 #include "certctrl/http/client.hpp"
 #include "certctrl/http/response.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <charconv>
@@ -28,14 +30,34 @@ std::optional<std::int64_t> parse_int(std::string const& s) {
 
 }  // namespace
 
-result<page_request> parse_page(http::request_context const& ctx) {
-    page_request p;
-    if (auto o = http::query_value(ctx.query, "offset")) {
-        auto v = parse_int(*o);
+result<repo::page_query> parse_page(http::request_context const& ctx) {
+    repo::page_query p;
+    auto offset = http::query_value(ctx.query, "offset");
+    auto cursor = http::query_value(ctx.query, "cursor");
+    if (offset && cursor) {
+        return make_error(errc::bad_request, "use either offset or cursor, not both", {{"param", "cursor"}});
+    }
+    if (offset) {
+        auto v = parse_int(*offset);
         if (!v || *v < 0) {
             return make_error(errc::bad_request, "offset must be an integer >= 0", {{"param", "offset"}});
         }
         p.offset = *v;
+    }
+    if (cursor && !cursor->empty()) {
+        auto bad =
+            make_error(errc::bad_request, "cursor is not one this server issued", {{"param", "cursor"}});
+        auto raw = base64_decode(*cursor);
+        if (!raw) {
+            return bad;
+        }
+        boost::system::error_code ec;
+        auto v = boost::json::parse(*raw, ec);
+        if (ec || !v.is_object() || !v.get_object().contains("id") || !v.at("id").is_int64() ||
+            v.at("id").as_int64() <= 0) {
+            return bad;
+        }
+        p.before_id = v.at("id").as_int64();
     }
     if (auto l = http::query_value(ctx.query, "limit")) {
         auto v = parse_int(*l);
@@ -48,10 +70,18 @@ result<page_request> parse_page(http::request_context const& ctx) {
 }
 
 http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
-                             page_request const& page) {
+                             bool has_more, std::int64_t last_id, repo::page_query const& page) {
     boost::json::object body;
     body["data"] = std::move(items);
     body["meta"] = boost::json::object{{"total", total}, {"offset", page.offset}, {"limit", page.limit}};
+    boost::json::object pagination;
+    pagination["has_more"] = has_more;
+    if (has_more) {
+        pagination["cursor"] = base64_encode(boost::json::serialize(boost::json::object{{"id", last_id}}));
+    } else {
+        pagination["cursor"] = nullptr;
+    }
+    body["pagination"] = std::move(pagination);
     http::response res{bh::status::ok, ctx.req.version()};
     res.set(bh::field::content_type, "application/json");
     res.set(bh::field::cache_control, "no-store");

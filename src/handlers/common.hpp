@@ -2,6 +2,7 @@
 // Helpers shared by the handlers (internal to the handlers library).
 
 #include "certctrl/http/request_context.hpp"
+#include "certctrl/repo/page.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <boost/json/object.hpp>
@@ -15,16 +16,15 @@ namespace certctrl::handlers::detail {
 /// Address, user agent and request id of the request, for audit records.
 service::client_info client_of(http::request_context const& ctx);
 
-/// offset (>= 0, default 0) and limit (1-1000, default 100) from the query. Errors: bad_request.
-struct page_request {
-    std::int64_t offset = 0;
-    std::int64_t limit = 100;
-};
-result<page_request> parse_page(http::request_context const& ctx);
+/// The page a list request asks for: `limit` (1-1000, default 100) with either `offset` (>= 0) or `cursor`
+/// (the `pagination.cursor` of the previous page: base64 of {"id":N}). Errors: bad_request naming the
+/// parameter.
+result<repo::page_query> parse_page(http::request_context const& ctx);
 
-/// `{"data": items, "meta": {total, offset, limit}}`.
+/// `{"data": items, "meta": {total, offset, limit}, "pagination": {cursor, has_more}}`: both documented list
+/// shapes at once. `last_id` is the id of the last item (for the next cursor).
 http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
-                             page_request const& page);
+                             bool has_more, std::int64_t last_id, repo::page_query const& page);
 
 /// A required string member of at most `max` bytes. Errors: bad_request naming the field.
 result<std::string> required_string(boost::json::object const& o, char const* field, std::size_t max);

@@ -94,6 +94,15 @@ std::string blob(std::string const& bytes) {
     return bytes;
 }
 
+// Drops the extra row a list query fetched and records that another page follows.
+template <class T>
+void trim_page(page<T>& p, page_query const& q) {
+    if (static_cast<std::int64_t>(p.items.size()) > q.limit) {
+        p.items.resize(static_cast<std::size_t>(q.limit));
+        p.has_more = true;
+    }
+}
+
 class mysql_users final : public user_repository {
   public:
     explicit mysql_users(db::pool& p) : pool_(p) {}
@@ -292,7 +301,7 @@ class mysql_api_keys final : public api_key_repository {
             use_awaitable);
     }
 
-    task<page<domain::api_key>> list(std::int64_t user_id, std::int64_t offset, std::int64_t limit) override {
+    task<page<domain::api_key>> list(std::int64_t user_id, page_query q) override {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::api_key>> {
@@ -302,16 +311,19 @@ class mysql_api_keys final : public api_key_repository {
                 rs_ptr crs(cnt->executeQuery());
                 crs->next();
                 out.total = static_cast<std::int64_t>(crs->getInt64(1));
-                auto ps =
-                    prepare(c, (std::string("SELECT ") + key_columns +
-                                " FROM api_keys k WHERE k.user_id = ? ORDER BY k.id DESC LIMIT ? OFFSET ?")
-                                   .c_str());
+                auto ps = prepare(
+                    c,
+                    (std::string("SELECT ") + key_columns +
+                     " FROM api_keys k WHERE k.user_id = ? AND k.id < ? ORDER BY k.id DESC LIMIT ? OFFSET ?")
+                        .c_str());
                 ps->setInt64(1, user_id);
-                ps->setInt64(2, limit);
-                ps->setInt64(3, offset);
+                ps->setInt64(2, q.upper_id());
+                ps->setInt64(3, q.limit + 1);  // one more tells whether another page follows
+                ps->setInt64(4, q.offset);
                 rs_ptr rs(ps->executeQuery());
                 while (rs->next())
                     out.items.push_back(read_key(*rs));
+                trim_page(out, q);
                 return out;
             },
             use_awaitable);
@@ -397,8 +409,7 @@ class mysql_audit final : public audit_repository {
             use_awaitable);
     }
 
-    task<page<domain::audit_entry>> list(std::int64_t user_id, std::int64_t offset,
-                                         std::int64_t limit) override {
+    task<page<domain::audit_entry>> list(std::int64_t user_id, page_query q) override {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::audit_entry>> {
@@ -411,10 +422,11 @@ class mysql_audit final : public audit_repository {
                 auto ps =
                     prepare(c,
                             "SELECT id, user_id, action, outcome, ip, request_id, detail, created_at FROM "
-                            "audit_log WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?");
+                            "audit_log WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ? OFFSET ?");
                 ps->setInt64(1, user_id);
-                ps->setInt64(2, limit);
-                ps->setInt64(3, offset);
+                ps->setInt64(2, q.upper_id());
+                ps->setInt64(3, q.limit + 1);  // one more tells whether another page follows
+                ps->setInt64(4, q.offset);
                 rs_ptr rs(ps->executeQuery());
                 while (rs->next()) {
                     domain::audit_entry e;
@@ -431,6 +443,7 @@ class mysql_audit final : public audit_repository {
                     e.created_at = static_cast<std::int64_t>(rs->getInt64(8));
                     out.items.push_back(std::move(e));
                 }
+                trim_page(out, q);
                 return out;
             },
             use_awaitable);

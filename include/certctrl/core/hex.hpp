@@ -15,6 +15,12 @@ std::string hex_encode(std::string_view bytes);
 /// Bytes of an even-length hex string (either case); nullopt for anything else.
 std::optional<std::string> hex_decode(std::string_view hex);
 
+/// Standard base64 with padding.
+std::string base64_encode(std::string_view bytes);
+
+/// Decodes standard or URL-safe base64, with or without padding; nullopt for anything else.
+std::optional<std::string> base64_decode(std::string_view text);
+
 /// Decodes %XX escapes (either case); nullopt for a malformed escape. '+' is left as is.
 std::optional<std::string> percent_decode(std::string_view s);
 

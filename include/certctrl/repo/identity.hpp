@@ -56,8 +56,7 @@ class api_key_repository {
   public:
     virtual ~api_key_repository() = default;
     virtual task<domain::api_key> create(domain::api_key k) = 0;
-    virtual task<page<domain::api_key>> list(std::int64_t user_id, std::int64_t offset,
-                                             std::int64_t limit) = 0;
+    virtual task<page<domain::api_key>> list(std::int64_t user_id, page_query q) = 0;
     virtual task<std::optional<domain::api_key>> get(std::int64_t user_id, std::int64_t id) = 0;
     virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
     /// The key and its owner by the public key id (expired keys included: the caller decides).
@@ -70,8 +69,7 @@ class audit_repository {
   public:
     virtual ~audit_repository() = default;
     virtual task<std::int64_t> append(domain::audit_entry e) = 0;
-    virtual task<page<domain::audit_entry>> list(std::int64_t user_id, std::int64_t offset,
-                                                 std::int64_t limit) = 0;
+    virtual task<page<domain::audit_entry>> list(std::int64_t user_id, page_query q) = 0;
 };
 
 /// Result of counting one request in a fixed window.

@@ -31,9 +31,8 @@ class audit_service {
     boost::asio::awaitable<void> record(std::optional<std::int64_t> user_id, std::string action,
                                         std::string outcome, client_info client,
                                         boost::json::object detail = {});
-    task<repo::page<domain::audit_entry>> list(std::int64_t user_id, std::int64_t offset,
-                                               std::int64_t limit) {
-        return repo_.list(user_id, offset, limit);
+    task<repo::page<domain::audit_entry>> list(std::int64_t user_id, repo::page_query q) {
+        return repo_.list(user_id, q);
     }
 
   private:
@@ -117,8 +116,8 @@ class api_key_service {
     task<created_api_key> create(domain::principal const& actor, std::int64_t user_id, std::string name,
                                  std::int64_t expires_in_seconds, std::vector<domain::permission> permissions,
                                  client_info client);
-    task<repo::page<domain::api_key>> list(std::int64_t user_id, std::int64_t offset, std::int64_t limit) {
-        return keys_.list(user_id, offset, limit);
+    task<repo::page<domain::api_key>> list(std::int64_t user_id, repo::page_query q) {
+        return keys_.list(user_id, q);
     }
     /// Errors: not_found.
     task<domain::api_key> get(std::int64_t user_id, std::int64_t id);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace certctrl {
 namespace {
 
@@ -26,6 +28,19 @@ TEST(Hex, DecodeAcceptsBothCasesAndRejectsTheRest) {
     EXPECT_EQ(hex_digit('7'), 7);
     EXPECT_EQ(hex_digit('F'), 15);
     EXPECT_EQ(hex_digit('/'), -1);
+}
+
+TEST(Base64, MatchesTheOverviewDocumentsCursor) {
+    EXPECT_EQ(base64_encode(R"({"id":1000})"), "eyJpZCI6MTAwMH0=");
+    EXPECT_EQ(base64_decode("eyJpZCI6MTAwMH0="), std::string(R"({"id":1000})"));
+    EXPECT_EQ(base64_decode("eyJpZCI6MTAwMH0"), std::string(R"({"id":1000})"));  // unpadded
+    for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar",
+                                                  std::string("\xff\xfe\x00", 3)}) {
+        EXPECT_EQ(base64_decode(base64_encode(s)), s);
+    }
+    EXPECT_EQ(base64_decode("-_8="), std::string("\xfb\xff"));  // URL-safe alphabet
+    EXPECT_FALSE(base64_decode("a"));
+    EXPECT_FALSE(base64_decode("ab$d"));
 }
 
 }  // namespace
