@@ -7,6 +7,7 @@
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/server.hpp"
 #include "certctrl/repo/mysql.hpp"
+#include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <cppconn/connection.h>
@@ -236,11 +237,20 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
     handlers::identity_context ids{identity.auth, identity.api_keys, identity.limits, identity.audit,
                                    origins};
+    crypto::keyring keys;
+    if (!cfg.crypto.master_key.empty()) {
+        keys.add(1, cfg.crypto.master_key);
+    } else {
+        spdlog::warn("no master key configured: creating ACME accounts and other secrets will answer 503");
+    }
+    auto acme_repo = repo::make_mysql_acme_account_repository(pool);
+    service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_auth_routes(api_routes, ids, cfg);
     handlers::add_api_key_routes(api_routes, ids);
+    handlers::add_acme_account_routes(api_routes, ids, acme_accounts);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);

@@ -63,6 +63,7 @@ boost::json::object make_config(config::database_config const& db, boost::json::
           {"read_timeout_s", 5},
           {"write_timeout_s", 5}}},
         {"log", {{"level", "info"}}},
+        {"crypto", {{"master_key_env", "CERTCTRL_TEST_MASTER_KEY"}}},
     };
     for (auto const& kv : overrides) {
         if (kv.value().is_object() && cfg.contains(kv.key()) && cfg[kv.key()].is_object()) {
@@ -82,6 +83,7 @@ server_process::server_process(boost::json::object const& config, std::string co
     std::ofstream(cfg_path) << boost::json::serialize(config);
     auto port_file = dir_.path() / "port";
     extra_env.push_back("CERTCTRL_TEST_SERVER_DB_PASSWORD=" + db_password);
+    extra_env.push_back("CERTCTRL_TEST_MASTER_KEY=" + test_master_key_hex());
     pid_ = spawn_process(
         {server_binary(), "serve", "--config", cfg_path.string(), "--port-file", port_file.string()},
         extra_env, dir_.path() / "server.log");

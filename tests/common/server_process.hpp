@@ -12,6 +12,11 @@
 
 namespace certctrl::test {
 
+/// The master key (64 hex) every test server gets through CERTCTRL_TEST_MASTER_KEY.
+inline std::string test_master_key_hex() {
+    return std::string(64, 'a');
+}
+
 /// Path of the certctrl-server binary under test (set by CMake).
 std::string server_binary();
 

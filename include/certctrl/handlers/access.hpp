@@ -2,6 +2,7 @@
 
 #include "certctrl/config/config.hpp"
 #include "certctrl/http/router.hpp"
+#include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -55,6 +56,9 @@ void add_auth_routes(http::router& r, identity_context& ids, config::config cons
 
 /// API keys and the audit log, under /apiv1/users/:user_id and /apiv1/me.
 void add_api_key_routes(http::router& r, identity_context& ids);
+
+/// ACME accounts, under /apiv1/users/:user_id and /apiv1/me.
+void add_acme_account_routes(http::router& r, identity_context& ids, service::acme_account_service& accounts);
 
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);

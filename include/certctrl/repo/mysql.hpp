@@ -1,5 +1,6 @@
 #pragma once
 
+#include "certctrl/repo/acme_accounts.hpp"
 #include "certctrl/repo/health_repository.hpp"
 #include "certctrl/repo/identity.hpp"
 
@@ -18,5 +19,6 @@ std::unique_ptr<session_repository> make_mysql_session_repository(db::pool& pool
 std::unique_ptr<api_key_repository> make_mysql_api_key_repository(db::pool& pool);
 std::unique_ptr<audit_repository> make_mysql_audit_repository(db::pool& pool);
 std::unique_ptr<rate_limit_repository> make_mysql_rate_limit_repository(db::pool& pool);
+std::unique_ptr<acme_account_repository> make_mysql_acme_account_repository(db::pool& pool);
 
 }  // namespace certctrl::repo

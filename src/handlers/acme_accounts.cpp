@@ -1,0 +1,115 @@
+// ACME accounts on both prefixes: /apiv1/users/:user_id/acme-accounts[/:acct_id] (session) and
+// /apiv1/me/acme-accounts[/:acme_account_id] (session or API key with acme_accounts scopes).
+#include "certctrl/handlers/access.hpp"
+#include "certctrl/http/json_body.hpp"
+#include "certctrl/http/request_context.hpp"
+#include "certctrl/http/response.hpp"
+
+#include "common.hpp"
+
+namespace certctrl::handlers {
+
+namespace bh = boost::beast::http;
+
+namespace {
+
+template <class T>
+boost::json::value opt(std::optional<T> const& v) {
+    return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
+
+// The record shape of agent contract 4.3; keys and EAB HMAC are never included.
+boost::json::object account_json(domain::acme_account const& a) {
+    return {{"id", a.id},
+            {"user_id", a.user_id},
+            {"name", a.name},
+            {"email", a.email},
+            {"provider", a.provider},
+            {"directory_url", a.directory_url},
+            {"kid", opt(a.kid)},
+            {"ca_id", opt(a.ca_id)},
+            {"key_algorithm", a.key_algorithm},
+            {"eab_kid", opt(a.eab_kid)},
+            {"has_eab", a.eab_kid.has_value()},
+            {"leaf_key_algorithm", opt(a.leaf_key_algorithm)},
+            {"leaf_rsa_bits", opt(a.leaf_rsa_bits)},
+            {"leaf_ec_curve", opt(a.leaf_ec_curve)},
+            {"cert_valid_seconds", opt(a.cert_valid_seconds)},
+            {"created_at", a.created_at},
+            {"updated_at", a.updated_at}};
+}
+
+std::int64_t subject(http::request_context const& ctx) {
+    return ctx.params.id("user_id").value_or(ctx.principal->who.id);
+}
+
+std::int64_t account_id(http::request_context const& ctx) {
+    return ctx.params.id("acct_id").value_or(ctx.params.id("acme_account_id").value_or(0));
+}
+
+}  // namespace
+
+void add_acme_account_routes(http::router& r, identity_context& ids,
+                             service::acme_account_service& accounts) {
+    auto list = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto aw = accounts.list(subject(ctx), *page);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        boost::json::array items;
+        for (auto const& a : rows->items)
+            items.push_back(account_json(a));
+        std::int64_t const last = rows->items.empty() ? 0 : rows->items.back().id;
+        co_return detail::list_response(ctx, std::move(items), rows->total, rows->has_more, last, *page);
+    };
+    auto create = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto input = domain::parse_acme_account_input(*body);
+        if (!input)
+            co_return http::json_error(ctx.req, input.error());
+        auto aw = accounts.create(subject(ctx), std::move(*input));
+        auto created = co_await std::move(aw);
+        if (!created)
+            co_return http::error_response(ctx, created.error());
+        co_return http::json_data(ctx.req, account_json(*created));
+    };
+    auto get = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = accounts.get(subject(ctx), account_id(ctx));
+        auto a = co_await std::move(aw);
+        if (!a)
+            co_return http::error_response(ctx, a.error());
+        co_return http::json_data(ctx.req, account_json(*a));
+    };
+    auto put = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto aw = accounts.update(subject(ctx), account_id(ctx), std::move(*body));
+        auto a = co_await std::move(aw);
+        if (!a)
+            co_return http::error_response(ctx, a.error());
+        co_return http::json_data(ctx.req, account_json(*a));
+    };
+    auto remove = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = accounts.remove(subject(ctx), account_id(ctx));
+        auto done = co_await std::move(aw);
+        if (!done)
+            co_return http::error_response(ctx, done.error());
+        co_return http::no_content(ctx.req);
+    };
+    for (auto const& [prefix, id] : {std::pair<std::string, std::string>{"/apiv1/users/:user_id", ":acct_id"},
+                                     std::pair<std::string, std::string>{"/apiv1/me", ":acme_account_id"}}) {
+        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts", list);
+        add_guarded(r, ids, bh::verb::post, prefix + "/acme-accounts", create);
+        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts/" + id, get);
+        add_guarded(r, ids, bh::verb::put, prefix + "/acme-accounts/" + id, put);
+        add_guarded(r, ids, bh::verb::delete_, prefix + "/acme-accounts/" + id, remove);
+    }
+}
+
+}  // namespace certctrl::handlers

@@ -1,0 +1,226 @@
+// MySQL implementation of the ACME account repository (plain functions returning awaitables: see
+// identity_mysql.cpp for why they are not coroutines).
+#include "certctrl/db/pool.hpp"
+#include "certctrl/repo/mysql.hpp"
+
+#include <cppconn/connection.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <memory>
+
+namespace certctrl::repo {
+
+namespace {
+
+using boost::asio::use_awaitable;
+using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
+using rs_ptr = std::unique_ptr<sql::ResultSet>;
+
+constexpr char const* columns =
+    "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
+    "enc_eab_hmac, "
+    "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
+
+ps_ptr prepare(sql::Connection& c, std::string const& q) {
+    return ps_ptr(c.prepareStatement(q));
+}
+
+template <class T>
+void set_optional(sql::PreparedStatement& ps, unsigned i, std::optional<T> const& v) {
+    if (!v) {
+        ps.setNull(i, 0);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        ps.setString(i, *v);
+    } else {
+        ps.setInt64(i, *v);
+    }
+}
+
+std::optional<std::string> opt_string(sql::ResultSet& rs, unsigned i) {
+    if (rs.isNull(i))
+        return std::nullopt;
+    return std::string(rs.getString(i));
+}
+
+std::optional<std::int64_t> opt_int(sql::ResultSet& rs, unsigned i) {
+    if (rs.isNull(i))
+        return std::nullopt;
+    return static_cast<std::int64_t>(rs.getInt64(i));
+}
+
+domain::acme_account read(sql::ResultSet& rs) {
+    domain::acme_account a;
+    a.id = static_cast<std::int64_t>(rs.getInt64(1));
+    a.user_id = static_cast<std::int64_t>(rs.getInt64(2));
+    a.name = rs.getString(3);
+    a.email = rs.getString(4);
+    a.provider = rs.getString(5);
+    a.directory_url = rs.getString(6);
+    a.kid = opt_string(rs, 7);
+    a.ca_id = opt_int(rs, 8);
+    a.key_algorithm = rs.getString(9);
+    a.enc_account_key = opt_string(rs, 10).value_or("");
+    a.eab_kid = opt_string(rs, 11);
+    a.enc_eab_hmac = opt_string(rs, 12).value_or("");
+    a.leaf_key_algorithm = opt_string(rs, 13);
+    a.leaf_rsa_bits = opt_int(rs, 14);
+    a.leaf_ec_curve = opt_string(rs, 15);
+    a.cert_valid_seconds = opt_int(rs, 16);
+    a.created_at = static_cast<std::int64_t>(rs.getInt64(17));
+    a.updated_at = static_cast<std::int64_t>(rs.getInt64(18));
+    return a;
+}
+
+class mysql_acme_accounts final : public acme_account_repository {
+  public:
+    explicit mysql_acme_accounts(db::pool& p) : pool_(p) {}
+
+    task<domain::acme_account> create(domain::acme_account a) override {
+        return db::async_offload(
+            pool_,
+            [a](sql::Connection& c) mutable -> result<domain::acme_account> {
+                auto ps = prepare(
+                    c,
+                    "INSERT INTO acme_accounts (user_id, name, email, provider, directory_url, kid, ca_id, "
+                    "key_alg, enc_account_key, eab_kid, enc_eab_hmac, leaf_key_algorithm, leaf_rsa_bits, "
+                    "leaf_ec_curve, cert_valid_seconds, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                ps->setInt64(1, a.user_id);
+                ps->setString(2, a.name);
+                ps->setString(3, a.email);
+                ps->setString(4, a.provider);
+                ps->setString(5, a.directory_url);
+                set_optional(*ps, 6, a.kid);
+                set_optional(*ps, 7, a.ca_id);
+                ps->setString(8, a.key_algorithm);
+                set_optional(*ps, 9,
+                             a.enc_account_key.empty() ? std::nullopt : std::optional(a.enc_account_key));
+                set_optional(*ps, 10, a.eab_kid);
+                set_optional(*ps, 11, a.enc_eab_hmac.empty() ? std::nullopt : std::optional(a.enc_eab_hmac));
+                set_optional(*ps, 12, a.leaf_key_algorithm);
+                set_optional(*ps, 13, a.leaf_rsa_bits);
+                set_optional(*ps, 14, a.leaf_ec_curve);
+                set_optional(*ps, 15, a.cert_valid_seconds);
+                ps->setInt64(16, a.created_at);
+                ps->setInt64(17, a.updated_at);
+                ps->executeUpdate();
+                auto id = prepare(c, "SELECT LAST_INSERT_ID()");
+                rs_ptr rs(id->executeQuery());
+                rs->next();
+                a.id = static_cast<std::int64_t>(rs->getInt64(1));
+                return a;
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::acme_account>> list(std::int64_t user_id, page_query q) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::acme_account>> {
+                page<domain::acme_account> out;
+                auto cnt = prepare(c, "SELECT COUNT(*) FROM acme_accounts WHERE user_id = ?");
+                cnt->setInt64(1, user_id);
+                rs_ptr crs(cnt->executeQuery());
+                crs->next();
+                out.total = static_cast<std::int64_t>(crs->getInt64(1));
+                auto ps = prepare(c, std::string("SELECT ") + columns +
+                                         " FROM acme_accounts WHERE user_id = ? AND id < ? ORDER BY id DESC "
+                                         "LIMIT ? OFFSET ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, q.upper_id());
+                ps->setInt64(3, q.limit + 1);
+                ps->setInt64(4, q.offset);
+                rs_ptr rs(ps->executeQuery());
+                while (rs->next()) {
+                    out.items.push_back(read(*rs));
+                }
+                if (static_cast<std::int64_t>(out.items.size()) > q.limit) {
+                    out.items.resize(static_cast<std::size_t>(q.limit));
+                    out.has_more = true;
+                }
+                return out;
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::acme_account>> get(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::acme_account>> {
+                auto ps = prepare(
+                    c, std::string("SELECT ") + columns + " FROM acme_accounts WHERE user_id = ? AND id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::acme_account>{};
+                }
+                return std::optional<domain::acme_account>(read(*rs));
+            },
+            use_awaitable);
+    }
+
+    task<bool> update(std::int64_t user_id, std::int64_t id, std::string name, std::string email,
+                      std::int64_t now) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c,
+                                  "UPDATE acme_accounts SET name = ?, email = ?, updated_at = ? WHERE "
+                                  "user_id = ? AND id = ?");
+                ps->setString(1, name);
+                ps->setString(2, email);
+                ps->setInt64(3, now);
+                ps->setInt64(4, user_id);
+                ps->setInt64(5, id);
+                ps->executeUpdate();
+                // MySQL reports 0 rows for an update that changes nothing, so existence is checked apart.
+                auto q = prepare(c, "SELECT COUNT(*) FROM acme_accounts WHERE user_id = ? AND id = ?");
+                q->setInt64(1, user_id);
+                q->setInt64(2, id);
+                rs_ptr rs(q->executeQuery());
+                rs->next();
+                return rs->getInt64(1) > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c, "DELETE FROM acme_accounts WHERE user_id = ? AND id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> ca_belongs_to(std::int64_t user_id, std::int64_t ca_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c, "SELECT COUNT(*) FROM cas WHERE user_id = ? AND id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, ca_id);
+                rs_ptr rs(ps->executeQuery());
+                rs->next();
+                return rs->getInt64(1) > 0;
+            },
+            use_awaitable);
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<acme_account_repository> make_mysql_acme_account_repository(db::pool& p) {
+    return std::make_unique<mysql_acme_accounts>(p);
+}
+
+}  // namespace certctrl::repo
