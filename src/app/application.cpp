@@ -8,6 +8,7 @@
 #include "certctrl/http/server.hpp"
 #include "certctrl/repo/mysql.hpp"
 #include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <cppconn/connection.h>
@@ -245,12 +246,15 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
     auto acme_repo = repo::make_mysql_acme_account_repository(pool);
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
+    auto dns_repo = repo::make_mysql_dns_provider_repository(pool);
+    service::dns_provider_service dns_providers(*dns_repo, keys);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_auth_routes(api_routes, ids, cfg);
     handlers::add_api_key_routes(api_routes, ids);
     handlers::add_acme_account_routes(api_routes, ids, acme_accounts);
+    handlers::add_dns_provider_routes(api_routes, ids, dns_providers);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);

@@ -123,8 +123,8 @@ class Identity : public ::testing::Test {
 
 std::string expand(std::string pattern, std::int64_t user_id, std::int64_t key_id, std::int64_t account_id) {
     pattern = std::regex_replace(pattern, std::regex(":user_id"), std::to_string(user_id));
-    pattern =
-        std::regex_replace(pattern, std::regex(":acct_id|:acme_account_id"), std::to_string(account_id));
+    pattern = std::regex_replace(pattern, std::regex(":acct_id|:acme_account_id|:dns_provider_id"),
+                                 std::to_string(account_id));
     return std::regex_replace(pattern, std::regex(":apikey_id"), std::to_string(key_id));
 }
 
@@ -136,7 +136,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
     auto bob_cookie = login("bob@example.com");
     auto all =
         R"([{"obtype":"apikeys","obid":"*","actions":["read","write"]},{"obtype":"audit","obid":"*","actions":["read"]},)"
-        R"({"obtype":"acme_accounts","obid":"*","actions":["read","write"]}])";
+        R"({"obtype":"acme_accounts","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]}])";
     auto [weak_id, weak] =
         make_key(alice_cookie, alice, R"([{"obtype":"certificates","obid":"*","actions":["read"]}])");
     auto [full_id, full] = make_key(alice_cookie, alice, all);

@@ -3,6 +3,7 @@
 #include "certctrl/config/config.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -59,6 +60,10 @@ void add_api_key_routes(http::router& r, identity_context& ids);
 
 /// ACME accounts, under /apiv1/users/:user_id and /apiv1/me.
 void add_acme_account_routes(http::router& r, identity_context& ids, service::acme_account_service& accounts);
+
+/// DNS providers, under /apiv1/users/:user_id and /apiv1/me; secrets are only ever shown masked.
+void add_dns_provider_routes(http::router& r, identity_context& ids,
+                             service::dns_provider_service& providers);
 
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/repo/acme_accounts.hpp"
+#include "certctrl/repo/dns_providers.hpp"
 #include "certctrl/repo/health_repository.hpp"
 #include "certctrl/repo/identity.hpp"
 
@@ -20,5 +21,6 @@ std::unique_ptr<api_key_repository> make_mysql_api_key_repository(db::pool& pool
 std::unique_ptr<audit_repository> make_mysql_audit_repository(db::pool& pool);
 std::unique_ptr<rate_limit_repository> make_mysql_rate_limit_repository(db::pool& pool);
 std::unique_ptr<acme_account_repository> make_mysql_acme_account_repository(db::pool& pool);
+std::unique_ptr<dns_provider_repository> make_mysql_dns_provider_repository(db::pool& pool);
 
 }  // namespace certctrl::repo
