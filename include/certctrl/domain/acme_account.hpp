@@ -1,5 +1,9 @@
 #pragma once
 
+#include "certctrl/core/error.hpp"
+
+#include <boost/json/object.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,14 +32,6 @@ struct acme_account {
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
 };
-
-}  // namespace certctrl::domain
-
-#include "certctrl/core/error.hpp"
-
-#include <boost/json/object.hpp>
-
-namespace certctrl::domain {
 
 /// A validated create request. Provider names are canonical; the directory URL is filled in for known
 /// providers.
