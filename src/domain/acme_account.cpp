@@ -71,13 +71,6 @@ std::optional<std::string> provider_directory(std::string const& p) {
     return std::nullopt;
 }
 
-#define CERTCTRL_TRY(var, expr) \
-    auto var##_r = (expr);      \
-    if (!var##_r) {             \
-        return var##_r.error(); \
-    }                           \
-    auto var = std::move(*var##_r)
-
 result<acme_account_input> parse_acme_account_input(boost::json::object const& body) {
     acme_account_input in;
     CERTCTRL_TRY(name, get_string(body, "name", 128));
@@ -220,7 +213,5 @@ result<acme_account_input> parse_acme_account_input(boost::json::object const& b
     }
     return in;
 }
-
-#undef CERTCTRL_TRY
 
 }  // namespace certctrl::domain

@@ -51,13 +51,6 @@ std::vector<std::string> dns_secret_fields(std::string const& kind) {
     return {};
 }
 
-#define CERTCTRL_TRY(var, expr) \
-    auto var##_r = (expr);      \
-    if (!var##_r) {             \
-        return var##_r.error(); \
-    }                           \
-    auto var = std::move(*var##_r)
-
 result<dns_provider_input> parse_dns_provider_input(boost::json::object const& body) {
     dns_provider_input in;
     CERTCTRL_TRY(name, str(body, "name", 128, true));
@@ -118,7 +111,5 @@ result<dns_provider_input> parse_dns_provider_input(boost::json::object const& b
     }
     return in;
 }
-
-#undef CERTCTRL_TRY
 
 }  // namespace certctrl::domain

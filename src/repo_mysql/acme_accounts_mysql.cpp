@@ -3,6 +3,8 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/repo/mysql.hpp"
 
+#include "common.hpp"
+
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
@@ -15,17 +17,12 @@ namespace certctrl::repo {
 namespace {
 
 using boost::asio::use_awaitable;
-using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
-using rs_ptr = std::unique_ptr<sql::ResultSet>;
+using namespace mysql_detail;
 
 constexpr char const* columns =
     "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
     "enc_eab_hmac, "
     "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
-
-ps_ptr prepare(sql::Connection& c, std::string const& q) {
-    return ps_ptr(c.prepareStatement(q));
-}
 
 template <class T>
 void set_optional(sql::PreparedStatement& ps, unsigned i, std::optional<T> const& v) {
@@ -106,10 +103,7 @@ class mysql_acme_accounts final : public acme_account_repository {
                 ps->setInt64(16, a.created_at);
                 ps->setInt64(17, a.updated_at);
                 ps->executeUpdate();
-                auto id = prepare(c, "SELECT LAST_INSERT_ID()");
-                rs_ptr rs(id->executeQuery());
-                rs->next();
-                a.id = static_cast<std::int64_t>(rs->getInt64(1));
+                a.id = last_insert_id(c);
                 return a;
             },
             use_awaitable);
@@ -119,28 +113,8 @@ class mysql_acme_accounts final : public acme_account_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::acme_account>> {
-                page<domain::acme_account> out;
-                auto cnt = prepare(c, "SELECT COUNT(*) FROM acme_accounts WHERE user_id = ?");
-                cnt->setInt64(1, user_id);
-                rs_ptr crs(cnt->executeQuery());
-                crs->next();
-                out.total = static_cast<std::int64_t>(crs->getInt64(1));
-                auto ps = prepare(c, std::string("SELECT ") + columns +
-                                         " FROM acme_accounts WHERE user_id = ? AND id < ? ORDER BY id DESC "
-                                         "LIMIT ? OFFSET ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, q.upper_id());
-                ps->setInt64(3, q.limit + 1);
-                ps->setInt64(4, q.offset);
-                rs_ptr rs(ps->executeQuery());
-                while (rs->next()) {
-                    out.items.push_back(read(*rs));
-                }
-                if (static_cast<std::int64_t>(out.items.size()) > q.limit) {
-                    out.items.resize(static_cast<std::size_t>(q.limit));
-                    out.has_more = true;
-                }
-                return out;
+                return mysql_detail::list_page<domain::acme_account>(c, "acme_accounts", columns, user_id, q,
+                                                                     read);
             },
             use_awaitable);
     }

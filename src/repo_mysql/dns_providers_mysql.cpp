@@ -2,6 +2,8 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/repo/mysql.hpp"
 
+#include "common.hpp"
+
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
@@ -16,14 +18,9 @@ namespace certctrl::repo {
 namespace {
 
 using boost::asio::use_awaitable;
-using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
-using rs_ptr = std::unique_ptr<sql::ResultSet>;
+using namespace mysql_detail;
 
 constexpr char const* columns = "id, user_id, name, kind, settings, enc_credentials, created_at, updated_at";
-
-ps_ptr prepare(sql::Connection& c, std::string const& q) {
-    return ps_ptr(c.prepareStatement(q));
-}
 
 domain::dns_provider read(sql::ResultSet& rs) {
     domain::dns_provider p;
@@ -69,10 +66,7 @@ class mysql_dns_providers final : public dns_provider_repository {
                 ps->setInt64(6, p.created_at);
                 ps->setInt64(7, p.updated_at);
                 ps->executeUpdate();
-                auto id = prepare(c, "SELECT LAST_INSERT_ID()");
-                rs_ptr rs(id->executeQuery());
-                rs->next();
-                p.id = static_cast<std::int64_t>(rs->getInt64(1));
+                p.id = last_insert_id(c);
                 return p;
             },
             use_awaitable);
@@ -82,28 +76,8 @@ class mysql_dns_providers final : public dns_provider_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::dns_provider>> {
-                page<domain::dns_provider> out;
-                auto cnt = prepare(c, "SELECT COUNT(*) FROM dns_providers WHERE user_id = ?");
-                cnt->setInt64(1, user_id);
-                rs_ptr crs(cnt->executeQuery());
-                crs->next();
-                out.total = static_cast<std::int64_t>(crs->getInt64(1));
-                auto ps = prepare(
-                    c, std::string("SELECT ") + columns +
-                           " FROM dns_providers WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ? "
-                           "OFFSET ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, q.upper_id());
-                ps->setInt64(3, q.limit + 1);
-                ps->setInt64(4, q.offset);
-                rs_ptr rs(ps->executeQuery());
-                while (rs->next())
-                    out.items.push_back(read(*rs));
-                if (static_cast<std::int64_t>(out.items.size()) > q.limit) {
-                    out.items.resize(static_cast<std::size_t>(q.limit));
-                    out.has_more = true;
-                }
-                return out;
+                return mysql_detail::list_page<domain::dns_provider>(c, "dns_providers", columns, user_id, q,
+                                                                     read);
             },
             use_awaitable);
     }

@@ -4,6 +4,8 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/repo/mysql.hpp"
 
+#include "common.hpp"
+
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
@@ -19,19 +21,7 @@ namespace certctrl::repo {
 namespace {
 
 using boost::asio::use_awaitable;
-using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
-using rs_ptr = std::unique_ptr<sql::ResultSet>;
-
-ps_ptr prepare(sql::Connection& c, char const* q) {
-    return ps_ptr(c.prepareStatement(q));
-}
-
-std::int64_t last_insert_id(sql::Connection& c) {
-    auto ps = prepare(c, "SELECT LAST_INSERT_ID()");
-    rs_ptr rs(ps->executeQuery());
-    rs->next();
-    return static_cast<std::int64_t>(rs->getInt64(1));
-}
+using namespace mysql_detail;
 
 std::vector<std::string> split_roles(std::string const& s) {
     std::vector<std::string> out;
@@ -94,13 +84,21 @@ std::string blob(std::string const& bytes) {
     return bytes;
 }
 
-// Drops the extra row a list query fetched and records that another page follows.
-template <class T>
-void trim_page(page<T>& p, page_query const& q) {
-    if (static_cast<std::int64_t>(p.items.size()) > q.limit) {
-        p.items.resize(static_cast<std::size_t>(q.limit));
-        p.has_more = true;
+domain::audit_entry read_audit(sql::ResultSet& rs) {
+    domain::audit_entry e;
+    e.id = static_cast<std::int64_t>(rs.getInt64(1));
+    e.user_id = static_cast<std::int64_t>(rs.getInt64(2));
+    e.action = rs.getString(3);
+    e.outcome = rs.getString(4);
+    e.ip = rs.getString(5);
+    e.request_id = rs.getString(6);
+    boost::system::error_code ec;
+    auto d = boost::json::parse(std::string(rs.getString(7)), ec);
+    if (!ec && d.is_object()) {
+        e.detail = std::move(d.get_object());
     }
+    e.created_at = static_cast<std::int64_t>(rs.getInt64(8));
+    return e;
 }
 
 class mysql_users final : public user_repository {
@@ -305,26 +303,8 @@ class mysql_api_keys final : public api_key_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::api_key>> {
-                page<domain::api_key> out;
-                auto cnt = prepare(c, "SELECT COUNT(*) FROM api_keys WHERE user_id = ?");
-                cnt->setInt64(1, user_id);
-                rs_ptr crs(cnt->executeQuery());
-                crs->next();
-                out.total = static_cast<std::int64_t>(crs->getInt64(1));
-                auto ps = prepare(
-                    c,
-                    (std::string("SELECT ") + key_columns +
-                     " FROM api_keys k WHERE k.user_id = ? AND k.id < ? ORDER BY k.id DESC LIMIT ? OFFSET ?")
-                        .c_str());
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, q.upper_id());
-                ps->setInt64(3, q.limit + 1);  // one more tells whether another page follows
-                ps->setInt64(4, q.offset);
-                rs_ptr rs(ps->executeQuery());
-                while (rs->next())
-                    out.items.push_back(read_key(*rs));
-                trim_page(out, q);
-                return out;
+                return mysql_detail::list_page<domain::api_key>(c, "api_keys k", key_columns, user_id, q,
+                                                                read_key);
             },
             use_awaitable);
     }
@@ -413,38 +393,9 @@ class mysql_audit final : public audit_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::audit_entry>> {
-                page<domain::audit_entry> out;
-                auto cnt = prepare(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ?");
-                cnt->setInt64(1, user_id);
-                rs_ptr crs(cnt->executeQuery());
-                crs->next();
-                out.total = static_cast<std::int64_t>(crs->getInt64(1));
-                auto ps =
-                    prepare(c,
-                            "SELECT id, user_id, action, outcome, ip, request_id, detail, created_at FROM "
-                            "audit_log WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ? OFFSET ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, q.upper_id());
-                ps->setInt64(3, q.limit + 1);  // one more tells whether another page follows
-                ps->setInt64(4, q.offset);
-                rs_ptr rs(ps->executeQuery());
-                while (rs->next()) {
-                    domain::audit_entry e;
-                    e.id = static_cast<std::int64_t>(rs->getInt64(1));
-                    e.user_id = static_cast<std::int64_t>(rs->getInt64(2));
-                    e.action = rs->getString(3);
-                    e.outcome = rs->getString(4);
-                    e.ip = rs->getString(5);
-                    e.request_id = rs->getString(6);
-                    boost::system::error_code ec;
-                    auto d = boost::json::parse(std::string(rs->getString(7)), ec);
-                    if (!ec && d.is_object())
-                        e.detail = std::move(d.get_object());
-                    e.created_at = static_cast<std::int64_t>(rs->getInt64(8));
-                    out.items.push_back(std::move(e));
-                }
-                trim_page(out, q);
-                return out;
+                return mysql_detail::list_page<domain::audit_entry>(
+                    c, "audit_log", "id, user_id, action, outcome, ip, request_id, detail, created_at",
+                    user_id, q, read_audit);
             },
             use_awaitable);
     }

@@ -2,6 +2,7 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/repo/mysql.hpp"
 #include "certctrl/service/dns_providers.hpp"
+#include "run_awaitable.hpp"
 #include "test_env.hpp"
 
 #include <cppconn/connection.h>
@@ -17,12 +18,7 @@ namespace asio = boost::asio;
 
 template <class T>
 T run(asio::awaitable<T> op) {
-    asio::io_context ioc;
-    std::optional<T> out;
-    auto task = [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(op)); };
-    asio::co_spawn(ioc, task, asio::detached);
-    ioc.run();
-    return std::move(*out);
+    return run_awaitable(std::move(op));
 }
 
 TEST(DnsProviderService, CredentialsOpenForTheOwnerOnly) {

@@ -81,6 +81,15 @@ struct app_error_exception : std::runtime_error {
 template <class T>
 using result = boost::system::result<T, app_error>;
 
+/// In a function returning result<U> (not a coroutine): evaluates `expr` (a result<T>), returns its error if
+/// it failed, else moves its value into a new local `var`.
+#define CERTCTRL_TRY(var, expr)       \
+    auto var##_result_ = (expr);      \
+    if (!var##_result_) {             \
+        return var##_result_.error(); \
+    }                                 \
+    auto var = std::move(*var##_result_)
+
 /// Shorthand for building an error result.
 inline app_error make_error(errc code, std::string what, boost::json::object params = {}) {
     return app_error{code, std::move(what), std::move(params)};

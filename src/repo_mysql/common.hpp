@@ -1,0 +1,59 @@
+#pragma once
+// Helpers shared by the MySQL repositories (internal to certctrl_repo_mysql).
+
+#include "certctrl/repo/page.hpp"
+
+#include <cppconn/connection.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <memory>
+#include <string>
+
+namespace certctrl::repo::mysql_detail {
+
+using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
+using rs_ptr = std::unique_ptr<sql::ResultSet>;
+
+inline ps_ptr prepare(sql::Connection& c, std::string const& q) {
+    return ps_ptr(c.prepareStatement(q));
+}
+
+/// The id the last INSERT on this connection generated.
+inline std::int64_t last_insert_id(sql::Connection& c) {
+    auto ps = prepare(c, "SELECT LAST_INSERT_ID()");
+    rs_ptr rs(ps->executeQuery());
+    rs->next();
+    return static_cast<std::int64_t>(rs->getInt64(1));
+}
+
+/// One page of the rows of `user_id` in `table` (which may carry an alias, e.g. "api_keys k"), newest first,
+/// keyset on id (so a deep cursor page costs what the first costs), with the total and whether more follow.
+/// `read(ResultSet&)` maps a row of `columns`.
+template <class T, class Read>
+page<T> list_page(sql::Connection& c, std::string const& table, std::string const& columns,
+                  std::int64_t user_id, page_query const& q, Read read) {
+    page<T> out;
+    auto cnt = prepare(c, "SELECT COUNT(*) FROM " + table + " WHERE user_id = ?");
+    cnt->setInt64(1, user_id);
+    rs_ptr crs(cnt->executeQuery());
+    crs->next();
+    out.total = static_cast<std::int64_t>(crs->getInt64(1));
+    auto ps = prepare(c, "SELECT " + columns + " FROM " + table +
+                             " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ? OFFSET ?");
+    ps->setInt64(1, user_id);
+    ps->setInt64(2, q.upper_id());
+    ps->setInt64(3, q.limit + 1);  // one more tells whether another page follows
+    ps->setInt64(4, q.offset);
+    rs_ptr rs(ps->executeQuery());
+    while (rs->next()) {
+        out.items.push_back(read(*rs));
+    }
+    if (static_cast<std::int64_t>(out.items.size()) > q.limit) {
+        out.items.resize(static_cast<std::size_t>(q.limit));
+        out.has_more = true;
+    }
+    return out;
+}
+
+}  // namespace certctrl::repo::mysql_detail
