@@ -35,6 +35,12 @@ std::int64_t subject(http::request_context const& ctx) {
     return ctx.params.id("user_id").value_or(ctx.principal->who.id);
 }
 
+// The request body as a validated provider (create and replace take the same body).
+result<domain::dns_provider_input> read_input(http::request_context const& ctx) {
+    CERTCTRL_TRY(body, http::parse_json_object(ctx.req));
+    return domain::parse_dns_provider_input(body);
+}
+
 std::int64_t provider_id(http::request_context const& ctx) {
     return ctx.params.id("dns_provider_id").value_or(0);
 }
@@ -58,10 +64,7 @@ void add_dns_provider_routes(http::router& r, identity_context& ids,
         co_return detail::list_response(ctx, std::move(items), rows->total, rows->has_more, last, *page);
     };
     auto create = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto input = domain::parse_dns_provider_input(*body);
+        auto input = read_input(ctx);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
         auto aw = providers.create(subject(ctx), std::move(*input));
@@ -78,10 +81,7 @@ void add_dns_provider_routes(http::router& r, identity_context& ids,
         co_return http::json_data(ctx.req, provider_json(*p));
     };
     auto put = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto input = domain::parse_dns_provider_input(*body);
+        auto input = read_input(ctx);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
         auto aw = providers.replace(subject(ctx), provider_id(ctx), std::move(*input));

@@ -151,12 +151,7 @@ class mysql_acme_accounts final : public acme_account_repository {
                 ps->setInt64(5, id);
                 ps->executeUpdate();
                 // MySQL reports 0 rows for an update that changes nothing, so existence is checked apart.
-                auto q = prepare(c, "SELECT COUNT(*) FROM acme_accounts WHERE user_id = ? AND id = ?");
-                q->setInt64(1, user_id);
-                q->setInt64(2, id);
-                rs_ptr rs(q->executeQuery());
-                rs->next();
-                return rs->getInt64(1) > 0;
+                return owned_row_exists(c, "acme_accounts", user_id, id);
             },
             use_awaitable);
     }
@@ -165,10 +160,7 @@ class mysql_acme_accounts final : public acme_account_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                auto ps = prepare(c, "DELETE FROM acme_accounts WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                return ps->executeUpdate() > 0;
+                return delete_owned_row(c, "acme_accounts", user_id, id);
             },
             use_awaitable);
     }
@@ -176,14 +168,7 @@ class mysql_acme_accounts final : public acme_account_repository {
     task<bool> ca_belongs_to(std::int64_t user_id, std::int64_t ca_id) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                auto ps = prepare(c, "SELECT COUNT(*) FROM cas WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, ca_id);
-                rs_ptr rs(ps->executeQuery());
-                rs->next();
-                return rs->getInt64(1) > 0;
-            },
+            [=](sql::Connection& c) -> result<bool> { return owned_row_exists(c, "cas", user_id, ca_id); },
             use_awaitable);
     }
 

@@ -27,6 +27,27 @@ inline std::int64_t last_insert_id(sql::Connection& c) {
     return static_cast<std::int64_t>(rs->getInt64(1));
 }
 
+/// True when `table` has the row `id` owned by `user_id`.
+inline bool owned_row_exists(sql::Connection& c, std::string const& table, std::int64_t user_id,
+                             std::int64_t id) {
+    auto ps = prepare(c, "SELECT COUNT(*) FROM " + table + " WHERE user_id = ? AND id = ?");
+    ps->setInt64(1, user_id);
+    ps->setInt64(2, id);
+    rs_ptr rs(ps->executeQuery());
+    rs->next();
+    return rs->getInt64(1) > 0;
+}
+
+/// Deletes the row `id` of `table` owned by `user_id`; false when there was none. Throws sql::SQLException
+/// (FK 1451 -> conflict) when other rows still reference it.
+inline bool delete_owned_row(sql::Connection& c, std::string const& table, std::int64_t user_id,
+                             std::int64_t id) {
+    auto ps = prepare(c, "DELETE FROM " + table + " WHERE user_id = ? AND id = ?");
+    ps->setInt64(1, user_id);
+    ps->setInt64(2, id);
+    return ps->executeUpdate() > 0;
+}
+
 /// One page of the rows of `user_id` in `table` (which may carry an alias, e.g. "api_keys k"), newest first,
 /// keyset on id (so a deep cursor page costs what the first costs), with the total and whether more follow.
 /// `read(ResultSet&)` maps a row of `columns`.

@@ -113,12 +113,7 @@ class mysql_dns_providers final : public dns_provider_repository {
                 ps->setInt64(5, p.user_id);
                 ps->setInt64(6, p.id);
                 ps->executeUpdate();
-                auto q = prepare(c, "SELECT COUNT(*) FROM dns_providers WHERE user_id = ? AND id = ?");
-                q->setInt64(1, p.user_id);
-                q->setInt64(2, p.id);
-                rs_ptr rs(q->executeQuery());
-                rs->next();
-                return rs->getInt64(1) > 0;
+                return owned_row_exists(c, "dns_providers", p.user_id, p.id);
             },
             use_awaitable);
     }
@@ -127,10 +122,7 @@ class mysql_dns_providers final : public dns_provider_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                auto ps = prepare(c, "DELETE FROM dns_providers WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                return ps->executeUpdate() > 0;
+                return delete_owned_row(c, "dns_providers", user_id, id);
             },
             use_awaitable);
     }

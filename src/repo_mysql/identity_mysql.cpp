@@ -80,10 +80,6 @@ domain::api_key read_key(sql::ResultSet& rs) {
     return k;
 }
 
-std::string blob(std::string const& bytes) {
-    return bytes;
-}
-
 domain::audit_entry read_audit(sql::ResultSet& rs) {
     domain::audit_entry e;
     e.id = static_cast<std::int64_t>(rs.getInt64(1));
@@ -182,7 +178,7 @@ class mysql_sessions final : public session_repository {
                 c.setAutoCommit(false);
                 if (!replaces.empty()) {
                     auto del = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
-                    del->setString(1, blob(replaces));
+                    del->setString(1, replaces);
                     del->executeUpdate();
                 }
                 auto ps = prepare(
@@ -190,7 +186,7 @@ class mysql_sessions final : public session_repository {
                     "INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, "
                     "ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)");
                 ps->setInt64(1, user_id);
-                ps->setString(2, blob(token_hash));
+                ps->setString(2, token_hash);
                 ps->setInt64(3, now);
                 ps->setInt64(4, now);
                 ps->setInt64(5, expires_at);
@@ -214,7 +210,7 @@ class mysql_sessions final : public session_repository {
                     prepare(c, (std::string("SELECT s.id, s.last_seen_at, s.expires_at, ") + user_columns +
                                 " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?")
                                    .c_str());
-                ps->setString(1, blob(token_hash));
+                ps->setString(1, token_hash);
                 rs_ptr rs(ps->executeQuery());
                 if (!rs->next())
                     return std::optional<session_row>{};
@@ -251,7 +247,7 @@ class mysql_sessions final : public session_repository {
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 auto ps = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
-                ps->setString(1, blob(token_hash));
+                ps->setString(1, token_hash);
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);
@@ -287,7 +283,7 @@ class mysql_api_keys final : public api_key_repository {
                     "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
                 ps->setInt64(1, k.user_id);
                 ps->setString(2, k.key_id);
-                ps->setString(3, blob(k.secret_hash));
+                ps->setString(3, k.secret_hash);
                 ps->setString(4, k.name);
                 ps->setString(5, boost::json::serialize(domain::to_json(k.permissions)));
                 ps->setInt64(6, k.created_at);
@@ -329,12 +325,7 @@ class mysql_api_keys final : public api_key_repository {
     task<bool> remove(std::int64_t user_id, std::int64_t id) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                auto ps = prepare(c, "DELETE FROM api_keys WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                return ps->executeUpdate() > 0;
-            },
+            [=](sql::Connection& c) -> result<bool> { return delete_owned_row(c, "api_keys", user_id, id); },
             use_awaitable);
     }
 

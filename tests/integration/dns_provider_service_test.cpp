@@ -7,19 +7,9 @@
 
 #include <cppconn/connection.h>
 #include <gtest/gtest.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 
 namespace certctrl::test {
 namespace {
-
-namespace asio = boost::asio;
-
-template <class T>
-T run(asio::awaitable<T> op) {
-    return run_awaitable(std::move(op));
-}
 
 TEST(DnsProviderService, CredentialsOpenForTheOwnerOnly) {
     CERTCTRL_REQUIRE_DB();
@@ -38,9 +28,9 @@ TEST(DnsProviderService, CredentialsOpenForTheOwnerOnly) {
     in.kind = "cloudflare";
     in.settings = {{"zone_id", "z"}};
     in.credentials = {{"api_token", "tok-0123456789"}};
-    auto created = run(svc.create(uid, in));
+    auto created = run_awaitable(svc.create(uid, in));
     ASSERT_TRUE(created) << created.error().what;
-    auto loaded = run(svc.get(uid, created->id));
+    auto loaded = run_awaitable(svc.get(uid, created->id));
     ASSERT_TRUE(loaded);
     auto creds = svc.credentials(*loaded);
     ASSERT_TRUE(creds) << creds.error().detail;
@@ -54,7 +44,7 @@ TEST(DnsProviderService, CredentialsOpenForTheOwnerOnly) {
     other.add(1, std::string(32, '\x08'));
     service::dns_provider_service wrong(*repo, other);
     EXPECT_FALSE(wrong.credentials(*loaded));
-    EXPECT_FALSE(run(svc.get(uid + 1, created->id)));  // not visible to another user either
+    EXPECT_FALSE(run_awaitable(svc.get(uid + 1, created->id)));  // not visible to another user either
 }
 
 }  // namespace

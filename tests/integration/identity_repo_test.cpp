@@ -6,21 +6,11 @@
 
 #include <cppconn/connection.h>
 #include <gtest/gtest.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 
 namespace certctrl::test {
 namespace {
 
-namespace asio = boost::asio;
-
 // Runs one repository operation to completion.
-template <class T>
-T run(asio::awaitable<T> op) {
-    return run_awaitable(std::move(op));
-}
-
 class IdentityRepos : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -37,19 +27,19 @@ class IdentityRepos : public ::testing::Test {
 TEST_F(IdentityRepos, RateLimitCountsPerFixedWindow) {
     auto rates = repo::make_mysql_rate_limit_repository(*pool_);
     for (int i = 1; i <= 3; ++i) {
-        auto r = run(rates->hit("auth:ip:192.0.2.1", 60, 1200 + i));
+        auto r = run_awaitable(rates->hit("auth:ip:192.0.2.1", 60, 1200 + i));
         ASSERT_TRUE(r);
         EXPECT_EQ(r->count, i);
         EXPECT_EQ(r->window_start, 1200);
     }
-    auto other = run(rates->hit("auth:ip:192.0.2.2", 60, 1205));
+    auto other = run_awaitable(rates->hit("auth:ip:192.0.2.2", 60, 1205));
     ASSERT_TRUE(other);
     EXPECT_EQ(other->count, 1);  // buckets are independent
-    auto next = run(rates->hit("auth:ip:192.0.2.1", 60, 1260));
+    auto next = run_awaitable(rates->hit("auth:ip:192.0.2.1", 60, 1260));
     ASSERT_TRUE(next);
     EXPECT_EQ(next->count, 1);  // a new window starts over
     EXPECT_EQ(next->window_start, 1260);
-    auto purged = run(rates->purge(1250));
+    auto purged = run_awaitable(rates->purge(1250));
     ASSERT_TRUE(purged);
     EXPECT_EQ(*purged, 1);  // the 192.0.2.2 counter of window 1200; 192.0.2.1 moved on to 1260
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM rate_limits"), 1);
@@ -64,33 +54,34 @@ TEST_F(IdentityRepos, SessionsExpireAndIdleOut) {
     u.roles = {"user"};
     u.status = "ACTIVE";
     u.created_at = 1;
-    auto created = run(users->create(u));
+    auto created = run_awaitable(users->create(u));
     ASSERT_TRUE(created);
     std::string const h1(32, 'a');
     std::string const h2(32, 'b');
-    ASSERT_TRUE(run(sessions->create(created->id, h1, 1000, 2000, "192.0.2.1", "ua", "")));
-    auto live = run(sessions->find_live(h1, 1500, 900));
+    ASSERT_TRUE(run_awaitable(sessions->create(created->id, h1, 1000, 2000, "192.0.2.1", "ua", "")));
+    auto live = run_awaitable(sessions->find_live(h1, 1500, 900));
     ASSERT_TRUE(live && *live);
     EXPECT_EQ((*live)->user.email, "s@example.com");
-    EXPECT_FALSE(*run(sessions->find_live(h1, 1500, 1001)));  // idle too long: gone
+    EXPECT_FALSE(*run_awaitable(sessions->find_live(h1, 1500, 1001)));  // idle too long: gone
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM sessions"), 0);
-    ASSERT_TRUE(run(sessions->create(created->id, h1, 1000, 2000, "", "", "")));
-    ASSERT_TRUE(run(sessions->create(created->id, h2, 1000, 2000, "", "", h1)));  // rotation replaces h1
-    EXPECT_FALSE(*run(sessions->find_live(h1, 1500, 900)));
-    EXPECT_TRUE(*run(sessions->find_live(h2, 1500, 900)));
-    EXPECT_FALSE(*run(sessions->find_live(h2, 2000, 900)));  // expired
+    ASSERT_TRUE(run_awaitable(sessions->create(created->id, h1, 1000, 2000, "", "", "")));
+    ASSERT_TRUE(
+        run_awaitable(sessions->create(created->id, h2, 1000, 2000, "", "", h1)));  // rotation replaces h1
+    EXPECT_FALSE(*run_awaitable(sessions->find_live(h1, 1500, 900)));
+    EXPECT_TRUE(*run_awaitable(sessions->find_live(h2, 1500, 900)));
+    EXPECT_FALSE(*run_awaitable(sessions->find_live(h2, 2000, 900)));  // expired
     // Housekeeping removes what is expired or idle, and nothing else.
     std::string const h3(32, 'c');
     std::string const h4(32, 'd');
-    ASSERT_TRUE(run(sessions->create(created->id, h3, 1000, 5000, "", "", "")));  // live
-    ASSERT_TRUE(run(sessions->create(created->id, h4, 100, 5000, "", "", "")));   // idle since 100
+    ASSERT_TRUE(run_awaitable(sessions->create(created->id, h3, 1000, 5000, "", "", "")));  // live
+    ASSERT_TRUE(run_awaitable(sessions->create(created->id, h4, 100, 5000, "", "", "")));   // idle since 100
     std::string const h5(32, 'e');
-    ASSERT_TRUE(run(sessions->create(created->id, h5, 1000, 2400, "", "", "")));  // expires at 2400
-    auto purged = run(sessions->purge(2500, 500));
+    ASSERT_TRUE(run_awaitable(sessions->create(created->id, h5, 1000, 2400, "", "", "")));  // expires at 2400
+    auto purged = run_awaitable(sessions->purge(2500, 500));
     ASSERT_TRUE(purged);
     EXPECT_EQ(*purged, 2);  // h4 idle, h5 expired (h2 went when it was looked up after expiry)
-    EXPECT_TRUE(*run(sessions->find_live(h3, 2500, 500)));
-    auto dup = run(users->create(u));
+    EXPECT_TRUE(*run_awaitable(sessions->find_live(h3, 2500, 500)));
+    auto dup = run_awaitable(users->create(u));
     ASSERT_FALSE(dup);
     EXPECT_EQ(dup.error().code, errc::conflict);
 }
