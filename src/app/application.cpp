@@ -10,6 +10,7 @@
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/resources.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
@@ -248,6 +249,11 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
     auto dns_repo = repo::make_mysql_dns_provider_repository(pool);
     service::dns_provider_service dns_providers(*dns_repo, keys);
+    auto ca_repo = repo::make_mysql_ca_repository(pool);
+    service::ca_service cas(*ca_repo, keys, cpu);
+    auto cert_repo = repo::make_mysql_certificate_repository(pool);
+    auto device_repo = repo::make_mysql_device_repository(pool);
+    service::certificate_service certificates(*cert_repo, *device_repo);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
@@ -255,6 +261,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     handlers::add_api_key_routes(api_routes, ids);
     handlers::add_acme_account_routes(api_routes, ids, acme_accounts);
     handlers::add_dns_provider_routes(api_routes, ids, dns_providers);
+    handlers::add_ca_routes(api_routes, ids, cas);
+    handlers::add_certificate_routes(api_routes, ids, certificates);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);

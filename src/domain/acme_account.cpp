@@ -2,6 +2,8 @@
 
 #include "certctrl/core/hex.hpp"
 
+#include "fields.hpp"
+
 #include <algorithm>
 #include <array>
 
@@ -9,45 +11,7 @@ namespace certctrl::domain {
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
-app_error bad(std::string const& field, std::string what) {
-    return make_error(errc::bad_request, std::move(what), {{"field", field}});
-}
-
-// A string member: absent -> nullopt; present but not a string or too long -> error.
-result<std::optional<std::string>> get_string(boost::json::object const& o, char const* field,
-                                              std::size_t max) {
-    auto const* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return std::optional<std::string>{};
-    }
-    if (!v->is_string()) {
-        return bad(field, std::string(field) + " must be a string");
-    }
-    if (v->get_string().size() > max) {
-        return bad(field, std::string(field) + " must be at most " + std::to_string(max) + " bytes");
-    }
-    return std::optional<std::string>(std::string(v->get_string()));
-}
-
-// An integer member within [min, max]: absent -> nullopt.
-result<std::optional<std::int64_t>> get_int(boost::json::object const& o, char const* field, std::int64_t min,
-                                            std::int64_t max) {
-    auto const* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return std::optional<std::int64_t>{};
-    }
-    if (!v->is_int64() || v->get_int64() < min || v->get_int64() > max) {
-        return bad(field, std::string(field) + " must be an integer in " + std::to_string(min) + ".." +
-                              std::to_string(max));
-    }
-    return std::optional<std::int64_t>(v->get_int64());
-}
+using namespace fields;
 
 bool valid_email(std::string const& e) {
     auto at = e.find('@');

@@ -2,33 +2,15 @@
 
 #include "certctrl/core/hex.hpp"
 
+#include "fields.hpp"
+
 #include <algorithm>
 
 namespace certctrl::domain {
 
 namespace {
 
-app_error bad(std::string const& field, std::string what) {
-    return make_error(errc::bad_request, std::move(what), {{"field", field}});
-}
-
-// A required or optional string member of at most `max` bytes.
-result<std::string> str(boost::json::object const& o, char const* field, std::size_t max, bool required) {
-    auto const* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        if (required)
-            return bad(field, std::string(field) + " is required");
-        return std::string();
-    }
-    if (!v->is_string())
-        return bad(field, std::string(field) + " must be a string");
-    if (v->get_string().size() > max) {
-        return bad(field, std::string(field) + " must be at most " + std::to_string(max) + " bytes");
-    }
-    if (required && v->get_string().empty())
-        return bad(field, std::string(field) + " must not be empty");
-    return std::string(v->get_string());
-}
+using namespace fields;
 
 // A host name (LDH labels) or an IP literal, at most 253 characters.
 bool valid_host(std::string const& h) {

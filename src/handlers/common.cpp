@@ -114,4 +114,12 @@ result<std::string> optional_string(boost::json::object const& o, char const* fi
     return required_string(o, field, max);
 }
 
+std::int64_t subject_user(http::request_context const& ctx) {
+    return ctx.params.id("user_id").value_or(ctx.principal ? ctx.principal->who.id : 0);
+}
+
+std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::string_view b) {
+    return ctx.params.id(a).value_or(ctx.params.id(b).value_or(0));
+}
+
 }  // namespace certctrl::handlers::detail

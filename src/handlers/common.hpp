@@ -2,6 +2,7 @@
 // Helpers shared by the handlers (internal to the handlers library).
 
 #include "certctrl/http/request_context.hpp"
+#include "certctrl/http/types.hpp"
 #include "certctrl/repo/page.hpp"
 #include "certctrl/service/identity.hpp"
 
@@ -25,6 +26,24 @@ result<repo::page_query> parse_page(http::request_context const& ctx);
 /// shapes at once. `last_id` is the id of the last item (for the next cursor).
 http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
                              bool has_more, std::int64_t last_id, repo::page_query const& page);
+
+/// A page of rows as list_response() shapes it, each row mapped by `to_json`.
+template <class T, class ToJson>
+http::response page_response(http::request_context const& ctx, repo::page<T> const& rows, ToJson to_json,
+                             repo::page_query const& page) {
+    boost::json::array items;
+    for (auto const& row : rows.items) {
+        items.push_back(to_json(row));
+    }
+    std::int64_t const last = rows.items.empty() ? 0 : rows.items.back().id;
+    return list_response(ctx, std::move(items), rows.total, rows.has_more, last, page);
+}
+
+/// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
+std::int64_t subject_user(http::request_context const& ctx);
+
+/// The path id named `a` or, when the route names it differently, `b` (e.g. :cert_id / :certificate_id).
+std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::string_view b);
 
 /// A required string member of at most `max` bytes. Errors: bad_request naming the field.
 result<std::string> required_string(boost::json::object const& o, char const* field, std::size_t max);

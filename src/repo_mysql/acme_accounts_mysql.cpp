@@ -24,29 +24,6 @@ constexpr char const* columns =
     "enc_eab_hmac, "
     "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
 
-template <class T>
-void set_optional(sql::PreparedStatement& ps, unsigned i, std::optional<T> const& v) {
-    if (!v) {
-        ps.setNull(i, 0);
-    } else if constexpr (std::is_same_v<T, std::string>) {
-        ps.setString(i, *v);
-    } else {
-        ps.setInt64(i, *v);
-    }
-}
-
-std::optional<std::string> opt_string(sql::ResultSet& rs, unsigned i) {
-    if (rs.isNull(i))
-        return std::nullopt;
-    return std::string(rs.getString(i));
-}
-
-std::optional<std::int64_t> opt_int(sql::ResultSet& rs, unsigned i) {
-    if (rs.isNull(i))
-        return std::nullopt;
-    return static_cast<std::int64_t>(rs.getInt64(i));
-}
-
 domain::acme_account read(sql::ResultSet& rs) {
     domain::acme_account a;
     a.id = static_cast<std::int64_t>(rs.getInt64(1));

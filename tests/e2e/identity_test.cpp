@@ -123,8 +123,12 @@ class Identity : public ::testing::Test {
 
 std::string expand(std::string pattern, std::int64_t user_id, std::int64_t key_id, std::int64_t account_id) {
     pattern = std::regex_replace(pattern, std::regex(":user_id"), std::to_string(user_id));
-    pattern = std::regex_replace(pattern, std::regex(":acct_id|:acme_account_id|:dns_provider_id"),
-                                 std::to_string(account_id));
+    pattern = std::regex_replace(
+        pattern,
+        std::regex(":acct_id|:acme_account_id|:dns_provider_id|:ca_id|:cert_id|:certificate_id|:device_id"),
+        std::to_string(account_id));
+    pattern = std::regex_replace(pattern, std::regex("\\{device_public_id\\}"),
+                                 "0d6f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e1f");
     return std::regex_replace(pattern, std::regex(":apikey_id"), std::to_string(key_id));
 }
 
@@ -137,9 +141,13 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
     auto all =
         R"([{"obtype":"apikeys","obid":"*","actions":["read","write"]},{"obtype":"audit","obid":"*","actions":["read"]},)"
         R"({"obtype":"acme_accounts","obid":"*","actions":["read","write"]},)"
-        R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]}])";
-    auto [weak_id, weak] =
-        make_key(alice_cookie, alice, R"([{"obtype":"certificates","obid":"*","actions":["read"]}])");
+        R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"cas","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"certificates","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"devices","obid":"*","actions":["read","write"]}])";
+    // The weak key holds only a scope no guarded route asks for.
+    auto [weak_id, weak] = make_key(
+        alice_cookie, alice, R"([{"obtype":"ForInstallConfigUpdate","obid":"*","actions":["update"]}])");
     auto [full_id, full] = make_key(alice_cookie, alice, all);
     auto [expired_id, expired] = make_key(alice_cookie, alice, all);
     auto [deleted_id, deleted] = make_key(alice_cookie, alice, all);

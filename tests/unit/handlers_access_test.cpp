@@ -20,9 +20,14 @@ std::string row_of(route_access const& ra) {
             break;
         case access::who::me:
             who = "session or API key";
-            scope = "`" + ra.rule.obtype + ":" +
-                    (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" + ra.rule.action +
-                    "]`";
+            if (ra.rule.id_in_body) {
+                scope = "`" + ra.rule.obtype + ":<id from the key or the body>[" +
+                        (ra.rule.action == "*" ? std::string("any action") : ra.rule.action) + "]`";
+            } else {
+                scope = "`" + ra.rule.obtype + ":" +
+                        (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" +
+                        ra.rule.action + "]`";
+            }
             break;
     }
     return "| " + std::string(boost::beast::http::to_string(ra.method)) + " | `" + ra.pattern + "` | " + who +

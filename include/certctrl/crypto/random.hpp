@@ -12,6 +12,9 @@ std::string random_bytes(std::size_t n);
 /// `n` characters of [0-9A-Za-z] from the CSPRNG, without modulo bias.
 std::string random_base62(std::size_t n);
 
+/// A random (version 4) UUID in its lower-case 36-character form.
+std::string uuid_v4();
+
 /// SHA-256 of `data` (32 raw bytes).
 std::string sha256(std::string_view data);
 

@@ -5,6 +5,7 @@
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/resources.hpp"
 
 #include <boost/beast/http/verb.hpp>
 
@@ -25,6 +26,9 @@ struct access {
     std::string action;       // me: the scope's action
     std::string id_param;     // me: the path id the scope's obid must match; empty: the scope needs obid "*"
     bool auth_limit = false;  // counts against the per-IP authentication budget
+    /// me: the id comes from the request body or the key itself, so the guard only asks for some
+    /// `obtype` permission (any id; any action when `action` is "*") and the handler checks the id.
+    bool id_in_body = false;
 };
 
 /// One row of the access table.
@@ -64,6 +68,13 @@ void add_acme_account_routes(http::router& r, identity_context& ids, service::ac
 /// DNS providers, under /apiv1/users/:user_id and /apiv1/me; secrets are only ever shown masked.
 void add_dns_provider_routes(http::router& r, identity_context& ids,
                              service::dns_provider_service& providers);
+
+/// Self-managed CAs, under /apiv1/users/:user_id and /apiv1/me.
+void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& cas);
+
+/// Certificates, devices and assignments, under /apiv1/users/:user_id and /apiv1/me, plus
+/// POST /apiv1/me/certificate-assign.
+void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs);
 
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);

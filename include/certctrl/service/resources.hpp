@@ -1,0 +1,89 @@
+#pragma once
+// Services of the issuance resources: self-managed CAs, certificates, devices and assignments.
+
+#include "certctrl/crypto/aead.hpp"
+#include "certctrl/domain/ca.hpp"
+#include "certctrl/domain/certificate.hpp"
+#include "certctrl/domain/device.hpp"
+#include "certctrl/repo/resources.hpp"
+#include "certctrl/service/identity.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+namespace certctrl::service {
+
+/// Self-managed root CAs: the key is generated server-side and kept sealed under the master keyring.
+class ca_service {
+  public:
+    ca_service(repo::ca_repository& repo, crypto::keyring const& keys, boost::asio::thread_pool& cpu)
+        : repo_(repo), keys_(keys), cpu_(cpu) {}
+
+    /// Errors: unavailable (no master key), internal (OpenSSL), database.
+    task<domain::ca> create(std::int64_t user_id, domain::ca_input in);
+    task<repo::page<domain::ca>> list(std::int64_t user_id, repo::page_query q) {
+        return repo_.list(user_id, q);
+    }
+    /// Errors: not_found.
+    task<domain::ca> get(std::int64_t user_id, std::int64_t id);
+    /// Errors: not_found, conflict (an ACME account still uses it).
+    task<bool> remove(std::int64_t user_id, std::int64_t id);
+
+    /// The sealing context of a CA key: bound to the owner.
+    static std::string seal_context(std::int64_t user_id);
+
+  private:
+    repo::ca_repository& repo_;
+    crypto::keyring const& keys_;
+    boost::asio::thread_pool& cpu_;
+};
+
+/// Certificate records, devices and the assignments between them.
+class certificate_service {
+  public:
+    certificate_service(repo::certificate_repository& certs, repo::device_repository& devices)
+        : certs_(certs), devices_(devices) {}
+
+    /// Errors: not_found (account or DNS provider not the user's, naming the field), database.
+    task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
+    /// `acct_id`: only that account's certificates. Errors: not_found (no such account).
+    task<repo::page<domain::certificate>> list(std::int64_t user_id, repo::page_query q,
+                                               std::optional<std::int64_t> acct_id);
+    /// Errors: not_found.
+    task<domain::certificate> get(std::int64_t user_id, std::int64_t id);
+    /// Removes keys, history and assignments too. Errors: not_found.
+    task<bool> remove(std::int64_t user_id, std::int64_t id);
+    /// The devices holding a certificate. Errors: not_found (no such certificate).
+    task<repo::page<domain::device>> devices_of(std::int64_t user_id, std::int64_t cert_id,
+                                                repo::page_query q);
+
+    /// Registers a device from the user side. Errors: conflict (public id taken), database.
+    task<domain::device> register_device(std::int64_t user_id, domain::device_input in, client_info client);
+    task<repo::page<domain::device>> list_devices(std::int64_t user_id, repo::page_query q) {
+        return devices_.list(user_id, q);
+    }
+    /// Errors: not_found.
+    task<domain::device> get_device(std::int64_t user_id, std::int64_t id);
+    /// Errors: not_found.
+    task<domain::device> get_device_by_public_id(std::int64_t user_id, std::string public_id);
+    /// Removes the device and its assignments. Errors: not_found.
+    task<bool> remove_device(std::int64_t user_id, std::int64_t id);
+    /// The certificates assigned to a device. Errors: not_found (no such device).
+    task<repo::page<domain::certificate>> certificates_of(std::int64_t user_id, std::int64_t device_id,
+                                                          repo::page_query q);
+    /// One certificate assigned to a device. Errors: not_found (no device, or the certificate is not
+    /// assigned).
+    task<domain::certificate> certificate_of(std::int64_t user_id, std::int64_t device_id,
+                                             std::int64_t cert_id);
+
+    /// Assigns a certificate to an ACTIVE device. Errors: not_found (either missing), conflict (already
+    /// assigned, or the device is not ACTIVE).
+    task<domain::assignment> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id);
+    /// Errors: not_found (no such assignment).
+    task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id);
+
+  private:
+    repo::certificate_repository& certs_;
+    repo::device_repository& devices_;
+};
+
+}  // namespace certctrl::service

@@ -1,0 +1,505 @@
+// Self-managed CAs, certificates, devices and assignments on both prefixes: /apiv1/users/:user_id/...
+// (session) and /apiv1/me/... (session or API key). Path ids are named as the documents name them:
+// :cert_id under /users, :certificate_id under /me.
+#include "certctrl/handlers/access.hpp"
+#include "certctrl/http/client.hpp"
+#include "certctrl/http/json_body.hpp"
+#include "certctrl/http/request_context.hpp"
+#include "certctrl/http/response.hpp"
+
+#include "common.hpp"
+
+#include "certctrl/core/ids.hpp"
+
+#include <set>
+
+namespace certctrl::handlers {
+
+namespace bh = boost::beast::http;
+
+namespace {
+
+using detail::path_id;
+using detail::subject_user;
+
+boost::json::object ca_json(domain::ca const& c) {
+    auto parts = domain::split_algorithm(c.key_algorithm);
+    return {{"id", c.id},
+            {"user_id", c.user_id},
+            {"name", c.name},
+            {"algorithm", parts.family},
+            {"key_size", parts.key_size},
+            {"curve_name",
+             parts.curve_name.empty() ? boost::json::value(nullptr) : boost::json::value(parts.curve_name)},
+            {"key_algorithm", c.key_algorithm},
+            {"common_name", c.subject.common_name},
+            {"organization", c.subject.organization},
+            {"organizational_unit", c.subject.organizational_unit},
+            {"country", c.subject.country},
+            {"state", c.subject.state},
+            {"locality", c.subject.locality},
+            {"subject", c.subject_line},
+            {"valid_days", c.valid_days},
+            {"max_path_length", c.path_length},
+            {"key_usage", c.key_usage},
+            {"serial_number", c.serial_number},
+            {"enc_scheme", 1},
+            {"ca_certificate_pem", c.cert_pem},
+            {"status", c.status},
+            {"issued_cert_count", c.issued_cert_count},
+            {"last_used_at", c.last_used_at},
+            {"not_before", c.not_before},
+            {"not_after", c.not_after},
+            {"created_at", c.created_at},
+            {"updated_at", c.updated_at}};
+}
+
+// The record of agent contract 4.1, plus the overview document's names (domain, acme_account_id, status).
+// Heavy fields (cert, der, csr) only with ?detail=most; the encrypted key never.
+boost::json::object cert_json(domain::certificate const& c, bool most) {
+    boost::json::array sans;
+    boost::json::array identifiers;
+    for (auto const& s : c.sans) {
+        sans.emplace_back(s);
+        identifiers.push_back(boost::json::object{{"type", "dns"}, {"value", s}});
+    }
+    std::string status = "pending";
+    if (!c.cert_pem.empty()) {
+        status = c.not_after != 0 && c.not_after < unix_now() ? "expired" : "active";
+    }
+    boost::json::object o{{"id", c.id},
+                          {"user_id", c.user_id},
+                          {"public_id", c.public_id},
+                          {"domain_name", c.domain_name},
+                          {"domain", c.domain_name},
+                          {"sans", std::move(sans)},
+                          {"acct_id", c.acct_id},
+                          {"acme_account_id", c.acct_id},
+                          {"dns_provider_id", c.dns_provider_id ? boost::json::value(*c.dns_provider_id)
+                                                                : boost::json::value(nullptr)},
+                          {"key_algorithm", c.key_algorithm},
+                          {"key_dist_policy", c.key_dist_policy},
+                          {"server_decrypt_export", c.server_decrypt_export},
+                          {"auto_renew", c.auto_renew},
+                          {"status", status},
+                          {"serial_number", c.serial_number},
+                          {"self_signed", c.self_signed},
+                          {"verified", c.verified},
+                          {"organization", c.organization},
+                          {"organizational_unit", c.organizational_unit},
+                          {"country", c.country},
+                          {"state", c.state},
+                          {"locality", c.locality},
+                          {"not_before", c.not_before},
+                          {"not_after", c.not_after},
+                          {"has_private_key", c.has_key},
+                          {"dhparam", ""},
+                          {"orders", boost::json::object{{"identifiers", std::move(identifiers)}}},
+                          {"created_at", c.created_at},
+                          {"updated_at", c.updated_at}};
+    if (most) {
+        o["cert"] = c.cert_pem;
+        o["der"] = "";
+        o["csr"] = c.csr_pem;
+    }
+    return o;
+}
+
+boost::json::object device_json(domain::device const& d) {
+    return {{"id", d.id},
+            {"user_id", d.user_id},
+            {"device_public_id", d.device_public_id},
+            {"name", d.name},
+            {"description", d.description},
+            {"device_type", d.device_type},
+            {"platform", d.platform},
+            {"model", d.model},
+            {"app_version", d.app_version},
+            {"ip", d.ip},
+            {"user_agent", d.user_agent},
+            {"status", d.status},
+            {"has_public_key", d.has_public_key},
+            {"created_at", d.created_at},
+            {"last_seen_at", d.last_seen_at}};
+}
+
+boost::json::object assignment_json(domain::assignment const& a) {
+    return {{"cert_id", a.cert_id},
+            {"device_id", a.device_id},
+            {"device_public_id", a.device_public_id},
+            {"wrap_alg", a.wrap_alg},
+            {"wrap_status", a.wrapped ? "ready" : "pending"},
+            {"status", "assigned"},
+            {"message", "Certificate " + std::to_string(a.cert_id) + " assigned to device " +
+                            (a.device_public_id.empty() ? std::to_string(a.device_id) : a.device_public_id)},
+            {"created_at", a.created_at}};
+}
+
+// ?detail=most adds the heavy fields; any other value is refused so a typo is not silently ignored.
+result<bool> detail_most(http::request_context const& ctx) {
+    auto d = http::query_value(ctx.query, "detail");
+    if (!d || d->empty()) {
+        return false;
+    }
+    if (*d == "most") {
+        return true;
+    }
+    return make_error(errc::bad_request, "detail must be 'most'", {{"param", "detail"}});
+}
+
+std::int64_t cert_param(http::request_context const& ctx) {
+    return path_id(ctx, "cert_id", "certificate_id");
+}
+
+std::int64_t device_param(http::request_context const& ctx) {
+    return ctx.params.id("device_id").value_or(0);
+}
+
+// A positive id from the body under `a` or `b`; nullopt when absent.
+result<std::optional<std::int64_t>> body_id(boost::json::object const& body, char const* a, char const* b) {
+    for (char const* f : {a, b}) {
+        if (auto const* v = body.if_contains(f); v != nullptr && !v->is_null()) {
+            if (!v->is_int64() || v->get_int64() <= 0) {
+                return make_error(errc::bad_request, std::string(f) + " must be a positive integer id",
+                                  {{"field", f}});
+            }
+            return std::optional<std::int64_t>(v->get_int64());
+        }
+    }
+    return std::optional<std::int64_t>{};
+}
+
+using prefix_pair = std::pair<std::string, std::string>;
+
+}  // namespace
+
+void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& cas) {
+    auto list = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto aw = cas.list(subject_user(ctx), *page);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        co_return detail::page_response(ctx, *rows, ca_json, *page);
+    };
+    auto create = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto input = domain::parse_ca_input(*body);
+        if (!input)
+            co_return http::json_error(ctx.req, input.error());
+        auto aw = cas.create(subject_user(ctx), std::move(*input));
+        auto created = co_await std::move(aw);
+        if (!created)
+            co_return http::error_response(ctx, created.error());
+        co_return http::json_data(ctx.req, ca_json(*created));
+    };
+    auto get = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = cas.get(subject_user(ctx), ctx.params.id("ca_id").value_or(0));
+        auto c = co_await std::move(aw);
+        if (!c)
+            co_return http::error_response(ctx, c.error());
+        co_return http::json_data(ctx.req, ca_json(*c));
+    };
+    auto remove = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = cas.remove(subject_user(ctx), ctx.params.id("ca_id").value_or(0));
+        auto done = co_await std::move(aw);
+        if (!done)
+            co_return http::error_response(ctx, done.error());
+        co_return http::no_content(ctx.req);
+    };
+    for (std::string const prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
+        add_guarded(r, ids, bh::verb::get, prefix + "/cas", list);
+        add_guarded(r, ids, bh::verb::post, prefix + "/cas", create);
+        add_guarded(r, ids, bh::verb::get, prefix + "/cas/:ca_id", get);
+        add_guarded(r, ids, bh::verb::delete_, prefix + "/cas/:ca_id", remove);
+    }
+}
+
+void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs) {
+    // ------------------------------------------------------------------------------------ certificates
+    auto list = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto most = detail_most(ctx);
+        if (!most)
+            co_return http::json_error(ctx.req, most.error());
+        std::optional<std::int64_t> acct;
+        if (auto a = ctx.params.id("acct_id"); a) {
+            acct = a;
+        } else if (auto b = ctx.params.id("acme_account_id"); b) {
+            acct = b;
+        }
+        auto aw = certs.list(subject_user(ctx), *page, acct);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        bool const heavy = *most;
+        co_return detail::page_response(
+            ctx, *rows, [heavy](domain::certificate const& c) { return cert_json(c, heavy); }, *page);
+    };
+    auto create = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto input = domain::parse_certificate_input(*body);
+        if (!input)
+            co_return http::json_error(ctx.req, input.error());
+        auto aw = certs.create(subject_user(ctx), std::move(*input));
+        auto created = co_await std::move(aw);
+        if (!created)
+            co_return http::error_response(ctx, created.error());
+        co_return http::json_data(ctx.req, cert_json(*created, true));
+    };
+    auto get = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto most = detail_most(ctx);
+        if (!most)
+            co_return http::json_error(ctx.req, most.error());
+        auto aw = certs.get(subject_user(ctx), cert_param(ctx));
+        auto c = co_await std::move(aw);
+        if (!c)
+            co_return http::error_response(ctx, c.error());
+        co_return http::json_data(ctx.req, cert_json(*c, *most));
+    };
+    auto remove = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = certs.remove(subject_user(ctx), cert_param(ctx));
+        auto done = co_await std::move(aw);
+        if (!done)
+            co_return http::error_response(ctx, done.error());
+        co_return http::no_content(ctx.req);
+    };
+    auto devices_of = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto aw = certs.devices_of(subject_user(ctx), cert_param(ctx), *page);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        co_return detail::page_response(ctx, *rows, device_json, *page);
+    };
+    // POST .../certificates/:cert_id/assign {device_id | device_public_id}
+    auto assign_to = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto dev = body_id(*body, "device_id", "user_device_id");
+        if (!dev)
+            co_return http::json_error(ctx.req, dev.error());
+        std::int64_t const user = subject_user(ctx);
+        std::int64_t device_id = dev->value_or(0);
+        if (!*dev) {
+            auto const* pid = body->if_contains("device_public_id");
+            if (pid == nullptr || !pid->is_string()) {
+                co_return http::json_error(
+                    ctx.req, make_error(errc::bad_request, "device_id (or device_public_id) is required",
+                                        {{"field", "device_id"}}));
+            }
+            auto aw_d = certs.get_device_by_public_id(user, std::string(pid->get_string()));
+            auto d = co_await std::move(aw_d);
+            if (!d)
+                co_return http::error_response(ctx, d.error());
+            device_id = d->id;
+        }
+        auto aw = certs.assign(user, cert_param(ctx), device_id);
+        auto a = co_await std::move(aw);
+        if (!a)
+            co_return http::error_response(ctx, a.error());
+        co_return http::json_data(ctx.req, assignment_json(*a));
+    };
+
+    // ----------------------------------------------------------------------------------------- devices
+    auto list_devices = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto aw = certs.list_devices(subject_user(ctx), *page);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        co_return detail::page_response(ctx, *rows, device_json, *page);
+    };
+    auto register_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto input = domain::parse_device_input(*body);
+        if (!input)
+            co_return http::json_error(ctx.req, input.error());
+        auto aw = certs.register_device(subject_user(ctx), std::move(*input), detail::client_of(ctx));
+        auto d = co_await std::move(aw);
+        if (!d)
+            co_return http::error_response(ctx, d.error());
+        co_return http::json_data(ctx.req, device_json(*d), 201);
+    };
+    auto get_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = certs.get_device(subject_user(ctx), device_param(ctx));
+        auto d = co_await std::move(aw);
+        if (!d)
+            co_return http::error_response(ctx, d.error());
+        co_return http::json_data(ctx.req, device_json(*d));
+    };
+    auto by_public_id = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw =
+            certs.get_device_by_public_id(subject_user(ctx), ctx.params.str("device_public_id").value_or(""));
+        auto d = co_await std::move(aw);
+        if (!d)
+            co_return http::error_response(ctx, d.error());
+        co_return http::json_data(ctx.req, device_json(*d));
+    };
+    auto remove_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = certs.remove_device(subject_user(ctx), device_param(ctx));
+        auto done = co_await std::move(aw);
+        if (!done)
+            co_return http::error_response(ctx, done.error());
+        co_return http::no_content(ctx.req);
+    };
+    auto device_certs = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto most = detail_most(ctx);
+        if (!most)
+            co_return http::json_error(ctx.req, most.error());
+        auto aw = certs.certificates_of(subject_user(ctx), device_param(ctx), *page);
+        auto rows = co_await std::move(aw);
+        if (!rows)
+            co_return http::error_response(ctx, rows.error());
+        bool const heavy = *most;
+        co_return detail::page_response(
+            ctx, *rows, [heavy](domain::certificate const& c) { return cert_json(c, heavy); }, *page);
+    };
+    auto device_cert = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto most = detail_most(ctx);
+        if (!most)
+            co_return http::json_error(ctx.req, most.error());
+        auto aw = certs.certificate_of(subject_user(ctx), device_param(ctx), cert_param(ctx));
+        auto c = co_await std::move(aw);
+        if (!c)
+            co_return http::error_response(ctx, c.error());
+        co_return http::json_data(ctx.req, cert_json(*c, *most));
+    };
+    // POST .../devices/:device_id/certificates {cert_id | certificate_id}
+    auto device_assign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto cert = body_id(*body, "cert_id", "certificate_id");
+        if (!cert)
+            co_return http::json_error(ctx.req, cert.error());
+        if (!*cert) {
+            co_return http::json_error(
+                ctx.req, make_error(errc::bad_request, "cert_id is required", {{"field", "cert_id"}}));
+        }
+        auto aw = certs.assign(subject_user(ctx), **cert, device_param(ctx));
+        auto a = co_await std::move(aw);
+        if (!a)
+            co_return http::error_response(ctx, a.error());
+        co_return http::json_data(ctx.req, assignment_json(*a));
+    };
+    auto device_unassign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = certs.unassign(subject_user(ctx), cert_param(ctx), device_param(ctx));
+        auto done = co_await std::move(aw);
+        if (!done)
+            co_return http::error_response(ctx, done.error());
+        co_return http::no_content(ctx.req);
+    };
+
+    for (auto const& [prefix, cert, acct] :
+         {std::tuple<std::string, std::string, std::string>{"/apiv1/users/:user_id", ":cert_id", ":acct_id"},
+          std::tuple<std::string, std::string, std::string>{"/apiv1/me", ":certificate_id",
+                                                            ":acme_account_id"}}) {
+        add_guarded(r, ids, bh::verb::get, prefix + "/certificates", list);
+        add_guarded(r, ids, bh::verb::post, prefix + "/certificates", create);
+        add_guarded(r, ids, bh::verb::get, prefix + "/certificates/" + cert, get);
+        add_guarded(r, ids, bh::verb::delete_, prefix + "/certificates/" + cert, remove);
+        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts/" + acct + "/certificates", list);
+        add_guarded(r, ids, bh::verb::get, prefix + "/certificates/" + cert + "/devices", devices_of);
+        add_guarded(r, ids, bh::verb::post, prefix + "/certificates/" + cert + "/assign", assign_to);
+        add_guarded(r, ids, bh::verb::get, prefix + "/devices", list_devices);
+        add_guarded(r, ids, bh::verb::post, prefix + "/devices", register_device);
+        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id", get_device);
+        add_guarded(r, ids, bh::verb::delete_, prefix + "/devices/:device_id", remove_device);
+        add_guarded(r, ids, bh::verb::get, prefix + "/devices/by-public-id/{device_public_id}", by_public_id);
+        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id/certificates", device_certs);
+        add_guarded(r, ids, bh::verb::post, prefix + "/devices/:device_id/certificates", device_assign);
+        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id/certificates/" + cert, device_cert);
+        add_guarded(r, ids, bh::verb::delete_, prefix + "/devices/:device_id/certificates/" + cert,
+                    device_unassign);
+    }
+
+    // POST /apiv1/me/certificate-assign {device_public_id | device_id, certificate_id?}: the agent sends only
+    // the device; the certificate is the one the API key's permission names (agent contract 3.5).
+    auto me_assign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto body = http::parse_json_object(ctx.req);
+        if (!body)
+            co_return http::json_error(ctx.req, body.error());
+        auto explicit_cert = body_id(*body, "certificate_id", "cert_id");
+        if (!explicit_cert)
+            co_return http::json_error(ctx.req, explicit_cert.error());
+        domain::principal const& p = *ctx.principal;
+        std::int64_t cert_id = explicit_cert->value_or(0);
+        if (p.is_api_key()) {
+            std::set<std::int64_t> named;
+            for (auto const& perm : p.permissions) {
+                if (perm.obtype == "certificates" && perm.obid != "*") {
+                    named.insert(std::stoll(perm.obid));
+                }
+            }
+            bool const wildcard = std::any_of(
+                p.permissions.begin(), p.permissions.end(),
+                [](auto const& perm) { return perm.obtype == "certificates" && perm.obid == "*"; });
+            if (cert_id != 0 && !wildcard && named.count(cert_id) == 0) {
+                co_return http::json_error(
+                    ctx.req, make_error(errc::forbidden, "The API key has no permission on certificate " +
+                                                             std::to_string(cert_id)));
+            }
+            if (cert_id == 0) {
+                if (named.size() != 1) {
+                    co_return http::json_error(
+                        ctx.req,
+                        make_error(errc::bad_request,
+                                   named.empty() ? "certificate_id is required: the API key names no single "
+                                                   "certificate (certificates:<id>[...])"
+                                                 : "certificate_id is required: the API key names several "
+                                                   "certificates",
+                                   {{"field", "certificate_id"}}));
+                }
+                cert_id = *named.begin();
+            }
+        } else if (cert_id == 0) {
+            co_return http::json_error(ctx.req, make_error(errc::bad_request, "certificate_id is required",
+                                                           {{"field", "certificate_id"}}));
+        }
+        std::int64_t const user = subject_user(ctx);
+        auto dev = body_id(*body, "device_id", "user_device_id");
+        if (!dev)
+            co_return http::json_error(ctx.req, dev.error());
+        std::int64_t device_id = dev->value_or(0);
+        if (device_id == 0) {
+            auto const* pid = body->if_contains("device_public_id");
+            if (pid == nullptr || !pid->is_string()) {
+                co_return http::json_error(ctx.req,
+                                           make_error(errc::bad_request, "device_public_id is required",
+                                                      {{"field", "device_public_id"}}));
+            }
+            auto aw_d = certs.get_device_by_public_id(user, std::string(pid->get_string()));
+            auto d = co_await std::move(aw_d);
+            if (!d)
+                co_return http::error_response(ctx, d.error());
+            device_id = d->id;
+        }
+        auto aw = certs.assign(user, cert_id, device_id);
+        auto a = co_await std::move(aw);
+        if (!a)
+            co_return http::error_response(ctx, a.error());
+        co_return http::json_data(ctx.req, assignment_json(*a));
+    };
+    add_guarded(r, ids, bh::verb::post, "/apiv1/me/certificate-assign", me_assign);
+}
+
+}  // namespace certctrl::handlers

@@ -1,0 +1,618 @@
+// MySQL implementations of the CA, certificate and device repositories (plain functions returning
+// awaitables: see identity_mysql.cpp for why they are not coroutines).
+#include "certctrl/db/pool.hpp"
+#include "certctrl/repo/mysql.hpp"
+
+#include "common.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <memory>
+
+namespace certctrl::repo {
+
+namespace {
+
+using boost::asio::use_awaitable;
+using namespace mysql_detail;
+
+std::int64_t i64(sql::ResultSet& rs, unsigned i) {
+    return static_cast<std::int64_t>(rs.getInt64(i));
+}
+
+// A transaction on one pooled connection: rolled back unless committed (the pool also rolls back a
+// transaction a failed job leaves open).
+class transaction {
+  public:
+    explicit transaction(sql::Connection& c) : c_(c) { c_.setAutoCommit(false); }
+    ~transaction() {
+        if (!done_) {
+            try {
+                c_.rollback();
+                c_.setAutoCommit(true);
+            } catch (...) {  // the pool drops a broken connection
+            }
+        }
+    }
+    transaction(transaction const&) = delete;
+    transaction& operator=(transaction const&) = delete;
+    void commit() {
+        c_.commit();
+        c_.setAutoCommit(true);
+        done_ = true;
+    }
+
+  private:
+    sql::Connection& c_;
+    bool done_ = false;
+};
+
+bool exists(sql::Connection& c, std::string const& query, std::initializer_list<std::int64_t> args) {
+    auto ps = prepare(c, query);
+    unsigned i = 1;
+    for (auto a : args) {
+        ps->setInt64(i++, a);
+    }
+    rs_ptr rs(ps->executeQuery());
+    return rs->next();
+}
+
+// ---------------------------------------------------------------------------------------------- CAs
+
+constexpr char const* ca_columns =
+    "id, user_id, name, algorithm, subject, common_name, organization, organizational_unit, country, state, "
+    "locality, cert_pem, enc_private_key, key_version, serial_number, path_length, valid_days, key_usage, "
+    "status, issued_cert_count, last_used_at, not_before, not_after, created_at, updated_at";
+
+domain::ca read_ca(sql::ResultSet& rs) {
+    domain::ca c;
+    c.id = i64(rs, 1);
+    c.user_id = i64(rs, 2);
+    c.name = rs.getString(3);
+    c.key_algorithm = rs.getString(4);
+    c.subject_line = rs.getString(5);
+    c.subject.common_name = rs.getString(6);
+    c.subject.organization = rs.getString(7);
+    c.subject.organizational_unit = rs.getString(8);
+    c.subject.country = rs.getString(9);
+    c.subject.state = rs.getString(10);
+    c.subject.locality = rs.getString(11);
+    c.cert_pem = rs.getString(12);
+    c.enc_private_key = rs.getString(13);
+    c.key_version = rs.getInt(14);
+    c.serial_number = rs.getString(15);
+    c.path_length = rs.getInt(16);
+    c.valid_days = i64(rs, 17);
+    c.key_usage = rs.getString(18);
+    c.status = rs.getString(19);
+    c.issued_cert_count = i64(rs, 20);
+    c.last_used_at = i64(rs, 21);
+    c.not_before = i64(rs, 22);
+    c.not_after = i64(rs, 23);
+    c.created_at = i64(rs, 24);
+    c.updated_at = i64(rs, 25);
+    return c;
+}
+
+class mysql_cas final : public ca_repository {
+  public:
+    explicit mysql_cas(db::pool& p) : pool_(p) {}
+
+    task<domain::ca> create(domain::ca ca) override {
+        return db::async_offload(
+            pool_,
+            [ca](sql::Connection& c) mutable -> result<domain::ca> {
+                auto ps =
+                    prepare(c,
+                            "INSERT INTO cas (user_id, name, algorithm, subject, common_name, organization, "
+                            "organizational_unit, country, state, locality, cert_pem, enc_private_key, "
+                            "key_version, serial_number, path_length, valid_days, key_usage, status, "
+                            "not_before, not_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                ps->setInt64(1, ca.user_id);
+                ps->setString(2, ca.name);
+                ps->setString(3, ca.key_algorithm);
+                ps->setString(4, ca.subject_line);
+                ps->setString(5, ca.subject.common_name);
+                ps->setString(6, ca.subject.organization);
+                ps->setString(7, ca.subject.organizational_unit);
+                ps->setString(8, ca.subject.country);
+                ps->setString(9, ca.subject.state);
+                ps->setString(10, ca.subject.locality);
+                ps->setString(11, ca.cert_pem);
+                ps->setString(12, ca.enc_private_key);
+                ps->setInt(13, ca.key_version);
+                ps->setString(14, ca.serial_number);
+                ps->setInt(15, ca.path_length);
+                ps->setInt64(16, ca.valid_days);
+                ps->setString(17, ca.key_usage);
+                ps->setString(18, ca.status);
+                ps->setInt64(19, ca.not_before);
+                ps->setInt64(20, ca.not_after);
+                ps->setInt64(21, ca.created_at);
+                ps->setInt64(22, ca.updated_at);
+                ps->executeUpdate();
+                ca.id = last_insert_id(c);
+                return ca;
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::ca>> list(std::int64_t user_id, page_query q) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::ca>> {
+                return list_page<domain::ca>(c, "cas", ca_columns, user_id, q, read_ca);
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::ca>> get(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::ca>> {
+                auto ps = prepare(
+                    c, std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::ca>{};
+                }
+                return std::optional<domain::ca>(read_ca(*rs));
+            },
+            use_awaitable);
+    }
+
+    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> { return delete_owned_row(c, "cas", user_id, id); },
+            use_awaitable);
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+// --------------------------------------------------------------------------------------- certificates
+
+constexpr char const* cert_columns =
+    "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
+    "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
+    "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
+    "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at";
+
+// `sans` is stored as JSON text; a value that does not parse as an array of strings comes back as a
+// one-element array of the raw text (agent contract 4.1).
+std::vector<std::string> sans_of(std::string const& raw) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(raw, ec);
+    std::vector<std::string> out;
+    if (!ec && v.is_array()) {
+        for (auto const& s : v.get_array()) {
+            if (!s.is_string()) {
+                return {raw};
+            }
+            out.emplace_back(s.get_string());
+        }
+        return out;
+    }
+    return {raw};
+}
+
+std::string sans_text(std::vector<std::string> const& sans) {
+    boost::json::array a;
+    for (auto const& s : sans) {
+        a.emplace_back(s);
+    }
+    return boost::json::serialize(a);
+}
+
+domain::certificate read_cert(sql::ResultSet& rs) {
+    domain::certificate c;
+    c.id = i64(rs, 1);
+    c.user_id = i64(rs, 2);
+    c.public_id = rs.getString(3);
+    c.domain_name = rs.getString(4);
+    c.sans = sans_of(rs.getString(5));
+    c.acct_id = i64(rs, 6);
+    c.dns_provider_id = opt_int(rs, 7);
+    c.key_algorithm = rs.getString(8);
+    c.key_dist_policy = rs.getString(9);
+    c.server_decrypt_export = rs.getBoolean(10);
+    c.auto_renew = rs.getBoolean(11);
+    c.cert_pem = opt_string(rs, 12).value_or("");
+    c.csr_pem = opt_string(rs, 13).value_or("");
+    c.serial_number = rs.getString(14);
+    c.self_signed = rs.getBoolean(15);
+    c.verified = rs.getBoolean(16);
+    c.organization = rs.getString(17);
+    c.organizational_unit = rs.getString(18);
+    c.country = rs.getString(19);
+    c.state = rs.getString(20);
+    c.locality = rs.getString(21);
+    c.not_before = i64(rs, 22);
+    c.not_after = i64(rs, 23);
+    c.has_key = rs.getBoolean(24);
+    c.created_at = i64(rs, 25);
+    c.updated_at = i64(rs, 26);
+    return c;
+}
+
+class mysql_certificates final : public certificate_repository {
+  public:
+    explicit mysql_certificates(db::pool& p) : pool_(p) {}
+
+    task<domain::certificate> create(domain::certificate cert) override {
+        return db::async_offload(
+            pool_,
+            [cert](sql::Connection& c) mutable -> result<domain::certificate> {
+                transaction tx(c);
+                // Shared locks keep the account and provider from being deleted before the insert commits.
+                if (!exists(c, "SELECT id FROM acme_accounts WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
+                            {cert.user_id, cert.acct_id})) {
+                    return make_error(errc::not_found,
+                                      "ACME account " + std::to_string(cert.acct_id) + " not found",
+                                      {{"field", "acct_id"}});
+                }
+                if (cert.dns_provider_id &&
+                    !exists(c, "SELECT id FROM dns_providers WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
+                            {cert.user_id, *cert.dns_provider_id})) {
+                    return make_error(errc::not_found,
+                                      "DNS provider " + std::to_string(*cert.dns_provider_id) + " not found",
+                                      {{"field", "dns_provider_id"}});
+                }
+                auto ps = prepare(
+                    c,
+                    "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, "
+                    "dns_provider_id, "
+                    "key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, organization, "
+                    "organizational_unit, country, state, locality, created_at, updated_at) VALUES (?, ?, ?, "
+                    "?, "
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                ps->setInt64(1, cert.user_id);
+                ps->setString(2, cert.public_id);
+                ps->setString(3, cert.domain_name);
+                ps->setString(4, sans_text(cert.sans));
+                ps->setInt64(5, cert.acct_id);
+                set_optional(*ps, 6, cert.dns_provider_id);
+                ps->setString(7, cert.key_algorithm);
+                ps->setString(8, cert.key_dist_policy);
+                ps->setBoolean(9, cert.server_decrypt_export);
+                ps->setBoolean(10, cert.auto_renew);
+                ps->setString(11, cert.organization);
+                ps->setString(12, cert.organizational_unit);
+                ps->setString(13, cert.country);
+                ps->setString(14, cert.state);
+                ps->setString(15, cert.locality);
+                ps->setInt64(16, cert.created_at);
+                ps->setInt64(17, cert.updated_at);
+                ps->executeUpdate();
+                cert.id = last_insert_id(c);
+                tx.commit();
+                return cert;
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::certificate>> list(std::int64_t user_id, page_query q,
+                                         std::optional<std::int64_t> acct_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::certificate>> {
+                std::optional<row_filter> f;
+                if (acct_id) {
+                    f = row_filter{"acct_id = ?", *acct_id};
+                }
+                return list_page<domain::certificate>(c, "certificates c", cert_columns, user_id, q,
+                                                      read_cert, f);
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::certificate>> list_for_device(std::int64_t user_id, std::int64_t device_id,
+                                                    page_query q) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::certificate>> {
+                return list_page<domain::certificate>(
+                    c, "certificates c JOIN certificate_assignments a ON a.cert_id = c.id", cert_columns,
+                    user_id, q, read_cert, row_filter{"a.device_id = ?", device_id});
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::certificate>> get(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::certificate>> {
+                auto ps = prepare(c, std::string("SELECT ") + cert_columns +
+                                         " FROM certificates c WHERE c.user_id = ? AND c.id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::certificate>{};
+                }
+                return std::optional<domain::certificate>(read_cert(*rs));
+            },
+            use_awaitable);
+    }
+
+    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                transaction tx(c);
+                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? FOR UPDATE",
+                            {user_id, id})) {
+                    return false;
+                }
+                for (char const* q : {"DELETE FROM certificate_assignments WHERE cert_id = ?",
+                                      "DELETE FROM issue_history WHERE cert_id = ?",
+                                      "DELETE FROM certificate_master_wrapped WHERE cert_id = ?",
+                                      "DELETE FROM certificates WHERE id = ?"}) {
+                    auto ps = prepare(c, q);
+                    ps->setInt64(1, id);
+                    ps->executeUpdate();
+                }
+                tx.commit();
+                return true;
+            },
+            use_awaitable);
+    }
+
+    task<bool> account_exists(std::int64_t user_id, std::int64_t acct_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                return owned_row_exists(c, "acme_accounts", user_id, acct_id);
+            },
+            use_awaitable);
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+// -------------------------------------------------------------------------------------------- devices
+
+constexpr char const* device_columns =
+    "d.id, d.user_id, d.device_public_id, d.name, d.description, d.device_type, d.platform, d.model, "
+    "d.app_version, d.ip, d.user_agent, d.status, (d.dev_public_key IS NOT NULL), d.created_at, "
+    "d.last_seen_at";
+
+domain::device read_device(sql::ResultSet& rs) {
+    domain::device d;
+    d.id = i64(rs, 1);
+    d.user_id = i64(rs, 2);
+    d.device_public_id = rs.getString(3);
+    d.name = rs.getString(4);
+    d.description = rs.getString(5);
+    d.device_type = rs.getString(6);
+    d.platform = rs.getString(7);
+    d.model = rs.getString(8);
+    d.app_version = rs.getString(9);
+    d.ip = rs.getString(10);
+    d.user_agent = rs.getString(11);
+    d.status = rs.getString(12);
+    d.has_public_key = rs.getBoolean(13);
+    d.created_at = i64(rs, 14);
+    d.last_seen_at = i64(rs, 15);
+    return d;
+}
+
+class mysql_devices final : public device_repository {
+  public:
+    explicit mysql_devices(db::pool& p) : pool_(p) {}
+
+    task<domain::device> create(domain::device d) override {
+        return db::async_offload(
+            pool_,
+            [d](sql::Connection& c) mutable -> result<domain::device> {
+                auto ps =
+                    prepare(c,
+                            "INSERT INTO devices (user_id, device_public_id, name, description, device_type, "
+                            "platform, model, app_version, ip, user_agent, status, created_at) VALUES (?, ?, "
+                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                ps->setInt64(1, d.user_id);
+                ps->setString(2, d.device_public_id);
+                ps->setString(3, d.name);
+                ps->setString(4, d.description);
+                ps->setString(5, d.device_type);
+                ps->setString(6, d.platform);
+                ps->setString(7, d.model);
+                ps->setString(8, d.app_version);
+                ps->setString(9, d.ip);
+                ps->setString(10, d.user_agent);
+                ps->setString(11, d.status);
+                ps->setInt64(12, d.created_at);
+                ps->executeUpdate();
+                d.id = last_insert_id(c);
+                return d;
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::device>> list(std::int64_t user_id, page_query q) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::device>> {
+                return list_page<domain::device>(c, "devices d", device_columns, user_id, q, read_device);
+            },
+            use_awaitable);
+    }
+
+    task<page<domain::device>> list_for_certificate(std::int64_t user_id, std::int64_t cert_id,
+                                                    page_query q) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<page<domain::device>> {
+                return list_page<domain::device>(
+                    c, "devices d JOIN certificate_assignments a ON a.device_id = d.id", device_columns,
+                    user_id, q, read_device, row_filter{"a.cert_id = ?", cert_id});
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::device>> get(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::device>> {
+                auto ps = prepare(c, std::string("SELECT ") + device_columns +
+                                         " FROM devices d WHERE d.user_id = ? AND d.id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::device>{};
+                }
+                return std::optional<domain::device>(read_device(*rs));
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::device>> get_by_public_id(std::int64_t user_id,
+                                                         std::string public_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::device>> {
+                auto ps = prepare(c, std::string("SELECT ") + device_columns +
+                                         " FROM devices d WHERE d.user_id = ? AND d.device_public_id = ?");
+                ps->setInt64(1, user_id);
+                ps->setString(2, public_id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::device>{};
+                }
+                return std::optional<domain::device>(read_device(*rs));
+            },
+            use_awaitable);
+    }
+
+    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                transaction tx(c);
+                if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
+                            {user_id, id})) {
+                    return false;
+                }
+                for (char const* q : {"DELETE FROM certificate_assignments WHERE device_id = ?",
+                                      "DELETE FROM devices WHERE id = ?"}) {
+                    auto ps = prepare(c, q);
+                    ps->setInt64(1, id);
+                    ps->executeUpdate();
+                }
+                tx.commit();
+                return true;
+            },
+            use_awaitable);
+    }
+
+    task<assign_outcome> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id,
+                                std::int64_t now) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<assign_outcome> {
+                transaction tx(c);
+                auto dev =
+                    prepare(c, "SELECT status FROM devices WHERE user_id = ? AND id = ? LOCK IN SHARE MODE");
+                dev->setInt64(1, user_id);
+                dev->setInt64(2, device_id);
+                rs_ptr drs(dev->executeQuery());
+                if (!drs->next()) {
+                    return assign_outcome::no_device;
+                }
+                if (drs->getString(1) != "ACTIVE") {
+                    return assign_outcome::device_inactive;
+                }
+                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
+                            {user_id, cert_id})) {
+                    return assign_outcome::no_certificate;
+                }
+                if (exists(c,
+                           "SELECT cert_id FROM certificate_assignments WHERE cert_id = ? AND device_id = ?",
+                           {cert_id, device_id})) {
+                    return assign_outcome::already;
+                }
+                auto ps =
+                    prepare(c,
+                            "INSERT INTO certificate_assignments (cert_id, device_id, created_at) VALUES "
+                            "(?, ?, ?)");
+                ps->setInt64(1, cert_id);
+                ps->setInt64(2, device_id);
+                ps->setInt64(3, now);
+                ps->executeUpdate();
+                tx.commit();
+                return assign_outcome::assigned;
+            },
+            use_awaitable);
+    }
+
+    task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps =
+                    prepare(c,
+                            "DELETE a FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "
+                            "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, cert_id);
+                ps->setInt64(3, device_id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::assignment>> get_assignment(std::int64_t user_id, std::int64_t cert_id,
+                                                           std::int64_t device_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::assignment>> {
+                auto ps = prepare(
+                    c,
+                    "SELECT a.cert_id, a.device_id, d.device_public_id, a.wrap_alg, "
+                    "(a.enc_data_key IS NOT NULL AND a.enc_data_key <> REPEAT(CHAR(0), 48)), "
+                    "a.created_at FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "
+                    "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
+                ps->setInt64(1, user_id);
+                ps->setInt64(2, cert_id);
+                ps->setInt64(3, device_id);
+                rs_ptr rs(ps->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::assignment>{};
+                }
+                domain::assignment a;
+                a.cert_id = i64(*rs, 1);
+                a.device_id = i64(*rs, 2);
+                a.device_public_id = rs->getString(3);
+                a.wrap_alg = rs->getString(4);
+                a.wrapped = rs->getBoolean(5);
+                a.created_at = i64(*rs, 6);
+                return std::optional<domain::assignment>(a);
+            },
+            use_awaitable);
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<ca_repository> make_mysql_ca_repository(db::pool& p) {
+    return std::make_unique<mysql_cas>(p);
+}
+std::unique_ptr<certificate_repository> make_mysql_certificate_repository(db::pool& p) {
+    return std::make_unique<mysql_certificates>(p);
+}
+std::unique_ptr<device_repository> make_mysql_device_repository(db::pool& p) {
+    return std::make_unique<mysql_devices>(p);
+}
+
+}  // namespace certctrl::repo
