@@ -39,10 +39,6 @@ boost::json::object account_json(domain::acme_account const& a) {
             {"updated_at", a.updated_at}};
 }
 
-std::int64_t subject(http::request_context const& ctx) {
-    return ctx.params.id("user_id").value_or(ctx.principal->who.id);
-}
-
 std::int64_t account_id(http::request_context const& ctx) {
     return ctx.params.id("acct_id").value_or(ctx.params.id("acme_account_id").value_or(0));
 }
@@ -55,15 +51,9 @@ void add_acme_account_routes(http::router& r, identity_context& ids,
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = accounts.list(subject(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        boost::json::array items;
-        for (auto const& a : rows->items)
-            items.push_back(account_json(a));
-        std::int64_t const last = rows->items.empty() ? 0 : rows->items.back().id;
-        co_return detail::list_response(ctx, std::move(items), rows->total, rows->has_more, last, *page);
+        auto aw =
+            detail::respond_page(ctx, *page, accounts.list(detail::subject_user(ctx), *page), account_json);
+        co_return co_await std::move(aw);
     };
     auto create = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
@@ -72,35 +62,26 @@ void add_acme_account_routes(http::router& r, identity_context& ids,
         auto input = domain::parse_acme_account_input(*body);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = accounts.create(subject(ctx), std::move(*input));
-        auto created = co_await std::move(aw);
-        if (!created)
-            co_return http::error_response(ctx, created.error());
-        co_return http::json_data(ctx.req, account_json(*created));
+        auto aw = detail::respond_one(ctx, accounts.create(detail::subject_user(ctx), std::move(*input)),
+                                      account_json);
+        co_return co_await std::move(aw);
     };
     auto get = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = accounts.get(subject(ctx), account_id(ctx));
-        auto a = co_await std::move(aw);
-        if (!a)
-            co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, account_json(*a));
+        auto aw =
+            detail::respond_one(ctx, accounts.get(detail::subject_user(ctx), account_id(ctx)), account_json);
+        co_return co_await std::move(aw);
     };
     auto put = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
         if (!body)
             co_return http::json_error(ctx.req, body.error());
-        auto aw = accounts.update(subject(ctx), account_id(ctx), std::move(*body));
-        auto a = co_await std::move(aw);
-        if (!a)
-            co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, account_json(*a));
+        auto aw = detail::respond_one(
+            ctx, accounts.update(detail::subject_user(ctx), account_id(ctx), std::move(*body)), account_json);
+        co_return co_await std::move(aw);
     };
     auto remove = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = accounts.remove(subject(ctx), account_id(ctx));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw = detail::respond_done(ctx, accounts.remove(detail::subject_user(ctx), account_id(ctx)));
+        co_return co_await std::move(aw);
     };
     for (auto const& [prefix, id] : {std::pair<std::string, std::string>{"/apiv1/users/:user_id", ":acct_id"},
                                      std::pair<std::string, std::string>{"/apiv1/me", ":acme_account_id"}}) {

@@ -122,4 +122,12 @@ std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::
     return ctx.params.id(a).value_or(ctx.params.id(b).value_or(0));
 }
 
+http::awaitable<http::response> respond_done(http::request_context& ctx, repo::task<bool> done) {
+    auto r = co_await std::move(done);
+    if (!r) {
+        co_return http::error_response(ctx, r.error());
+    }
+    co_return http::no_content(ctx.req);
+}
+
 }  // namespace certctrl::handlers::detail

@@ -2,7 +2,9 @@
 // Helpers shared by the handlers (internal to the handlers library).
 
 #include "certctrl/http/request_context.hpp"
+#include "certctrl/http/response.hpp"
 #include "certctrl/http/types.hpp"
+#include "certctrl/repo/identity.hpp"
 #include "certctrl/repo/page.hpp"
 #include "certctrl/service/identity.hpp"
 
@@ -38,6 +40,32 @@ http::response page_response(http::request_context const& ctx, repo::page<T> con
     std::int64_t const last = rows.items.empty() ? 0 : rows.items.back().id;
     return list_response(ctx, std::move(items), rows.total, rows.has_more, last, page);
 }
+
+/// Awaits `rows` and answers with the page (or the error). A coroutine: `ctx` outlives it, the rest is
+/// taken by value (see the gcc 12 rules in docs/architecture.md).
+template <class T, class ToJson>
+http::awaitable<http::response> respond_page(http::request_context& ctx, repo::page_query page,
+                                             repo::task<repo::page<T>> rows, ToJson to_json) {
+    auto r = co_await std::move(rows);
+    if (!r) {
+        co_return http::error_response(ctx, r.error());
+    }
+    co_return page_response(ctx, *r, to_json, page);
+}
+
+/// Awaits `one` and answers `{"data": to_json(value)}` with `status` (or the error).
+template <class T, class ToJson>
+http::awaitable<http::response> respond_one(http::request_context& ctx, repo::task<T> one, ToJson to_json,
+                                            unsigned status = 200) {
+    auto r = co_await std::move(one);
+    if (!r) {
+        co_return http::error_response(ctx, r.error());
+    }
+    co_return http::json_data(ctx.req, to_json(*r), status);
+}
+
+/// Awaits `done` and answers 204 (or the error).
+http::awaitable<http::response> respond_done(http::request_context& ctx, repo::task<bool> done);
 
 /// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
 std::int64_t subject_user(http::request_context const& ctx);

@@ -31,10 +31,6 @@ boost::json::object provider_json(domain::dns_provider const& p) {
     return o;
 }
 
-std::int64_t subject(http::request_context const& ctx) {
-    return ctx.params.id("user_id").value_or(ctx.principal->who.id);
-}
-
 // The request body as a validated provider (create and replace take the same body).
 result<domain::dns_provider_input> read_input(http::request_context const& ctx) {
     CERTCTRL_TRY(body, http::parse_json_object(ctx.req));
@@ -53,49 +49,35 @@ void add_dns_provider_routes(http::router& r, identity_context& ids,
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = providers.list(subject(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        boost::json::array items;
-        for (auto const& p : rows->items)
-            items.push_back(provider_json(p));
-        std::int64_t const last = rows->items.empty() ? 0 : rows->items.back().id;
-        co_return detail::list_response(ctx, std::move(items), rows->total, rows->has_more, last, *page);
+        auto aw =
+            detail::respond_page(ctx, *page, providers.list(detail::subject_user(ctx), *page), provider_json);
+        co_return co_await std::move(aw);
     };
     auto create = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
         auto input = read_input(ctx);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = providers.create(subject(ctx), std::move(*input));
-        auto created = co_await std::move(aw);
-        if (!created)
-            co_return http::error_response(ctx, created.error());
-        co_return http::json_data(ctx.req, provider_json(*created), 201);
+        auto aw = detail::respond_one(ctx, providers.create(detail::subject_user(ctx), std::move(*input)),
+                                      provider_json, 201);
+        co_return co_await std::move(aw);
     };
     auto get = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = providers.get(subject(ctx), provider_id(ctx));
-        auto p = co_await std::move(aw);
-        if (!p)
-            co_return http::error_response(ctx, p.error());
-        co_return http::json_data(ctx.req, provider_json(*p));
+        auto aw = detail::respond_one(ctx, providers.get(detail::subject_user(ctx), provider_id(ctx)),
+                                      provider_json);
+        co_return co_await std::move(aw);
     };
     auto put = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
         auto input = read_input(ctx);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = providers.replace(subject(ctx), provider_id(ctx), std::move(*input));
-        auto p = co_await std::move(aw);
-        if (!p)
-            co_return http::error_response(ctx, p.error());
-        co_return http::json_data(ctx.req, provider_json(*p));
+        auto aw = detail::respond_one(
+            ctx, providers.replace(detail::subject_user(ctx), provider_id(ctx), std::move(*input)),
+            provider_json);
+        co_return co_await std::move(aw);
     };
     auto remove = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = providers.remove(subject(ctx), provider_id(ctx));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw = detail::respond_done(ctx, providers.remove(detail::subject_user(ctx), provider_id(ctx)));
+        co_return co_await std::move(aw);
     };
     for (std::string prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
         add_guarded(r, ids, bh::verb::get, prefix + "/dns-providers", list);

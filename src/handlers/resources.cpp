@@ -105,6 +105,12 @@ boost::json::object cert_json(domain::certificate const& c, bool most) {
     return o;
 }
 
+// cert_json() with or without the heavy fields, as a named function object for the respond_* helpers.
+struct cert_view {
+    bool most = false;
+    boost::json::object operator()(domain::certificate const& c) const { return cert_json(c, most); }
+};
+
 boost::json::object device_json(domain::device const& d) {
     return {{"id", d.id},
             {"user_id", d.user_id},
@@ -178,11 +184,8 @@ void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& 
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = cas.list(subject_user(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        co_return detail::page_response(ctx, *rows, ca_json, *page);
+        auto aw = detail::respond_page(ctx, *page, cas.list(subject_user(ctx), *page), ca_json);
+        co_return co_await std::move(aw);
     };
     auto create = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
@@ -191,25 +194,18 @@ void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& 
         auto input = domain::parse_ca_input(*body);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = cas.create(subject_user(ctx), std::move(*input));
-        auto created = co_await std::move(aw);
-        if (!created)
-            co_return http::error_response(ctx, created.error());
-        co_return http::json_data(ctx.req, ca_json(*created));
+        auto aw = detail::respond_one(ctx, cas.create(subject_user(ctx), std::move(*input)), ca_json);
+        co_return co_await std::move(aw);
     };
     auto get = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = cas.get(subject_user(ctx), ctx.params.id("ca_id").value_or(0));
-        auto c = co_await std::move(aw);
-        if (!c)
-            co_return http::error_response(ctx, c.error());
-        co_return http::json_data(ctx.req, ca_json(*c));
+        auto aw =
+            detail::respond_one(ctx, cas.get(subject_user(ctx), ctx.params.id("ca_id").value_or(0)), ca_json);
+        co_return co_await std::move(aw);
     };
     auto remove = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = cas.remove(subject_user(ctx), ctx.params.id("ca_id").value_or(0));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw =
+            detail::respond_done(ctx, cas.remove(subject_user(ctx), ctx.params.id("ca_id").value_or(0)));
+        co_return co_await std::move(aw);
     };
     for (std::string const prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
         add_guarded(r, ids, bh::verb::get, prefix + "/cas", list);
@@ -234,13 +230,9 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         } else if (auto b = ctx.params.id("acme_account_id"); b) {
             acct = b;
         }
-        auto aw = certs.list(subject_user(ctx), *page, acct);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        bool const heavy = *most;
-        co_return detail::page_response(
-            ctx, *rows, [heavy](domain::certificate const& c) { return cert_json(c, heavy); }, *page);
+        auto aw =
+            detail::respond_page(ctx, *page, certs.list(subject_user(ctx), *page, acct), cert_view{*most});
+        co_return co_await std::move(aw);
     };
     auto create = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
@@ -249,38 +241,28 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto input = domain::parse_certificate_input(*body);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = certs.create(subject_user(ctx), std::move(*input));
-        auto created = co_await std::move(aw);
-        if (!created)
-            co_return http::error_response(ctx, created.error());
-        co_return http::json_data(ctx.req, cert_json(*created, true));
+        auto aw =
+            detail::respond_one(ctx, certs.create(subject_user(ctx), std::move(*input)), cert_view{true});
+        co_return co_await std::move(aw);
     };
     auto get = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto most = detail_most(ctx);
         if (!most)
             co_return http::json_error(ctx.req, most.error());
-        auto aw = certs.get(subject_user(ctx), cert_param(ctx));
-        auto c = co_await std::move(aw);
-        if (!c)
-            co_return http::error_response(ctx, c.error());
-        co_return http::json_data(ctx.req, cert_json(*c, *most));
+        auto aw = detail::respond_one(ctx, certs.get(subject_user(ctx), cert_param(ctx)), cert_view{*most});
+        co_return co_await std::move(aw);
     };
     auto remove = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = certs.remove(subject_user(ctx), cert_param(ctx));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw = detail::respond_done(ctx, certs.remove(subject_user(ctx), cert_param(ctx)));
+        co_return co_await std::move(aw);
     };
     auto devices_of = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = certs.devices_of(subject_user(ctx), cert_param(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        co_return detail::page_response(ctx, *rows, device_json, *page);
+        auto aw = detail::respond_page(
+            ctx, *page, certs.devices_of(subject_user(ctx), cert_param(ctx), *page), device_json);
+        co_return co_await std::move(aw);
     };
     // POST .../certificates/:cert_id/assign {device_id | device_public_id}
     auto assign_to = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -317,11 +299,8 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = certs.list_devices(subject_user(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        co_return detail::page_response(ctx, *rows, device_json, *page);
+        auto aw = detail::respond_page(ctx, *page, certs.list_devices(subject_user(ctx), *page), device_json);
+        co_return co_await std::move(aw);
     };
     auto register_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
@@ -330,33 +309,26 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto input = domain::parse_device_input(*body);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
-        auto aw = certs.register_device(subject_user(ctx), std::move(*input), detail::client_of(ctx));
-        auto d = co_await std::move(aw);
-        if (!d)
-            co_return http::error_response(ctx, d.error());
-        co_return http::json_data(ctx.req, device_json(*d), 201);
+        auto aw = detail::respond_one(
+            ctx, certs.register_device(subject_user(ctx), std::move(*input), detail::client_of(ctx)),
+            device_json, 201);
+        co_return co_await std::move(aw);
     };
     auto get_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = certs.get_device(subject_user(ctx), device_param(ctx));
-        auto d = co_await std::move(aw);
-        if (!d)
-            co_return http::error_response(ctx, d.error());
-        co_return http::json_data(ctx.req, device_json(*d));
+        auto aw =
+            detail::respond_one(ctx, certs.get_device(subject_user(ctx), device_param(ctx)), device_json);
+        co_return co_await std::move(aw);
     };
     auto by_public_id = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            certs.get_device_by_public_id(subject_user(ctx), ctx.params.str("device_public_id").value_or(""));
-        auto d = co_await std::move(aw);
-        if (!d)
-            co_return http::error_response(ctx, d.error());
-        co_return http::json_data(ctx.req, device_json(*d));
+        auto aw = detail::respond_one(
+            ctx,
+            certs.get_device_by_public_id(subject_user(ctx), ctx.params.str("device_public_id").value_or("")),
+            device_json);
+        co_return co_await std::move(aw);
     };
     auto remove_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = certs.remove_device(subject_user(ctx), device_param(ctx));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw = detail::respond_done(ctx, certs.remove_device(subject_user(ctx), device_param(ctx)));
+        co_return co_await std::move(aw);
     };
     auto device_certs = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto page = detail::parse_page(ctx);
@@ -365,23 +337,18 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto most = detail_most(ctx);
         if (!most)
             co_return http::json_error(ctx.req, most.error());
-        auto aw = certs.certificates_of(subject_user(ctx), device_param(ctx), *page);
-        auto rows = co_await std::move(aw);
-        if (!rows)
-            co_return http::error_response(ctx, rows.error());
-        bool const heavy = *most;
-        co_return detail::page_response(
-            ctx, *rows, [heavy](domain::certificate const& c) { return cert_json(c, heavy); }, *page);
+        auto aw = detail::respond_page(
+            ctx, *page, certs.certificates_of(subject_user(ctx), device_param(ctx), *page), cert_view{*most});
+        co_return co_await std::move(aw);
     };
     auto device_cert = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto most = detail_most(ctx);
         if (!most)
             co_return http::json_error(ctx.req, most.error());
-        auto aw = certs.certificate_of(subject_user(ctx), device_param(ctx), cert_param(ctx));
-        auto c = co_await std::move(aw);
-        if (!c)
-            co_return http::error_response(ctx, c.error());
-        co_return http::json_data(ctx.req, cert_json(*c, *most));
+        auto aw = detail::respond_one(
+            ctx, certs.certificate_of(subject_user(ctx), device_param(ctx), cert_param(ctx)),
+            cert_view{*most});
+        co_return co_await std::move(aw);
     };
     // POST .../devices/:device_id/certificates {cert_id | certificate_id}
     auto device_assign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -402,11 +369,9 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         co_return http::json_data(ctx.req, assignment_json(*a));
     };
     auto device_unassign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = certs.unassign(subject_user(ctx), cert_param(ctx), device_param(ctx));
-        auto done = co_await std::move(aw);
-        if (!done)
-            co_return http::error_response(ctx, done.error());
-        co_return http::no_content(ctx.req);
+        auto aw =
+            detail::respond_done(ctx, certs.unassign(subject_user(ctx), cert_param(ctx), device_param(ctx)));
+        co_return co_await std::move(aw);
     };
 
     for (auto const& [prefix, cert, acct] :

@@ -100,15 +100,9 @@ class mysql_acme_accounts final : public acme_account_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::acme_account>> {
-                auto ps = prepare(
-                    c, std::string("SELECT ") + columns + " FROM acme_accounts WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::acme_account>{};
-                }
-                return std::optional<domain::acme_account>(read(*rs));
+                return find_one<domain::acme_account>(
+                    c, std::string("SELECT ") + columns + " FROM acme_accounts WHERE user_id = ? AND id = ?",
+                    read, user_id, id);
             },
             use_awaitable);
     }

@@ -44,6 +44,26 @@ inline std::optional<std::int64_t> opt_int(sql::ResultSet& rs, unsigned i) {
     return static_cast<std::int64_t>(rs.getInt64(i));
 }
 
+inline void bind(sql::PreparedStatement& ps, unsigned i, std::int64_t v) {
+    ps.setInt64(i, v);
+}
+inline void bind(sql::PreparedStatement& ps, unsigned i, std::string const& v) {
+    ps.setString(i, v);
+}
+
+/// The first row of `query` (its `?` bound to `args` in order) mapped by `read`, or nothing.
+template <class T, class Read, class... Args>
+std::optional<T> find_one(sql::Connection& c, std::string const& query, Read read, Args const&... args) {
+    auto ps = prepare(c, query);
+    unsigned i = 1;
+    (bind(*ps, i++, args), ...);
+    rs_ptr rs(ps->executeQuery());
+    if (!rs->next()) {
+        return std::nullopt;
+    }
+    return read(*rs);
+}
+
 /// The id the last INSERT on this connection generated.
 inline std::int64_t last_insert_id(sql::Connection& c) {
     auto ps = prepare(c, "SELECT LAST_INSERT_ID()");

@@ -152,15 +152,9 @@ class mysql_cas final : public ca_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::ca>> {
-                auto ps = prepare(
-                    c, std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::ca>{};
-                }
-                return std::optional<domain::ca>(read_ca(*rs));
+                return find_one<domain::ca>(
+                    c, std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ?",
+                    read_ca, user_id, id);
             },
             use_awaitable);
     }
@@ -328,15 +322,11 @@ class mysql_certificates final : public certificate_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::certificate>> {
-                auto ps = prepare(c, std::string("SELECT ") + cert_columns +
-                                         " FROM certificates c WHERE c.user_id = ? AND c.id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::certificate>{};
-                }
-                return std::optional<domain::certificate>(read_cert(*rs));
+                return find_one<domain::certificate>(
+                    c,
+                    std::string("SELECT ") + cert_columns +
+                        " FROM certificates c WHERE c.user_id = ? AND c.id = ?",
+                    read_cert, user_id, id);
             },
             use_awaitable);
     }
@@ -461,15 +451,10 @@ class mysql_devices final : public device_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::device>> {
-                auto ps = prepare(c, std::string("SELECT ") + device_columns +
-                                         " FROM devices d WHERE d.user_id = ? AND d.id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::device>{};
-                }
-                return std::optional<domain::device>(read_device(*rs));
+                return find_one<domain::device>(c,
+                                                std::string("SELECT ") + device_columns +
+                                                    " FROM devices d WHERE d.user_id = ? AND d.id = ?",
+                                                read_device, user_id, id);
             },
             use_awaitable);
     }
@@ -479,15 +464,11 @@ class mysql_devices final : public device_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::device>> {
-                auto ps = prepare(c, std::string("SELECT ") + device_columns +
-                                         " FROM devices d WHERE d.user_id = ? AND d.device_public_id = ?");
-                ps->setInt64(1, user_id);
-                ps->setString(2, public_id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::device>{};
-                }
-                return std::optional<domain::device>(read_device(*rs));
+                return find_one<domain::device>(
+                    c,
+                    std::string("SELECT ") + device_columns +
+                        " FROM devices d WHERE d.user_id = ? AND d.device_public_id = ?",
+                    read_device, user_id, public_id);
             },
             use_awaitable);
     }

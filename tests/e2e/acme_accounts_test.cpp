@@ -1,70 +1,12 @@
 // End to end: ACME accounts on both prefixes, against the real binary and MariaDB.
-#include "http_client.hpp"
-#include "server_process.hpp"
-#include "test_env.hpp"
-
-#include <gtest/gtest.h>
-#include <boost/json/serialize.hpp>
-
-#include <fstream>
-#include <regex>
+#include "api_fixture.hpp"
 
 namespace certctrl::test {
 namespace {
 
 namespace json = boost::json;
-using headers = std::map<std::string, std::string>;
 
-class AcmeAccounts : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        CERTCTRL_REQUIRE_DB();
-        schema_ = std::make_unique<test_schema>();
-    }
-
-    void start(json::object overrides = {}) {
-        json::object base{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}}};
-        for (auto const& kv : overrides)
-            base[kv.key()] = kv.value();
-        auto cfg = make_config(schema_->db(), base);
-        std::ofstream(dir_.path() / "c.json") << json::serialize(cfg);
-        server_ = std::make_unique<server_process>(cfg, schema_->db().password);
-    }
-
-    std::int64_t add_user(std::string const& email) {
-        auto r = run_server_command({"user", "add", "--config", (dir_.path() / "c.json").string(), "--email",
-                                     email, "--password-stdin"},
-                                    {"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password},
-                                    std::chrono::seconds(30), "correct-horse-battery\n");
-        EXPECT_EQ(r.exit_code, 0) << r.output;
-        return schema_->query_int("SELECT id FROM users WHERE email = '" + email + "'");
-    }
-
-    std::string key_for(std::string const& email, std::vector<std::string> const& scopes) {
-        std::vector<std::string> args{"apikey",  "add", "--config", (dir_.path() / "c.json").string(),
-                                      "--email", email, "--name",   "t"};
-        for (auto const& s : scopes) {
-            args.push_back("--scope");
-            args.push_back(s);
-        }
-        auto r = run_server_command(args, {"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password});
-        EXPECT_EQ(r.exit_code, 0) << r.output;
-        return r.output.substr(0, r.output.find('\n'));
-    }
-
-    http_response call(std::string const& method, std::string const& target, std::string const& token,
-                       std::string const& body = "") {
-        http_client c(server_->port());
-        headers h{{"Authorization", "Bearer " + token}};
-        if (!body.empty())
-            h["Content-Type"] = "application/json";
-        return c.request(method, target, body, h);
-    }
-
-    temp_dir dir_;
-    std::unique_ptr<test_schema> schema_;
-    std::unique_ptr<server_process> server_;
-};
+class AcmeAccounts : public api_fixture {};
 
 TEST_F(AcmeAccounts, CrudOnBothPrefixesWithSealedKeys) {
     start();

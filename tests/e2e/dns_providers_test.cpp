@@ -1,52 +1,26 @@
 // End to end: DNS providers, with credentials sealed at rest and masked in every response.
-#include "http_client.hpp"
-#include "server_process.hpp"
-#include "test_env.hpp"
-
-#include <gtest/gtest.h>
-#include <boost/json/serialize.hpp>
-
-#include <fstream>
+#include "api_fixture.hpp"
 
 namespace certctrl::test {
 namespace {
 
 namespace json = boost::json;
 
-class DnsProviders : public ::testing::Test {
+class DnsProviders : public api_fixture {
   protected:
     void SetUp() override {
-        CERTCTRL_REQUIRE_DB();
-        schema_ = std::make_unique<test_schema>();
-        auto cfg = make_config(schema_->db(),
-                               {{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}}});
-        std::ofstream(dir_.path() / "c.json") << json::serialize(cfg);
-        server_ = std::make_unique<server_process>(cfg, schema_->db().password);
-        std::vector<std::string> env{"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password};
-        auto u = run_server_command({"user", "add", "--config", (dir_.path() / "c.json").string(), "--email",
-                                     "dns@example.com", "--password-stdin"},
-                                    env, std::chrono::seconds(30), "correct-horse-battery\n");
-        ASSERT_EQ(u.exit_code, 0) << u.output;
-        user_id_ = schema_->query_int("SELECT id FROM users WHERE email = 'dns@example.com'");
-        auto k =
-            run_server_command({"apikey", "add", "--config", (dir_.path() / "c.json").string(), "--email",
-                                "dns@example.com", "--name", "t", "--scope", "dns_providers:*[read,write]"},
-                               env);
-        ASSERT_EQ(k.exit_code, 0) << k.output;
-        token_ = k.output.substr(0, k.output.find('\n'));
+        api_fixture::SetUp();
+        if (IsSkipped() || HasFatalFailure())
+            return;
+        start();
+        user_id_ = add_user("dns@example.com");
+        token_ = key_for("dns@example.com", {"dns_providers:*[read,write]"});
     }
 
     http_response call(std::string const& method, std::string const& target, std::string const& body = "") {
-        http_client c(server_->port());
-        std::map<std::string, std::string> h{{"Authorization", "Bearer " + token_}};
-        if (!body.empty())
-            h["Content-Type"] = "application/json";
-        return c.request(method, target, body, h);
+        return api_fixture::call(method, target, token_, body);
     }
 
-    temp_dir dir_;
-    std::unique_ptr<test_schema> schema_;
-    std::unique_ptr<server_process> server_;
     std::int64_t user_id_ = 0;
     std::string token_;
 };
