@@ -133,9 +133,6 @@ result<std::string> normalize_dns_name(std::string_view name, std::string const&
         if (l.size() >= 4 && l[2] == '-' && l[3] == '-' && l.rfind("xn--", 0) != 0) {
             return fail("'--' in the third and fourth position is reserved for A-labels (xn--)");
         }
-        if (l.size() == 4 && l == "xn--") {
-            return fail("empty A-label");
-        }
     }
     if (std::all_of(labels.back().begin(), labels.back().end(),
                     [](unsigned char c) { return std::isdigit(c); })) {

@@ -178,8 +178,8 @@ constexpr char const* cert_columns =
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at";
 
-// `sans` is stored as JSON text; a value that does not parse as an array of strings comes back as a
-// one-element array of the raw text (agent contract 4.1).
+// `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
+// (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
 std::vector<std::string> sans_of(std::string const& raw) {
     boost::system::error_code ec;
     auto v = boost::json::parse(raw, ec);
@@ -192,6 +192,9 @@ std::vector<std::string> sans_of(std::string const& raw) {
             out.emplace_back(s.get_string());
         }
         return out;
+    }
+    if (!ec && v.is_string()) {
+        return {std::string(v.get_string())};
     }
     return {raw};
 }

@@ -1,0 +1,189 @@
+// Integration: CAs, certificates, devices and assignments against the real MariaDB.
+#include "certctrl/crypto/keys.hpp"
+#include "certctrl/crypto/x509.hpp"
+#include "certctrl/db/migrations.hpp"
+#include "certctrl/db/pool.hpp"
+#include "certctrl/repo/mysql.hpp"
+#include "certctrl/service/resources.hpp"
+#include "run_awaitable.hpp"
+#include "test_env.hpp"
+
+#include <cppconn/connection.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+class ResourcesRepo : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        CERTCTRL_REQUIRE_DB();
+        schema_ = std::make_unique<test_schema>();
+        pool_ = std::make_unique<db::pool>(schema_->db());
+        ASSERT_TRUE(db::migrate(*pool_->connect()));
+        keys_.add(1, std::string(32, '\x05'));
+        cas_repo_ = repo::make_mysql_ca_repository(*pool_);
+        certs_repo_ = repo::make_mysql_certificate_repository(*pool_);
+        devices_repo_ = repo::make_mysql_device_repository(*pool_);
+        cas_ = std::make_unique<service::ca_service>(*cas_repo_, keys_, cpu_);
+        certs_ = std::make_unique<service::certificate_service>(*certs_repo_, *devices_repo_);
+    }
+
+    std::int64_t user(std::string const& email) {
+        schema_->exec("INSERT INTO users (email, password_hash, created_at, updated_at) VALUES ('" + email +
+                      "', 'h', 1, 1)");
+        return schema_->query_int("SELECT id FROM users WHERE email = '" + email + "'");
+    }
+    std::int64_t account(std::int64_t uid) {
+        schema_->exec("INSERT INTO acme_accounts (user_id, name, provider, created_at, updated_at) VALUES (" +
+                      std::to_string(uid) + ", 'a', 'letsencrypt', 1, 1)");
+        return schema_->query_int("SELECT MAX(id) FROM acme_accounts");
+    }
+    domain::certificate_input cert_input(std::int64_t acct, std::string const& domain) {
+        domain::certificate_input in;
+        in.domain_name = domain;
+        in.sans = {domain};
+        in.acct_id = acct;
+        return in;
+    }
+
+    std::unique_ptr<test_schema> schema_;
+    std::unique_ptr<db::pool> pool_;
+    crypto::keyring keys_;
+    boost::asio::thread_pool cpu_{1};
+    std::unique_ptr<repo::ca_repository> cas_repo_;
+    std::unique_ptr<repo::certificate_repository> certs_repo_;
+    std::unique_ptr<repo::device_repository> devices_repo_;
+    std::unique_ptr<service::ca_service> cas_;
+    std::unique_ptr<service::certificate_service> certs_;
+};
+
+TEST_F(ResourcesRepo, CaKeyOpensOnlyForItsOwnerAndMatchesTheCertificate) {
+    auto uid = user("ca@x.y");
+    domain::ca_input in;
+    in.name = "root";
+    in.key_algorithm = "ECDSA_P256";
+    in.subject.common_name = "Root";
+    in.subject.country = "SE";
+    in.valid_days = 30;
+    in.path_length = 1;
+    in.key_usage = "keyCertSign,cRLSign";
+    auto ca = run_awaitable(cas_->create(uid, in));
+    ASSERT_TRUE(ca) << ca.error().what;
+    auto loaded = run_awaitable(cas_->get(uid, ca->id));
+    ASSERT_TRUE(loaded);
+    EXPECT_EQ(loaded->cert_pem, ca->cert_pem);
+    EXPECT_EQ(loaded->subject.country, "SE");
+    EXPECT_EQ(loaded->valid_days, 30);
+    auto key = keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid));
+    ASSERT_TRUE(key);
+    EXPECT_EQ(crypto::algorithm_of_pem(*key), crypto::key_algorithm::ecdsa_p256);
+    EXPECT_FALSE(keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid + 1)));
+    auto info = crypto::inspect_certificate_pem(loaded->cert_pem);
+    ASSERT_TRUE(info);
+    EXPECT_TRUE(info->is_ca);
+    EXPECT_EQ(info->path_length, 1);
+    EXPECT_EQ(info->serial_hex, loaded->serial_number);
+    EXPECT_EQ(info->not_after, loaded->not_after);
+    EXPECT_FALSE(run_awaitable(cas_->get(user("other@x.y"), ca->id)));
+}
+
+TEST_F(ResourcesRepo, CertificateCreationChecksOwnershipInsideTheTransaction) {
+    auto alice = user("alice@x.y");
+    auto bob = user("bob@x.y");
+    auto bobs = account(bob);
+    auto refused = run_awaitable(certs_->create(alice, cert_input(bobs, "example.com")));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, errc::not_found);
+    schema_->exec(
+        "INSERT INTO dns_providers (user_id, name, kind, settings, created_at, updated_at) VALUES (" +
+        std::to_string(bob) + ", 'm', 'manual', '{}', 1, 1)");
+    auto in = cert_input(account(alice), "example.com");
+    in.dns_provider_id = schema_->query_int("SELECT MAX(id) FROM dns_providers");
+    auto wrong_dns = run_awaitable(certs_->create(alice, in));
+    ASSERT_FALSE(wrong_dns);
+    EXPECT_EQ(wrong_dns.error().code, errc::not_found);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates"), 0);
+    in.dns_provider_id.reset();
+    in.sans = {"example.com", "www.example.com"};
+    auto ok = run_awaitable(certs_->create(alice, in));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM certificates WHERE sans = '[\"example.com\",\"www.example.com\"]'"),
+              1);
+    auto back = run_awaitable(certs_->get(alice, ok->id));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->sans, in.sans);
+    EXPECT_EQ(back->public_id.size(), 36u);
+    // A legacy sans value that is not a JSON array comes back as one element.
+    schema_->exec("UPDATE certificates SET sans = '\"legacy.example.com\"' WHERE id = " +
+                  std::to_string(ok->id));
+    EXPECT_EQ(run_awaitable(certs_->get(alice, ok->id))->sans,
+              std::vector<std::string>{"legacy.example.com"});
+}
+
+TEST_F(ResourcesRepo, ConcurrentAssignmentsOfOnePairStoreOneRow) {
+    auto uid = user("c@x.y");
+    auto cert = run_awaitable(certs_->create(uid, cert_input(account(uid), "example.com")));
+    ASSERT_TRUE(cert);
+    domain::device_input din;
+    din.name = "d";
+    auto dev = run_awaitable(certs_->register_device(uid, din, {}));
+    ASSERT_TRUE(dev);
+    std::atomic<int> assigned{0};
+    std::atomic<int> conflicts{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 6; ++i) {
+        threads.emplace_back([&] {
+            auto r = run_awaitable(certs_->assign(uid, cert->id, dev->id));
+            if (r)
+                ++assigned;
+            else if (r.error().code == errc::conflict)
+                ++conflicts;
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(assigned.load(), 1);
+    EXPECT_EQ(conflicts.load(), 5);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_assignments"), 1);
+}
+
+TEST_F(ResourcesRepo, DeletingACertificateRemovesEverythingItOwns) {
+    auto uid = user("d@x.y");
+    auto acct = account(uid);
+    auto keep = run_awaitable(certs_->create(uid, cert_input(acct, "keep.example.com")));
+    auto gone = run_awaitable(certs_->create(uid, cert_input(acct, "gone.example.com")));
+    ASSERT_TRUE(keep && gone);
+    domain::device_input din;
+    din.name = "d";
+    auto dev = run_awaitable(certs_->register_device(uid, din, {}));
+    ASSERT_TRUE(dev);
+    for (auto id : {keep->id, gone->id}) {
+        ASSERT_TRUE(run_awaitable(certs_->assign(uid, id, dev->id)));
+        schema_->exec("INSERT INTO issue_history (cert_id, user_id, status, created_at) VALUES (" +
+                      std::to_string(id) + ", " + std::to_string(uid) + ", 'SUCCESS', 1)");
+        schema_->exec("INSERT INTO certificate_master_wrapped VALUES (" + std::to_string(id) +
+                      ", 1, REPEAT('k', 48), REPEAT('n', 12), REPEAT('t', 16))");
+    }
+    EXPECT_FALSE(run_awaitable(certs_->remove(user("e@x.y"), gone->id)));  // not another user's to delete
+    ASSERT_TRUE(run_awaitable(certs_->remove(uid, gone->id)));
+    for (auto const* table : {"certificate_assignments", "issue_history", "certificate_master_wrapped"}) {
+        EXPECT_EQ(schema_->query_int(std::string("SELECT COUNT(*) FROM ") + table), 1) << table;
+        EXPECT_EQ(schema_->query_int(std::string("SELECT COUNT(*) FROM ") + table +
+                                     " WHERE cert_id = " + std::to_string(keep->id)),
+                  1)
+            << table;
+    }
+    // The account-filtered keyset list sees only what is left.
+    auto page = run_awaitable(certs_->list(uid, repo::page_query{}, acct));
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->items.size(), 1u);
+    EXPECT_EQ(page->items[0].id, keep->id);
+    EXPECT_EQ(page->total, 1);
+}
+
+}  // namespace
+}  // namespace certctrl::test
