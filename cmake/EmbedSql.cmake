@@ -10,3 +10,15 @@ function(certctrl_embed_sql out)
     COMMENT "Embedding SQL migrations"
     VERBATIM)
 endfunction()
+
+# certctrl_embed_text(<out.cpp> <file> <namespace> <function>): `std::string_view namespace::function()`
+# returns the file's content; regenerated whenever the file changes.
+function(certctrl_embed_text out file ns fn)
+  add_custom_command(
+    OUTPUT "${out}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DFILE=${file} -DNAMESPACE=${ns} -DFUNCTION=${fn}
+            -P "${CMAKE_SOURCE_DIR}/cmake/embed_text_script.cmake"
+    DEPENDS "${file}" "${CMAKE_SOURCE_DIR}/cmake/embed_text_script.cmake"
+    COMMENT "Embedding ${file}"
+    VERBATIM)
+endfunction()

@@ -257,6 +257,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
+    handlers::add_openapi_route(api_routes);
     handlers::add_auth_routes(api_routes, ids, cfg);
     handlers::add_api_key_routes(api_routes, ids);
     handlers::add_acme_account_routes(api_routes, ids, acme_accounts);

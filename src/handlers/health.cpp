@@ -30,6 +30,18 @@ void add_health_routes(http::router& r, repo::health_repository& health) {
     });
 }
 
+void add_openapi_route(http::router& r) {
+    r.add(bh::verb::get, "/openapi.json", [](http::request_context& ctx) -> http::awaitable<http::response> {
+        http::response res{bh::status::ok, ctx.req.version()};
+        res.set(bh::field::content_type, "application/json");
+        res.set(bh::field::cache_control, "public, max-age=300");
+        res.keep_alive(ctx.req.keep_alive());
+        res.body() = std::string(openapi_document());
+        res.prepare_payload();
+        co_return res;
+    });
+}
+
 void add_metrics_route(http::router& r, http::metrics& m, std::string token) {
     r.add(bh::verb::get, "/metrics",
           [&m, token = std::move(token)](http::request_context& ctx) -> http::awaitable<http::response> {

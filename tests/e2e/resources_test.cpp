@@ -63,6 +63,7 @@ TEST_F(Resources, CasAreCreatedWithSealedKeysAndGuardedWhileAccountsUseThem) {
     auto dump = schema_->dump_text({"cas"});
     EXPECT_EQ(dump.find("PRIVATE KEY"), std::string::npos) << "the CA key is stored sealed";
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM cas WHERE LEFT(enc_private_key, 1) = 'C'"), 1);
+    EXPECT_EQ(server_->log().find("PRIVATE KEY"), std::string::npos);
 
     // RSA on the session prefix; both appear in the list, newest first.
     auto session = login("ca@example.com");
@@ -542,6 +543,20 @@ TEST_F(Resources, WalkingEveryPageInBothStylesReturnsEachRowOnce) {
     EXPECT_EQ(devices.size(), 11u);
     EXPECT_EQ(call("GET", "/apiv1/me/certificates?limit=1001", key).status, 400);
     EXPECT_EQ(call("GET", "/apiv1/me/certificates?cursor=bm9wZQ==", key).status, 400);
+}
+
+TEST_F(Resources, TheOpenApiDocumentIsServedToAnyone) {
+    start();
+    auto r = call("GET", "/openapi.json", headers{});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    auto doc = r.json();
+    EXPECT_EQ(std::string(doc.at("openapi").as_string()).substr(0, 2), "3.");
+    for (auto const* path :
+         {"/apiv1/me/certificates", "/apiv1/users/{user_id}/cas/{ca_id}", "/apiv1/me/certificate-assign",
+          "/apiv1/me/devices/by-public-id/{device_public_id}"}) {
+        EXPECT_TRUE(doc.at("paths").as_object().contains(path)) << path;
+    }
 }
 
 }  // namespace
