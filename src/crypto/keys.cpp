@@ -91,18 +91,14 @@ std::string generate_private_key_pem(key_algorithm a) {
     return std::string(data, static_cast<std::size_t>(len));
 }
 
-std::optional<key_algorithm> algorithm_of_pem(std::string const& pem) {
-    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-    pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr,
-                 EVP_PKEY_free);
-    if (!key) {
+std::optional<key_algorithm> algorithm_of_key(EVP_PKEY const* key) {
+    if (key == nullptr) {
         return std::nullopt;
     }
-    if (EVP_PKEY_is_a(key.get(), "EC")) {
+    if (EVP_PKEY_is_a(key, "EC")) {
         char group[64] = {};
         std::size_t len = 0;
-        if (EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                           &len) != 1) {
+        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1) {
             return std::nullopt;
         }
         std::string_view const g(group, len);
@@ -112,8 +108,8 @@ std::optional<key_algorithm> algorithm_of_pem(std::string const& pem) {
             return key_algorithm::ecdsa_p384;
         return std::nullopt;
     }
-    if (EVP_PKEY_is_a(key.get(), "RSA")) {
-        switch (EVP_PKEY_get_bits(key.get())) {
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        switch (EVP_PKEY_get_bits(key)) {
             case 2048:
                 return key_algorithm::rsa_2048;
             case 3072:
@@ -125,6 +121,13 @@ std::optional<key_algorithm> algorithm_of_pem(std::string const& pem) {
         }
     }
     return std::nullopt;
+}
+
+std::optional<key_algorithm> algorithm_of_pem(std::string const& pem) {
+    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+    pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+                 EVP_PKEY_free);
+    return algorithm_of_key(key.get());
 }
 
 }  // namespace certctrl::crypto

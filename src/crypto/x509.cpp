@@ -73,41 +73,6 @@ void add_extension(X509* cert, X509V3_CTX* ctx, int nid, std::string const& valu
     }
 }
 
-std::optional<key_algorithm> algorithm_of_key(EVP_PKEY* key) {
-    if (key == nullptr) {
-        return std::nullopt;
-    }
-    if (EVP_PKEY_is_a(key, "EC")) {
-        char group[64] = {};
-        std::size_t len = 0;
-        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1) {
-            ERR_clear_error();
-            return std::nullopt;
-        }
-        std::string_view const g(group, len);
-        if (g == "prime256v1" || g == "P-256") {
-            return key_algorithm::ecdsa_p256;
-        }
-        if (g == "secp384r1" || g == "P-384") {
-            return key_algorithm::ecdsa_p384;
-        }
-        return std::nullopt;
-    }
-    if (EVP_PKEY_is_a(key, "RSA")) {
-        switch (EVP_PKEY_get_bits(key)) {
-            case 2048:
-                return key_algorithm::rsa_2048;
-            case 3072:
-                return key_algorithm::rsa_3072;
-            case 4096:
-                return key_algorithm::rsa_4096;
-            default:
-                return std::nullopt;
-        }
-    }
-    return std::nullopt;
-}
-
 std::string serial_hex_of(ASN1_INTEGER const* serial) {
     bn_ptr bn(serial ? ASN1_INTEGER_to_BN(serial, nullptr) : nullptr, BN_free);
     if (!bn) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <openssl/types.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,9 @@ std::string_view to_string(key_algorithm a);
 /// A new private key as PKCS#8 PEM. CPU-heavy for RSA (up to seconds for 4096): run it with async_compute.
 /// Throws std::runtime_error when OpenSSL fails.
 std::string generate_private_key_pem(key_algorithm a);
+
+/// The algorithm of a key (public or private), or nothing for another kind or size.
+std::optional<key_algorithm> algorithm_of_key(EVP_PKEY const* key);
 
 /// The algorithm of a PEM private key, or nothing when it cannot be parsed or is of another kind.
 std::optional<key_algorithm> algorithm_of_pem(std::string const& pem);
