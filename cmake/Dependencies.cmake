@@ -14,6 +14,14 @@ add_library(certctrl_mysqlcppconn INTERFACE)
 target_include_directories(certctrl_mysqlcppconn SYSTEM INTERFACE "${MYSQLCPPCONN_INCLUDE_DIR}")
 target_link_libraries(certctrl_mysqlcppconn INTERFACE "${MYSQLCPPCONN_LIBRARY}" Boost::headers)
 
+# libzip (export bundles): Debian's libzip CMake config also demands the zipcmp/zipmerge tools of another
+# package, so the library is found directly.
+find_path(LIBZIP_INCLUDE_DIR zip.h REQUIRED)
+find_library(LIBZIP_LIBRARY NAMES zip REQUIRED)
+add_library(certctrl_libzip INTERFACE)
+target_include_directories(certctrl_libzip SYSTEM INTERFACE "${LIBZIP_INCLUDE_DIR}")
+target_link_libraries(certctrl_libzip INTERFACE "${LIBZIP_LIBRARY}")
+
 find_path(ARGON2_INCLUDE_DIR argon2.h REQUIRED)
 find_library(ARGON2_LIBRARY NAMES argon2 REQUIRED)
 

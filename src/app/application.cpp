@@ -10,6 +10,7 @@
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
 
 #include <cppconn/connection.h>
@@ -221,6 +222,14 @@ int migrate(config::config const& cfg) {
 }
 
 int serve(config::config const& cfg, serve_options const& opts) {
+    if (cfg.crypto.master_key.empty()) {
+        // Certificate keys, CA keys and account secrets are only ever stored encrypted under it.
+        spdlog::critical(
+            "no master key: set the environment variable named by crypto.master_key_env ({}) or "
+            "crypto.master_key_file to 64 hex characters (e.g. `openssl rand -hex 32`)",
+            cfg.crypto.master_key_env);
+        return exit_usage;
+    }
     db::pool pool(cfg.database);
     if (int rc = prepare_schema(pool, cfg.database.migrate_on_start); rc != exit_ok) {
         return rc;
@@ -240,11 +249,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     handlers::identity_context ids{identity.auth, identity.api_keys, identity.limits, identity.audit,
                                    origins};
     crypto::keyring keys;
-    if (!cfg.crypto.master_key.empty()) {
-        keys.add(1, cfg.crypto.master_key);
-    } else {
-        spdlog::warn("no master key configured: creating ACME accounts and other secrets will answer 503");
-    }
+    keys.add(1, cfg.crypto.master_key);
     auto acme_repo = repo::make_mysql_acme_account_repository(pool);
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
     auto dns_repo = repo::make_mysql_dns_provider_repository(pool);
@@ -254,6 +259,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     auto cert_repo = repo::make_mysql_certificate_repository(pool);
     auto device_repo = repo::make_mysql_device_repository(pool);
     service::certificate_service certificates(*cert_repo, *device_repo);
+    auto issuance_repo = repo::make_mysql_issuance_repository(pool);
+    service::issuance_service issuance(*issuance_repo, *cert_repo, keys, cpu, ids.limits);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
@@ -264,6 +271,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     handlers::add_dns_provider_routes(api_routes, ids, dns_providers);
     handlers::add_ca_routes(api_routes, ids, cas);
     handlers::add_certificate_routes(api_routes, ids, certificates);
+    handlers::add_issuance_routes(api_routes, ids, issuance);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);

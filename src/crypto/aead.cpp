@@ -137,4 +137,29 @@ result<std::string> keyring::open(std::string_view blob, std::string_view contex
     return aes256gcm_decrypt(it->second, box, context);
 }
 
+wrapped_key keyring::wrap(std::string_view data_key, std::string_view context) const {
+    if (keys_.empty()) {
+        throw std::logic_error("no master key configured");
+    }
+    auto const& [version, key] = *keys_.rbegin();
+    return {version, aes256gcm_encrypt(key, data_key, context)};
+}
+
+result<std::string> keyring::unwrap(wrapped_key const& w, std::string_view context) const {
+    auto it = keys_.find(w.version);
+    if (it == keys_.end()) {
+        return crypto_error("wrapped key: master key version " + std::to_string(w.version) +
+                            " is not configured");
+    }
+    return aes256gcm_decrypt(it->second, w.box, context);
+}
+
+std::vector<std::uint32_t> keyring::versions() const {
+    std::vector<std::uint32_t> out;
+    for (auto const& kv : keys_) {
+        out.push_back(kv.first);
+    }
+    return out;
+}
+
 }  // namespace certctrl::crypto

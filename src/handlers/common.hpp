@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the handlers (internal to the handlers library).
 
+#include "certctrl/domain/certificate.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
 #include "certctrl/http/types.hpp"
@@ -66,6 +67,19 @@ http::awaitable<http::response> respond_one(http::request_context& ctx, repo::ta
 
 /// Awaits `done` and answers 204 (or the error).
 http::awaitable<http::response> respond_done(http::request_context& ctx, repo::task<bool> done);
+
+/// The certificate record of agent contract 4.1 (with the overview document's aliases); the heavy fields
+/// cert/der/csr only when `most`.
+boost::json::object cert_json(domain::certificate const& c, bool most);
+
+/// cert_json() as a named function object for the respond_* helpers.
+struct cert_view {
+    bool most = false;
+    boost::json::object operator()(domain::certificate const& c) const { return cert_json(c, most); }
+};
+
+/// `?detail=most` (true), absent (false), anything else: bad_request.
+result<bool> detail_most(http::request_context const& ctx);
 
 /// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
 std::int64_t subject_user(http::request_context const& ctx);

@@ -17,42 +17,7 @@ namespace certctrl::handlers {
 
 namespace bh = boost::beast::http;
 
-namespace {
-
-using detail::path_id;
-using detail::subject_user;
-
-boost::json::object ca_json(domain::ca const& c) {
-    auto parts = domain::split_algorithm(c.key_algorithm);
-    return {{"id", c.id},
-            {"user_id", c.user_id},
-            {"name", c.name},
-            {"algorithm", parts.family},
-            {"key_size", parts.key_size},
-            {"curve_name",
-             parts.curve_name.empty() ? boost::json::value(nullptr) : boost::json::value(parts.curve_name)},
-            {"key_algorithm", c.key_algorithm},
-            {"common_name", c.subject.common_name},
-            {"organization", c.subject.organization},
-            {"organizational_unit", c.subject.organizational_unit},
-            {"country", c.subject.country},
-            {"state", c.subject.state},
-            {"locality", c.subject.locality},
-            {"subject", c.subject_line},
-            {"valid_days", c.valid_days},
-            {"max_path_length", c.path_length},
-            {"key_usage", c.key_usage},
-            {"serial_number", c.serial_number},
-            {"enc_scheme", 1},
-            {"ca_certificate_pem", c.cert_pem},
-            {"status", c.status},
-            {"issued_cert_count", c.issued_cert_count},
-            {"last_used_at", c.last_used_at},
-            {"not_before", c.not_before},
-            {"not_after", c.not_after},
-            {"created_at", c.created_at},
-            {"updated_at", c.updated_at}};
-}
+namespace detail {
 
 // The record of agent contract 4.1, plus the overview document's names (domain, acme_account_id, status).
 // Heavy fields (cert, der, csr) only with ?detail=most; the encrypted key never.
@@ -105,11 +70,59 @@ boost::json::object cert_json(domain::certificate const& c, bool most) {
     return o;
 }
 
-// cert_json() with or without the heavy fields, as a named function object for the respond_* helpers.
-struct cert_view {
-    bool most = false;
-    boost::json::object operator()(domain::certificate const& c) const { return cert_json(c, most); }
-};
+// ?detail=most adds the heavy fields; any other value is refused so a typo is not silently ignored.
+result<bool> detail_most(http::request_context const& ctx) {
+    auto d = http::query_value(ctx.query, "detail");
+    if (!d || d->empty()) {
+        return false;
+    }
+    if (*d == "most") {
+        return true;
+    }
+    return make_error(errc::bad_request, "detail must be 'most'", {{"param", "detail"}});
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::cert_json;
+using detail::cert_view;
+using detail::detail_most;
+using detail::path_id;
+using detail::subject_user;
+
+boost::json::object ca_json(domain::ca const& c) {
+    auto parts = domain::split_algorithm(c.key_algorithm);
+    return {{"id", c.id},
+            {"user_id", c.user_id},
+            {"name", c.name},
+            {"algorithm", parts.family},
+            {"key_size", parts.key_size},
+            {"curve_name",
+             parts.curve_name.empty() ? boost::json::value(nullptr) : boost::json::value(parts.curve_name)},
+            {"key_algorithm", c.key_algorithm},
+            {"common_name", c.subject.common_name},
+            {"organization", c.subject.organization},
+            {"organizational_unit", c.subject.organizational_unit},
+            {"country", c.subject.country},
+            {"state", c.subject.state},
+            {"locality", c.subject.locality},
+            {"subject", c.subject_line},
+            {"valid_days", c.valid_days},
+            {"max_path_length", c.path_length},
+            {"key_usage", c.key_usage},
+            {"serial_number", c.serial_number},
+            {"enc_scheme", 1},
+            {"ca_certificate_pem", c.cert_pem},
+            {"status", c.status},
+            {"issued_cert_count", c.issued_cert_count},
+            {"last_used_at", c.last_used_at},
+            {"not_before", c.not_before},
+            {"not_after", c.not_after},
+            {"created_at", c.created_at},
+            {"updated_at", c.updated_at}};
+}
 
 boost::json::object device_json(domain::device const& d) {
     return {{"id", d.id},
@@ -139,18 +152,6 @@ boost::json::object assignment_json(domain::assignment const& a) {
             {"message", "Certificate " + std::to_string(a.cert_id) + " assigned to device " +
                             (a.device_public_id.empty() ? std::to_string(a.device_id) : a.device_public_id)},
             {"created_at", a.created_at}};
-}
-
-// ?detail=most adds the heavy fields; any other value is refused so a typo is not silently ignored.
-result<bool> detail_most(http::request_context const& ctx) {
-    auto d = http::query_value(ctx.query, "detail");
-    if (!d || d->empty()) {
-        return false;
-    }
-    if (*d == "most") {
-        return true;
-    }
-    return make_error(errc::bad_request, "detail must be 'most'", {{"param", "detail"}});
 }
 
 std::int64_t cert_param(http::request_context const& ctx) {

@@ -4,6 +4,7 @@
 #include "certctrl/repo/mysql.hpp"
 
 #include "common.hpp"
+#include "rows.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
@@ -18,34 +19,6 @@ namespace {
 
 using boost::asio::use_awaitable;
 using namespace mysql_detail;
-
-constexpr char const* columns =
-    "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
-    "enc_eab_hmac, "
-    "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
-
-domain::acme_account read(sql::ResultSet& rs) {
-    domain::acme_account a;
-    a.id = static_cast<std::int64_t>(rs.getInt64(1));
-    a.user_id = static_cast<std::int64_t>(rs.getInt64(2));
-    a.name = rs.getString(3);
-    a.email = rs.getString(4);
-    a.provider = rs.getString(5);
-    a.directory_url = rs.getString(6);
-    a.kid = opt_string(rs, 7);
-    a.ca_id = opt_int(rs, 8);
-    a.key_algorithm = rs.getString(9);
-    a.enc_account_key = opt_string(rs, 10).value_or("");
-    a.eab_kid = opt_string(rs, 11);
-    a.enc_eab_hmac = opt_string(rs, 12).value_or("");
-    a.leaf_key_algorithm = opt_string(rs, 13);
-    a.leaf_rsa_bits = opt_int(rs, 14);
-    a.leaf_ec_curve = opt_string(rs, 15);
-    a.cert_valid_seconds = opt_int(rs, 16);
-    a.created_at = static_cast<std::int64_t>(rs.getInt64(17));
-    a.updated_at = static_cast<std::int64_t>(rs.getInt64(18));
-    return a;
-}
 
 class mysql_acme_accounts final : public acme_account_repository {
   public:
@@ -90,8 +63,8 @@ class mysql_acme_accounts final : public acme_account_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<page<domain::acme_account>> {
-                return mysql_detail::list_page<domain::acme_account>(c, "acme_accounts", columns, user_id, q,
-                                                                     read);
+                return mysql_detail::list_page<domain::acme_account>(c, "acme_accounts", account_columns,
+                                                                     user_id, q, read_account);
             },
             use_awaitable);
     }
@@ -100,9 +73,10 @@ class mysql_acme_accounts final : public acme_account_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::acme_account>> {
-                return find_one<domain::acme_account>(
-                    c, std::string("SELECT ") + columns + " FROM acme_accounts WHERE user_id = ? AND id = ?",
-                    read, user_id, id);
+                return find_one<domain::acme_account>(c,
+                                                      std::string("SELECT ") + account_columns +
+                                                          " FROM acme_accounts WHERE user_id = ? AND id = ?",
+                                                      read_account, user_id, id);
             },
             use_awaitable);
     }

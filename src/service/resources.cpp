@@ -8,33 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common.hpp"
+
 namespace certctrl::service {
-
-namespace {
-
-// Turns an absent row into not_found with `what`.
-template <class T>
-result<T> found_or(result<std::optional<T>> r, char const* what) {
-    if (!r) {
-        return r.error();
-    }
-    if (!*r) {
-        return make_error(errc::not_found, what);
-    }
-    return std::move(**r);
-}
-
-result<bool> removed_or(result<bool> r, char const* what) {
-    if (!r) {
-        return r.error();
-    }
-    if (!*r) {
-        return make_error(errc::not_found, what);
-    }
-    return true;
-}
-
-}  // namespace
 
 // ------------------------------------------------------------------------------------------------ CAs
 
@@ -90,7 +66,7 @@ task<domain::ca> ca_service::create(std::int64_t user_id, domain::ca_input in) {
 task<domain::ca> ca_service::get(std::int64_t user_id, std::int64_t id) {
     auto aw = repo_.get(user_id, id);
     auto r = co_await std::move(aw);
-    co_return found_or(std::move(r), "CA not found");
+    co_return detail::found_or(std::move(r), "CA not found");
 }
 
 task<bool> ca_service::remove(std::int64_t user_id, std::int64_t id) {
@@ -99,7 +75,7 @@ task<bool> ca_service::remove(std::int64_t user_id, std::int64_t id) {
     if (!r && r.error().code == errc::conflict) {
         co_return make_error(errc::conflict, "An ACME account (SELF_CA) still uses this CA; delete it first");
     }
-    co_return removed_or(std::move(r), "CA not found");
+    co_return detail::removed_or(std::move(r), "CA not found");
 }
 
 // --------------------------------------------------------------------------------------- certificates
@@ -145,13 +121,13 @@ task<repo::page<domain::certificate>> certificate_service::list(std::int64_t use
 task<domain::certificate> certificate_service::get(std::int64_t user_id, std::int64_t id) {
     auto aw = certs_.get(user_id, id);
     auto r = co_await std::move(aw);
-    co_return found_or(std::move(r), "Certificate not found");
+    co_return detail::found_or(std::move(r), "Certificate not found");
 }
 
 task<bool> certificate_service::remove(std::int64_t user_id, std::int64_t id) {
     auto aw = certs_.remove(user_id, id);
     auto r = co_await std::move(aw);
-    co_return removed_or(std::move(r), "Certificate not found");
+    co_return detail::removed_or(std::move(r), "Certificate not found");
 }
 
 task<repo::page<domain::device>> certificate_service::devices_of(std::int64_t user_id, std::int64_t cert_id,
@@ -193,7 +169,7 @@ task<domain::device> certificate_service::register_device(std::int64_t user_id, 
 task<domain::device> certificate_service::get_device(std::int64_t user_id, std::int64_t id) {
     auto aw = devices_.get(user_id, id);
     auto r = co_await std::move(aw);
-    co_return found_or(std::move(r), "Device not found");
+    co_return detail::found_or(std::move(r), "Device not found");
 }
 
 task<domain::device> certificate_service::get_device_by_public_id(std::int64_t user_id,
@@ -205,13 +181,13 @@ task<domain::device> certificate_service::get_device_by_public_id(std::int64_t u
     }
     auto aw = devices_.get_by_public_id(user_id, *uuid);
     auto r = co_await std::move(aw);
-    co_return found_or(std::move(r), "Device not found");
+    co_return detail::found_or(std::move(r), "Device not found");
 }
 
 task<bool> certificate_service::remove_device(std::int64_t user_id, std::int64_t id) {
     auto aw = devices_.remove(user_id, id);
     auto r = co_await std::move(aw);
-    co_return removed_or(std::move(r), "Device not found");
+    co_return detail::removed_or(std::move(r), "Device not found");
 }
 
 task<repo::page<domain::certificate>> certificate_service::certificates_of(std::int64_t user_id,
@@ -264,13 +240,13 @@ task<domain::assignment> certificate_service::assign(std::int64_t user_id, std::
     }
     auto aw_a = devices_.get_assignment(user_id, cert_id, device_id);
     auto a = co_await std::move(aw_a);
-    co_return found_or(std::move(a), "Assignment not found");
+    co_return detail::found_or(std::move(a), "Assignment not found");
 }
 
 task<bool> certificate_service::unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) {
     auto aw = devices_.unassign(user_id, cert_id, device_id);
     auto r = co_await std::move(aw);
-    co_return removed_or(std::move(r), "The certificate is not assigned to this device");
+    co_return detail::removed_or(std::move(r), "The certificate is not assigned to this device");
 }
 
 }  // namespace certctrl::service

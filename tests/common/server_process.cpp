@@ -34,7 +34,10 @@ run_result run_server_command(std::vector<std::string> const& args, std::vector<
     std::vector<std::string> full{server_binary()};
     full.insert(full.end(), args.begin(), args.end());
     std::ofstream(dir.path() / "stdin") << stdin_data;
-    int pid = spawn_process(full, env, dir.path() / "out.log", dir.path() / "stdin");
+    // The master key make_config() names, as for server_process (a test may name another variable).
+    std::vector<std::string> full_env = env;
+    full_env.push_back("CERTCTRL_TEST_MASTER_KEY=" + test_master_key_hex());
+    int pid = spawn_process(full, full_env, dir.path() / "out.log", dir.path() / "stdin");
     auto code = wait_process(pid, timeout);
     if (!code) {
         ::kill(pid, SIGKILL);

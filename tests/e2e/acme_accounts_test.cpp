@@ -180,14 +180,16 @@ TEST_F(AcmeAccounts, ScopesByIdAndOtherUsersIds) {
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM acme_accounts WHERE name = 'a'"), 1);
 }
 
-TEST_F(AcmeAccounts, WithoutAMasterKeyCreationIs503) {
-    start(json::object{{"crypto", {{"master_key_env", "CERTCTRL_UNSET_MASTER_KEY_VAR"}}}});
-    add_user("gus@example.com");
-    auto key = key_for("gus@example.com", {"acme_accounts:*[read,write]"});
-    auto r = call("POST", "/apiv1/me/acme-accounts", key, R"({"name":"x","provider":"letsencrypt"})");
-    EXPECT_EQ(r.status, 503);
-    EXPECT_EQ(r.json().at("error").at("code").as_int64(), 5003);
-    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM acme_accounts"), 0);
+TEST_F(AcmeAccounts, WithoutAMasterKeyServeRefusesToStart) {
+    auto cfg =
+        make_config(schema_->db(), {{"crypto", {{"master_key_env", "CERTCTRL_UNSET_MASTER_KEY_VAR"}}}});
+    std::ofstream(dir_.path() / "nokey.json") << json::serialize(cfg);
+    auto r = run_server_command({"serve", "--config", (dir_.path() / "nokey.json").string()},
+                                {"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password},
+                                std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("no master key"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("CERTCTRL_UNSET_MASTER_KEY_VAR"), std::string::npos) << r.output;
 }
 
 }  // namespace

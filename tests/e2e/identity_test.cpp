@@ -123,10 +123,10 @@ class Identity : public ::testing::Test {
 
 std::string expand(std::string pattern, std::int64_t user_id, std::int64_t key_id, std::int64_t account_id) {
     pattern = std::regex_replace(pattern, std::regex(":user_id"), std::to_string(user_id));
-    pattern = std::regex_replace(
-        pattern,
-        std::regex(":acct_id|:acme_account_id|:dns_provider_id|:ca_id|:cert_id|:certificate_id|:device_id"),
-        std::to_string(account_id));
+    pattern = std::regex_replace(pattern,
+                                 std::regex(":acct_id|:acme_account_id|:dns_provider_id|:ca_id|:cert_id|:"
+                                            "certificate_id|:device_id|:issue_history_id"),
+                                 std::to_string(account_id));
     pattern = std::regex_replace(pattern, std::regex("\\{device_public_id\\}"),
                                  "0d6f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e1f");
     return std::regex_replace(pattern, std::regex(":apikey_id"), std::to_string(key_id));
@@ -143,7 +143,7 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         R"({"obtype":"acme_accounts","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"cas","obid":"*","actions":["read","write"]},)"
-        R"({"obtype":"certificates","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"certificates","obid":"*","actions":["read","write","issue"]},)"
         R"({"obtype":"devices","obid":"*","actions":["read","write"]}])";
     // The weak key holds only a scope no guarded route asks for.
     auto [weak_id, weak] = make_key(
@@ -203,6 +203,12 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         auto r = row.rule.kind == handlers::access::who::user_path
                      ? call(method, path, session(alice_cookie), body)
                      : call(method, path, bearer(full), body);
+        if (method == "POST" && row.pattern.ends_with("/issues/history")) {
+            // The workers' internal callback refuses every user, rightful or not.
+            EXPECT_EQ(r.status, 403);
+            EXPECT_NE(r.body.find("internal callback"), std::string::npos) << r.body;
+            continue;
+        }
         // Access is granted: whatever the body's fate (400 for a body meant for another route), never
         // 401/403.
         EXPECT_TRUE(r.status != 401 && r.status != 403 && r.status < 500) << r.status << r.body;

@@ -90,9 +90,12 @@ using result = boost::system::result<T, app_error>;
     }                                 \
     auto var = std::move(*var##_result_)
 
-/// Shorthand for building an error result.
-inline app_error make_error(errc code, std::string what, boost::json::object params = {}) {
-    return app_error{code, std::move(what), std::move(params)};
+/// Shorthand for building an error result; `detail` is for the server log only.
+inline app_error make_error(errc code, std::string what, boost::json::object params = {},
+                            std::string detail = {}) {
+    app_error e{code, std::move(what), std::move(params)};
+    e.detail = std::move(detail);
+    return e;
 }
 
 }  // namespace certctrl

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace certctrl::crypto {
 
@@ -22,6 +23,12 @@ gcm_box aes256gcm_encrypt(std::string_view key, std::string_view plaintext, std:
 
 /// Decrypts and authenticates. Errors: internal (wrong key, tampered data, bad sizes).
 result<std::string> aes256gcm_decrypt(std::string_view key, gcm_box const& box, std::string_view aad = {});
+
+/// A certificate's data key wrapped by a master key version (the row of certificate_master_wrapped).
+struct wrapped_key {
+    std::uint32_t version = 0;
+    gcm_box box;
+};
 
 /// Versioned master keys (32 bytes each). New secrets are sealed under the current version; older versions
 /// stay readable until every secret is re-sealed, which is how the master key is rotated.
@@ -41,6 +48,16 @@ class keyring {
 
     /// Opens a blob from seal(). Errors: internal (unknown version, tampered, wrong context).
     result<std::string> open(std::string_view blob, std::string_view context) const;
+
+    /// Wraps a data key under the current version, `context` (e.g. "certificates.7") bound as AAD.
+    /// Throws std::logic_error when the keyring is empty.
+    wrapped_key wrap(std::string_view data_key, std::string_view context) const;
+
+    /// Unwraps a data key. Errors: internal (version not configured, tampered, wrong context).
+    result<std::string> unwrap(wrapped_key const& w, std::string_view context) const;
+
+    /// The versions configured, oldest first.
+    std::vector<std::uint32_t> versions() const;
 
     /// The version a blob was sealed under (0 when it is not a blob of ours).
     static std::uint32_t version_of(std::string_view blob);

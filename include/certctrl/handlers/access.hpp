@@ -5,6 +5,7 @@
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -75,6 +76,10 @@ void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& 
 /// Certificates, devices and assignments, under /apiv1/users/:user_id and /apiv1/me, plus
 /// POST /apiv1/me/certificate-assign.
 void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs);
+
+/// Issuance and export: .../certificates/:id/issues (+ /issues/history, /issues/:id/cancel), /issue-result,
+/// /renew, /export, under /apiv1/users/:user_id and /apiv1/me.
+void add_issuance_routes(http::router& r, identity_context& ids, service::issuance_service& svc);
 
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);

@@ -4,6 +4,7 @@
 #include "certctrl/repo/dns_providers.hpp"
 #include "certctrl/repo/health_repository.hpp"
 #include "certctrl/repo/identity.hpp"
+#include "certctrl/repo/issuance.hpp"
 #include "certctrl/repo/resources.hpp"
 
 #include <memory>
@@ -26,5 +27,6 @@ std::unique_ptr<dns_provider_repository> make_mysql_dns_provider_repository(db::
 std::unique_ptr<ca_repository> make_mysql_ca_repository(db::pool& pool);
 std::unique_ptr<certificate_repository> make_mysql_certificate_repository(db::pool& pool);
 std::unique_ptr<device_repository> make_mysql_device_repository(db::pool& pool);
+std::unique_ptr<issuance_repository> make_mysql_issuance_repository(db::pool& pool);
 
 }  // namespace certctrl::repo

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -21,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace certctrl::crypto {
 namespace {
@@ -418,6 +421,579 @@ TEST(X509Inspect, ReturnsTheFirstOfSeveralCertificates) {
     auto const c = inspect_certificate_pem("bundle:\n" + first.key_pem + second.cert_pem);
     ASSERT_TRUE(c);
     EXPECT_EQ(c->serial_hex, second.info.serial_hex);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Leaf issuance, CSRs, conversions, PKCS#12 and chain verification.
+
+using req_ptr = std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)>;
+using gens_ptr = std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)>;
+using p12_ptr = std::unique_ptr<PKCS12, decltype(&PKCS12_free)>;
+
+std::string octets(ASN1_OCTET_STRING const* s) {
+    if (s == nullptr) {
+        return "<absent>";
+    }
+    return std::string(reinterpret_cast<char const*>(ASN1_STRING_get0_data(s)),
+                       static_cast<std::size_t>(ASN1_STRING_length(s)));
+}
+
+std::vector<std::string> dns_names_of(GENERAL_NAMES const* gens) {
+    std::vector<std::string> out;
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); ++i) {
+        GENERAL_NAME const* gen = sk_GENERAL_NAME_value(gens, i);
+        int type = 0;
+        auto const* value = static_cast<ASN1_STRING const*>(GENERAL_NAME_get0_value(gen, &type));
+        EXPECT_EQ(type, GEN_DNS);
+        out.emplace_back(reinterpret_cast<char const*>(ASN1_STRING_get0_data(value)),
+                         static_cast<std::size_t>(ASN1_STRING_length(value)));
+    }
+    return out;
+}
+
+std::vector<std::string> cert_dns_names(X509* cert) {
+    gens_ptr gens(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
+                  GENERAL_NAMES_free);
+    if (!gens) {
+        return {"<no SAN>"};
+    }
+    return dns_names_of(gens.get());
+}
+
+bool ext_critical(X509* cert, int nid) {
+    int const i = X509_get_ext_by_NID(cert, nid, -1);
+    EXPECT_GE(i, 0) << OBJ_nid2sn(nid);
+    return i >= 0 && X509_EXTENSION_get_critical(X509_get_ext(cert, i)) == 1;
+}
+
+root_ca make_root(key_algorithm alg, std::int64_t valid_days = 3650) {
+    root_ca_request req;
+    req.algorithm = alg;
+    req.subject.common_name = "Leaf Test Root " + std::string(to_string(alg));
+    req.subject.organization = "Example";
+    req.valid_days = valid_days;
+    return create_root_ca(req);
+}
+
+/// An intermediate CA (P-256, pathlen 0) signed by `root`, built by hand.
+root_ca make_intermediate(root_ca const& root) {
+    root_ca out;
+    out.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    pkey_ptr key = parse_key(out.key_pem);
+    pkey_ptr root_key = parse_key(root.key_pem);
+    x509_ptr root_cert = parse_cert(root.cert_pem);
+    x509_ptr cert(X509_new(), X509_free);
+    EXPECT_TRUE(key && root_key && root_cert && cert);
+    EXPECT_EQ(X509_set_version(cert.get(), X509_VERSION_3), 1);
+    EXPECT_EQ(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4242), 1);
+    EXPECT_NE(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600), nullptr);
+    EXPECT_NE(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 86400), nullptr);
+    EXPECT_EQ(
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
+                                   reinterpret_cast<unsigned char const*>("Test Intermediate"), -1, -1, 0),
+        1);
+    EXPECT_EQ(X509_set_issuer_name(cert.get(), X509_get_subject_name(root_cert.get())), 1);
+    EXPECT_EQ(X509_set_pubkey(cert.get(), key.get()), 1);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, root_cert.get(), cert.get(), nullptr, nullptr, 0);
+    for (auto const& [nid, value] :
+         {std::pair<int, char const*>{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+          {NID_key_usage, "critical,keyCertSign,cRLSign"},
+          {NID_subject_key_identifier, "hash"},
+          {NID_authority_key_identifier, "keyid"}}) {
+        X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value);
+        EXPECT_NE(ext, nullptr);
+        EXPECT_EQ(X509_add_ext(cert.get(), ext, -1), 1);
+        X509_EXTENSION_free(ext);
+    }
+    EXPECT_GT(X509_sign(cert.get(), root_key.get(), EVP_sha256()), 0);
+    out.cert_pem = to_pem(cert.get());
+    return out;
+}
+
+/// Everything a leaf must get right, for one CA/leaf key pairing.
+void expect_valid_leaf(key_algorithm ca_alg, key_algorithm leaf_alg, bool client_auth, int signature_nid) {
+    SCOPED_TRACE(std::string(to_string(ca_alg)) + " CA, " + std::string(to_string(leaf_alg)) + " leaf");
+    root_ca const ca = make_root(ca_alg);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(leaf_alg);
+    req.dns_names = {"www.example.com", "*.apps.example.com", "example.com"};
+    req.subject.common_name = "ignored";
+    req.subject.organization = "Example";
+    req.subject.country = "DE";
+    req.valid_seconds = 7 * 86400;
+    req.client_auth = client_auth;
+
+    std::int64_t const before = std::time(nullptr);
+    issued_leaf const leaf = issue_leaf(req);
+    std::int64_t const after = std::time(nullptr);
+    EXPECT_EQ(ERR_peek_error(), 0u);
+
+    // Exactly one certificate, and OpenSSL verifies it against the root for TLS servers.
+    EXPECT_EQ(split_certificates(leaf.cert_pem).size(), 1u);
+    EXPECT_EQ(verify_chain(leaf.cert_pem, ca.cert_pem), "");
+    x509_ptr cert = parse_cert(leaf.cert_pem);
+    x509_ptr root = parse_cert(ca.cert_pem);
+    ASSERT_TRUE(cert);
+    ASSERT_TRUE(root);
+    EXPECT_EQ(X509_get_version(cert.get()), X509_VERSION_3);
+    EXPECT_EQ(X509_get_signature_nid(cert.get()), signature_nid);
+    EXPECT_EQ(X509_check_issued(root.get(), cert.get()), X509_V_OK);
+    EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(cert.get()), X509_get_subject_name(root.get())), 0);
+    EXPECT_EQ(leaf.info.issuer, ca.info.subject);
+
+    // Names: SANs as given, CN = first name, O and C from the request.
+    EXPECT_EQ(cert_dns_names(cert.get()), req.dns_names);
+    EXPECT_EQ(entry_text(X509_get_subject_name(cert.get()), NID_commonName), "www.example.com");
+    EXPECT_EQ(leaf.info.subject, "CN=www.example.com,O=Example,C=DE");
+    EXPECT_FALSE(ext_critical(cert.get(), NID_subject_alt_name));
+    EXPECT_EQ(X509_check_host(cert.get(), "foo.apps.example.com", 0, 0, nullptr), 1);
+    EXPECT_EQ(X509_check_host(cert.get(), "example.com", 0, 0, nullptr), 1);
+    EXPECT_NE(X509_check_host(cert.get(), "other.example.com", 0, 0, nullptr), 1);
+
+    // basicConstraints critical CA:FALSE.
+    int critical = -1;
+    bc_ptr bc(static_cast<BASIC_CONSTRAINTS*>(
+                  X509_get_ext_d2i(cert.get(), NID_basic_constraints, &critical, nullptr)),
+              BASIC_CONSTRAINTS_free);
+    ASSERT_TRUE(bc);
+    EXPECT_EQ(critical, 1);
+    EXPECT_EQ(bc->ca, 0);
+    EXPECT_EQ(X509_check_ca(cert.get()), 0);
+    EXPECT_FALSE(leaf.info.is_ca);
+    EXPECT_EQ(leaf.info.path_length, -1);
+
+    // keyUsage (critical): keyEncipherment only for RSA keys. EKU: serverAuth, clientAuth when asked.
+    bool const rsa = leaf_alg == key_algorithm::rsa_2048;
+    EXPECT_EQ(X509_get_key_usage(cert.get()),
+              static_cast<std::uint32_t>(KU_DIGITAL_SIGNATURE | (rsa ? KU_KEY_ENCIPHERMENT : 0)));
+    EXPECT_TRUE(ext_critical(cert.get(), NID_key_usage));
+    EXPECT_EQ(X509_get_extended_key_usage(cert.get()),
+              static_cast<std::uint32_t>(XKU_SSL_SERVER | (client_auth ? XKU_SSL_CLIENT : 0)));
+    EXPECT_FALSE(ext_critical(cert.get(), NID_ext_key_usage));
+    EXPECT_EQ(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_SERVER, 0), 1);
+    EXPECT_EQ(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_CLIENT, 0) == 1, client_auth);
+
+    // SKI = SHA-1 of the leaf key; AKI = the root's SKI.
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    ASSERT_EQ(X509_pubkey_digest(cert.get(), EVP_sha1(), digest, &digest_len), 1);
+    EXPECT_EQ(octets(X509_get0_subject_key_id(cert.get())),
+              std::string(reinterpret_cast<char const*>(digest), digest_len));
+    ASSERT_NE(X509_get0_authority_key_id(cert.get()), nullptr);
+    EXPECT_EQ(octets(X509_get0_authority_key_id(cert.get())), octets(X509_get0_subject_key_id(root.get())));
+    EXPECT_NE(octets(X509_get0_subject_key_id(cert.get())), octets(X509_get0_subject_key_id(root.get())));
+
+    // The leaf key is in the certificate; another key, the CA's key and the CA certificate do not match.
+    EXPECT_TRUE(key_matches_certificate(req.key_pem, leaf.cert_pem));
+    EXPECT_FALSE(key_matches_certificate(generate_private_key_pem(leaf_alg), leaf.cert_pem));
+    EXPECT_FALSE(key_matches_certificate(ca.key_pem, leaf.cert_pem));
+    EXPECT_FALSE(key_matches_certificate(req.key_pem, ca.cert_pem));
+    EXPECT_EQ(leaf.info.key_algorithm, to_string(leaf_alg));
+
+    // Validity: now - 60 s to now + valid_seconds (shorter than the CA's).
+    EXPECT_GE(leaf.info.not_before, before - 60);
+    EXPECT_LE(leaf.info.not_before, after - 60);
+    EXPECT_GE(leaf.info.not_after, before + req.valid_seconds);
+    EXPECT_LE(leaf.info.not_after, after + req.valid_seconds);
+    EXPECT_EQ(leaf.info.not_after - leaf.info.not_before, req.valid_seconds + 60);
+
+    // Serial: positive, 128-bit at most, differs from another leaf's.
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> serial(
+        ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr), BN_free);
+    ASSERT_TRUE(serial);
+    EXPECT_FALSE(BN_is_negative(serial.get()));
+    EXPECT_FALSE(BN_is_zero(serial.get()));
+    EXPECT_LE(BN_num_bits(serial.get()), 127);
+    EXPECT_EQ(leaf.info.serial_hex, expected_serial_hex(cert.get()));
+    issued_leaf const second = issue_leaf(req);
+    EXPECT_NE(second.info.serial_hex, leaf.info.serial_hex);
+    EXPECT_NE(second.cert_pem, leaf.cert_pem);
+
+    auto const inspected = inspect_certificate_pem(leaf.cert_pem);
+    ASSERT_TRUE(inspected);
+    expect_same_info(*inspected, leaf.info);
+}
+
+TEST(X509Leaf, EcdsaP256RootAndKeyGiveAVerifiableServerCertificate) {
+    expect_valid_leaf(key_algorithm::ecdsa_p256, key_algorithm::ecdsa_p256, false, NID_ecdsa_with_SHA256);
+}
+
+TEST(X509Leaf, Rsa2048RootAndKeyAddKeyEnciphermentAndClientAuth) {
+    expect_valid_leaf(key_algorithm::rsa_2048, key_algorithm::rsa_2048, true, NID_sha256WithRSAEncryption);
+}
+
+TEST(X509Leaf, EcdsaP384RootSignsWithSha384) {
+    expect_valid_leaf(key_algorithm::ecdsa_p384, key_algorithm::ecdsa_p256, true, NID_ecdsa_with_SHA384);
+}
+
+TEST(X509Leaf, NotAfterIsCappedAtTheCaNotAfter) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256, 30);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    req.dns_names = {"capped.example.com"};
+    for (std::int64_t const seconds :
+         {std::int64_t{90} * 86400, std::int64_t{30} * 86400 + 3600, std::int64_t{1} << 40, INT64_MAX}) {
+        SCOPED_TRACE(seconds);
+        req.valid_seconds = seconds;
+        issued_leaf const leaf = issue_leaf(req);
+        EXPECT_EQ(leaf.info.not_after, ca.info.not_after);
+        EXPECT_EQ(verify_chain(leaf.cert_pem, ca.cert_pem), "");
+    }
+    // Just under the CA's remaining time: not capped.
+    req.valid_seconds = 29 * 86400;
+    std::int64_t const before = std::time(nullptr);
+    issued_leaf const shorter = issue_leaf(req);
+    EXPECT_GE(shorter.info.not_after, before + req.valid_seconds);
+    EXPECT_LT(shorter.info.not_after, ca.info.not_after);
+}
+
+TEST(X509Leaf, LongFirstNameLeavesTheSubjectEmptyAndTheSanCritical) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    std::string const long_name = std::string(60, 'a') + ".example.com";  // 72 characters
+    req.dns_names = {long_name, "short.example.com"};
+    issued_leaf const leaf = issue_leaf(req);
+    x509_ptr cert = parse_cert(leaf.cert_pem);
+    ASSERT_TRUE(cert);
+    EXPECT_EQ(X509_NAME_entry_count(X509_get_subject_name(cert.get())), 0);
+    EXPECT_TRUE(ext_critical(cert.get(), NID_subject_alt_name));
+    EXPECT_EQ(cert_dns_names(cert.get()), req.dns_names);
+    EXPECT_EQ(verify_chain(leaf.cert_pem, ca.cert_pem), "");
+}
+
+TEST(X509Leaf, RejectsInvalidRequests) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    root_ca const other = make_root(key_algorithm::ecdsa_p256);
+    leaf_request good;
+    good.ca_cert_pem = ca.cert_pem;
+    good.ca_key_pem = ca.key_pem;
+    good.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    good.dns_names = {"ok.example.com"};
+    ASSERT_NO_THROW(issue_leaf(good));
+    auto with = [&](auto change) {
+        leaf_request r = good;
+        change(r);
+        return r;
+    };
+    // The CA key of another CA, or the CA certificate with the leaf's key.
+    EXPECT_THROW(issue_leaf(with([&](leaf_request& r) { r.ca_key_pem = other.key_pem; })),
+                 std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([&](leaf_request& r) { r.ca_key_pem = r.key_pem; })), std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.dns_names.clear(); })), std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) {
+                     r.dns_names = {"a.example.com", ""};
+                 })),
+                 std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.dns_names = {"bad name.example.com"}; })),
+                 std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.dns_names = {"m\xc3\xbcller.example"}; })),
+                 std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.valid_seconds = 0; })), std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.valid_seconds = -5; })), std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.ca_cert_pem = "garbage"; })), std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.ca_key_pem = r.ca_cert_pem; })),
+                 std::invalid_argument);
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.key_pem.clear(); })), std::invalid_argument);
+    // A subject field OpenSSL rejects is an OpenSSL failure.
+    EXPECT_THROW(issue_leaf(with([](leaf_request& r) { r.subject.country = "DEU"; })), std::runtime_error);
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(X509VerifyChain, UnrelatedRootFailsWithOpenSslsReason) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    root_ca const unrelated = make_root(key_algorithm::ecdsa_p256);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    req.dns_names = {"www.example.com"};
+    issued_leaf const leaf = issue_leaf(req);
+
+    EXPECT_EQ(verify_chain(leaf.cert_pem, ca.cert_pem), "");
+    EXPECT_EQ(verify_chain(leaf.cert_pem, unrelated.cert_pem),
+              X509_verify_cert_error_string(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY));
+    // One of several roots is enough.
+    EXPECT_EQ(verify_chain(leaf.cert_pem, unrelated.cert_pem + ca.cert_pem), "");
+    EXPECT_NE(verify_chain(leaf.cert_pem, ""), "");
+    EXPECT_NE(verify_chain("", ca.cert_pem), "");
+    EXPECT_NE(verify_chain("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ca.cert_pem),
+              "");
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(X509VerifyChain, IntermediatesAreUsedAsUntrusted) {
+    root_ca const root = make_root(key_algorithm::ecdsa_p256);
+    root_ca const intermediate = make_intermediate(root);
+    ASSERT_EQ(verify_chain(intermediate.cert_pem, root.cert_pem),
+              X509_verify_cert_error_string(X509_V_ERR_INVALID_PURPOSE))
+        << "an intermediate is no TLS server certificate, yet its signature and issuer are right";
+    leaf_request req;
+    req.ca_cert_pem = intermediate.cert_pem;
+    req.ca_key_pem = intermediate.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    req.dns_names = {"chain.example.com"};
+    issued_leaf const leaf = issue_leaf(req);
+    EXPECT_EQ(leaf.info.issuer, "CN=Test Intermediate");
+
+    EXPECT_EQ(verify_chain(leaf.cert_pem + intermediate.cert_pem, root.cert_pem), "");
+    EXPECT_EQ(verify_chain(leaf.cert_pem + intermediate.cert_pem + root.cert_pem, root.cert_pem), "");
+    EXPECT_EQ(verify_chain(leaf.cert_pem, root.cert_pem),
+              X509_verify_cert_error_string(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY));
+    // The intermediate alone is no trust anchor without partial-chain verification.
+    EXPECT_NE(verify_chain(leaf.cert_pem, intermediate.cert_pem), "");
+}
+
+TEST(X509Csr, CarriesTheNamesAndVerifiesWithItsOwnKey) {
+    for (key_algorithm const alg :
+         {key_algorithm::ecdsa_p256, key_algorithm::ecdsa_p384, key_algorithm::rsa_2048}) {
+        SCOPED_TRACE(std::string(to_string(alg)));
+        std::string const key_pem = generate_private_key_pem(alg);
+        std::vector<std::string> const names = {"acme.example.com", "*.acme.example.com", "www.example.org"};
+        std::string const der = make_csr_der(key_pem, names);
+        EXPECT_EQ(ERR_peek_error(), 0u);
+
+        auto const* p = reinterpret_cast<unsigned char const*>(der.data());
+        req_ptr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())), X509_REQ_free);
+        ASSERT_TRUE(req);
+        EXPECT_EQ(p, reinterpret_cast<unsigned char const*>(der.data()) + der.size());
+        EXPECT_EQ(X509_REQ_get_version(req.get()), X509_REQ_VERSION_1);
+
+        pkey_ptr key = parse_key(key_pem);
+        ASSERT_TRUE(key);
+        EXPECT_EQ(X509_REQ_verify(req.get(), key.get()), 1);
+        EXPECT_EQ(EVP_PKEY_eq(X509_REQ_get0_pubkey(req.get()), key.get()), 1);
+        pkey_ptr other = parse_key(generate_private_key_pem(alg));
+        EXPECT_NE(X509_REQ_verify(req.get(), other.get()), 1);
+        ERR_clear_error();
+        EXPECT_EQ(X509_REQ_get_signature_nid(req.get()),
+                  alg == key_algorithm::ecdsa_p384 ? NID_ecdsa_with_SHA384
+                  : alg == key_algorithm::rsa_2048 ? NID_sha256WithRSAEncryption
+                                                   : NID_ecdsa_with_SHA256);
+
+        X509_NAME const* subject = X509_REQ_get_subject_name(req.get());
+        EXPECT_EQ(X509_NAME_entry_count(subject), 1);
+        EXPECT_EQ(entry_text(subject, NID_commonName), "acme.example.com");
+
+        STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
+        ASSERT_NE(exts, nullptr);
+        std::vector<std::string> sans;
+        for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+            X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+            if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) == NID_subject_alt_name) {
+                gens_ptr gens(static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(ext)), GENERAL_NAMES_free);
+                ASSERT_TRUE(gens);
+                sans = dns_names_of(gens.get());
+            }
+        }
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        EXPECT_EQ(sans, names);
+    }
+}
+
+TEST(X509Csr, RejectsMissingNamesAndBadKeys) {
+    std::string const key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    EXPECT_THROW(make_csr_der(key_pem, {}), std::invalid_argument);
+    EXPECT_THROW(make_csr_der(key_pem, {"ok.example.com", "tab\there"}), std::invalid_argument);
+    EXPECT_THROW(make_csr_der("", {"ok.example.com"}), std::invalid_argument);
+    EXPECT_THROW(
+        make_csr_der("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", {"a.example"}),
+        std::invalid_argument);
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(X509Der, KeyAndCertificateConversionsRoundTrip) {
+    for (key_algorithm const alg : {key_algorithm::ecdsa_p256, key_algorithm::rsa_2048}) {
+        SCOPED_TRACE(std::string(to_string(alg)));
+        root_ca const ca = make_root(alg);
+
+        std::string const key_der = private_key_der(ca.key_pem);
+        // DER = the base64 body of the PKCS#8 PEM, so converting back gives the same text.
+        auto const* p = reinterpret_cast<unsigned char const*>(key_der.data());
+        pkey_ptr parsed(d2i_PrivateKey(alg == key_algorithm::rsa_2048 ? EVP_PKEY_RSA : EVP_PKEY_EC, nullptr,
+                                       &p, static_cast<long>(key_der.size())),
+                        EVP_PKEY_free);
+        ASSERT_TRUE(parsed);
+        pkey_ptr original = parse_key(ca.key_pem);
+        EXPECT_EQ(EVP_PKEY_eq(parsed.get(), original.get()), 1);
+        std::string const back = private_key_pem_from_der(key_der);
+        EXPECT_EQ(back, ca.key_pem);
+        EXPECT_EQ(back.rfind("-----BEGIN PRIVATE KEY-----\n", 0), 0u);
+        EXPECT_TRUE(key_matches_certificate(back, ca.cert_pem));
+        EXPECT_EQ(private_key_der(back), key_der);
+
+        std::string const cert_der = certificate_der("text before\n" + ca.key_pem + ca.cert_pem);
+        auto const* q = reinterpret_cast<unsigned char const*>(cert_der.data());
+        x509_ptr cert(d2i_X509(nullptr, &q, static_cast<long>(cert_der.size())), X509_free);
+        ASSERT_TRUE(cert);
+        EXPECT_EQ(q, reinterpret_cast<unsigned char const*>(cert_der.data()) + cert_der.size());
+        x509_ptr from_pem = parse_cert(ca.cert_pem);
+        EXPECT_EQ(X509_cmp(cert.get(), from_pem.get()), 0);
+    }
+}
+
+TEST(X509Der, FirstCertificateIsConvertedAndGarbageIsRejected) {
+    root_ca const a = make_root(key_algorithm::ecdsa_p256);
+    root_ca const b = make_root(key_algorithm::ecdsa_p256);
+    EXPECT_EQ(certificate_der(a.cert_pem + b.cert_pem), certificate_der(a.cert_pem));
+    EXPECT_NE(certificate_der(a.cert_pem), certificate_der(b.cert_pem));
+
+    EXPECT_THROW(certificate_der(""), std::invalid_argument);
+    EXPECT_THROW(certificate_der(a.key_pem), std::invalid_argument);
+    EXPECT_THROW(private_key_der(a.cert_pem), std::invalid_argument);
+    EXPECT_THROW(private_key_der("garbage"), std::invalid_argument);
+    EXPECT_THROW(private_key_pem_from_der(""), std::invalid_argument);
+    EXPECT_THROW(private_key_pem_from_der("not DER at all"), std::invalid_argument);
+    EXPECT_THROW(private_key_pem_from_der(certificate_der(a.cert_pem)), std::invalid_argument);
+    EXPECT_THROW(private_key_pem_from_der(private_key_der(a.key_pem) + "x"), std::invalid_argument);
+    EXPECT_FALSE(key_matches_certificate("garbage", a.cert_pem));
+    EXPECT_FALSE(key_matches_certificate(a.key_pem, "garbage"));
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(X509Split, ReturnsTheCertificateBlocksInOrder) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    req.dns_names = {"split.example.com"};
+    issued_leaf const leaf = issue_leaf(req);
+
+    std::string const text =
+        "subject=leaf\n" + leaf.cert_pem + "junk between\n" + req.key_pem +
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" +
+        ca.cert_pem.substr(0, ca.cert_pem.size() - 1) + "trailing text";
+    std::vector<std::string> const blocks = split_certificates(text);
+    ASSERT_EQ(blocks.size(), 2u);
+    EXPECT_EQ(blocks[0], leaf.cert_pem);
+    EXPECT_EQ(blocks[1], ca.cert_pem);
+
+    EXPECT_TRUE(split_certificates("").empty());
+    EXPECT_TRUE(split_certificates(req.key_pem).empty());
+    // A BEGIN without END is skipped, both at the end and before a complete block.
+    EXPECT_TRUE(split_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n").empty());
+    std::vector<std::string> const after_broken =
+        split_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n" + ca.cert_pem);
+    ASSERT_EQ(after_broken.size(), 1u);
+    EXPECT_EQ(after_broken[0], ca.cert_pem);
+}
+
+void expect_pkcs12(std::string const& der, std::string const& password, std::string const& key_pem,
+                   std::vector<std::string> const& chain, std::string const& friendly_name) {
+    auto const* p = reinterpret_cast<unsigned char const*>(der.data());
+    p12_ptr p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())), PKCS12_free);
+    ASSERT_TRUE(p12);
+
+    // HMAC-SHA-256 MAC with the password.
+    ASN1_OCTET_STRING const* mac = nullptr;
+    X509_ALGOR const* mac_alg = nullptr;
+    ASN1_OCTET_STRING const* salt = nullptr;
+    ASN1_INTEGER const* iterations = nullptr;
+    PKCS12_get0_mac(&mac, &mac_alg, &salt, &iterations, p12.get());
+    ASSERT_NE(mac_alg, nullptr);
+    ASN1_OBJECT const* mac_md = nullptr;
+    X509_ALGOR_get0(&mac_md, nullptr, nullptr, mac_alg);
+    EXPECT_EQ(OBJ_obj2nid(mac_md), NID_sha256);
+    EXPECT_EQ(PKCS12_verify_mac(p12.get(), password.c_str(), -1), 1);
+
+    // Certificates encrypted with PBES2 (AES-256-CBC), not the legacy RC2/3DES schemes.
+    STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12.get());
+    ASSERT_NE(safes, nullptr);
+    int encrypted = 0;
+    for (int i = 0; i < sk_PKCS7_num(safes); ++i) {
+        PKCS7* safe = sk_PKCS7_value(safes, i);
+        if (PKCS7_type_is_encrypted(safe)) {
+            ++encrypted;
+            EXPECT_EQ(OBJ_obj2nid(safe->d.encrypted->enc_data->algorithm->algorithm), NID_pbes2);
+        }
+    }
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    EXPECT_EQ(encrypted, 1);
+
+    EVP_PKEY* key = nullptr;
+    X509* cert = nullptr;
+    STACK_OF(X509)* cas = nullptr;
+    ASSERT_EQ(PKCS12_parse(p12.get(), password.c_str(), &key, &cert, &cas), 1);
+    pkey_ptr key_owner(key, EVP_PKEY_free);
+    x509_ptr cert_owner(cert, X509_free);
+    pkey_ptr expected_key = parse_key(key_pem);
+    ASSERT_NE(key, nullptr);
+    ASSERT_NE(cert, nullptr);
+    EXPECT_EQ(EVP_PKEY_eq(key, expected_key.get()), 1);
+    x509_ptr expected_leaf = parse_cert(chain.front());
+    EXPECT_EQ(X509_cmp(cert, expected_leaf.get()), 0);
+    int name_len = 0;
+    unsigned char const* name = X509_alias_get0(cert, &name_len);
+    EXPECT_EQ(name == nullptr
+                  ? std::string("<none>")
+                  : std::string(reinterpret_cast<char const*>(name), static_cast<std::size_t>(name_len)),
+              friendly_name.empty() ? std::string("<none>") : friendly_name);
+    int const ca_count = cas == nullptr ? 0 : sk_X509_num(cas);
+    EXPECT_EQ(ca_count, static_cast<int>(chain.size()) - 1);
+    for (int i = 0; i < ca_count && i + 1 < static_cast<int>(chain.size()); ++i) {
+        x509_ptr expected = parse_cert(chain[static_cast<std::size_t>(i) + 1]);
+        EXPECT_EQ(X509_cmp(sk_X509_value(cas, i), expected.get()), 0);
+    }
+    sk_X509_pop_free(cas, X509_free);
+
+    // A wrong password fails the MAC check and the parse.
+    EXPECT_NE(PKCS12_verify_mac(p12.get(), (password + "x").c_str(), -1), 1);
+    EVP_PKEY* wrong_key = nullptr;
+    X509* wrong_cert = nullptr;
+    EXPECT_EQ(PKCS12_parse(p12.get(), (password + "x").c_str(), &wrong_key, &wrong_cert, nullptr), 0);
+    EVP_PKEY_free(wrong_key);
+    X509_free(wrong_cert);
+    ERR_clear_error();
+}
+
+TEST(X509Pkcs12, HoldsTheKeyTheLeafAndTheChain) {
+    root_ca const ca = make_root(key_algorithm::rsa_2048);
+    leaf_request req;
+    req.ca_cert_pem = ca.cert_pem;
+    req.ca_key_pem = ca.key_pem;
+    req.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    req.dns_names = {"p12.example.com"};
+    issued_leaf const leaf = issue_leaf(req);
+
+    {
+        SCOPED_TRACE("leaf + root");
+        std::string const der =
+            make_pkcs12(req.key_pem, leaf.cert_pem + "\n" + ca.cert_pem, "s3cret pass", "My Cert");
+        EXPECT_EQ(ERR_peek_error(), 0u);
+        expect_pkcs12(der, "s3cret pass", req.key_pem, {leaf.cert_pem, ca.cert_pem}, "My Cert");
+    }
+    {
+        SCOPED_TRACE("leaf only, no friendly name");
+        std::string const der = make_pkcs12(req.key_pem, leaf.cert_pem, "pw", "");
+        expect_pkcs12(der, "pw", req.key_pem, {leaf.cert_pem}, "");
+    }
+    {
+        SCOPED_TRACE("RSA key");
+        std::string const der = make_pkcs12(ca.key_pem, ca.cert_pem, "rsa-pass", "Root");
+        expect_pkcs12(der, "rsa-pass", ca.key_pem, {ca.cert_pem}, "Root");
+    }
+}
+
+TEST(X509Pkcs12, FailuresThrowRuntimeError) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    std::string const other_key = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    EXPECT_THROW(make_pkcs12(other_key, ca.cert_pem, "pw", "x"), std::runtime_error);
+    EXPECT_THROW(make_pkcs12("garbage", ca.cert_pem, "pw", "x"), std::runtime_error);
+    EXPECT_THROW(make_pkcs12(ca.key_pem, "", "pw", "x"), std::runtime_error);
+    EXPECT_THROW(make_pkcs12(ca.key_pem,
+                             ca.cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                             "pw", "x"),
+                 std::runtime_error);
+    EXPECT_THROW(make_pkcs12(ca.key_pem, ca.cert_pem, std::string("p\0w", 3), "x"), std::runtime_error);
+    EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 }  // namespace

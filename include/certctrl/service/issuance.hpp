@@ -1,0 +1,92 @@
+#pragma once
+// Issuance: requests (single in-flight per certificate), SELF_CA inline issuance, cancellation, and the
+// export of issued material where the key policy lets the server decrypt.
+
+#include "certctrl/crypto/aead.hpp"
+#include "certctrl/domain/issuance.hpp"
+#include "certctrl/repo/issuance.hpp"
+#include "certctrl/repo/resources.hpp"
+#include "certctrl/service/identity.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+
+namespace certctrl::service {
+
+/// What a request to issue answers: the history row, and the certificate when it was issued inline.
+struct issue_outcome {
+    domain::issue_row row;
+    std::optional<domain::certificate> cert;
+};
+
+/// Decrypted material for an export.
+struct export_material {
+    domain::certificate cert;
+    std::string leaf_pem;
+    std::string chain_pem;  // issuers after the leaf ("" when none)
+    std::string key_pem;    // PKCS#8
+};
+
+/// The zip bundle of agent contract 5.4 and the PKCS#12 password (sent in X-Export-Password, not in the zip).
+struct export_zip {
+    std::int64_t cert_id = 0;
+    std::string zip;
+    std::string password;
+};
+
+class issuance_service {
+  public:
+    issuance_service(repo::issuance_repository& repo, repo::certificate_repository& certs,
+                     crypto::keyring const& keys, boost::asio::thread_pool& cpu, rate_limiter& limits)
+        : repo_(repo), certs_(certs), keys_(keys), cpu_(cpu), limits_(limits) {}
+
+    /// Called when a row is queued for a worker (issue 5's worker pool wakes up instead of waiting to poll).
+    void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
+
+    /// Requests an issuance (or renewal): counts against the user's issuance budget, opens a PENDING row
+    /// unless one is open (then that row is answered), and issues SELF_CA certificates inline.
+    /// Errors: not_found, rate_limited, database.
+    task<issue_outcome> request(std::int64_t user_id, std::int64_t cert_id, std::string kind);
+    /// The certificate's history rows, newest first. Errors: not_found.
+    task<repo::page<domain::issue_row>> history(std::int64_t user_id, std::int64_t cert_id,
+                                                repo::page_query q);
+    /// The certificate record (GET .../issue-result). Errors: not_found.
+    task<domain::certificate> result(std::int64_t user_id, std::int64_t cert_id);
+    /// Errors: not_found, conflict (already finished).
+    task<domain::issue_row> cancel(std::int64_t user_id, std::int64_t cert_id, std::int64_t history_id);
+    /// The certificate with its key, where the policy allows server-side decryption. Errors: not_found,
+    /// forbidden (policy), conflict (not issued yet), internal (the key does not open).
+    task<export_material> export_for(std::int64_t user_id, std::int64_t cert_id);
+
+    /// export_for() packed as the zip of agent contract 5.4 (private.key, certificate.pem, chain.pem when
+    /// there is a chain, fullchain.pem, certificate.der, bundle.pfx, meta.json). Errors: as export_for,
+    /// internal.
+    task<export_zip> zip_for(std::int64_t user_id, std::int64_t cert_id);
+
+    /// Runs a started (PROCESSING) SELF_CA issuance to SUCCESS or FAILED.
+    task<bool> issue_self_ca(repo::issue_context ctx, domain::issue_row row);
+
+    /// AAD of a certificate's master-wrapped data key.
+    static std::string data_key_context(std::int64_t cert_id);
+
+  private:
+    repo::issuance_repository& repo_;
+    repo::certificate_repository& certs_;
+    crypto::keyring const& keys_;
+    boost::asio::thread_pool& cpu_;
+    rate_limiter& limits_;
+    std::function<void()> on_queued_;
+};
+
+/// Encrypts a private key (PEM) as the agent contract stores it: AES-256-GCM of its PKCS#8 DER under a fresh
+/// 32-byte data key (no AAD), the data key wrapped under the current master key. Throws on bad input.
+std::pair<crypto::gcm_box, crypto::wrapped_key> seal_certificate_key(crypto::keyring const& keys,
+                                                                     std::string const& key_pem,
+                                                                     std::int64_t cert_id);
+
+/// The PEM private key back from its stored form. Errors: internal.
+result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stored_key const& stored,
+                                         std::int64_t cert_id);
+
+}  // namespace certctrl::service

@@ -1,0 +1,170 @@
+// Issuance routes on both prefixes: POST/GET .../certificates/:id/issues (+ the legacy /issues/history
+// alias),
+// .../issues/:issue_history_id/cancel, .../issue-result, .../renew and .../export.
+#include "certctrl/handlers/access.hpp"
+#include "certctrl/http/client.hpp"
+#include "certctrl/http/request_context.hpp"
+#include "certctrl/http/response.hpp"
+
+#include "common.hpp"
+
+#include "certctrl/core/hex.hpp"
+
+namespace certctrl::handlers {
+
+namespace bh = boost::beast::http;
+
+namespace {
+
+using detail::subject_user;
+
+boost::json::object history_json(domain::issue_row const& r) {
+    return {{"id", r.id},
+            {"cert_record_id", r.cert_id},
+            {"cert_id", r.cert_id},
+            {"issue_attempt_number", r.attempt},
+            {"status", r.status},
+            {"kind", r.kind},
+            {"acme_order_id", r.acme_order_id},
+            {"error_message", r.error_message},
+            {"cancel_requested", r.cancel_requested},
+            {"started_at", r.started_at},
+            {"completed_at", r.completed_at},
+            {"created_at", r.created_at}};
+}
+
+std::int64_t cert_param(http::request_context const& ctx) {
+    return detail::path_id(ctx, "cert_id", "certificate_id");
+}
+
+// POST .../issues and .../renew: {issue_history_id, status}; an inline SELF_CA success adds the record in
+// `cert` and, for clients of the older contract, the record's fields beside it.
+http::awaitable<http::response> request_issue(service::issuance_service& svc, http::request_context& ctx,
+                                              std::string kind) {
+    auto aw = svc.request(subject_user(ctx), cert_param(ctx), std::move(kind));
+    auto out = co_await std::move(aw);
+    if (!out) {
+        co_return http::error_response(ctx, out.error());
+    }
+    boost::json::object data;
+    if (out->cert) {
+        for (auto const& kv : detail::cert_json(*out->cert, true)) {
+            if (kv.key() != "status" && kv.key() != "cert") {
+                data[kv.key()] = kv.value();
+            }
+        }
+        data["cert"] = detail::cert_json(*out->cert, true);
+    }
+    data["issue_history_id"] = out->row.id;
+    data["status"] = out->row.status;
+    data["issue_attempt_number"] = out->row.attempt;
+    if (!out->row.error_message.empty()) {
+        data["error_message"] = out->row.error_message;
+    }
+    co_return http::json_data(ctx.req, std::move(data));
+}
+
+bool wants_zip(http::request_context const& ctx) {
+    if (auto f = http::query_value(ctx.query, "format"); f && *f == "zip") {
+        return true;
+    }
+    auto accept = ctx.req.find(bh::field::accept);
+    return accept != ctx.req.end() && accept->value().find("application/zip") != std::string_view::npos;
+}
+
+}  // namespace
+
+void add_issuance_routes(http::router& r, identity_context& ids, service::issuance_service& svc) {
+    auto issue = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = request_issue(svc, ctx, "issue");
+        co_return co_await std::move(aw);
+    };
+    auto renew = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = request_issue(svc, ctx, "renew");
+        co_return co_await std::move(aw);
+    };
+    auto history = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto page = detail::parse_page(ctx);
+        if (!page)
+            co_return http::json_error(ctx.req, page.error());
+        auto aw = detail::respond_page(ctx, *page, svc.history(subject_user(ctx), cert_param(ctx), *page),
+                                       history_json);
+        co_return co_await std::move(aw);
+    };
+    auto worker_callback = [](http::request_context& ctx) -> http::awaitable<http::response> {
+        co_return http::json_error(
+            ctx.req,
+            make_error(errc::forbidden,
+                       "POST .../issues/history is the issuance workers' internal callback, not a user "
+                       "route; use POST .../issues"));
+    };
+    auto cancel = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = detail::respond_one(
+            ctx,
+            svc.cancel(subject_user(ctx), cert_param(ctx), ctx.params.id("issue_history_id").value_or(0)),
+            history_json);
+        co_return co_await std::move(aw);
+    };
+    auto result = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw = svc.result(subject_user(ctx), cert_param(ctx));
+        auto aw2 = detail::respond_one(ctx, std::move(aw), detail::cert_view{true});
+        co_return co_await std::move(aw2);
+    };
+    auto export_ = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto format = http::query_value(ctx.query, "format");
+        if (format && *format != "zip" && *format != "json") {
+            co_return http::json_error(
+                ctx.req, make_error(errc::bad_request, "format must be json or zip", {{"param", "format"}}));
+        }
+        if (wants_zip(ctx)) {
+            auto aw = svc.zip_for(subject_user(ctx), cert_param(ctx));
+            auto z = co_await std::move(aw);
+            if (!z) {
+                co_return http::error_response(ctx, z.error());
+            }
+            http::response res{bh::status::ok, ctx.req.version()};
+            res.set(bh::field::content_type, "application/zip");
+            res.set(bh::field::content_disposition,
+                    "attachment; filename=\"cert-" + std::to_string(z->cert_id) + ".zip\"");
+            res.set("X-Export-Password", z->password);
+            res.set(bh::field::cache_control, "no-store");
+            res.keep_alive(ctx.req.keep_alive());
+            res.body() = std::move(z->zip);
+            res.prepare_payload();
+            co_return res;
+        }
+        auto aw = svc.export_for(subject_user(ctx), cert_param(ctx));
+        auto m = co_await std::move(aw);
+        if (!m) {
+            co_return http::error_response(ctx, m.error());
+        }
+        http::response res =
+            http::json_data(ctx.req, boost::json::object{{"id", m->cert.id},
+                                                         {"domain_name", m->cert.domain_name},
+                                                         {"serial_number", m->cert.serial_number},
+                                                         {"not_before", m->cert.not_before},
+                                                         {"not_after", m->cert.not_after},
+                                                         {"key_algorithm", m->cert.key_algorithm},
+                                                         {"cert", m->leaf_pem},
+                                                         {"chain", m->chain_pem},
+                                                         {"fullchain", m->leaf_pem + m->chain_pem},
+                                                         {"privkey", base64_encode(m->key_pem)}});
+        res.set(bh::field::cache_control, "no-store");
+        co_return res;
+    };
+    for (auto const& [prefix, cert] :
+         {std::pair<std::string, std::string>{"/apiv1/users/:user_id", ":cert_id"},
+          std::pair<std::string, std::string>{"/apiv1/me", ":certificate_id"}}) {
+        std::string const base = prefix + "/certificates/" + cert;
+        add_guarded(r, ids, bh::verb::post, base + "/issues", issue);
+        add_guarded(r, ids, bh::verb::get, base + "/issues", history);
+        add_guarded(r, ids, bh::verb::get, base + "/issues/history", history);
+        add_guarded(r, ids, bh::verb::post, base + "/issues/history", worker_callback);
+        add_guarded(r, ids, bh::verb::post, base + "/issues/:issue_history_id/cancel", cancel);
+        add_guarded(r, ids, bh::verb::get, base + "/issue-result", result);
+        add_guarded(r, ids, bh::verb::post, base + "/renew", renew);
+        add_guarded(r, ids, bh::verb::get, base + "/export", export_);
+    }
+}
+
+}  // namespace certctrl::handlers

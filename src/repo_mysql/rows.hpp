@@ -1,0 +1,212 @@
+#pragma once
+// Row mappings and transaction helpers shared by the MySQL repositories (internal to certctrl_repo_mysql).
+
+#include "certctrl/domain/acme_account.hpp"
+#include "certctrl/domain/ca.hpp"
+#include "certctrl/domain/certificate.hpp"
+#include "certctrl/domain/device.hpp"
+
+#include "common.hpp"
+
+#include <boost/json.hpp>
+
+#include <initializer_list>
+
+namespace certctrl::repo::mysql_detail {
+
+inline std::int64_t i64(sql::ResultSet& rs, unsigned i) {
+    return static_cast<std::int64_t>(rs.getInt64(i));
+}
+
+// A transaction on one pooled connection: rolled back unless committed (the pool also rolls back a
+// transaction a failed job leaves open).
+class transaction {
+  public:
+    explicit transaction(sql::Connection& c) : c_(c) { c_.setAutoCommit(false); }
+    ~transaction() {
+        if (!done_) {
+            try {
+                c_.rollback();
+                c_.setAutoCommit(true);
+            } catch (...) {  // the pool drops a broken connection
+            }
+        }
+    }
+    transaction(transaction const&) = delete;
+    transaction& operator=(transaction const&) = delete;
+    void commit() {
+        c_.commit();
+        c_.setAutoCommit(true);
+        done_ = true;
+    }
+
+  private:
+    sql::Connection& c_;
+    bool done_ = false;
+};
+
+inline bool exists(sql::Connection& c, std::string const& query, std::initializer_list<std::int64_t> args) {
+    auto ps = prepare(c, query);
+    unsigned i = 1;
+    for (auto a : args) {
+        ps->setInt64(i++, a);
+    }
+    rs_ptr rs(ps->executeQuery());
+    return rs->next();
+}
+
+constexpr char const* account_columns =
+    "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
+    "enc_eab_hmac, "
+    "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
+
+inline domain::acme_account read_account(sql::ResultSet& rs) {
+    domain::acme_account a;
+    a.id = static_cast<std::int64_t>(rs.getInt64(1));
+    a.user_id = static_cast<std::int64_t>(rs.getInt64(2));
+    a.name = rs.getString(3);
+    a.email = rs.getString(4);
+    a.provider = rs.getString(5);
+    a.directory_url = rs.getString(6);
+    a.kid = opt_string(rs, 7);
+    a.ca_id = opt_int(rs, 8);
+    a.key_algorithm = rs.getString(9);
+    a.enc_account_key = opt_string(rs, 10).value_or("");
+    a.eab_kid = opt_string(rs, 11);
+    a.enc_eab_hmac = opt_string(rs, 12).value_or("");
+    a.leaf_key_algorithm = opt_string(rs, 13);
+    a.leaf_rsa_bits = opt_int(rs, 14);
+    a.leaf_ec_curve = opt_string(rs, 15);
+    a.cert_valid_seconds = opt_int(rs, 16);
+    a.created_at = static_cast<std::int64_t>(rs.getInt64(17));
+    a.updated_at = static_cast<std::int64_t>(rs.getInt64(18));
+    return a;
+}
+
+constexpr char const* ca_columns =
+    "id, user_id, name, algorithm, subject, common_name, organization, organizational_unit, country, state, "
+    "locality, cert_pem, enc_private_key, key_version, serial_number, path_length, valid_days, key_usage, "
+    "status, issued_cert_count, last_used_at, not_before, not_after, created_at, updated_at";
+
+inline domain::ca read_ca(sql::ResultSet& rs) {
+    domain::ca c;
+    c.id = i64(rs, 1);
+    c.user_id = i64(rs, 2);
+    c.name = rs.getString(3);
+    c.key_algorithm = rs.getString(4);
+    c.subject_line = rs.getString(5);
+    c.subject.common_name = rs.getString(6);
+    c.subject.organization = rs.getString(7);
+    c.subject.organizational_unit = rs.getString(8);
+    c.subject.country = rs.getString(9);
+    c.subject.state = rs.getString(10);
+    c.subject.locality = rs.getString(11);
+    c.cert_pem = rs.getString(12);
+    c.enc_private_key = rs.getString(13);
+    c.key_version = rs.getInt(14);
+    c.serial_number = rs.getString(15);
+    c.path_length = rs.getInt(16);
+    c.valid_days = i64(rs, 17);
+    c.key_usage = rs.getString(18);
+    c.status = rs.getString(19);
+    c.issued_cert_count = i64(rs, 20);
+    c.last_used_at = i64(rs, 21);
+    c.not_before = i64(rs, 22);
+    c.not_after = i64(rs, 23);
+    c.created_at = i64(rs, 24);
+    c.updated_at = i64(rs, 25);
+    return c;
+}
+
+constexpr char const* cert_columns =
+    "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
+    "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
+    "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
+    "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at";
+
+// `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
+// (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
+inline std::vector<std::string> sans_of(std::string const& raw) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(raw, ec);
+    std::vector<std::string> out;
+    if (!ec && v.is_array()) {
+        for (auto const& s : v.get_array()) {
+            if (!s.is_string()) {
+                return {raw};
+            }
+            out.emplace_back(s.get_string());
+        }
+        return out;
+    }
+    if (!ec && v.is_string()) {
+        return {std::string(v.get_string())};
+    }
+    return {raw};
+}
+
+inline std::string sans_text(std::vector<std::string> const& sans) {
+    boost::json::array a;
+    for (auto const& s : sans) {
+        a.emplace_back(s);
+    }
+    return boost::json::serialize(a);
+}
+
+inline domain::certificate read_cert(sql::ResultSet& rs) {
+    domain::certificate c;
+    c.id = i64(rs, 1);
+    c.user_id = i64(rs, 2);
+    c.public_id = rs.getString(3);
+    c.domain_name = rs.getString(4);
+    c.sans = sans_of(rs.getString(5));
+    c.acct_id = i64(rs, 6);
+    c.dns_provider_id = opt_int(rs, 7);
+    c.key_algorithm = rs.getString(8);
+    c.key_dist_policy = rs.getString(9);
+    c.server_decrypt_export = rs.getBoolean(10);
+    c.auto_renew = rs.getBoolean(11);
+    c.cert_pem = opt_string(rs, 12).value_or("");
+    c.csr_pem = opt_string(rs, 13).value_or("");
+    c.serial_number = rs.getString(14);
+    c.self_signed = rs.getBoolean(15);
+    c.verified = rs.getBoolean(16);
+    c.organization = rs.getString(17);
+    c.organizational_unit = rs.getString(18);
+    c.country = rs.getString(19);
+    c.state = rs.getString(20);
+    c.locality = rs.getString(21);
+    c.not_before = i64(rs, 22);
+    c.not_after = i64(rs, 23);
+    c.has_key = rs.getBoolean(24);
+    c.created_at = i64(rs, 25);
+    c.updated_at = i64(rs, 26);
+    return c;
+}
+
+constexpr char const* device_columns =
+    "d.id, d.user_id, d.device_public_id, d.name, d.description, d.device_type, d.platform, d.model, "
+    "d.app_version, d.ip, d.user_agent, d.status, (d.dev_public_key IS NOT NULL), d.created_at, "
+    "d.last_seen_at";
+
+inline domain::device read_device(sql::ResultSet& rs) {
+    domain::device d;
+    d.id = i64(rs, 1);
+    d.user_id = i64(rs, 2);
+    d.device_public_id = rs.getString(3);
+    d.name = rs.getString(4);
+    d.description = rs.getString(5);
+    d.device_type = rs.getString(6);
+    d.platform = rs.getString(7);
+    d.model = rs.getString(8);
+    d.app_version = rs.getString(9);
+    d.ip = rs.getString(10);
+    d.user_agent = rs.getString(11);
+    d.status = rs.getString(12);
+    d.has_public_key = rs.getBoolean(13);
+    d.created_at = i64(rs, 14);
+    d.last_seen_at = i64(rs, 15);
+    return d;
+}
+
+}  // namespace certctrl::repo::mysql_detail

@@ -1,0 +1,280 @@
+// End to end: issuance requests, SELF_CA inline issuance, cancellation and export, against the real binary
+// and MariaDB.
+#include "api_fixture.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/x509.hpp"
+#include "certctrl/service/zip.hpp"
+
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include <future>
+#include <set>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+
+class Issuance : public api_fixture {
+  protected:
+    void start_with(unsigned issuance_per_hour = 1000) {
+        start(json::object{{"rate_limits",
+                            {{"auth_per_minute", 1000},
+                             {"api_per_minute", 100000},
+                             {"issuance_per_hour", issuance_per_hour}}}});
+    }
+    // A CA and a SELF_CA account of the key's user: {account id, CA PEM}.
+    std::pair<std::int64_t, std::string> self_ca(std::string const& key) {
+        auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Issuing root","valid_days":365})");
+        EXPECT_EQ(ca.status, 200) << ca.body;
+        auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                         R"({"name":"self","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) +
+                             R"(,"cert_valid_seconds":86400})");
+        EXPECT_EQ(acct.status, 200) << acct.body;
+        return {id_of(acct), std::string(ca.json().at("data").at("ca_certificate_pem").as_string())};
+    }
+    std::int64_t cert(std::string const& key, std::int64_t acct, std::string const& extra = "") {
+        auto r =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":"example.com","sans":["www.example.com","*.api.example.com"],"acct_id":)" +
+                     std::to_string(acct) + extra + "}");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return id_of(r);
+    }
+};
+
+std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                         "certificates:*[read,write,issue]"};
+
+TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
+    start_with();
+    auto uid = add_user("self@example.com");
+    auto key = key_for("self@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    auto id = cert(key, acct, R"(,"policy":"HYBRID","server_decrypt_export":true)");
+    auto const c = std::to_string(id);
+
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    auto d = issued.json().at("data");
+    EXPECT_EQ(d.at("status").as_string(), "SUCCESS");
+    auto const history_id = d.at("issue_history_id").as_int64();
+    EXPECT_GT(history_id, 0);
+    EXPECT_EQ(d.at("id").as_int64(), id);  // the record's fields beside the issuance fields
+    std::string const pem(d.at("cert").at("cert").as_string());
+    EXPECT_EQ(crypto::verify_chain(pem, ca_pem), "") << pem;
+    auto info = crypto::inspect_certificate_pem(pem);
+    ASSERT_TRUE(info);
+    EXPECT_NEAR(static_cast<double>(info->not_after - info->not_before), 86400.0 + 60, 5.0);
+    EXPECT_EQ(issued.body.find("PRIVATE KEY"), std::string::npos);
+
+    // History, newest first, with seconds; issue-result is the record with its PEM.
+    auto rows = call("GET", "/apiv1/me/certificates/" + c + "/issues?offset=0&limit=10", key);
+    ASSERT_EQ(rows.status, 200);
+    auto const rows_json = rows.json();
+    auto const& row = rows_json.at("data").at(0);
+    EXPECT_EQ(row.at("id").as_int64(), history_id);
+    EXPECT_EQ(row.at("status").as_string(), "SUCCESS");
+    EXPECT_EQ(row.at("issue_attempt_number").as_int64(), 1);
+    EXPECT_EQ(row.at("error_message").as_string(), "");
+    EXPECT_LT(row.at("completed_at").as_int64(), 10'000'000'000LL);
+    EXPECT_GE(row.at("completed_at").as_int64(), row.at("started_at").as_int64());
+    auto legacy = call("GET", "/apiv1/me/certificates/" + c + "/issues/history", key);
+    EXPECT_EQ(legacy.status, 200);
+    EXPECT_EQ(legacy.json().at("data").as_array().size(), 1u);
+    auto result = call("GET", "/apiv1/me/certificates/" + c + "/issue-result", key);
+    ASSERT_EQ(result.status, 200);
+    EXPECT_EQ(result.json().at("data").at("cert").as_string(), pem);
+    EXPECT_EQ(result.json().at("data").at("status").as_string(), "active");
+    EXPECT_EQ(result.json().at("data").at("serial_number").as_string(), info->serial_hex);
+
+    // The key is stored encrypted only: 12-byte nonce, 16-byte tag, a master-wrapped data key.
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE LENGTH(enc_nonce) = 12 AND "
+                                 "LENGTH(enc_tag) = 16 AND enc_scheme = 1 AND LENGTH(enc_privkey) > 60"),
+              1);
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE LENGTH(wrapped_data_key) = "
+                           "32 AND key_version = 1"),
+        1);
+    auto dump = schema_->dump_text({"certificates", "certificate_master_wrapped", "cas", "issue_history"});
+    EXPECT_EQ(dump.find("PRIVATE KEY"), std::string::npos);
+    EXPECT_EQ(server_->log().find("PRIVATE KEY"), std::string::npos);
+
+    // Renew (the overview document's route) keeps the record and issues a new serial.
+    auto session = login("self@example.com");
+    auto renewed =
+        call("POST", "/apiv1/users/" + std::to_string(uid) + "/certificates/" + c + "/renew", session, "{}");
+    ASSERT_EQ(renewed.status, 200) << renewed.body;
+    EXPECT_EQ(renewed.json().at("data").at("status").as_string(), "SUCCESS");
+    EXPECT_NE(renewed.json().at("data").at("issue_history_id").as_int64(), history_id);
+    EXPECT_NE(renewed.json().at("data").at("serial_number").as_string(), info->serial_hex);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates"), 1);
+    EXPECT_EQ(schema_->query_int("SELECT MAX(issue_attempt_number) FROM issue_history"), 2);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE kind = 'renew'"), 1);
+    EXPECT_EQ(schema_->query_int("SELECT issued_cert_count FROM cas"), 2);
+
+    // The worker callback is not a user route.
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues/history", key, "{}").status, 403);
+    // Scopes: read alone cannot issue; read+issue on this certificate can.
+    auto reader = key_for("self@example.com", {"certificates:" + c + "[read]"});
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", reader, "{}").status, 403);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/issues", reader).status, 200);
+    auto issuer = key_for("self@example.com", {"certificates:" + c + "[read,issue]"});
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", issuer, "{}").status, 200);
+}
+
+TEST_F(Issuance, ExportFollowsThePolicyAndTheZipHoldsTheDocumentedEntries) {
+    start_with();
+    add_user("exp@example.com");
+    auto key = key_for("exp@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    auto open = std::to_string(cert(key, acct, R"(,"policy":"MASTER_ONLY","server_decrypt_export":true)"));
+    auto closed = std::to_string(cert(key, acct, R"(,"policy":"HYBRID")"));
+    auto device_only = std::to_string(cert(key, acct, R"(,"policy":"DEVICE_REQUIRED")"));
+    auto never = std::to_string(cert(key, acct, R"(,"server_decrypt_export":true)"));
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + never + "/export", key).status, 409);  // not issued yet
+    for (auto const& id : {open, closed, device_only}) {
+        ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + id + "/issues", key, "{}")
+                      .json()
+                      .at("data")
+                      .at("status"),
+                  "SUCCESS");
+    }
+    for (auto const& id : {closed, device_only}) {
+        auto r = call("GET", "/apiv1/me/certificates/" + id + "/export", key);
+        EXPECT_EQ(r.status, 403) << r.body;
+        EXPECT_EQ(code_of(r), 4003);
+        EXPECT_EQ(r.body.find("PRIVATE KEY"), std::string::npos);
+        EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + id + "/export?format=zip", key).status, 403);
+    }
+
+    // JSON: cert, chain, privkey (base64 of the PEM).
+    auto j = call("GET", "/apiv1/me/certificates/" + open + "/export", key);
+    ASSERT_EQ(j.status, 200) << j.body;
+    auto d = j.json().at("data");
+    std::string const leaf(d.at("cert").as_string());
+    std::string const chain(d.at("chain").as_string());
+    auto key_pem = base64_decode(std::string(d.at("privkey").as_string()));
+    ASSERT_TRUE(key_pem);
+    EXPECT_TRUE(crypto::key_matches_certificate(*key_pem, leaf));
+    EXPECT_EQ(chain, ca_pem);
+    EXPECT_EQ(crypto::verify_chain(leaf + chain, ca_pem), "");
+    EXPECT_EQ(j.header("cache-control"), "no-store");
+    EXPECT_EQ(call("HEAD", "/apiv1/me/certificates/" + open + "/export", key).status, 405);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + open + "/export?format=pem", key).status, 400);
+
+    // Zip, by query or by Accept.
+    auto z = call("GET", "/apiv1/me/certificates/" + open + "/export?format=zip", key);
+    ASSERT_EQ(z.status, 200) << z.body;
+    EXPECT_EQ(z.header("content-type"), "application/zip");
+    EXPECT_EQ(z.header("content-disposition"), "attachment; filename=\"cert-" + open + ".zip\"");
+    std::string const password = z.header("x-export-password");
+    EXPECT_TRUE(std::regex_match(password, std::regex("[A-Za-z0-9_-]{40}"))) << password;
+    auto entries = service::read_zip(z.body);
+    std::vector<std::string> names;
+    std::map<std::string, std::string> files;
+    for (auto const& [n, content] : entries) {
+        names.push_back(n);
+        files[n] = content;
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"private.key", "certificate.pem", "chain.pem", "fullchain.pem",
+                                               "certificate.der", "bundle.pfx", "meta.json"}));
+    EXPECT_TRUE(crypto::key_matches_certificate(files["private.key"], files["certificate.pem"]));
+    EXPECT_EQ(files["certificate.pem"], leaf);
+    EXPECT_EQ(files["fullchain.pem"], leaf + chain);
+    EXPECT_EQ(files["certificate.der"], crypto::certificate_der(leaf));
+    EXPECT_EQ(json::parse(files["meta.json"]), json::parse(R"({"cert_id":)" + open + "}"));
+    EXPECT_EQ(files["meta.json"].find("password"), std::string::npos);
+    auto const* p = reinterpret_cast<unsigned char const*>(files["bundle.pfx"].data());
+    PKCS12* p12 = d2i_PKCS12(nullptr, &p, static_cast<long>(files["bundle.pfx"].size()));
+    ASSERT_NE(p12, nullptr);
+    EVP_PKEY* pk = nullptr;
+    X509* x = nullptr;
+    STACK_OF(X509)* cas = nullptr;
+    EXPECT_EQ(PKCS12_parse(p12, "wrong password", &pk, &x, &cas), 0);
+    EXPECT_EQ(PKCS12_parse(p12, password.c_str(), &pk, &x, &cas), 1);
+    EXPECT_NE(pk, nullptr);
+    EXPECT_NE(x, nullptr);
+    EXPECT_EQ(cas ? sk_X509_num(cas) : 0, 1);
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    sk_X509_pop_free(cas, X509_free);
+    PKCS12_free(p12);
+    auto by_accept = call("GET", "/apiv1/me/certificates/" + open + "/export",
+                          headers{{"Authorization", "Bearer " + key}, {"Accept", "application/zip"}});
+    EXPECT_EQ(by_accept.header("content-type"), "application/zip");
+    EXPECT_NE(by_accept.header("x-export-password"), password);
+}
+
+TEST_F(Issuance, OneOpenRowUnderConcurrentRequestsAndCancellation) {
+    start_with();
+    add_user("acme@example.com");
+    add_user("other@example.com");
+    auto key = key_for("acme@example.com", scopes);
+    auto other = key_for("other@example.com", scopes);
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key, R"({"name":"le","provider":"letsencrypt"})");
+    ASSERT_EQ(acct.status, 200);
+    auto const c = std::to_string(cert(key, id_of(acct)));
+    // ACME requests are queued: 20 at once give one PENDING row and the same id to everyone.
+    std::vector<std::future<http_response>> calls;
+    for (int i = 0; i < 20; ++i) {
+        calls.push_back(std::async(std::launch::async, [&] {
+            return call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+        }));
+    }
+    std::set<std::int64_t> ids;
+    for (auto& f : calls) {
+        auto r = f.get();
+        ASSERT_EQ(r.status, 200) << r.body;
+        EXPECT_EQ(r.json().at("data").at("status").as_string(), "PENDING");
+        ids.insert(r.json().at("data").at("issue_history_id").as_int64());
+    }
+    EXPECT_EQ(ids.size(), 1u);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 1);
+    auto const hid = std::to_string(*ids.begin());
+
+    // Another user cannot see or cancel it.
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues/" + hid + "/cancel", other, "{}").status,
+              404);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/issues", other).status, 404);
+    auto cancelled = call("POST", "/apiv1/me/certificates/" + c + "/issues/" + hid + "/cancel", key, "{}");
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(cancelled.json().at("data").at("status").as_string(), "CANCELLED");
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues/" + hid + "/cancel", key, "{}").status,
+              409);
+    auto again = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(again.status, 200);
+    EXPECT_NE(std::to_string(again.json().at("data").at("issue_history_id").as_int64()), hid);
+    EXPECT_EQ(again.json().at("data").at("issue_attempt_number").as_int64(), 2);
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/999999/issues", key, "{}").status, 404);
+    // A PROCESSING row is flagged for its worker rather than stopped mid-flight.
+    schema_->exec("UPDATE issue_history SET status = 'PROCESSING' WHERE status = 'PENDING'");
+    auto flagged =
+        call("POST",
+             "/apiv1/me/certificates/" + c + "/issues/" +
+                 std::to_string(again.json().at("data").at("issue_history_id").as_int64()) + "/cancel",
+             key, "{}");
+    ASSERT_EQ(flagged.status, 200);
+    EXPECT_EQ(flagged.json().at("data").at("status").as_string(), "PROCESSING");
+    EXPECT_TRUE(flagged.json().at("data").at("cancel_requested").as_bool());
+}
+
+TEST_F(Issuance, RequestsCountAgainstTheHourlyIssuanceBudget) {
+    start_with(2);
+    add_user("budget@example.com");
+    auto key = key_for("budget@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    auto const c = std::to_string(cert(key, acct));
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
+    auto third = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    EXPECT_EQ(third.status, 429);
+    EXPECT_EQ(code_of(third), 4029);
+    EXPECT_FALSE(third.header("retry-after").empty());
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 2);
+}
+
+}  // namespace
+}  // namespace certctrl::test
