@@ -46,12 +46,14 @@ mariadb_sql "$var/mariadb/run" "CREATE DATABASE IF NOT EXISTS certctrl CHARACTER
 pebble_start "$var/pebble"
 
 port=${CERTCTRL_PORT:-8080}
+source "$var/pebble/env"
 cat >"$var/certctrl.json" <<JSON
 {
   "server": { "listen_address": "127.0.0.1", "port": $port, "public_url": "http://127.0.0.1:$port" },
   "database": { "host": "127.0.0.1", "port": $db_port, "user": "certctrl", "name": "certctrl",
                 "password_file": "secrets/db_password", "migrate_on_start": true },
   "crypto": { "master_key_file": "secrets/master.key" },
+  "issuance": { "http01_port": $PEBBLE_HTTP01_PORT, "acme_ca_file": "$PEBBLE_CA_FILE" },
   "log": { "level": "info" }
 }
 JSON
@@ -69,6 +71,7 @@ if [ ! -s "$var/secrets/demo_api_key" ]; then
     "$bin" apikey add --config "$var/certctrl.json" --email "$demo_email" --name run.sh-demo \
         --scope 'certificates:*[read,write,issue,export]' --scope 'devices:*[read,write,assign]' \
         --scope 'acme_accounts:*[read,write]' --scope 'apikeys:*[read,write]' --scope 'audit:*[read]' \
+        --scope 'cas:*[read,write]' --scope 'dns_providers:*[read,write]' \
         >"$var/secrets/demo_api_key"
     chmod 600 "$var/secrets/demo_api_key"
 fi

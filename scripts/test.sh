@@ -24,6 +24,7 @@ cmake --build --preset "$preset"
 
 tmp=$(mktemp -d /tmp/certctrl-test.XXXXXX)
 cleanup() {
+    pebble_stop "$tmp/pebble" || true
     mariadb_stop "$tmp/db/run" || true
     rm -rf "$tmp"
 }
@@ -46,6 +47,14 @@ echo "MariaDB on 127.0.0.1:$port ($(mariadbd --version 2>/dev/null | awk '{print
 export CERTCTRL_TEST_DB_HOST=127.0.0.1 CERTCTRL_TEST_DB_PORT=$port CERTCTRL_TEST_DB_USER=certctrl_test
 export CERTCTRL_TEST_DB_PASSWORD=$db_password CERTCTRL_TEST_MARIADB_TEMPLATE=$tmp/template
 export CERTCTRL_TEST_TMP=$tmp
+
+# A local ACME CA for the issuance tests (pebble, with challtestsrv answering DNS with 127.0.0.1).
+pebble_start "$tmp/pebble"
+set -a; source "$tmp/pebble/env"; set +a
+export CERTCTRL_TEST_PEBBLE_DIRECTORY=$PEBBLE_DIRECTORY_URL CERTCTRL_TEST_PEBBLE_CA_FILE=$PEBBLE_CA_FILE
+export CERTCTRL_TEST_PEBBLE_MANAGEMENT=$PEBBLE_MANAGEMENT_URL CERTCTRL_TEST_PEBBLE_HTTP01_PORT=$PEBBLE_HTTP01_PORT
+export CERTCTRL_TEST_CHALLTESTSRV=$PEBBLE_CHALLTESTSRV_URL
+echo "pebble at $PEBBLE_DIRECTORY_URL (HTTP-01 on port $PEBBLE_HTTP01_PORT)"
 
 echo "== tests"
 ctest --preset "$preset" -j2 --timeout 600 "$@"

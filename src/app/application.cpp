@@ -11,6 +11,7 @@
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
+#include "certctrl/service/issuance_worker.hpp"
 #include "certctrl/service/resources.hpp"
 
 #include <cppconn/connection.h>
@@ -27,6 +28,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <unistd.h>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -221,6 +224,19 @@ int migrate(config::config const& cfg) {
     return rc;
 }
 
+namespace {
+
+// "host/pid": names this instance as the owner of the issuance rows it works on.
+std::string instance_name() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) {
+        std::strcpy(host, "unknown");
+    }
+    return std::string(host) + "/" + std::to_string(::getpid());
+}
+
+}  // namespace
+
 int serve(config::config const& cfg, serve_options const& opts) {
     if (cfg.crypto.master_key.empty()) {
         // Certificate keys, CA keys and account secrets are only ever stored encrypted under it.
@@ -280,8 +296,16 @@ int serve(config::config const& cfg, serve_options const& opts) {
     http::server api(ioc, cfg.server, api_routes, metrics, "api");
     http::router metrics_routes;
     std::unique_ptr<http::server> metrics_server;
+    http::router challenge_routes;
+    std::unique_ptr<http::server> challenge_server;
     try {
         api.listen(cfg.server.listen_address, cfg.server.port);
+        if (cfg.issuance.http01_port != 0) {
+            handlers::add_acme_challenge_route(challenge_routes, *issuance_repo);
+            challenge_server =
+                std::make_unique<http::server>(ioc, cfg.server, challenge_routes, metrics, "http01");
+            challenge_server->listen(cfg.issuance.http01_listen_address, cfg.issuance.http01_port);
+        }
         if (separate_metrics) {
             handlers::add_metrics_route(metrics_routes, metrics, cfg.metrics.token);
             metrics_server =
@@ -299,6 +323,14 @@ int serve(config::config const& cfg, serve_options const& opts) {
         metrics_server->start();
         spdlog::info("metrics on {}:{}", cfg.metrics.listen_address, metrics_server->port());
     }
+    if (challenge_server) {
+        challenge_server->start();
+        spdlog::info("HTTP-01 challenges on {}:{}", cfg.issuance.http01_listen_address,
+                     challenge_server->port());
+    }
+    service::issuance_worker worker(ioc, *issuance_repo, issuance, keys, cpu, cfg.issuance, instance_name());
+    issuance.on_queued([&worker] { worker.wake(); });
+    worker.start();
     if (opts.port_file) {
         std::ofstream(*opts.port_file) << api.port() << "\n";
     }
@@ -309,7 +341,9 @@ int serve(config::config const& cfg, serve_options const& opts) {
     asio::steady_timer drain(ioc);
     std::chrono::steady_clock::time_point deadline;
     std::function<void()> poll_drain = [&] {
-        std::size_t open = api.open_connections() + (metrics_server ? metrics_server->open_connections() : 0);
+        std::size_t open = api.open_connections() +
+                           (metrics_server ? metrics_server->open_connections() : 0) +
+                           (challenge_server ? challenge_server->open_connections() : 0);
         if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
             if (open != 0) {
                 spdlog::warn("shutdown grace period over with {} connection(s) open", open);
@@ -327,8 +361,12 @@ int serve(config::config const& cfg, serve_options const& opts) {
         spdlog::info("signal {} received: shutting down", sig);
         deadline = std::chrono::steady_clock::now() + cfg.server.shutdown_grace;
         api.begin_shutdown();
+        worker.stop();
         if (metrics_server) {
             metrics_server->begin_shutdown();
+        }
+        if (challenge_server) {
+            challenge_server->begin_shutdown();
         }
         poll_drain();
     });

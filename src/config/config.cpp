@@ -306,6 +306,19 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("api_per_minute", c.rate_limits.api_per_minute, 0, 1000000);
         r.finish();
     }
+    if (auto const* s = top.section("issuance")) {
+        section_reader r(*s, "issuance");
+        r.read_int("workers", c.issuance.workers, 0, 64);
+        r.read_int("lease_seconds", c.issuance.lease_seconds, 10, 3600);
+        r.read_int("max_attempts", c.issuance.max_attempts, 1, 100);
+        r.read_int("retry_base_seconds", c.issuance.retry_base_seconds, 1, 86400);
+        r.read_int("poll_interval_ms", c.issuance.poll_interval_ms, 50, 60000);
+        r.read("http01_listen_address", c.issuance.http01_listen_address);
+        r.read_int("http01_port", c.issuance.http01_port, 0, 65535);
+        r.read("acme_ca_file", c.issuance.acme_ca_file);
+        r.read_int("acme_timeout_ms", c.issuance.acme_timeout_ms, 1000, 600000);
+        r.finish();
+    }
     top.finish();
     return c;
 }

@@ -9,6 +9,7 @@
 #include "common.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/core/ids.hpp"
 
 namespace certctrl::handlers {
 
@@ -165,6 +166,26 @@ void add_issuance_routes(http::router& r, identity_context& ids, service::issuan
         add_guarded(r, ids, bh::verb::post, base + "/renew", renew);
         add_guarded(r, ids, bh::verb::get, base + "/export", export_);
     }
+}
+
+void add_acme_challenge_route(http::router& r, repo::issuance_repository& repo) {
+    r.add(bh::verb::get, "/.well-known/acme-challenge/{token}",
+          [&repo](http::request_context& ctx) -> http::awaitable<http::response> {
+              auto aw = repo.http_challenge(ctx.params.str("token").value_or(""), unix_now());
+              auto ka = co_await std::move(aw);
+              if (!ka) {
+                  co_return http::error_response(ctx, ka.error());
+              }
+              if (!*ka) {
+                  co_return http::json_error(ctx.req, make_error(errc::not_found, "No such challenge token"));
+              }
+              http::response res{bh::status::ok, ctx.req.version()};
+              res.set(bh::field::content_type, "text/plain");
+              res.keep_alive(ctx.req.keep_alive());
+              res.body() = std::move(**ka);
+              res.prepare_payload();
+              co_return res;
+          });
 }
 
 }  // namespace certctrl::handlers

@@ -301,6 +301,164 @@ class mysql_issuance final : public issuance_repository {
             use_awaitable);
     }
 
+    task<std::optional<domain::issue_row>> claim(std::string owner, std::int64_t now,
+                                                 std::int64_t lease_until) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::issue_row>> {
+                transaction tx(c);
+                auto pick =
+                    prepare(c,
+                            "SELECT id FROM issue_history WHERE (status = 'PENDING' AND run_after <= ?) OR "
+                            "(status = 'PROCESSING' AND lease_until < ?) ORDER BY id LIMIT 1 FOR UPDATE "
+                            "SKIP LOCKED");
+                pick->setInt64(1, now);
+                pick->setInt64(2, now);
+                rs_ptr rs(pick->executeQuery());
+                if (!rs->next()) {
+                    return std::optional<domain::issue_row>{};
+                }
+                std::int64_t const id = i64(*rs, 1);
+                auto ps = prepare(
+                    c,
+                    "UPDATE issue_history SET status = 'PROCESSING', lease_owner = ?, lease_until = ?, "
+                    "started_at = IF(started_at = 0, ?, started_at) WHERE id = ?");
+                ps->setString(1, owner);
+                ps->setInt64(2, lease_until);
+                ps->setInt64(3, now);
+                ps->setInt64(4, id);
+                ps->executeUpdate();
+                auto row = row_by_id(c, id);
+                tx.commit();
+                return row;
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<domain::issue_row>> heartbeat(std::int64_t history_id, std::string owner,
+                                                     std::int64_t lease_until) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<domain::issue_row>> {
+                auto ps =
+                    prepare(c,
+                            "UPDATE issue_history SET lease_until = ? WHERE id = ? AND lease_owner = ? AND "
+                            "status = 'PROCESSING'");
+                ps->setInt64(1, lease_until);
+                ps->setInt64(2, history_id);
+                ps->setString(3, owner);
+                ps->executeUpdate();
+                auto row = row_by_id(c, history_id);
+                if (!row || row->status != "PROCESSING") {
+                    return std::optional<domain::issue_row>{};
+                }
+                auto own = prepare(c, "SELECT lease_owner FROM issue_history WHERE id = ?");
+                own->setInt64(1, history_id);
+                rs_ptr rs(own->executeQuery());
+                if (!rs->next() || rs->isNull(1) || rs->getString(1) != owner) {
+                    return std::optional<domain::issue_row>{};
+                }
+                return row;
+            },
+            use_awaitable);
+    }
+
+    task<std::string> acme_state(std::int64_t history_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::string> {
+                auto s = find_one<std::string>(
+                    c, "SELECT COALESCE(acme_state, '') FROM issue_history WHERE id = ?",
+                    [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, history_id);
+                return s.value_or("");
+            },
+            use_awaitable);
+    }
+
+    task<bool> save_acme_state(std::int64_t history_id, std::string state, std::string order_url) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(
+                    c, "UPDATE issue_history SET acme_state = ?, acme_order_id = LEFT(?, 1024) WHERE id = ?");
+                ps->setString(1, state);
+                ps->setString(2, order_url);
+                ps->setInt64(3, history_id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> retry_later(std::int64_t history_id, std::int64_t run_after, std::string message) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps =
+                    prepare(c,
+                            "UPDATE issue_history SET status = 'PENDING', run_after = ?, lease_owner = NULL, "
+                            "lease_until = 0, error_message = LEFT(?, 2048) WHERE id = ? AND status = "
+                            "'PROCESSING'");
+                ps->setInt64(1, run_after);
+                ps->setString(2, message);
+                ps->setInt64(3, history_id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> set_account_kid(std::int64_t account_id, std::string kid, std::int64_t now) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c, "UPDATE acme_accounts SET kid = ?, updated_at = ? WHERE id = ?");
+                ps->setString(1, kid);
+                ps->setInt64(2, now);
+                ps->setInt64(3, account_id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> put_http_challenge(std::string token, std::string key_authorization, std::int64_t history_id,
+                                  std::int64_t expires_at) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c,
+                                  "REPLACE INTO acme_http_challenges (token, key_authorization, history_id, "
+                                  "expires_at) VALUES (?, ?, ?, ?)");
+                ps->setString(1, token);
+                ps->setString(2, key_authorization);
+                ps->setInt64(3, history_id);
+                ps->setInt64(4, expires_at);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<bool> drop_http_challenges(std::int64_t history_id) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c, "DELETE FROM acme_http_challenges WHERE history_id = ?");
+                ps->setInt64(1, history_id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
+    task<std::optional<std::string>> http_challenge(std::string token, std::int64_t now) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::optional<std::string>> {
+                return find_one<std::string>(
+                    c,
+                    "SELECT key_authorization FROM acme_http_challenges WHERE token = ? AND expires_at >= ?",
+                    [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, token, now);
+            },
+            use_awaitable);
+    }
+
   private:
     db::pool& pool_;
 };

@@ -51,6 +51,24 @@ std::string random_suffix() {
 
 }  // namespace
 
+std::optional<pebble_env> pebble() {
+    auto get = [](char const* name) -> std::string {
+        char const* v = std::getenv(name);
+        return v == nullptr ? std::string() : std::string(v);
+    };
+    pebble_env p;
+    p.directory_url = get("CERTCTRL_TEST_PEBBLE_DIRECTORY");
+    p.ca_file = get("CERTCTRL_TEST_PEBBLE_CA_FILE");
+    p.management_url = get("CERTCTRL_TEST_PEBBLE_MANAGEMENT");
+    p.challtestsrv_url = get("CERTCTRL_TEST_CHALLTESTSRV");
+    std::string const port = get("CERTCTRL_TEST_PEBBLE_HTTP01_PORT");
+    if (p.directory_url.empty() || p.ca_file.empty() || port.empty()) {
+        return std::nullopt;
+    }
+    p.http01_port = static_cast<unsigned>(std::stoul(port));
+    return p;
+}
+
 bool in_ci() {
     return env("CI") == "true";
 }

@@ -27,6 +27,28 @@ bool in_ci();
         }                                                                                                   \
     } while (0)
 
+/// The local pebble ACME CA started by scripts/test.sh (CERTCTRL_TEST_PEBBLE_* variables).
+struct pebble_env {
+    std::string directory_url;
+    std::string ca_file;         // trust anchor of pebble's HTTPS listener
+    std::string management_url;  // /roots/0 gives the root that signs issued chains
+    unsigned http01_port = 0;    // where pebble connects for HTTP-01 validation
+    std::string challtestsrv_url;
+};
+std::optional<pebble_env> pebble();
+
+/// Skips (or fails under CI) when pebble is not running.
+#define CERTCTRL_REQUIRE_PEBBLE()                                                                           \
+    do {                                                                                                    \
+        if (!::certctrl::test::pebble()) {                                                                  \
+            if (::certctrl::test::in_ci()) {                                                                \
+                FAIL()                                                                                      \
+                    << "CERTCTRL_TEST_PEBBLE_* not set: pebble is required under CI (run scripts/test.sh)"; \
+            }                                                                                               \
+            GTEST_SKIP() << "CERTCTRL_TEST_PEBBLE_* not set; run through scripts/test.sh";                  \
+        }                                                                                                   \
+    } while (0)
+
 /// A fresh, empty database created for one test and dropped when it goes away (so tests run in
 /// parallel). Migrations are applied by the code under test.
 class test_schema {

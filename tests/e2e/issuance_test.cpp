@@ -19,11 +19,12 @@ namespace json = boost::json;
 
 class Issuance : public api_fixture {
   protected:
-    void start_with(unsigned issuance_per_hour = 1000) {
+    void start_with(unsigned issuance_per_hour = 1000, unsigned workers = 2) {
         start(json::object{{"rate_limits",
                             {{"auth_per_minute", 1000},
                              {"api_per_minute", 100000},
-                             {"issuance_per_hour", issuance_per_hour}}}});
+                             {"issuance_per_hour", issuance_per_hour}}},
+                           {"issuance", {{"workers", workers}}}});
     }
     // A CA and a SELF_CA account of the key's user: {account id, CA PEM}.
     std::pair<std::int64_t, std::string> self_ca(std::string const& key) {
@@ -209,7 +210,7 @@ TEST_F(Issuance, ExportFollowsThePolicyAndTheZipHoldsTheDocumentedEntries) {
 }
 
 TEST_F(Issuance, OneOpenRowUnderConcurrentRequestsAndCancellation) {
-    start_with();
+    start_with(1000, 0);  // no workers: ACME rows stay queued
     add_user("acme@example.com");
     add_user("other@example.com");
     auto key = key_for("acme@example.com", scopes);

@@ -87,6 +87,19 @@ struct rate_limit_config {
     unsigned api_per_minute = 100;   // per user, on /apiv1 routes
 };
 
+/// The issuance engine: workers, the ACME client and the HTTP-01 challenge listener.
+struct issuance_config {
+    unsigned workers = 2;              // concurrent issuances per instance (0: this instance runs none)
+    unsigned lease_seconds = 120;      // a worker's claim on a row; renewed while it works
+    unsigned max_attempts = 5;         // transient failures are retried up to this many times
+    unsigned retry_base_seconds = 30;  // backoff base (doubles per attempt, with jitter)
+    unsigned poll_interval_ms = 1000;  // how often idle workers look for queued rows
+    std::string http01_listen_address = "127.0.0.1";
+    unsigned http01_port = 0;          // serves /.well-known/acme-challenge/ (0: no listener)
+    std::string acme_ca_file;          // extra CA certificates to trust for ACME servers (PEM)
+    unsigned acme_timeout_ms = 30000;  // per ACME HTTP request
+};
+
 /// The whole validated configuration.
 struct config {
     server_config server;
@@ -96,6 +109,7 @@ struct config {
     crypto_config crypto;
     auth_config auth;
     rate_limit_config rate_limits;
+    issuance_config issuance;
 };
 
 /// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw

@@ -81,6 +81,10 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
 /// /renew, /export, under /apiv1/users/:user_id and /apiv1/me.
 void add_issuance_routes(http::router& r, identity_context& ids, service::issuance_service& svc);
 
+/// GET /.well-known/acme-challenge/{token} on the HTTP-01 listener: the key authorization any instance's
+/// worker stored for the token (text/plain), else 404.
+void add_acme_challenge_route(http::router& r, repo::issuance_repository& repo);
+
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);
 

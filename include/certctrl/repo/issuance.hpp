@@ -71,6 +71,27 @@ class issuance_repository {
     virtual task<std::optional<stored_key>> key_of(std::int64_t user_id, std::int64_t cert_id) = 0;
     /// Counts a certificate issued by a CA.
     virtual task<bool> note_ca_use(std::int64_t ca_id, std::int64_t now) = 0;
+
+    // ---- workers
+    /// Claims the oldest runnable row: PENDING with run_after <= now, or PROCESSING whose lease expired (a
+    /// worker died). SELECT ... FOR UPDATE SKIP LOCKED, so instances never claim the same row.
+    virtual task<std::optional<domain::issue_row>> claim(std::string owner, std::int64_t now,
+                                                         std::int64_t lease_until) = 0;
+    /// Extends the lease; the row afterwards (e.g. cancel_requested), or nothing when the lease was lost.
+    virtual task<std::optional<domain::issue_row>> heartbeat(std::int64_t history_id, std::string owner,
+                                                             std::int64_t lease_until) = 0;
+    /// The row's resumable ACME state (JSON text, "" when none).
+    virtual task<std::string> acme_state(std::int64_t history_id) = 0;
+    virtual task<bool> save_acme_state(std::int64_t history_id, std::string state, std::string order_url) = 0;
+    /// Back to PENDING until `run_after`, keeping the state, with the reason in error_message.
+    virtual task<bool> retry_later(std::int64_t history_id, std::int64_t run_after, std::string message) = 0;
+    /// Records the account URL (kid) the CA gave an account.
+    virtual task<bool> set_account_kid(std::int64_t account_id, std::string kid, std::int64_t now) = 0;
+    /// HTTP-01 key authorizations served by every instance's challenge listener.
+    virtual task<bool> put_http_challenge(std::string token, std::string key_authorization,
+                                          std::int64_t history_id, std::int64_t expires_at) = 0;
+    virtual task<bool> drop_http_challenges(std::int64_t history_id) = 0;
+    virtual task<std::optional<std::string>> http_challenge(std::string token, std::int64_t now) = 0;
 };
 
 }  // namespace certctrl::repo

@@ -1,0 +1,57 @@
+#pragma once
+// Issuance workers: claim queued rows (any instance, SKIP LOCKED, leases), run ACME orders to the end
+// (resuming a stored order after a crash), retry transient failures with backoff and jitter.
+
+#include "certctrl/config/config.hpp"
+#include "certctrl/crypto/aead.hpp"
+#include "certctrl/repo/issuance.hpp"
+#include "certctrl/service/issuance.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+namespace certctrl::service {
+
+class issuance_worker {
+  public:
+    issuance_worker(boost::asio::io_context& ioc, repo::issuance_repository& repo, issuance_service& issuance,
+                    crypto::keyring const& keys, boost::asio::thread_pool& cpu, config::issuance_config cfg,
+                    std::string instance_id);
+    ~issuance_worker();
+
+    /// Starts cfg.workers loops on the io_context.
+    void start();
+    /// Idle loops look for work now instead of at their next poll.
+    void wake();
+    /// Loops finish their current step and exit (rows they hold are reclaimed by lease expiry).
+    void stop();
+
+  private:
+    struct slot {
+        explicit slot(boost::asio::io_context& ioc) : strand(boost::asio::make_strand(ioc)), timer(strand) {}
+        boost::asio::strand<boost::asio::io_context::executor_type> strand;
+        boost::asio::steady_timer timer;
+    };
+    boost::asio::awaitable<void> loop(std::size_t index);
+    boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
+    boost::asio::awaitable<result<bool>> run_acme(repo::issue_context ctx, domain::issue_row row,
+                                                  std::string owner);
+
+    boost::asio::io_context& ioc_;
+    repo::issuance_repository& repo_;
+    issuance_service& issuance_;
+    crypto::keyring const& keys_;
+    boost::asio::thread_pool& cpu_;
+    config::issuance_config cfg_;
+    std::string instance_id_;
+    std::vector<std::unique_ptr<slot>> slots_;
+    std::atomic<bool> running_{false};
+};
+
+}  // namespace certctrl::service

@@ -1,0 +1,347 @@
+#include "certctrl/acme/client.hpp"
+
+#include "certctrl/acme/jws.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdlib>
+
+namespace certctrl::acme {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string str(json::object const& o, char const* k) {
+    auto const* v = o.if_contains(k);
+    return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+int parse_retry_after(std::string const& h) {
+    if (h.empty()) {
+        return 0;
+    }
+    char* end = nullptr;
+    long const v = std::strtol(h.c_str(), &end, 10);
+    if (end != nullptr && *end == '\0' && v >= 0) {
+        return static_cast<int>(std::min(v, 86400L));
+    }
+    return 0;  // an HTTP-date: treated as "no hint" (callers poll with their own backoff)
+}
+
+}  // namespace
+
+bool retryable(app_error const& e) {
+    auto const* r = e.params.if_contains("retryable");
+    return r != nullptr && r->is_bool() && r->get_bool();
+}
+
+app_error problem_error(unsigned status, std::string const& body, int retry_after) {
+    boost::system::error_code ec;
+    auto v = json::parse(body, ec);
+    std::string type;
+    std::string detail;
+    if (!ec && v.is_object()) {
+        type = str(v.get_object(), "type");
+        detail = str(v.get_object(), "detail");
+        if (auto const* subs = v.get_object().if_contains("subproblems");
+            subs != nullptr && subs->is_array()) {
+            for (auto const& s : subs->get_array()) {
+                if (s.is_object()) {
+                    detail += "; " + str(s.get_object(), "detail");
+                }
+            }
+        }
+    }
+    std::string const prefix = "urn:ietf:params:acme:error:";
+    if (type.rfind(prefix, 0) == 0) {
+        type = type.substr(prefix.size());
+    }
+    bool const transient = status >= 500 || status == 429 || type == "rateLimited" || type == "badNonce" ||
+                           type == "serverInternal";
+    json::object params{{"acme_type", type}, {"http_status", status}, {"retryable", transient}};
+    if (retry_after > 0) {
+        params["retry_after"] = retry_after;
+    }
+    std::string what = "The CA answered " + std::to_string(status);
+    if (!type.empty()) {
+        what += " (" + type + ")";
+    }
+    if (!detail.empty()) {
+        what += ": " + detail;
+    }
+    return make_error(errc::external_service, what.substr(0, 1500), std::move(params));
+}
+
+order parse_order(json::value const& v, std::string url) {
+    order o;
+    o.url = std::move(url);
+    if (!v.is_object()) {
+        return o;
+    }
+    auto const& obj = v.get_object();
+    o.status = str(obj, "status");
+    o.finalize = str(obj, "finalize");
+    o.certificate = str(obj, "certificate");
+    if (auto const* a = obj.if_contains("authorizations"); a != nullptr && a->is_array()) {
+        for (auto const& u : a->get_array()) {
+            if (u.is_string()) {
+                o.authorizations.emplace_back(u.get_string());
+            }
+        }
+    }
+    if (auto const* e = obj.if_contains("error"); e != nullptr && e->is_object()) {
+        o.error_detail = str(e->get_object(), "detail");
+    }
+    return o;
+}
+
+authorization parse_authorization(json::value const& v, std::string url) {
+    authorization a;
+    a.url = std::move(url);
+    if (!v.is_object()) {
+        return a;
+    }
+    auto const& obj = v.get_object();
+    a.status = str(obj, "status");
+    if (auto const* id = obj.if_contains("identifier"); id != nullptr && id->is_object()) {
+        a.identifier = str(id->get_object(), "value");
+    }
+    if (auto const* w = obj.if_contains("wildcard"); w != nullptr && w->is_bool()) {
+        a.wildcard = w->get_bool();
+    }
+    if (auto const* cs = obj.if_contains("challenges"); cs != nullptr && cs->is_array()) {
+        for (auto const& c : cs->get_array()) {
+            if (!c.is_object()) {
+                continue;
+            }
+            auto const& co = c.get_object();
+            a.challenges.push_back({str(co, "type"), str(co, "url"), str(co, "token"), str(co, "status")});
+            if (auto const* e = co.if_contains("error"); e != nullptr && e->is_object()) {
+                a.error_detail = str(e->get_object(), "detail");
+            }
+        }
+    }
+    return a;
+}
+
+http::awaitable<result<directory>> client::load_directory() {
+    if (have_dir_) {
+        co_return dir_;
+    }
+    http::outbound_request req;
+    req.url = directory_url_;
+    auto aw = http::fetch(req, opts_);
+    auto res = co_await std::move(aw);
+    if (!res) {
+        co_return res.error();
+    }
+    if (res->status != 200) {
+        co_return problem_error(res->status, res->body, 0);
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object()) {
+        co_return make_error(errc::external_service,
+                             "The ACME directory at " + directory_url_ + " is not JSON");
+    }
+    auto const& o = v.get_object();
+    dir_.new_nonce = str(o, "newNonce");
+    dir_.new_account = str(o, "newAccount");
+    dir_.new_order = str(o, "newOrder");
+    dir_.renewal_info = str(o, "renewalInfo");
+    if (auto const* meta = o.if_contains("meta"); meta != nullptr && meta->is_object()) {
+        if (auto const* e = meta->get_object().if_contains("externalAccountRequired");
+            e != nullptr && e->is_bool()) {
+            dir_.eab_required = e->get_bool();
+        }
+    }
+    if (dir_.new_nonce.empty() || dir_.new_account.empty() || dir_.new_order.empty()) {
+        co_return make_error(errc::external_service, "The ACME directory at " + directory_url_ +
+                                                         " lacks newNonce/newAccount/newOrder");
+    }
+    have_dir_ = true;
+    co_return dir_;
+}
+
+http::awaitable<result<std::string>> client::nonce() {
+    if (!nonces_.empty()) {
+        std::string n = std::move(nonces_.back());
+        nonces_.pop_back();
+        co_return n;
+    }
+    auto aw_dir = load_directory();
+    auto dir = co_await std::move(aw_dir);
+    if (!dir) {
+        co_return dir.error();
+    }
+    http::outbound_request req;
+    req.method = "HEAD";
+    req.url = dir->new_nonce;
+    auto aw = http::fetch(req, opts_);
+    auto res = co_await std::move(aw);
+    if (!res) {
+        co_return res.error();
+    }
+    std::string n = res->header("replay-nonce");
+    if (n.empty()) {
+        co_return make_error(errc::external_service, "The CA sent no Replay-Nonce", {{"retryable", true}});
+    }
+    co_return n;
+}
+
+http::awaitable<result<client::reply>> client::post(std::string url, std::string payload, bool use_jwk,
+                                                    std::string accept) {
+    for (int attempt = 0;; ++attempt) {
+        auto aw_nonce = nonce();
+        auto n = co_await std::move(aw_nonce);
+        if (!n) {
+            co_return n.error();
+        }
+        http::outbound_request req;
+        req.method = "POST";
+        req.url = url;
+        req.headers.emplace_back("Content-Type", "application/jose+json");
+        if (!accept.empty()) {
+            req.headers.emplace_back("Accept", accept);
+        }
+        req.body = sign(key_pem_, url, *n, use_jwk ? std::string() : kid_, payload);
+        auto aw = http::fetch(req, opts_);
+        auto res = co_await std::move(aw);
+        if (!res) {
+            co_return res.error();
+        }
+        if (auto fresh = res->header("replay-nonce"); !fresh.empty()) {
+            nonces_.push_back(std::move(fresh));
+        }
+        retry_after_ = parse_retry_after(res->header("retry-after"));
+        if (res->status >= 400) {
+            auto err = problem_error(res->status, res->body, retry_after_);
+            if (err.params.at("acme_type") == "badNonce" && attempt < 4) {
+                continue;  // RFC 8555 §6.5: retry with the fresh nonce from the error response
+            }
+            co_return err;
+        }
+        reply r;
+        r.status = res->status;
+        r.location = res->header("location");
+        r.body = std::move(res->body);
+        if (accept.empty() && !r.body.empty()) {
+            boost::system::error_code ec;
+            r.json = json::parse(r.body, ec);
+            if (ec) {
+                co_return make_error(errc::external_service,
+                                     "The CA answered " + url + " with malformed JSON");
+            }
+        }
+        co_return r;
+    }
+}
+
+http::awaitable<result<std::string>> client::account(std::string email, std::string eab_kid,
+                                                     std::string eab_hmac_key) {
+    auto aw_dir = load_directory();
+    auto dir = co_await std::move(aw_dir);
+    if (!dir) {
+        co_return dir.error();
+    }
+    json::object payload{{"termsOfServiceAgreed", true}};
+    if (!email.empty()) {
+        payload["contact"] = json::array{json::string("mailto:" + email)};
+    }
+    if (!eab_kid.empty()) {
+        payload["externalAccountBinding"] =
+            external_account_binding(key_pem_, eab_kid, eab_hmac_key, dir->new_account);
+    } else if (dir->eab_required) {
+        co_return make_error(errc::external_service,
+                             "This CA requires external account binding: create the account with eab_kid and "
+                             "eab_hmac_key");
+    }
+    auto aw = post(dir->new_account, json::serialize(payload), true);
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->location.empty()) {
+        co_return make_error(errc::external_service, "The CA created the account but sent no Location");
+    }
+    kid_ = r->location;
+    co_return kid_;
+}
+
+http::awaitable<result<order>> client::new_order(std::vector<std::string> names, std::string replaces) {
+    auto aw_dir = load_directory();
+    auto dir = co_await std::move(aw_dir);
+    if (!dir) {
+        co_return dir.error();
+    }
+    json::array ids;
+    for (auto const& n : names) {
+        ids.push_back(json::object{{"type", "dns"}, {"value", n}});
+    }
+    json::object payload{{"identifiers", std::move(ids)}};
+    if (!replaces.empty() && !dir->renewal_info.empty()) {
+        payload["replaces"] = replaces;
+    }
+    auto aw = post(dir->new_order, json::serialize(payload));
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->location.empty()) {
+        co_return make_error(errc::external_service, "The CA created the order but sent no Location");
+    }
+    co_return parse_order(r->json, r->location);
+}
+
+http::awaitable<result<order>> client::get_order(std::string url) {
+    auto aw = post(url, "");
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    co_return parse_order(r->json, url);
+}
+
+http::awaitable<result<authorization>> client::get_authorization(std::string url) {
+    auto aw = post(url, "");
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    co_return parse_authorization(r->json, url);
+}
+
+http::awaitable<result<bool>> client::respond(std::string challenge_url) {
+    auto aw = post(challenge_url, "{}");
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    co_return true;
+}
+
+http::awaitable<result<order>> client::finalize(std::string finalize_url, std::string csr_der) {
+    json::object payload{{"csr", base64url(csr_der)}};
+    auto aw = post(finalize_url, json::serialize(payload));
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    co_return parse_order(r->json, r->location);
+}
+
+http::awaitable<result<std::string>> client::download(std::string certificate_url) {
+    auto aw = post(certificate_url, "", false, "application/pem-certificate-chain");
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->body.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        co_return make_error(errc::external_service,
+                             "The CA's certificate download holds no PEM certificate");
+    }
+    co_return r->body;
+}
+
+}  // namespace certctrl::acme

@@ -1,0 +1,179 @@
+// End to end against the real pebble ACME CA: HTTP-01 issuance through the server's own challenge
+// listener, a CA refusal becoming a readable FAILED row, and crash safety (kill -9 mid-issuance).
+// These tests share pebble's fixed HTTP-01 port, so ctest runs them one at a time (RESOURCE_LOCK).
+#include "api_fixture.hpp"
+#include "run_awaitable.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/random.hpp"
+#include "certctrl/crypto/x509.hpp"
+#include "certctrl/http/outbound.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <signal.h>
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+
+class Acme : public api_fixture {
+  protected:
+    void SetUp() override {
+        api_fixture::SetUp();
+        if (IsSkipped() || HasFatalFailure())
+            return;
+        CERTCTRL_REQUIRE_PEBBLE();
+        pebble_ = *pebble();
+    }
+
+    json::object config_overrides(unsigned workers = 2) const {
+        return json::object{
+            {"rate_limits",
+             {{"auth_per_minute", 1000}, {"api_per_minute", 100000}, {"issuance_per_hour", 1000}}},
+            {"issuance",
+             {{"workers", workers},
+              {"http01_port", pebble_.http01_port},
+              {"acme_ca_file", pebble_.ca_file},
+              {"poll_interval_ms", 200},
+              {"lease_seconds", 10},
+              {"retry_base_seconds", 1}}}};
+    }
+
+    // A fresh name under a test domain every time (pebble keeps its state between tests).
+    static std::string fresh_domain() { return "t" + hex_encode(crypto::random_bytes(5)) + ".certctrl.test"; }
+
+    std::int64_t pebble_account(std::string const& key) {
+        auto r = call("POST", "/apiv1/me/acme-accounts", key,
+                      R"({"name":"pebble","provider":"custom","email":"ops@example.com","directory_url":")" +
+                          pebble_.directory_url + R"("})");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return id_of(r);
+    }
+
+    // Polls the history until the row is terminal; returns it.
+    json::object wait_terminal(std::string const& key, std::string const& cert, std::int64_t history_id,
+                               std::chrono::seconds limit = std::chrono::seconds(90)) {
+        auto const until = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < until) {
+            auto r = call("GET", "/apiv1/me/certificates/" + cert + "/issues?offset=0&limit=10", key);
+            if (r.status == 200) {
+                auto v = r.json();
+                for (auto const& row : v.at("data").as_array()) {
+                    if (row.at("id").as_int64() != history_id)
+                        continue;
+                    std::string const s(row.at("status").as_string());
+                    if (s == "SUCCESS" || s == "FAILED" || s == "CANCELLED")
+                        return row.as_object();
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
+        ADD_FAILURE() << "issue " << history_id << " did not finish in " << limit.count() << " s";
+        return {};
+    }
+
+    // pebble's current root (it makes a new one at every start).
+    std::string pebble_root() {
+        http::outbound_options o;
+        o.ca_file = pebble_.ca_file;
+        auto r = run_awaitable(http::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
+        EXPECT_TRUE(r) << (r ? "" : r.error().what);
+        return r ? r->body : std::string();
+    }
+
+    void add_a(std::string const& host, std::string const& address) {
+        auto r =
+            run_awaitable(http::fetch({"POST",
+                                       pebble_.challtestsrv_url + "/add-a",
+                                       {},
+                                       R"({"host":")" + host + R"(.","addresses":[")" + address + R"("]})"},
+                                      {}));
+        ASSERT_TRUE(r && r->status == 200);
+    }
+
+    pebble_env pebble_;
+};
+
+std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]"};
+
+TEST_F(Acme, Http01IssuanceThroughTheServersOwnChallengeListener) {
+    start(config_overrides());
+    add_user("acme@example.com");
+    auto key = key_for("acme@example.com", scopes);
+    auto acct = pebble_account(key);
+    std::string const domain = fresh_domain();
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":")" + domain + R"(","sans":["www.)" + domain + R"("],"acct_id":)" +
+                            std::to_string(acct) + R"(,"server_decrypt_export":true,"key_algorithm":"RSA"})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    auto const cert = std::to_string(id_of(created));
+    auto const t0 = std::chrono::steady_clock::now();
+    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    EXPECT_EQ(issued.json().at("data").at("status").as_string(), "PENDING");
+    auto const hid = issued.json().at("data").at("issue_history_id").as_int64();
+    auto row = wait_terminal(key, cert, hid);
+    auto const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(row["status"], "SUCCESS") << json::serialize(row) << "\n" << server_->log();
+    EXPECT_NE(row["acme_order_id"].as_string().find("https://127.0.0.1"), std::string::npos);
+    EXPECT_GE(row["completed_at"].as_int64(), row["started_at"].as_int64());
+    std::cout << "ACME HTTP-01 issuance (2 names, RSA 2048) took " << seconds << " s\n";
+
+    auto result = call("GET", "/apiv1/me/certificates/" + cert + "/issue-result", key);
+    ASSERT_EQ(result.status, 200);
+    std::string const chain(result.json().at("data").at("cert").as_string());
+    EXPECT_EQ(crypto::verify_chain(chain, pebble_root()), "");
+    auto info = crypto::inspect_certificate_pem(chain);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->key_algorithm, "RSA_2048");
+    auto exported = call("GET", "/apiv1/me/certificates/" + cert + "/export", key);
+    ASSERT_EQ(exported.status, 200) << exported.body;
+    auto key_pem = base64_decode(std::string(exported.json().at("data").at("privkey").as_string()));
+    ASSERT_TRUE(key_pem);
+    EXPECT_TRUE(crypto::key_matches_certificate(*key_pem, chain));
+    // The account is registered once and remembered; the challenge rows are gone.
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM acme_accounts WHERE kid LIKE 'https://127.0.0.1%'"),
+              1);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM acme_http_challenges"), 0);
+    auto dump = schema_->dump_text({"certificates", "issue_history", "acme_accounts"});
+    EXPECT_EQ(dump.find("PRIVATE KEY"), std::string::npos);
+    EXPECT_EQ(server_->log().find("PRIVATE KEY"), std::string::npos);
+}
+
+TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
+    start(config_overrides());
+    add_user("fail@example.com");
+    auto key = key_for("fail@example.com", scopes);
+    auto acct = pebble_account(key);
+    std::string const domain = fresh_domain();
+    add_a(domain, "127.0.0.2");  // nothing answers HTTP there
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":")" + domain + R"(","acct_id":)" + std::to_string(acct) + "}");
+    ASSERT_EQ(created.status, 200);
+    auto const cert = std::to_string(id_of(created));
+    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200);
+    auto row = wait_terminal(key, cert, issued.json().at("data").at("issue_history_id").as_int64());
+    ASSERT_EQ(row["status"], "FAILED") << json::serialize(row);
+    std::string const msg(row["error_message"].as_string());
+    EXPECT_NE(msg.find("Validation of " + domain + " failed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("127.0.0.2"), std::string::npos) << "the CA's detail names the address: " << msg;
+
+    // A wildcard needs DNS-01: said plainly.
+    auto wild =
+        call("POST", "/apiv1/me/certificates", key,
+             R"({"domain_name":"*.)" + fresh_domain() + R"(","acct_id":)" + std::to_string(acct) + "}");
+    ASSERT_EQ(wild.status, 200);
+    auto const wcert = std::to_string(id_of(wild));
+    auto wissued = call("POST", "/apiv1/me/certificates/" + wcert + "/issues", key, "{}");
+    auto wrow = wait_terminal(key, wcert, wissued.json().at("data").at("issue_history_id").as_int64());
+    EXPECT_EQ(wrow["status"], "FAILED");
+    EXPECT_NE(std::string(wrow["error_message"].as_string()).find("DNS-01"), std::string::npos)
+        << json::serialize(wrow);
+}
+
+}  // namespace
+}  // namespace certctrl::test
