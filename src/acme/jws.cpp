@@ -1,5 +1,7 @@
 #include "certctrl/acme/jws.hpp"
 
+#include "certctrl/core/hex.hpp"
+
 #include "certctrl/crypto/random.hpp"
 
 #include <openssl/bio.h>
@@ -30,23 +32,6 @@ using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 using ecdsa_sig_ptr = std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)>;
 using mac_ptr = std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)>;
 using mac_ctx_ptr = std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)>;
-
-constexpr std::string_view b64url_alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int b64url_value(char c) {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
 
 /// What a key signs with, which fixes the JWS "alg", the digest and (for ECDSA) the coordinate length.
 enum class key_kind { es256, es384, rs256 };
@@ -209,55 +194,30 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
 }  // namespace
 
 std::string base64url(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() * 4 + 2) / 3);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        unsigned const v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                           (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                           static_cast<unsigned char>(bytes[i + 2]);
-        out += b64url_alphabet[(v >> 18) & 0x3f];
-        out += b64url_alphabet[(v >> 12) & 0x3f];
-        out += b64url_alphabet[(v >> 6) & 0x3f];
-        out += b64url_alphabet[v & 0x3f];
+    std::string out = base64_encode(bytes);
+    while (!out.empty() && out.back() == '=') {
+        out.pop_back();
     }
-    std::size_t const rest = bytes.size() - i;
-    if (rest == 1) {
-        unsigned const v = static_cast<unsigned char>(bytes[i]) << 16;
-        out += b64url_alphabet[(v >> 18) & 0x3f];
-        out += b64url_alphabet[(v >> 12) & 0x3f];
-    } else if (rest == 2) {
-        unsigned const v =
-            (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
-        out += b64url_alphabet[(v >> 18) & 0x3f];
-        out += b64url_alphabet[(v >> 12) & 0x3f];
-        out += b64url_alphabet[(v >> 6) & 0x3f];
+    for (char& c : out) {
+        c = c == '+' ? '-' : (c == '/' ? '_' : c);
     }
     return out;
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
-    if (text.size() % 4 == 1) {
-        return std::nullopt;
-    }
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    unsigned acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        int const v = b64url_value(c);
-        if (v < 0) {
-            return std::nullopt;
-        }
-        acc = ((acc << 6) | static_cast<unsigned>(v)) & 0xfff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
+    std::string standard(text);
+    for (char& c : standard) {
+        if (c == '-') {
+            c = '+';
+        } else if (c == '_') {
+            c = '/';
+        } else if (c == '+' || c == '/' || c == '=') {
+            return std::nullopt;  // not of the URL alphabet, and no padding
         }
     }
-    // The 2 or 4 bits left over from a partial final group must be zero in a canonical encoding.
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+    auto out = base64_decode(standard);
+    // Canonical only: the bits left over from a partial final group must be zero.
+    if (!out || base64url(*out) != text) {
         return std::nullopt;
     }
     return out;
