@@ -2,6 +2,7 @@
 // listener, a CA refusal becoming a readable FAILED row, and crash safety (kill -9 mid-issuance).
 // These tests share pebble's fixed HTTP-01 port, so ctest runs them one at a time (RESOURCE_LOCK).
 #include "api_fixture.hpp"
+#include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
 
 #include "certctrl/core/hex.hpp"
@@ -125,7 +126,10 @@ TEST_F(Acme, Http01IssuanceThroughTheServersOwnChallengeListener) {
     auto result = call("GET", "/apiv1/me/certificates/" + cert + "/issue-result", key);
     ASSERT_EQ(result.status, 200);
     std::string const chain(result.json().at("data").at("cert").as_string());
-    EXPECT_EQ(crypto::verify_chain(chain, pebble_root()), "");
+    std::string const root = pebble_root();
+    EXPECT_EQ(crypto::verify_chain(chain, root), "");
+    auto const verified = openssl_verify(chain, root);
+    EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
     auto info = crypto::inspect_certificate_pem(chain);
     ASSERT_TRUE(info);
     EXPECT_EQ(info->key_algorithm, "RSA_2048");
@@ -173,6 +177,61 @@ TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
     EXPECT_EQ(wrow["status"], "FAILED");
     EXPECT_NE(std::string(wrow["error_message"].as_string()).find("DNS-01"), std::string::npos)
         << json::serialize(wrow);
+}
+
+TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {
+    auto cfg = config_overrides(4);
+    start(cfg);
+    add_user("crash@example.com");
+    auto key = key_for("crash@example.com", scopes);
+    auto acct = pebble_account(key);
+    std::vector<std::pair<std::string, std::int64_t>> issued;  // certificate id, history id
+    for (int i = 0; i < 20; ++i) {
+        auto created =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(acct) + "}");
+        ASSERT_EQ(created.status, 200) << created.body;
+        auto const cert = std::to_string(id_of(created));
+        auto r = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+        ASSERT_EQ(r.status, 200) << r.body;
+        issued.emplace_back(cert, r.json().at("data").at("issue_history_id").as_int64());
+    }
+    // kill -9 while rows are being worked on.
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'PROCESSING'") == 0 &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto const processing =
+        schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'PROCESSING'");
+    auto const done_before =
+        schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS'");
+    EXPECT_GT(processing, 0);
+    EXPECT_EQ(server_->stop(SIGKILL, std::chrono::seconds(5)), -SIGKILL);
+    std::cout << "killed with " << processing << " PROCESSING and " << done_before << " SUCCESS of 20\n";
+
+    // A new process takes the rows over once their leases expire, resuming stored orders.
+    server_.reset();
+    start(cfg);
+    for (auto const& [cert, hid] : issued) {
+        auto row = wait_terminal(key, cert, hid, std::chrono::seconds(120));
+        EXPECT_EQ(row["status"], "SUCCESS") << cert << ": " << json::serialize(row);
+    }
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 20)
+        << "one row per certificate, no duplicates";
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM certificates WHERE cert_pem LIKE '-----BEGIN CERTIFICATE-----%' "
+                  "AND enc_privkey IS NOT NULL"),
+              20);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped"), 20);
+    // Each stored certificate matches the stored key: checked through export for one of them.
+    schema_->exec("UPDATE certificates SET server_decrypt_export = 1");
+    auto exported = call("GET", "/apiv1/me/certificates/" + issued.front().first + "/export", key);
+    ASSERT_EQ(exported.status, 200) << exported.body;
+    auto key_pem = base64_decode(std::string(exported.json().at("data").at("privkey").as_string()));
+    ASSERT_TRUE(key_pem);
+    EXPECT_TRUE(crypto::key_matches_certificate(
+        *key_pem, std::string(exported.json().at("data").at("cert").as_string())));
 }
 
 }  // namespace

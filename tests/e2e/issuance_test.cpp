@@ -1,6 +1,7 @@
 // End to end: issuance requests, SELF_CA inline issuance, cancellation and export, against the real binary
 // and MariaDB.
 #include "api_fixture.hpp"
+#include "openssl_cli.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/x509.hpp"
@@ -66,6 +67,8 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
     EXPECT_EQ(d.at("id").as_int64(), id);  // the record's fields beside the issuance fields
     std::string const pem(d.at("cert").at("cert").as_string());
     EXPECT_EQ(crypto::verify_chain(pem, ca_pem), "") << pem;
+    auto const verified = openssl_verify(pem, ca_pem);
+    EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
     auto info = crypto::inspect_certificate_pem(pem);
     ASSERT_TRUE(info);
     EXPECT_NEAR(static_cast<double>(info->not_after - info->not_before), 86400.0 + 60, 5.0);
