@@ -295,7 +295,8 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
         co_await std::move(aw_save);
     }
 
-    // The order: resumed when one was created before (a restart), else a new one.
+    // The order: resumed when one was created before (a restart), else a new one. A resumed order that went
+    // invalid while no instance was running (its challenge could not be answered) is replaced, once.
     acme::order ord;
     if (auto const* u = state.if_contains("order_url");
         u != nullptr && u->is_string() && !u->get_string().empty()) {
@@ -305,7 +306,14 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
             co_return o.error();
         }
         ord = std::move(*o);
-    } else {
+        if (ord.status == "invalid" && !state.contains("replaced_order")) {
+            spdlog::info("issue {}: resumed order {} is invalid ({}); starting a new order", row.id, ord.url,
+                         ord.error_detail);
+            state["replaced_order"] = ord.url;
+            state.erase("order_url");
+        }
+    }
+    if (!state.contains("order_url")) {
         auto aw = client.new_order(cert.sans, "");
         auto o = co_await std::move(aw);
         if (!o) {
