@@ -22,6 +22,10 @@ add_library(certctrl_libzip INTERFACE)
 target_include_directories(certctrl_libzip SYSTEM INTERFACE "${LIBZIP_INCLUDE_DIR}")
 target_link_libraries(certctrl_libzip INTERFACE "${LIBZIP_LIBRARY}")
 
+# ldns (RFC 2136 dynamic updates with TSIG for DNS-01)
+find_path(LDNS_INCLUDE_DIR ldns/ldns.h REQUIRED)
+find_library(LDNS_LIBRARY NAMES ldns REQUIRED)
+
 find_path(ARGON2_INCLUDE_DIR argon2.h REQUIRED)
 find_library(ARGON2_LIBRARY NAMES argon2 REQUIRED)
 

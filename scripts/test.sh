@@ -25,6 +25,7 @@ cmake --build --preset "$preset"
 tmp=$(mktemp -d /tmp/certctrl-test.XXXXXX)
 cleanup() {
     pebble_stop "$tmp/pebble" || true
+    knot_stop "$tmp/knot" || true
     mariadb_stop "$tmp/db/run" || true
     rm -rf "$tmp"
 }
@@ -48,8 +49,13 @@ export CERTCTRL_TEST_DB_HOST=127.0.0.1 CERTCTRL_TEST_DB_PORT=$port CERTCTRL_TEST
 export CERTCTRL_TEST_DB_PASSWORD=$db_password CERTCTRL_TEST_MARIADB_TEMPLATE=$tmp/template
 export CERTCTRL_TEST_TMP=$tmp
 
-# A local ACME CA for the issuance tests (pebble, with challtestsrv answering DNS with 127.0.0.1).
-pebble_start "$tmp/pebble"
+# A local ACME CA for the issuance tests: pebble resolving names through knot, which serves the zone
+# certctrl.test (every name 127.0.0.1) and takes TSIG-signed RFC 2136 updates for DNS-01.
+knot_start "$tmp/knot"
+set -a; source "$tmp/knot/env"; set +a
+export CERTCTRL_TEST_KNOT_SERVER=$KNOT_SERVER CERTCTRL_TEST_KNOT_PORT=$KNOT_PORT CERTCTRL_TEST_KNOT_ZONE=$KNOT_ZONE
+export CERTCTRL_TEST_KNOT_TSIG_NAME=$KNOT_TSIG_NAME CERTCTRL_TEST_KNOT_TSIG_SECRET=$KNOT_TSIG_SECRET
+pebble_start "$tmp/pebble" "127.0.0.1:$KNOT_PORT"
 set -a; source "$tmp/pebble/env"; set +a
 export CERTCTRL_TEST_PEBBLE_DIRECTORY=$PEBBLE_DIRECTORY_URL CERTCTRL_TEST_PEBBLE_CA_FILE=$PEBBLE_CA_FILE
 export CERTCTRL_TEST_PEBBLE_MANAGEMENT=$PEBBLE_MANAGEMENT_URL CERTCTRL_TEST_PEBBLE_HTTP01_PORT=$PEBBLE_HTTP01_PORT

@@ -8,10 +8,10 @@ CERTCTRL_APT_PACKAGES=(
     g++ cmake ninja-build pkg-config clang-format ca-certificates curl openssl procps
     # libraries (Boost 1.81: headers + the compiled parts we use)
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
-    libmysqlcppconn7v5 libspdlog-dev libssl-dev libsodium-dev libargon2-dev libzip-dev
+    libmysqlcppconn7v5 libspdlog-dev libssl-dev libsodium-dev libargon2-dev libzip-dev libldns-dev
     libgtest-dev libgmock-dev
     # services run by the scripts (never as system services)
-    mariadb-server mariadb-client pebble
+    mariadb-server mariadb-client pebble knot
 )
 
 # Prints the packages of CERTCTRL_APT_PACKAGES that are not installed.

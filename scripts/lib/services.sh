@@ -87,10 +87,89 @@ mariadb_stop() {
     rm -f "$run/mariadbd.pid"
 }
 
-# pebble_start DIR: a local ACME CA (pebble) and its DNS/challenge test server, on fixed loopback ports
-# recorded in DIR/env. Makes the CA and TLS certificate pebble needs on first use.
-pebble_start() {
+# knot_start DIR: an authoritative DNS server (knot) for the zone certctrl.test on a free loopback port that
+# accepts TSIG-signed RFC 2136 updates (key acme-update, hmac-sha256). Every name resolves to 127.0.0.1,
+# except unreachable.certctrl.test (127.0.0.2, where nothing answers). Address and key in DIR/env.
+knot_start() {
     local dir=$1
+    mkdir -p "$dir/run" "$dir/db" "$dir/zones"
+    if [ -f "$dir/knot.pid" ] && kill -0 "$(cat "$dir/knot.pid")" 2>/dev/null; then
+        return 0
+    fi
+    local port secret
+    port=$(certctrl_free_port 5353)
+    secret=$(openssl rand -base64 32)
+    cat >"$dir/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$port
+    rundir: $dir/run
+    user: root:root
+database:
+    storage: $dir/db
+log:
+  - target: stderr
+    any: info
+key:
+  - id: acme-update
+    algorithm: hmac-sha256
+    secret: $secret
+acl:
+  - id: update_acl
+    key: acme-update
+    action: update
+template:
+  - id: default
+    storage: $dir/zones
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: certctrl.test
+    acl: update_acl
+CONF
+    cat >"$dir/zones/certctrl.test.zone" <<'ZONE'
+$ORIGIN certctrl.test.
+$TTL 60
+@ SOA ns.certctrl.test. hostmaster.certctrl.test. 1 3600 600 86400 60
+@ NS ns.certctrl.test.
+ns A 127.0.0.1
+@ A 127.0.0.1
+* A 127.0.0.1
+unreachable A 127.0.0.2
+ZONE
+    knotd -c "$dir/knot.conf" >"$dir/knot.log" 2>&1 &
+    echo $! >"$dir/knot.pid"
+    cat >"$dir/env" <<ENV
+KNOT_SERVER=127.0.0.1
+KNOT_PORT=$port
+KNOT_ZONE=certctrl.test
+KNOT_TSIG_NAME=acme-update
+KNOT_TSIG_ALGORITHM=hmac-sha256
+KNOT_TSIG_SECRET=$secret
+ENV
+    for _ in $(seq 1 100); do
+        # knot answers a TCP connection once it is up
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "certctrl: knot did not start; see $dir/knot.log" >&2
+    return 1
+}
+
+# knot_stop DIR
+knot_stop() {
+    local dir=$1 pid
+    [ -f "$dir/knot.pid" ] || return 0
+    pid=$(cat "$dir/knot.pid")
+    kill -TERM "$pid" 2>/dev/null && certctrl_wait_exit "$pid" 10
+    rm -f "$dir/knot.pid"
+}
+
+# pebble_start DIR [DNS]: a local ACME CA (pebble) on fixed loopback ports recorded in DIR/env. pebble resolves
+# names through DNS (host:port) when given (e.g. knot, for DNS-01), else through its own challenge test
+# server, which answers 127.0.0.1 for every name. Makes the CA and TLS certificate pebble needs on first use.
+pebble_start() {
+    local dir=$1 upstream=${2:-}
     mkdir -p "$dir"
     if [ -f "$dir/pebble.pid" ] && kill -0 "$(cat "$dir/pebble.pid")" 2>/dev/null; then
         return 0
@@ -114,11 +193,15 @@ pebble_start() {
   "certificate": "$dir/cert.pem", "privateKey": "$dir/key.pem",
   "httpPort": $http01, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false } }
 JSON
-    pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns" -http01 "" -https01 "" \
-        -tlsalpn01 "" -management "127.0.0.1:$chall" >"$dir/challtestsrv.log" 2>&1 &
-    echo $! >"$dir/challtestsrv.pid"
+    if [ -n "$upstream" ]; then
+        dns=${upstream#127.0.0.1:}
+    else
+        pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns" -http01 "" -https01 "" \
+            -tlsalpn01 "" -management "127.0.0.1:$chall" >"$dir/challtestsrv.log" 2>&1 &
+        echo $! >"$dir/challtestsrv.pid"
+    fi
     PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-        pebble -config "$dir/pebble-config.json" -dnsserver "127.0.0.1:$dns" >"$dir/pebble.log" 2>&1 &
+        pebble -config "$dir/pebble-config.json" -dnsserver "${upstream:-127.0.0.1:$dns}" >"$dir/pebble.log" 2>&1 &
     echo $! >"$dir/pebble.pid"
     cat >"$dir/env" <<ENV
 PEBBLE_DIRECTORY_URL=https://127.0.0.1:$acme/dir

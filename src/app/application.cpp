@@ -328,7 +328,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
         spdlog::info("HTTP-01 challenges on {}:{}", cfg.issuance.http01_listen_address,
                      challenge_server->port());
     }
-    service::issuance_worker worker(ioc, *issuance_repo, issuance, keys, cpu, cfg.issuance, instance_name());
+    service::issuance_worker worker(ioc, *issuance_repo, issuance, dns_providers, keys, cpu, cfg.issuance,
+                                    instance_name());
     issuance.on_queued([&worker] { worker.wake(); });
     worker.start();
     if (opts.port_file) {

@@ -9,6 +9,7 @@
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/compute.hpp"
+#include "certctrl/service/dns_solver.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -54,11 +55,13 @@ std::string key_context(std::int64_t history_id) {
 }  // namespace
 
 issuance_worker::issuance_worker(asio::io_context& ioc, repo::issuance_repository& repo,
-                                 issuance_service& issuance, crypto::keyring const& keys,
-                                 asio::thread_pool& cpu, config::issuance_config cfg, std::string instance_id)
+                                 issuance_service& issuance, dns_provider_service& dns,
+                                 crypto::keyring const& keys, asio::thread_pool& cpu,
+                                 config::issuance_config cfg, std::string instance_id)
     : ioc_(ioc),
       repo_(repo),
       issuance_(issuance),
+      dns_(dns),
       keys_(keys),
       cpu_(cpu),
       cfg_(std::move(cfg)),
@@ -264,6 +267,27 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
         co_await std::move(aw_kid);
     }
 
+    // DNS-01 through the certificate's DNS provider, when it has one.
+    std::unique_ptr<dns_solver> solver;
+    if (cert.dns_provider_id) {
+        auto aw_p = dns_.get(cert.user_id, *cert.dns_provider_id);
+        auto provider = co_await std::move(aw_p);
+        if (!provider) {
+            co_return provider.error();
+        }
+        auto creds = dns_.credentials(*provider);
+        if (!creds) {
+            co_return make_error(errc::internal, "The DNS provider's credentials do not open");
+        }
+        dns_solver_options dopts;
+        dopts.http = opts;
+        auto made = make_dns_solver(*provider, *creds, cpu_, dopts);
+        if (!made) {
+            co_return made.error();
+        }
+        solver = std::move(*made);
+    }
+
     // The certificate's key: made once per row and kept sealed in the row's state, so a resumed order
     // finalizes with the same key.
     std::string leaf_key;
@@ -326,6 +350,34 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
     }
     std::string const order_url = ord.url;
 
+    // Waits for the CA's verdict on one authorization.
+    auto poll = [&client, &guard](std::string authz_url) -> asio::awaitable<result<acme::authorization>> {
+        for (int polls = 0;; ++polls) {
+            int const wait_s = std::clamp(client.retry_after(), 1, 10);
+            auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 500 : wait_s * 1000));
+            co_await std::move(aw_sleep);
+            auto aw_guard = guard();
+            auto g = co_await std::move(aw_guard);
+            if (!g) {
+                co_return g.error();
+            }
+            auto aw_poll = client.get_authorization(authz_url);
+            auto a = co_await std::move(aw_poll);
+            if (!a || a->status == "valid") {
+                co_return a;
+            }
+            if (a->status != "pending") {
+                co_return make_error(errc::external_service,
+                                     "Validation of " + a->identifier + " failed (" + a->status + ")" +
+                                         (a->error_detail.empty() ? "" : ": " + a->error_detail));
+            }
+            if (polls > 120) {
+                co_return make_error(errc::external_service,
+                                     "Validation of " + a->identifier + " did not finish in time",
+                                     {{"retryable", true}});
+            }
+        }
+    };
     if (ord.status == "pending") {
         for (auto const& authz_url : ord.authorizations) {
             CERTCTRL_STEP(guard());
@@ -342,47 +394,58 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
                                      "The authorization for " + a->identifier + " is " + a->status +
                                          (a->error_detail.empty() ? "" : ": " + a->error_detail));
             }
-            auto http01 = std::find_if(a->challenges.begin(), a->challenges.end(),
-                                       [](acme::challenge const& c) { return c.type == "http-01"; });
-            if (a->wildcard || http01 == a->challenges.end()) {
+            // With a DNS provider every name is proven through DNS-01; without one, HTTP-01 (not for
+            // wildcards).
+            char const* wanted = solver ? "dns-01" : "http-01";
+            auto ch = std::find_if(a->challenges.begin(), a->challenges.end(),
+                                   [wanted](acme::challenge const& c) { return c.type == wanted; });
+            if (!solver && a->wildcard) {
                 co_return make_error(
                     errc::external_service,
                     "*." + a->identifier +
-                        " needs a DNS-01 challenge: wildcard names can only be "
-                        "validated through DNS, and DNS-01 through the certificate's DNS provider is not "
-                        "available in this version");
+                        " needs a DNS-01 challenge: wildcard names can only be validated through "
+                        "DNS. Give the certificate a dns_provider_id");
             }
-            std::string const ka = acme::key_authorization(http01->token, *account_key);
-            auto aw_put = repo_.put_http_challenge(http01->token, ka, row.id, unix_now() + 3600);
+            if (ch == a->challenges.end()) {
+                co_return make_error(errc::external_service, "The CA offers no " + std::string(wanted) +
+                                                                 " challenge for " + a->identifier);
+            }
+            std::string const ka = acme::key_authorization(ch->token, *account_key);
+            if (solver) {
+                std::string const fqdn = "_acme-challenge." + a->identifier;
+                std::string const value = acme::dns01_txt_value(ka);
+                auto aw_present = solver->present(fqdn, value);
+                auto presented = co_await std::move(aw_present);
+                result<acme::authorization> verdict = presented.error();
+                if (presented) {
+                    auto aw_resp = client.respond(ch->url);
+                    auto responded = co_await std::move(aw_resp);
+                    if (responded) {
+                        auto aw_poll = poll(authz_url);
+                        verdict = co_await std::move(aw_poll);
+                    } else {
+                        verdict = responded.error();
+                    }
+                }
+                // Clean up whatever happened; a failed cleanup is logged, not fatal.
+                auto aw_clean = solver->cleanup(fqdn, value);
+                auto cleaned = co_await std::move(aw_clean);
+                if (!cleaned) {
+                    spdlog::warn("issue {}: removing TXT {} failed: {}", row.id, fqdn, cleaned.error().what);
+                }
+                if (!verdict) {
+                    co_return verdict.error();
+                }
+                continue;
+            }
+            auto aw_put = repo_.put_http_challenge(ch->token, ka, row.id, unix_now() + 3600);
             CERTCTRL_STEP(std::move(aw_put));
-            if (http01->status == "pending") {
-                auto aw_resp = client.respond(http01->url);
+            if (ch->status == "pending") {
+                auto aw_resp = client.respond(ch->url);
                 CERTCTRL_STEP(std::move(aw_resp));
             }
-            for (int polls = 0;; ++polls) {
-                int const wait_s = std::clamp(client.retry_after(), 1, 10);
-                auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 500 : wait_s * 1000));
-                co_await std::move(aw_sleep);
-                CERTCTRL_STEP(guard());
-                auto aw_poll = client.get_authorization(authz_url);
-                a = co_await std::move(aw_poll);
-                if (!a) {
-                    co_return a.error();
-                }
-                if (a->status == "valid") {
-                    break;
-                }
-                if (a->status != "pending") {
-                    co_return make_error(errc::external_service,
-                                         "Validation of " + a->identifier + " failed (" + a->status + ")" +
-                                             (a->error_detail.empty() ? "" : ": " + a->error_detail));
-                }
-                if (polls > 120) {
-                    co_return make_error(errc::external_service,
-                                         "Validation of " + a->identifier + " did not finish in time",
-                                         {{"retryable", true}});
-                }
-            }
+            auto aw_poll = poll(authz_url);
+            CERTCTRL_STEP(std::move(aw_poll));
         }
         auto aw_o = client.get_order(order_url);
         auto o = co_await std::move(aw_o);

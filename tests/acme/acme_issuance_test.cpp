@@ -8,6 +8,7 @@
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
+#include "certctrl/dns/rfc2136.hpp"
 #include "certctrl/http/outbound.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -85,16 +86,6 @@ class Acme : public api_fixture {
         return r ? r->body : std::string();
     }
 
-    void add_a(std::string const& host, std::string const& address) {
-        auto r =
-            run_awaitable(http::fetch({"POST",
-                                       pebble_.challtestsrv_url + "/add-a",
-                                       {},
-                                       R"({"host":")" + host + R"(.","addresses":[")" + address + R"("]})"},
-                                      {}));
-        ASSERT_TRUE(r && r->status == 200);
-    }
-
     pebble_env pebble_;
 };
 
@@ -152,8 +143,8 @@ TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
     add_user("fail@example.com");
     auto key = key_for("fail@example.com", scopes);
     auto acct = pebble_account(key);
-    std::string const domain = fresh_domain();
-    add_a(domain, "127.0.0.2");  // nothing answers HTTP there
+    std::string const domain =
+        "unreachable.certctrl.test";  // 127.0.0.2 in the test zone: nothing answers there
     auto created = call("POST", "/apiv1/me/certificates", key,
                         R"({"domain_name":")" + domain + R"(","acct_id":)" + std::to_string(acct) + "}");
     ASSERT_EQ(created.status, 200);
@@ -232,6 +223,65 @@ TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {
     ASSERT_TRUE(key_pem);
     EXPECT_TRUE(crypto::key_matches_certificate(
         *key_pem, std::string(exported.json().at("data").at("cert").as_string())));
+}
+
+TEST_F(Acme, WildcardThroughDns01WithRfc2136UpdatesToARealDnsServer) {
+    auto env = [](char const* n) { return std::string(std::getenv(n) ? std::getenv(n) : ""); };
+    std::string const knot_port = env("CERTCTRL_TEST_KNOT_PORT");
+    if (knot_port.empty()) {
+        if (in_ci())
+            FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)";
+        GTEST_SKIP() << "knot not running; run through scripts/test.sh";
+    }
+    start(config_overrides());
+    add_user("dns@example.com");
+    auto key = key_for("dns@example.com", {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]",
+                                           "dns_providers:*[read,write]"});
+    auto acct = pebble_account(key);
+    auto provider = [&](std::string const& secret) {
+        auto r =
+            call("POST", "/apiv1/me/dns-providers", key,
+                 R"({"name":"knot","kind":"rfc2136","server":"127.0.0.1","port":)" + knot_port +
+                     R"(,"zone":"certctrl.test","tsig_key_name":")" + env("CERTCTRL_TEST_KNOT_TSIG_NAME") +
+                     R"(","tsig_algorithm":"hmac-sha256","tsig_secret":")" + secret + R"("})");
+        EXPECT_EQ(r.status, 201) << r.body;
+        return id_of(r);
+    };
+    auto const good = provider(env("CERTCTRL_TEST_KNOT_TSIG_SECRET"));
+    std::string const base = fresh_domain();
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":")" + base + R"(","sans":["*.)" + base + R"("],"acct_id":)" +
+                            std::to_string(acct) + R"(,"dns_provider_id":)" + std::to_string(good) + "}");
+    ASSERT_EQ(created.status, 200) << created.body;
+    auto const cert = std::to_string(id_of(created));
+    auto const t0 = std::chrono::steady_clock::now();
+    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200);
+    auto row = wait_terminal(key, cert, issued.json().at("data").at("issue_history_id").as_int64());
+    ASSERT_EQ(row["status"], "SUCCESS") << json::serialize(row) << "\n" << server_->log();
+    std::cout << "ACME DNS-01 issuance (apex + wildcard over RFC 2136) took "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+    auto result = call("GET", "/apiv1/me/certificates/" + cert + "/issue-result", key);
+    std::string const chain(result.json().at("data").at("cert").as_string());
+    auto const verified = openssl_verify(chain, pebble_root());
+    EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
+    // The TXT records were removed after validation.
+    auto txt =
+        dns::query_txt("127.0.0.1", static_cast<unsigned>(std::stoul(knot_port)), "_acme-challenge." + base);
+    ASSERT_TRUE(txt) << txt.error().what;
+    EXPECT_TRUE(txt->empty()) << txt->size() << " TXT record(s) left behind";
+
+    // A wrong TSIG secret: the server's refusal is what the user reads.
+    auto const bad = provider("c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1rZXk=");
+    auto wrong = call("POST", "/apiv1/me/certificates", key,
+                      R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(acct) +
+                          R"(,"dns_provider_id":)" + std::to_string(bad) + "}");
+    auto const wcert = std::to_string(id_of(wrong));
+    auto wissued = call("POST", "/apiv1/me/certificates/" + wcert + "/issues", key, "{}");
+    auto wrow = wait_terminal(key, wcert, wissued.json().at("data").at("issue_history_id").as_int64());
+    EXPECT_EQ(wrow["status"], "FAILED");
+    EXPECT_NE(std::string(wrow["error_message"].as_string()).find("TSIG"), std::string::npos)
+        << json::serialize(wrow);
 }
 
 }  // namespace

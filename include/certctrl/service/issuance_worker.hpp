@@ -5,6 +5,7 @@
 #include "certctrl/config/config.hpp"
 #include "certctrl/crypto/aead.hpp"
 #include "certctrl/repo/issuance.hpp"
+#include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/issuance.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -21,8 +22,8 @@ namespace certctrl::service {
 class issuance_worker {
   public:
     issuance_worker(boost::asio::io_context& ioc, repo::issuance_repository& repo, issuance_service& issuance,
-                    crypto::keyring const& keys, boost::asio::thread_pool& cpu, config::issuance_config cfg,
-                    std::string instance_id);
+                    dns_provider_service& dns, crypto::keyring const& keys, boost::asio::thread_pool& cpu,
+                    config::issuance_config cfg, std::string instance_id);
     ~issuance_worker();
 
     /// Starts cfg.workers loops on the io_context.
@@ -46,6 +47,7 @@ class issuance_worker {
     boost::asio::io_context& ioc_;
     repo::issuance_repository& repo_;
     issuance_service& issuance_;
+    dns_provider_service& dns_;
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
     config::issuance_config cfg_;

@@ -1,0 +1,30 @@
+#pragma once
+// RFC 2136 dynamic updates with TSIG (RFC 8945), through ldns. Blocking: call from a worker thread.
+
+#include "certctrl/core/error.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace certctrl::dns {
+
+struct update_target {
+    std::string server;  // host name or IP address
+    unsigned port = 53;
+    std::string zone;  // e.g. example.com
+    std::string tsig_key_name;
+    std::string tsig_algorithm = "hmac-sha256";
+    std::string tsig_secret;  // base64
+    std::chrono::seconds timeout{10};
+};
+
+/// Adds (`add`) or deletes the TXT record `fqdn` = `value` with a TSIG-signed update. Errors:
+/// external_service naming the server and the DNS response code (e.g. NOTAUTH for a bad key, REFUSED).
+result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add);
+
+/// The TXT strings of `fqdn` as `server` answers them (no recursion). Errors: external_service.
+result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
+                                           std::chrono::seconds timeout = std::chrono::seconds(5));
+
+}  // namespace certctrl::dns

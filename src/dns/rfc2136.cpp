@@ -1,0 +1,153 @@
+#include "certctrl/dns/rfc2136.hpp"
+
+#include <ldns/ldns.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <memory>
+
+namespace certctrl::dns {
+
+namespace {
+
+using resolver_ptr = std::unique_ptr<ldns_resolver, decltype(&ldns_resolver_deep_free)>;
+using pkt_ptr = std::unique_ptr<ldns_pkt, decltype(&ldns_pkt_free)>;
+using rr_list_ptr = std::unique_ptr<ldns_rr_list, decltype(&ldns_rr_list_deep_free)>;
+using rdf_ptr = std::unique_ptr<ldns_rdf, decltype(&ldns_rdf_deep_free)>;
+
+app_error dns_error(std::string what) {
+    return make_error(errc::external_service, std::move(what), {{"retryable", true}});
+}
+
+std::string absolute(std::string name) {
+    if (name.empty() || name.back() != '.') {
+        name += '.';
+    }
+    return name;
+}
+
+// A resolver talking to exactly `server` (resolved here: ldns wants an address).
+result<resolver_ptr> resolver_for(std::string const& server, unsigned port, std::chrono::seconds timeout) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(server.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+        return dns_error("DNS server " + server + " does not resolve");
+    }
+    char addr[NI_MAXHOST] = {};
+    int const rc =
+        ::getnameinfo(found->ai_addr, found->ai_addrlen, addr, sizeof addr, nullptr, 0, NI_NUMERICHOST);
+    bool const v6 = found->ai_family == AF_INET6;
+    ::freeaddrinfo(found);
+    if (rc != 0) {
+        return dns_error("DNS server " + server + " has no usable address");
+    }
+    resolver_ptr res(ldns_resolver_new(), ldns_resolver_deep_free);
+    ldns_rdf* ns = ldns_rdf_new_frm_str(v6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr);
+    if (!res || ns == nullptr || ldns_resolver_push_nameserver(res.get(), ns) != LDNS_STATUS_OK) {
+        if (ns != nullptr) {
+            ldns_rdf_deep_free(ns);
+        }
+        return dns_error("DNS resolver setup failed for " + server);
+    }
+    ldns_rdf_deep_free(ns);  // push_nameserver copies it
+    ldns_resolver_set_port(res.get(), static_cast<uint16_t>(port));
+    ldns_resolver_set_timeout(res.get(), timeval{static_cast<time_t>(timeout.count()), 0});
+    ldns_resolver_set_retry(res.get(), 2);
+    ldns_resolver_set_recursive(res.get(), false);
+    return res;
+}
+
+}  // namespace
+
+result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add) {
+    CERTCTRL_TRY(res, resolver_for(t.server, t.port, t.timeout));
+    std::string const key = absolute(t.tsig_key_name);
+    std::string const alg = absolute(t.tsig_algorithm);
+    ldns_resolver_set_tsig_keyname(res.get(), key.c_str());
+    ldns_resolver_set_tsig_algorithm(res.get(), alg.c_str());
+    ldns_resolver_set_tsig_keydata(res.get(), t.tsig_secret.c_str());
+
+    std::string const text = absolute(fqdn) + " 60 IN TXT \"" + value + "\"";
+    ldns_rr* rr = nullptr;
+    if (ldns_rr_new_frm_str(&rr, text.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK || rr == nullptr) {
+        return make_error(errc::bad_request, "Not a TXT record: " + text);
+    }
+    if (!add) {
+        // RFC 2136 §2.5.4: class NONE, TTL 0 deletes exactly this record.
+        ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
+        ldns_rr_set_ttl(rr, 0);
+    }
+    rr_list_ptr updates(ldns_rr_list_new(), ldns_rr_list_deep_free);
+    ldns_rr_list_push_rr(updates.get(), rr);
+    ldns_rdf* zone = ldns_dname_new_frm_str(absolute(t.zone).c_str());
+    if (zone == nullptr) {
+        return make_error(errc::bad_request, "Not a zone name: " + t.zone);
+    }
+    pkt_ptr pkt(ldns_update_pkt_new(zone, LDNS_RR_CLASS_IN, nullptr, updates.get(), nullptr), ldns_pkt_free);
+    if (!pkt) {
+        ldns_rdf_deep_free(zone);
+        return dns_error("Building the DNS update failed");
+    }
+    if (ldns_update_pkt_tsig_add(pkt.get(), res.get()) != LDNS_STATUS_OK) {
+        return make_error(errc::external_service,
+                          "Signing the DNS update with TSIG key " + t.tsig_key_name + " failed");
+    }
+    ldns_pkt* answer_raw = nullptr;
+    ldns_status const st = ldns_resolver_send_pkt(&answer_raw, res.get(), pkt.get());
+    pkt_ptr answer(answer_raw, ldns_pkt_free);
+    std::string const where = t.server + ":" + std::to_string(t.port);
+    if (st != LDNS_STATUS_OK || !answer) {
+        return dns_error("DNS update to " + where + " failed: " + ldns_get_errorstr_by_id(st));
+    }
+    ldns_pkt_rcode const rcode = ldns_pkt_get_rcode(answer.get());
+    if (rcode != LDNS_RCODE_NOERROR) {
+        char* name = ldns_pkt_rcode2str(rcode);
+        std::string const rc = name != nullptr ? name : std::to_string(static_cast<int>(rcode));
+        free(name);  // NOLINT: allocated by ldns
+        return make_error(errc::external_service,
+                          "DNS server " + where + " refused the update of " + fqdn + " in zone " + t.zone +
+                              ": " + rc +
+                              (rc == "NOTAUTH" ? " (check the TSIG key name, algorithm and secret)" : ""));
+    }
+    return true;
+}
+
+result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
+                                           std::chrono::seconds timeout) {
+    CERTCTRL_TRY(res, resolver_for(server, port, timeout));
+    rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
+    if (!name) {
+        return make_error(errc::bad_request, "Not a DNS name: " + fqdn);
+    }
+    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 0),
+                   ldns_pkt_free);
+    if (!answer) {
+        return dns_error("TXT query for " + fqdn + " at " + server + " got no answer");
+    }
+    std::vector<std::string> out;
+    rr_list_ptr txts(ldns_pkt_rr_list_by_type(answer.get(), LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER),
+                     ldns_rr_list_deep_free);
+    if (!txts) {
+        return out;
+    }
+    for (std::size_t i = 0; i < ldns_rr_list_rr_count(txts.get()); ++i) {
+        ldns_rr* rr = ldns_rr_list_rr(txts.get(), i);
+        std::string joined;
+        for (std::size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
+            ldns_rdf* rd = ldns_rr_rdf(rr, j);
+            // A character-string: one length byte, then the bytes.
+            auto const* data = ldns_rdf_data(rd);
+            std::size_t const size = ldns_rdf_size(rd);
+            if (size > 0) {
+                joined.append(reinterpret_cast<char const*>(data) + 1,
+                              std::min<std::size_t>(data[0], size - 1));
+            }
+        }
+        out.push_back(std::move(joined));
+    }
+    return out;
+}
+
+}  // namespace certctrl::dns

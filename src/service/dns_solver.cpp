@@ -1,0 +1,269 @@
+#include "certctrl/service/dns_solver.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/core/ids.hpp"
+#include "certctrl/dns/rfc2136.hpp"
+#include "certctrl/service/compute.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <map>
+
+namespace certctrl::service {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+http::awaitable<void> pause(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+std::string setting(json::object const& o, char const* k) {
+    auto const* v = o.if_contains(k);
+    return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+class rfc2136_solver final : public dns_solver {
+  public:
+    rfc2136_solver(dns::update_target t, asio::thread_pool& cpu) : target_(std::move(t)), cpu_(cpu) {}
+
+    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+        auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, true); };  // named
+        auto aw = async_compute(cpu_, std::move(update));
+        auto r = co_await std::move(aw);
+        if (!r) {
+            co_return r.error();
+        }
+        // The update is applied when the server answers it, but check it is served before the CA looks.
+        for (int i = 0; i < 50; ++i) {
+            auto query = [t = target_, fqdn] { return dns::query_txt(t.server, t.port, fqdn); };  // named
+            auto aw_q = async_compute(cpu_, std::move(query));
+            auto txt = co_await std::move(aw_q);
+            if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
+                co_return true;
+            }
+            auto aw_p = pause(std::chrono::milliseconds(200));
+            co_await std::move(aw_p);
+        }
+        co_return make_error(
+            errc::external_service,
+            "DNS server " + target_.server + " accepted the update but does not serve " + fqdn,
+            {{"retryable", true}});
+    }
+
+    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+        auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, false); };  // named
+        auto aw = async_compute(cpu_, std::move(update));
+        co_return co_await std::move(aw);
+    }
+
+  private:
+    dns::update_target target_;
+    asio::thread_pool& cpu_;
+};
+
+class webhook_solver final : public dns_solver {
+  public:
+    webhook_solver(std::string url, std::string secret, dns_solver_options opts)
+        : url_(std::move(url)), secret_(std::move(secret)), opts_(std::move(opts)) {}
+
+    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+        auto aw = call("present", fqdn, value);
+        auto r = co_await std::move(aw);
+        if (!r) {
+            co_return r.error();
+        }
+        auto aw_p = pause(opts_.propagation_wait);
+        co_await std::move(aw_p);
+        co_return true;
+    }
+
+    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+        auto aw = call("cleanup", fqdn, value);
+        co_return co_await std::move(aw);
+    }
+
+  private:
+    http::awaitable<result<bool>> call(std::string action, std::string fqdn, std::string value) {
+        std::string const body =
+            json::serialize(json::object{{"action", action}, {"fqdn", fqdn}, {"value", value}});
+        std::string const ts = std::to_string(unix_now());
+        http::outbound_request req;
+        req.method = "POST";
+        req.url = url_;
+        req.body = body;
+        req.headers = {{"Content-Type", "application/json"},
+                       {"X-Certctrl-Timestamp", ts},
+                       {"X-Certctrl-Signature", webhook_signature(secret_, ts, body)}};
+        auto aw = http::fetch(req, opts_.http);
+        auto res = co_await std::move(aw);
+        if (!res) {
+            co_return res.error();
+        }
+        if (res->status < 200 || res->status > 299) {
+            co_return make_error(errc::external_service,
+                                 "The DNS webhook answered " + std::to_string(res->status) + " to " + action +
+                                     " " + fqdn + ": " + res->body.substr(0, 300),
+                                 {{"retryable", res->status >= 500}});
+        }
+        co_return true;
+    }
+
+    std::string url_;
+    std::string secret_;
+    dns_solver_options opts_;
+};
+
+class cloudflare_solver final : public dns_solver {
+  public:
+    cloudflare_solver(std::string token, std::string zone_id, dns_solver_options opts)
+        : token_(std::move(token)), zone_id_(std::move(zone_id)), opts_(std::move(opts)) {}
+
+    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+        auto aw_zone = zone_for(fqdn);
+        auto zone = co_await std::move(aw_zone);
+        if (!zone) {
+            co_return zone.error();
+        }
+        auto aw = api(
+            "POST", "/zones/" + *zone + "/dns_records",
+            json::serialize(json::object{{"type", "TXT"}, {"name", fqdn}, {"content", value}, {"ttl", 60}}));
+        auto r = co_await std::move(aw);
+        if (!r) {
+            co_return r.error();
+        }
+        auto const* id = r->get_object().if_contains("result");
+        if (id != nullptr && id->is_object() && id->get_object().contains("id")) {
+            records_[fqdn + "\n" + value] = {*zone, std::string(id->get_object().at("id").as_string())};
+        }
+        auto aw_p = pause(opts_.propagation_wait);
+        co_await std::move(aw_p);
+        co_return true;
+    }
+
+    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+        auto it = records_.find(fqdn + "\n" + value);
+        if (it == records_.end()) {
+            co_return true;
+        }
+        auto aw = api("DELETE", "/zones/" + it->second.first + "/dns_records/" + it->second.second, "");
+        auto r = co_await std::move(aw);
+        records_.erase(it);
+        if (!r) {
+            co_return r.error();
+        }
+        co_return true;
+    }
+
+  private:
+    // The zone id: the configured one, else the zone whose name is the longest suffix of `fqdn`.
+    http::awaitable<result<std::string>> zone_for(std::string fqdn) {
+        if (!zone_id_.empty()) {
+            co_return zone_id_;
+        }
+        std::string name = fqdn;
+        while (true) {
+            auto dot = name.find('.');
+            if (dot == std::string::npos) {
+                break;
+            }
+            name = name.substr(dot + 1);
+            auto aw = api("GET", "/zones?name=" + name, "");
+            auto r = co_await std::move(aw);
+            if (!r) {
+                co_return r.error();
+            }
+            auto const* res = r->get_object().if_contains("result");
+            if (res != nullptr && res->is_array() && !res->get_array().empty()) {
+                co_return std::string(res->get_array().at(0).at("id").as_string());
+            }
+        }
+        co_return make_error(errc::external_service, "No Cloudflare zone of this API token holds " + fqdn);
+    }
+
+    http::awaitable<result<json::value>> api(std::string method, std::string path, std::string body) {
+        http::outbound_request req;
+        req.method = method;
+        req.url = opts_.cloudflare_api + path;
+        req.body = body;
+        req.headers = {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}};
+        auto aw = http::fetch(req, opts_.http);
+        auto res = co_await std::move(aw);
+        if (!res) {
+            co_return res.error();
+        }
+        boost::system::error_code ec;
+        auto v = json::parse(res->body, ec);
+        bool const ok = !ec && v.is_object() && v.get_object().contains("success") && v.at("success") == true;
+        if (!ok || res->status >= 300) {
+            std::string why = res->body.substr(0, 300);
+            if (!ec && v.is_object()) {
+                if (auto const* errs = v.get_object().if_contains("errors");
+                    errs != nullptr && errs->is_array() && !errs->get_array().empty() &&
+                    errs->get_array()[0].is_object()) {
+                    why = setting(errs->get_array()[0].get_object(), "message");
+                }
+            }
+            co_return make_error(errc::external_service,
+                                 "Cloudflare answered " + std::to_string(res->status) + ": " + why,
+                                 {{"retryable", res->status >= 500 || res->status == 429}});
+        }
+        co_return v;
+    }
+
+    std::string token_;
+    std::string zone_id_;
+    dns_solver_options opts_;
+    std::map<std::string, std::pair<std::string, std::string>> records_;  // fqdn\nvalue -> zone, record id
+};
+
+}  // namespace
+
+std::string webhook_signature(std::string const& secret, std::string const& timestamp,
+                              std::string const& body) {
+    std::string const msg = timestamp + "." + body;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<unsigned char const*>(msg.data()), msg.size(), mac, &len);
+    return "sha256=" + hex_encode(std::string_view(reinterpret_cast<char const*>(mac), len));
+}
+
+result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& provider,
+                                                    json::object const& credentials, asio::thread_pool& cpu,
+                                                    dns_solver_options opts) {
+    if (provider.kind == "rfc2136") {
+        dns::update_target t;
+        t.server = setting(provider.settings, "server");
+        if (auto const* p = provider.settings.if_contains("port"); p != nullptr && p->is_int64()) {
+            t.port = static_cast<unsigned>(p->get_int64());
+        }
+        t.zone = setting(provider.settings, "zone");
+        t.tsig_key_name = setting(provider.settings, "tsig_key_name");
+        t.tsig_algorithm = setting(provider.settings, "tsig_algorithm");
+        t.tsig_secret = setting(credentials, "tsig_secret");
+        return std::unique_ptr<dns_solver>(std::make_unique<rfc2136_solver>(std::move(t), cpu));
+    }
+    if (provider.kind == "webhook") {
+        return std::unique_ptr<dns_solver>(std::make_unique<webhook_solver>(
+            setting(provider.settings, "url"), setting(credentials, "hmac_secret"), std::move(opts)));
+    }
+    if (provider.kind == "cloudflare") {
+        return std::unique_ptr<dns_solver>(std::make_unique<cloudflare_solver>(
+            setting(credentials, "api_token"), setting(provider.settings, "zone_id"), std::move(opts)));
+    }
+    return make_error(errc::bad_request, "DNS provider '" + provider.name + "' is of kind " + provider.kind +
+                                             ", which cannot publish DNS-01 records by itself");
+}
+
+}  // namespace certctrl::service
