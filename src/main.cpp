@@ -21,6 +21,8 @@ constexpr char const* usage = R"(Usage: certctrl-server [COMMAND] --config FILE 
 Commands:
   serve        Serve the HTTP API (default). Migrates on start when database.migrate_on_start is true.
   migrate      Apply pending database migrations and exit.
+  rewrap-keys  Re-wrap certificate data keys and re-seal stored secrets under the current master key
+               version (rotation: see docs/operator-guide.md).
   user add     Create an active user:  --email E --password-stdin [--admin]
   apikey add   Create an API key for a user and print its token once:
                --email E --name N [--scope 'obtype:obid[action,...]']... [--expires-in SECONDS]
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "serve";
     std::size_t first_option = 0;
-    if (!args.empty() && (args[0] == "serve" || args[0] == "migrate")) {
+    if (!args.empty() && (args[0] == "serve" || args[0] == "migrate" || args[0] == "rewrap-keys")) {
         command = args[0];
         first_option = 1;
     } else if (args.size() >= 2 && ((args[0] == "user" || args[0] == "apikey") && args[1] == "add")) {
@@ -130,6 +132,9 @@ int main(int argc, char** argv) {
     try {
         if (command == "migrate") {
             return certctrl::app::migrate(cfg);
+        }
+        if (command == "rewrap-keys") {
+            return certctrl::app::rewrap_keys(cfg);
         }
         if (command == "user add") {
             if (!email || !password_stdin) {

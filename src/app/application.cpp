@@ -16,6 +16,9 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -215,6 +218,118 @@ int apikey_add(config::config const& cfg, std::string const& email, std::string 
     });
 }
 
+crypto::keyring make_keyring(config::config const& cfg) {
+    crypto::keyring keys;
+    for (auto const& [version, key] : cfg.crypto.retired_master_keys) {
+        keys.add(version, key);
+    }
+    if (!cfg.crypto.master_key.empty()) {
+        keys.add(cfg.crypto.master_key_version, cfg.crypto.master_key);
+    }
+    return keys;
+}
+
+int rewrap_keys(config::config const& cfg) {
+    if (cfg.crypto.master_key.empty()) {
+        std::cerr
+            << "certctrl-server: rewrap-keys needs the (new) master key (crypto.master_key_env / file)\n";
+        return exit_usage;
+    }
+    crypto::keyring const keys = make_keyring(cfg);
+    std::uint32_t const current = keys.current_version();
+    db::pool pool(cfg.database);
+    if (int rc = prepare_schema(pool, false); rc != exit_ok) {
+        return rc;
+    }
+    auto conn = pool.connect();
+    std::size_t data_keys = 0;
+    std::size_t secrets = 0;
+    std::vector<std::string> failures;
+    {
+        std::unique_ptr<sql::PreparedStatement> q(conn->prepareStatement(
+            "SELECT cert_id, key_version, wrapped_data_key, nonce, tag FROM certificate_master_wrapped WHERE "
+            "key_version <> ?"));
+        q->setInt(1, static_cast<int>(current));
+        std::unique_ptr<sql::ResultSet> rs(q->executeQuery());
+        while (rs->next()) {
+            std::int64_t const cert_id = rs->getInt64(1);
+            crypto::wrapped_key old{static_cast<std::uint32_t>(rs->getInt(2)),
+                                    {std::string(rs->getString(4)), std::string(rs->getString(3)),
+                                     std::string(rs->getString(5))}};
+            std::string const context = service::issuance_service::data_key_context(cert_id);
+            auto data_key = keys.unwrap(old, context);
+            if (!data_key) {
+                failures.push_back("certificate " + std::to_string(cert_id) + " (data key version " +
+                                   std::to_string(old.version) + ")");
+                continue;
+            }
+            auto fresh = keys.wrap(*data_key, context);
+            std::unique_ptr<sql::PreparedStatement> u(
+                conn->prepareStatement("UPDATE certificate_master_wrapped SET key_version = ?, "
+                                       "wrapped_data_key = ?, nonce = ?, tag = ? "
+                                       "WHERE cert_id = ? AND key_version = ?"));
+            u->setInt(1, static_cast<int>(fresh.version));
+            u->setString(2, fresh.box.ciphertext);
+            u->setString(3, fresh.box.nonce);
+            u->setString(4, fresh.box.tag);
+            u->setInt64(5, cert_id);
+            u->setInt(6, static_cast<int>(old.version));
+            data_keys += u->executeUpdate();
+        }
+    }
+    struct sealed_column {
+        char const* table;
+        char const* column;
+        std::string (*context)(std::int64_t user_id);
+    };
+    static sealed_column const columns[] = {
+        {"acme_accounts", "enc_account_key",
+         [](std::int64_t u) { return service::acme_account_service::seal_context(u, "key"); }},
+        {"acme_accounts", "enc_eab_hmac",
+         [](std::int64_t u) { return service::acme_account_service::seal_context(u, "eab"); }},
+        {"cas", "enc_private_key", [](std::int64_t u) { return service::ca_service::seal_context(u); }},
+        {"dns_providers", "enc_credentials",
+         [](std::int64_t u) { return service::dns_provider_service::seal_context(u); }},
+    };
+    for (auto const& col : columns) {
+        std::unique_ptr<sql::Statement> st(conn->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(std::string("SELECT id, user_id, ") + col.column +
+                                                            " FROM " + col.table + " WHERE " + col.column +
+                                                            " IS NOT NULL"));
+        while (rs->next()) {
+            std::string const blob = rs->getString(3);
+            if (crypto::keyring::version_of(blob) == current) {
+                continue;
+            }
+            std::int64_t const id = rs->getInt64(1);
+            std::string const context = col.context(rs->getInt64(2));
+            auto plain = keys.open(blob, context);
+            if (!plain) {
+                failures.push_back(std::string(col.table) + " " + std::to_string(id) + " (" + col.column +
+                                   ")");
+                continue;
+            }
+            std::unique_ptr<sql::PreparedStatement> u(conn->prepareStatement(
+                std::string("UPDATE ") + col.table + " SET " + col.column + " = ? WHERE id = ?"));
+            u->setString(1, keys.seal(*plain, context));
+            u->setInt64(2, id);
+            secrets += u->executeUpdate();
+        }
+    }
+    std::cout << "re-wrapped " << data_keys << " certificate data key(s) and re-sealed " << secrets
+              << " secret(s) under master key version " << current << "\n";
+    if (!failures.empty()) {
+        std::cout << failures.size()
+                  << " could not be opened with the configured keys (add the missing version "
+                  << "to crypto.retired_master_keys_file):\n";
+        for (auto const& f : failures) {
+            std::cout << "  " << f << "\n";
+        }
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
 int migrate(config::config const& cfg) {
     db::pool pool(cfg.database);
     int rc = prepare_schema(pool, true);
@@ -264,8 +379,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
     handlers::identity_context ids{identity.auth, identity.api_keys, identity.limits, identity.audit,
                                    origins};
-    crypto::keyring keys;
-    keys.add(1, cfg.crypto.master_key);
+    crypto::keyring keys = make_keyring(cfg);
     auto acme_repo = repo::make_mysql_acme_account_repository(pool);
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
     auto dns_repo = repo::make_mysql_dns_provider_repository(pool);

@@ -259,7 +259,35 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         section_reader r(*s, "crypto");
         r.read("master_key_env", c.crypto.master_key_env);
         r.read("master_key_file", c.crypto.master_key_file);
+        r.read_int("master_key_version", c.crypto.master_key_version, 1, 1000000);
+        r.read("retired_master_keys_file", c.crypto.retired_master_keys_file);
         r.finish();
+    }
+    if (!c.crypto.retired_master_keys_file.empty()) {
+        std::ifstream in(resolve(base_dir, c.crypto.retired_master_keys_file));
+        if (!in) {
+            throw config_error("config key 'crypto.retired_master_keys_file': cannot read the file");
+        }
+        std::string line;
+        int n = 0;
+        while (std::getline(in, line)) {
+            ++n;
+            if (auto hash = line.find('#'); hash != std::string::npos) {
+                line.erase(hash);
+            }
+            std::istringstream fields(line);
+            unsigned version = 0;
+            std::string hex;
+            if (!(fields >> version)) {
+                continue;  // blank or comment
+            }
+            auto key = (fields >> hex) ? hex_decode(hex) : std::nullopt;
+            if (version == 0 || version >= c.crypto.master_key_version || !key || key->size() != 32) {
+                throw config_error("config key 'crypto.retired_master_keys_file': line " + std::to_string(n) +
+                                   " must be '<version below master_key_version> <64 hex>'");
+            }
+            c.crypto.retired_master_keys[version] = std::move(*key);
+        }
     }
     std::string hex =
         resolve_secret(c.crypto.master_key_env, c.crypto.master_key_file, base_dir, "crypto.master_key_file");
@@ -317,6 +345,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("http01_port", c.issuance.http01_port, 0, 65535);
         r.read("acme_ca_file", c.issuance.acme_ca_file);
         r.read_int("acme_timeout_ms", c.issuance.acme_timeout_ms, 1000, 600000);
+        r.read_int("renewal_check_seconds", c.issuance.renewal_check_seconds, 0, 86400);
         r.finish();
     }
     top.finish();

@@ -419,6 +419,32 @@ class mysql_issuance final : public issuance_repository {
             use_awaitable);
     }
 
+    task<std::vector<std::pair<std::int64_t, std::int64_t>>> due_for_renewal(std::int64_t now,
+                                                                             std::int64_t limit) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<std::vector<std::pair<std::int64_t, std::int64_t>>> {
+                auto ps = prepare(
+                    c,
+                    "SELECT c.user_id, c.id FROM certificates c WHERE c.auto_renew = 1 AND c.not_after > 0 "
+                    "AND "
+                    "c.cert_pem IS NOT NULL AND c.not_before + (c.not_after - c.not_before) * 2 DIV 3 - "
+                    "MOD(c.id * 2654435761, GREATEST(1, (c.not_after - c.not_before) DIV 20)) <= ? AND NOT "
+                    "EXISTS "
+                    "(SELECT 1 FROM issue_history h WHERE h.inflight_cert_id = c.id) ORDER BY c.not_after "
+                    "LIMIT ?");
+                ps->setInt64(1, now);
+                ps->setInt64(2, limit);
+                rs_ptr rs(ps->executeQuery());
+                std::vector<std::pair<std::int64_t, std::int64_t>> out;
+                while (rs->next()) {
+                    out.emplace_back(i64(*rs, 1), i64(*rs, 2));
+                }
+                return out;
+            },
+            use_awaitable);
+    }
+
     task<bool> put_http_challenge(std::string token, std::string key_authorization, std::int64_t history_id,
                                   std::int64_t expires_at) override {
         return db::async_offload(

@@ -7,13 +7,11 @@
 
 namespace certctrl::service {
 
-namespace {
-
-std::string context(std::int64_t user_id) {
+std::string dns_provider_service::seal_context(std::int64_t user_id) {
     return "dns_providers.credentials:" + std::to_string(user_id);
 }
 
-}  // namespace
+namespace {}  // namespace
 
 task<domain::dns_provider> dns_provider_service::create(std::int64_t user_id, domain::dns_provider_input in) {
     if (!in.credentials.empty() && keys_.empty()) {
@@ -26,7 +24,7 @@ task<domain::dns_provider> dns_provider_service::create(std::int64_t user_id, do
     p.kind = in.kind;
     p.settings = in.settings;
     if (!in.credentials.empty()) {
-        p.enc_credentials = keys_.seal(boost::json::serialize(in.credentials), context(user_id));
+        p.enc_credentials = keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id));
     }
     p.created_at = p.updated_at = unix_now();
     auto aw = repo_.create(std::move(p));
@@ -62,7 +60,7 @@ task<domain::dns_provider> dns_provider_service::replace(std::int64_t user_id, s
     p.settings = in.settings;
     p.enc_credentials = in.credentials.empty()
                             ? std::string()
-                            : keys_.seal(boost::json::serialize(in.credentials), context(user_id));
+                            : keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id));
     p.updated_at = unix_now();
     auto aw_replace = repo_.replace(p);
     auto done = co_await std::move(aw_replace);
@@ -92,7 +90,7 @@ result<boost::json::object> dns_provider_service::credentials(domain::dns_provid
     if (p.enc_credentials.empty()) {
         return boost::json::object{};
     }
-    auto plain = keys_.open(p.enc_credentials, context(p.user_id));
+    auto plain = keys_.open(p.enc_credentials, seal_context(p.user_id));
     if (!plain) {
         return plain.error();
     }

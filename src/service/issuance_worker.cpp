@@ -79,6 +79,38 @@ void issuance_worker::start() {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         asio::co_spawn(slots_[i]->strand, loop(i), asio::detached);
     }
+    if (cfg_.renewal_check_seconds > 0) {
+        renewal_slot_ = std::make_unique<slot>(ioc_);
+        asio::co_spawn(renewal_slot_->strand, renewals(), asio::detached);
+    }
+}
+
+asio::awaitable<void> issuance_worker::renewals() {
+    while (running_) {
+        auto aw_due = repo_.due_for_renewal(unix_now(), 500);
+        auto due = co_await std::move(aw_due);
+        if (!due) {
+            spdlog::warn("renewal check failed: {}", due.error().what);
+        } else {
+            std::size_t queued = 0;
+            for (auto const& [user_id, cert_id] : *due) {
+                auto aw = repo_.enqueue(user_id, cert_id, "renew", unix_now());
+                auto r = co_await std::move(aw);
+                if (r && r->created) {
+                    ++queued;
+                }
+            }
+            if (queued > 0) {
+                spdlog::info("renewal: queued {} certificate(s)", queued);
+                wake();
+            }
+        }
+        if (!running_) {
+            break;
+        }
+        renewal_slot_->timer.expires_after(std::chrono::seconds(cfg_.renewal_check_seconds));
+        co_await renewal_slot_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
 }
 
 void issuance_worker::wake() {
@@ -90,6 +122,9 @@ void issuance_worker::wake() {
 void issuance_worker::stop() {
     running_ = false;
     wake();
+    if (renewal_slot_) {
+        asio::post(renewal_slot_->strand, [t = &renewal_slot_->timer] { t->cancel(); });
+    }
 }
 
 asio::awaitable<void> issuance_worker::loop(std::size_t index) {

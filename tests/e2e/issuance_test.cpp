@@ -10,8 +10,10 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <future>
 #include <set>
+#include <thread>
 
 namespace certctrl::test {
 namespace {
@@ -278,6 +280,130 @@ TEST_F(Issuance, RequestsCountAgainstTheHourlyIssuanceBudget) {
     EXPECT_EQ(code_of(third), 4029);
     EXPECT_FALSE(third.header("retry-after").empty());
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 2);
+}
+
+TEST_F(Issuance, AutoRenewQueuesCertificatesPastTwoThirdsOfTheirLifetime) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"issuance", {{"renewal_check_seconds", 1}, {"poll_interval_ms", 200}}}});
+    add_user("renew@example.com");
+    auto key = key_for("renew@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                             "certificates:*[read,write,issue]", "devices:*[read,write]"});
+    auto [acct, ca_pem] = self_ca(key);
+    auto const due = std::to_string(cert(key, acct));
+    auto const manual = std::to_string(cert(key, acct, R"(,"auto_renew":false)"));
+    auto const fresh = std::to_string(cert(key, acct));
+    for (auto const& id : {due, manual, fresh}) {
+        ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + id + "/issues", key, "{}")
+                      .json()
+                      .at("data")
+                      .at("status"),
+                  "SUCCESS");
+    }
+    auto dev = call("POST", "/apiv1/me/devices", key, R"({"name":"web"})");
+    ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + due + "/assign", key,
+                   R"({"device_id":)" + std::to_string(id_of(dev)) + "}")
+                  .status,
+              200);
+    std::string const old_serial(
+        call("GET", "/apiv1/me/certificates/" + due, key).json().at("data").at("serial_number").as_string());
+    // Make two of them 90% through their lifetime.
+    schema_->exec(
+        "UPDATE certificates SET not_before = UNIX_TIMESTAMP() - 900, not_after = UNIX_TIMESTAMP() + 100 "
+        "WHERE id IN (" +
+        due + ", " + manual + ")");
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + due +
+                              " AND kind = 'renew' AND status = 'SUCCESS'") == 0 &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + due +
+                                 " AND kind = 'renew' AND status = 'SUCCESS'"),
+              1);
+    auto after = call("GET", "/apiv1/me/certificates/" + due, key).json().at("data");
+    EXPECT_NE(after.at("serial_number").as_string(), old_serial);
+    EXPECT_GT(after.at("not_after").as_int64(), static_cast<std::int64_t>(std::time(nullptr)) + 3600);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_assignments WHERE cert_id = " + due), 1)
+        << "a renewal keeps the assignments";
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // further checks must not queue it again
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + due), 2);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + manual), 1)
+        << "auto_renew false is left alone";
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + fresh), 1)
+        << "not due yet";
+}
+
+TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
+    start_with();
+    add_user("rot@example.com");
+    auto key =
+        key_for("rot@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                    "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto [acct, ca_pem] = self_ca(key);
+    auto const c = std::to_string(cert(key, acct, R"(,"server_decrypt_export":true)"));
+    ASSERT_EQ(
+        call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").json().at("data").at("status"),
+        "SUCCESS");
+    ASSERT_EQ(
+        call("POST", "/apiv1/me/acme-accounts", key, R"({"name":"le","provider":"letsencrypt"})").status,
+        200);
+    ASSERT_EQ(call("POST", "/apiv1/me/dns-providers", key,
+                   R"({"name":"cf","kind":"cloudflare","api_token":"cf-token-0123456789abcdef"})")
+                  .status,
+              201);
+    server_.reset();
+
+    // Version 2 becomes current; version 1 stays readable through the retired-keys file.
+    std::string const v2(64, 'b');
+    std::ofstream(dir_.path() / "retired.keys")
+        << "# retired master keys\n1 " << test_master_key_hex() << "\n";
+    auto cfg = make_config(schema_->db(),
+                           {{"crypto",
+                             {{"master_key_env", "CERTCTRL_NEW_MASTER_KEY"},
+                              {"master_key_version", 2},
+                              {"retired_master_keys_file", (dir_.path() / "retired.keys").string()}}}});
+    std::ofstream(dir_.path() / "v2.json") << json::serialize(cfg);
+    std::vector<std::string> const env{"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password,
+                                       "CERTCTRL_NEW_MASTER_KEY=" + v2};
+    auto r = run_server_command({"rewrap-keys", "--config", (dir_.path() / "v2.json").string()}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(
+        r.output.find(
+            "re-wrapped 1 certificate data key(s) and re-sealed 3 secret(s) under master key version 2"),
+        std::string::npos)
+        << r.output;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE key_version = 2"), 1);
+    for (auto const* col :
+         {"acme_accounts.enc_account_key", "cas.enc_private_key", "dns_providers.enc_credentials"}) {
+        std::string const c_(col);
+        auto const dot = c_.find('.');
+        EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM " + c_.substr(0, dot) + " WHERE " +
+                                     c_.substr(dot + 1) + " IS NOT NULL AND SUBSTRING(" + c_.substr(dot + 1) +
+                                     ", 2, 4) <> CHAR(0, 0, 0, 2)"),
+                  0)
+            << col;
+    }
+    auto again = run_server_command({"rewrap-keys", "--config", (dir_.path() / "v2.json").string()}, env);
+    EXPECT_NE(again.output.find("re-wrapped 0 certificate data key(s) and re-sealed 0 secret(s)"),
+              std::string::npos)
+        << again.output;
+
+    // A server that knows only version 2 still exports the key and signs with the CA.
+    auto only_v2 =
+        make_config(schema_->db(),
+                    {{"crypto", {{"master_key_env", "CERTCTRL_NEW_MASTER_KEY"}, {"master_key_version", 2}}},
+                     {"rate_limits", {{"issuance_per_hour", 1000}}}});
+    server_ = std::make_unique<server_process>(only_v2, schema_->db().password,
+                                               std::vector<std::string>{"CERTCTRL_NEW_MASTER_KEY=" + v2});
+    auto exported = call("GET", "/apiv1/me/certificates/" + c + "/export", key);
+    ASSERT_EQ(exported.status, 200) << exported.body;
+    auto key_pem = base64_decode(std::string(exported.json().at("data").at("privkey").as_string()));
+    ASSERT_TRUE(key_pem);
+    EXPECT_TRUE(crypto::key_matches_certificate(
+        *key_pem, std::string(exported.json().at("data").at("cert").as_string())));
+    EXPECT_EQ(
+        call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").json().at("data").at("status"),
+        "SUCCESS");
 }
 
 }  // namespace

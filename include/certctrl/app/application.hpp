@@ -31,6 +31,11 @@ int serve(config::config const& cfg, serve_options const& opts);
 /// Applies pending migrations and prints what was applied. Returns an exit code.
 int migrate(config::config const& cfg);
 
+/// Re-wraps every certificate data key and re-seals every stored secret under the current master key
+/// version (crypto.master_key_version), reading older ones with crypto.retired_master_keys_file. Prints the
+/// counts; exit 1 when something does not open with the configured keys.
+int rewrap_keys(config::config const& cfg);
+
 /// `user add`: creates an ACTIVE user (admin when asked). Returns an exit code (2 for a bad or taken email).
 int user_add(config::config const& cfg, std::string const& email, std::string const& password, bool admin);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -65,7 +66,12 @@ struct log_config {
 struct crypto_config {
     std::string master_key_env = "CERTCTRL_MASTER_KEY";
     std::string master_key_file;
-    std::string master_key;  // 32 raw bytes once loaded; empty if none configured
+    std::string master_key;           // 32 raw bytes once loaded; empty if none configured
+    unsigned master_key_version = 1;  // the version new secrets are sealed under
+    /// Older master keys, kept to read what is still sealed under them until `rewrap-keys` ran: a file of
+    /// lines "<version> <64 hex>" ('#' starts a comment). Versions must be below master_key_version.
+    std::string retired_master_keys_file;
+    std::map<unsigned, std::string> retired_master_keys;  // version -> 32 raw bytes, once loaded
 };
 
 /// Sessions, registration, CSRF and client addresses.
@@ -95,9 +101,10 @@ struct issuance_config {
     unsigned retry_base_seconds = 30;  // backoff base (doubles per attempt, with jitter)
     unsigned poll_interval_ms = 1000;  // how often idle workers look for queued rows
     std::string http01_listen_address = "127.0.0.1";
-    unsigned http01_port = 0;          // serves /.well-known/acme-challenge/ (0: no listener)
-    std::string acme_ca_file;          // extra CA certificates to trust for ACME servers (PEM)
-    unsigned acme_timeout_ms = 30000;  // per ACME HTTP request
+    unsigned http01_port = 0;              // serves /.well-known/acme-challenge/ (0: no listener)
+    std::string acme_ca_file;              // extra CA certificates to trust for ACME servers (PEM)
+    unsigned acme_timeout_ms = 30000;      // per ACME HTTP request
+    unsigned renewal_check_seconds = 600;  // how often auto-renew certificates are checked (0: never)
 };
 
 /// The whole validated configuration.

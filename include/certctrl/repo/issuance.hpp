@@ -87,6 +87,11 @@ class issuance_repository {
     virtual task<bool> retry_later(std::int64_t history_id, std::int64_t run_after, std::string message) = 0;
     /// Records the account URL (kid) the CA gave an account.
     virtual task<bool> set_account_kid(std::int64_t account_id, std::string kid, std::int64_t now) = 0;
+    /// Auto-renew certificates past two thirds of their lifetime (each shifted earlier by a per-certificate
+    /// spread of up to 1/20 of it, so a batch issued together does not renew together) without an open row:
+    /// (user id, certificate id), oldest expiry first.
+    virtual task<std::vector<std::pair<std::int64_t, std::int64_t>>> due_for_renewal(std::int64_t now,
+                                                                                     std::int64_t limit) = 0;
     /// HTTP-01 key authorizations served by every instance's challenge listener.
     virtual task<bool> put_http_challenge(std::string token, std::string key_authorization,
                                           std::int64_t history_id, std::int64_t expires_at) = 0;

@@ -27,6 +27,9 @@ class dns_provider_service {
     /// Errors: not_found, conflict (certificates still use it).
     task<bool> remove(std::int64_t user_id, std::int64_t id);
 
+    /// The sealing context of a provider's credentials: bound to the owner.
+    static std::string seal_context(std::int64_t user_id);
+
     /// The credentials of a provider, opened (for the issuance engine only; never for responses).
     result<boost::json::object> credentials(domain::dns_provider const& p) const;
 

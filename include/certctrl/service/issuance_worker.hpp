@@ -40,6 +40,7 @@ class issuance_worker {
         boost::asio::steady_timer timer;
     };
     boost::asio::awaitable<void> loop(std::size_t index);
+    boost::asio::awaitable<void> renewals();
     boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
     boost::asio::awaitable<result<bool>> run_acme(repo::issue_context ctx, domain::issue_row row,
                                                   std::string owner);
@@ -53,6 +54,7 @@ class issuance_worker {
     config::issuance_config cfg_;
     std::string instance_id_;
     std::vector<std::unique_ptr<slot>> slots_;
+    std::unique_ptr<slot> renewal_slot_;
     std::atomic<bool> running_{false};
 };
 
