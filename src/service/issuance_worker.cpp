@@ -316,6 +316,8 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
         }
         dns_solver_options dopts;
         dopts.http = opts;
+        dopts.cloudflare_api = cfg_.cloudflare_api_url;
+        dopts.propagation_wait = std::chrono::seconds(cfg_.dns_propagation_seconds);
         auto made = make_dns_solver(*provider, *creds, cpu_, dopts);
         if (!made) {
             co_return made.error();

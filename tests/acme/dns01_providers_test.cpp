@@ -1,0 +1,243 @@
+// DNS-01 through the webhook and Cloudflare provider kinds, end to end against pebble and knot: the other
+// side is a local HTTPS service that publishes the records it is asked for into knot with RFC 2136 (for
+// Cloudflare it speaks the documented v4 API shapes; the real service cannot run here).
+#include "api_fixture.hpp"
+#include "https_stub.hpp"
+#include "openssl_cli.hpp"
+#include "run_awaitable.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/random.hpp"
+#include "certctrl/dns/rfc2136.hpp"
+#include "certctrl/http/outbound.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+namespace bh = boost::beast::http;
+
+std::string env(char const* n) {
+    char const* v = std::getenv(n);
+    return v == nullptr ? std::string() : std::string(v);
+}
+
+// Independent of the server's code: hex(HMAC-SHA256(secret, timestamp "." body)).
+std::string hmac_hex(std::string const& secret, std::string const& msg) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<unsigned char const*>(msg.data()), msg.size(), mac, &len);
+    return hex_encode(std::string_view(reinterpret_cast<char const*>(mac), len));
+}
+
+class Dns01Providers : public api_fixture {
+  protected:
+    void SetUp() override {
+        api_fixture::SetUp();
+        if (IsSkipped() || HasFatalFailure())
+            return;
+        CERTCTRL_REQUIRE_PEBBLE();
+        if (env("CERTCTRL_TEST_KNOT_PORT").empty()) {
+            if (in_ci())
+                FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)";
+            GTEST_SKIP() << "knot not running; run through scripts/test.sh";
+        }
+        pebble_ = *pebble();
+        knot_.server = "127.0.0.1";
+        knot_.port = static_cast<unsigned>(std::stoul(env("CERTCTRL_TEST_KNOT_PORT")));
+        knot_.zone = "certctrl.test";
+        knot_.tsig_key_name = env("CERTCTRL_TEST_KNOT_TSIG_NAME");
+        knot_.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
+    }
+
+    // pebble's CA and the stub's root in one trust file for the server.
+    void start_trusting(std::filesystem::path const& stub_root, std::string const& cloudflare_api = "") {
+        std::ifstream a(pebble_.ca_file);
+        std::ifstream b(stub_root);
+        std::ofstream out(dir_.path() / "trust.pem");
+        out << a.rdbuf() << b.rdbuf();
+        out.close();
+        json::object issuance{{"workers", 2},
+                              {"http01_port", pebble_.http01_port},
+                              {"acme_ca_file", (dir_.path() / "trust.pem").string()},
+                              {"poll_interval_ms", 200},
+                              {"dns_propagation_seconds", 0}};
+        if (!cloudflare_api.empty()) {
+            issuance["cloudflare_api_url"] = cloudflare_api;
+        }
+        start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                           {"issuance", issuance}});
+    }
+
+    std::string issue_wildcard(std::string const& key, std::int64_t provider) {
+        auto acct = call(
+            "POST", "/apiv1/me/acme-accounts", key,
+            R"({"name":"pebble","provider":"custom","directory_url":")" + pebble_.directory_url + R"("})");
+        EXPECT_EQ(acct.status, 200) << acct.body;
+        base_ = "w" + hex_encode(crypto::random_bytes(5)) + ".certctrl.test";
+        auto created =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":")" + base_ + R"(","sans":["*.)" + base_ + R"("],"acct_id":)" +
+                     std::to_string(id_of(acct)) + R"(,"dns_provider_id":)" + std::to_string(provider) + "}");
+        EXPECT_EQ(created.status, 200) << created.body;
+        auto const cert = std::to_string(id_of(created));
+        auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+        auto const hid = issued.json().at("data").at("issue_history_id").as_int64();
+        auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+        while (std::chrono::steady_clock::now() < until) {
+            auto rows = call("GET", "/apiv1/me/certificates/" + cert + "/issues", key).json();
+            for (auto const& row : rows.at("data").as_array()) {
+                std::string const s(row.at("status").as_string());
+                if (row.at("id").as_int64() == hid && (s == "SUCCESS" || s == "FAILED")) {
+                    EXPECT_EQ(s, "SUCCESS") << json::serialize(row) << "\n" << server_->log();
+                    return cert;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
+        ADD_FAILURE() << "issuance did not finish";
+        return cert;
+    }
+
+    std::string pebble_root() {
+        http::outbound_options o;
+        o.ca_file = pebble_.ca_file;
+        auto r = run_awaitable(http::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
+        return r ? r->body : std::string();
+    }
+
+    pebble_env pebble_;
+    dns::update_target knot_;
+    std::string base_;
+};
+
+TEST_F(Dns01Providers, WebhookGetsSignedPresentAndCleanupCalls) {
+    std::string const secret = "hook-secret-0123456789abcdef";
+    std::mutex mu;
+    std::vector<std::string> actions;
+    int bad_signatures = 0;
+    https_stub hook(dir_.path() / "stub-root.pem", [&](https_stub::request const& req) {
+        https_stub::response res{bh::status::ok, 11};
+        std::string const ts(req["X-Certctrl-Timestamp"]);
+        std::string const sig(req["X-Certctrl-Signature"]);
+        if (sig != "sha256=" + hmac_hex(secret, ts + "." + req.body())) {
+            std::lock_guard lock(mu);
+            ++bad_signatures;
+            res.result(bh::status::unauthorized);
+            return res;
+        }
+        auto body = json::parse(req.body()).as_object();
+        std::string const action(body.at("action").as_string());
+        auto r = dns::update_txt(knot_, std::string(body.at("fqdn").as_string()),
+                                 std::string(body.at("value").as_string()), action == "present");
+        std::lock_guard lock(mu);
+        actions.push_back(action + " " + std::string(body.at("fqdn").as_string()));
+        if (!r) {
+            res.result(bh::status::internal_server_error);
+        }
+        res.body() = R"({"ok":true})";
+        return res;
+    });
+    start_trusting(dir_.path() / "stub-root.pem");
+    add_user("hook@example.com");
+    auto key = key_for("hook@example.com", {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]",
+                                            "dns_providers:*[read,write]"});
+    auto provider = call("POST", "/apiv1/me/dns-providers", key,
+                         R"({"name":"hook","kind":"webhook","url":")" + hook.url("/hook") +
+                             R"(","hmac_secret":")" + secret + R"("})");
+    ASSERT_EQ(provider.status, 201) << provider.body;
+    auto const cert = issue_wildcard(key, id_of(provider));
+    EXPECT_EQ(bad_signatures, 0);
+    std::lock_guard lock(mu);
+    // apex and wildcard share the name _acme-challenge.<base>: two presents, two cleanups.
+    EXPECT_EQ(std::count(actions.begin(), actions.end(), "present _acme-challenge." + base_), 2);
+    EXPECT_EQ(std::count(actions.begin(), actions.end(), "cleanup _acme-challenge." + base_), 2);
+    auto result = call("GET", "/apiv1/me/certificates/" + cert + "/issue-result", key);
+    auto const verified =
+        openssl_verify(std::string(result.json().at("data").at("cert").as_string()), pebble_root());
+    EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
+    EXPECT_EQ(server_->log().find(secret), std::string::npos);
+}
+
+TEST_F(Dns01Providers, CloudflareApiCallsCreateAndDeleteTheRecords) {
+    std::string const token = "cf-token-0123456789abcdef";
+    std::mutex mu;
+    std::map<std::string, std::pair<std::string, std::string>> records;  // id -> name, content
+    std::vector<std::string> calls;
+    int next = 0;
+    https_stub api(dir_.path() / "stub-root.pem", [&](https_stub::request const& req) {
+        https_stub::response res{bh::status::ok, 11};
+        res.set(bh::field::content_type, "application/json");
+        std::lock_guard lock(mu);
+        std::string const target(req.target());
+        calls.push_back(std::string(req.method_string()) + " " + target);
+        if (req[bh::field::authorization] != "Bearer " + token) {
+            res.result(bh::status::forbidden);
+            res.body() =
+                R"({"success":false,"errors":[{"code":9109,"message":"Invalid access token"}],"result":null})";
+            return res;
+        }
+        if (req.method() == bh::verb::get && target.rfind("/client/v4/zones?name=", 0) == 0) {
+            bool const ours = target.substr(22) == "certctrl.test";
+            res.body() = std::string(R"({"success":true,"errors":[],"result":[)") +
+                         (ours ? R"({"id":"zone-1","name":"certctrl.test"})" : "") + "]}";
+            return res;
+        }
+        if (req.method() == bh::verb::post && target == "/client/v4/zones/zone-1/dns_records") {
+            auto body = json::parse(req.body()).as_object();
+            std::string const name(body.at("name").as_string());
+            std::string const content(body.at("content").as_string());
+            auto r = dns::update_txt(knot_, name, content, true);
+            std::string const id = "rec-" + std::to_string(++next);
+            records[id] = {name, content};
+            res.body() = R"({"success":true,"errors":[],"result":{"id":")" + id + R"("}})";
+            if (!r)
+                res.result(bh::status::internal_server_error);
+            return res;
+        }
+        std::string const prefix = "/client/v4/zones/zone-1/dns_records/";
+        if (req.method() == bh::verb::delete_ && target.rfind(prefix, 0) == 0) {
+            auto it = records.find(target.substr(prefix.size()));
+            if (it == records.end()) {
+                res.result(bh::status::not_found);
+                res.body() =
+                    R"({"success":false,"errors":[{"code":81044,"message":"Record does not exist."}]})";
+                return res;
+            }
+            (void)dns::update_txt(knot_, it->second.first, it->second.second, false);
+            res.body() = R"({"success":true,"errors":[],"result":{"id":")" + it->first + R"("}})";
+            records.erase(it);
+            return res;
+        }
+        res.result(bh::status::not_found);
+        res.body() = R"({"success":false,"errors":[{"code":7003,"message":"No route"}]})";
+        return res;
+    });
+    start_trusting(dir_.path() / "stub-root.pem", api.url("/client/v4"));
+    add_user("cf@example.com");
+    auto key = key_for("cf@example.com", {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]",
+                                          "dns_providers:*[read,write]"});
+    auto provider = call("POST", "/apiv1/me/dns-providers", key,
+                         R"({"name":"cf","kind":"cloudflare","api_token":")" + token + R"("})");
+    ASSERT_EQ(provider.status, 201) << provider.body;
+    issue_wildcard(key, id_of(provider));
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(records.empty()) << records.size() << " record(s) were not deleted";
+    EXPECT_EQ(
+        std::count_if(calls.begin(), calls.end(), [](auto const& c) { return c.rfind("POST ", 0) == 0; }), 2);
+    EXPECT_EQ(
+        std::count_if(calls.begin(), calls.end(), [](auto const& c) { return c.rfind("DELETE ", 0) == 0; }),
+        2);
+    auto txt = dns::query_txt("127.0.0.1", knot_.port, "_acme-challenge." + base_);
+    ASSERT_TRUE(txt);
+    EXPECT_TRUE(txt->empty());
+}
+
+}  // namespace
+}  // namespace certctrl::test
