@@ -1,5 +1,6 @@
 #include "certctrl/acme/client.hpp"
 
+#include "certctrl/acme/ari.hpp"
 #include "certctrl/acme/jws.hpp"
 
 #include <boost/json.hpp>
@@ -329,6 +330,32 @@ http::awaitable<result<order>> client::finalize(std::string finalize_url, std::s
         co_return r.error();
     }
     co_return parse_order(r->json, r->location);
+}
+
+http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_info(std::string cert_id) {
+    auto aw_dir = load_directory();
+    auto dir = co_await std::move(aw_dir);
+    if (!dir) {
+        co_return dir.error();
+    }
+    if (dir->renewal_info.empty()) {
+        co_return make_error(errc::external_service, "The CA offers no renewalInfo (RFC 9773)");
+    }
+    http::outbound_request req;
+    req.url = dir->renewal_info + (dir->renewal_info.back() == '/' ? "" : "/") + cert_id;
+    auto aw = http::fetch(req, opts_);
+    auto res = co_await std::move(aw);
+    if (!res) {
+        co_return res.error();
+    }
+    if (res->status != 200) {
+        co_return problem_error(res->status, res->body, 0);
+    }
+    auto w = parse_renewal_info(res->body);
+    if (!w) {
+        co_return make_error(errc::external_service, "The CA's renewalInfo is malformed");
+    }
+    co_return std::pair<std::int64_t, std::int64_t>{w->start, w->end};
 }
 
 http::awaitable<result<std::string>> client::download(std::string certificate_url) {

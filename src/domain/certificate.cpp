@@ -214,6 +214,8 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
     }
     CERTCTRL_TRY(renew, get_bool(body, "auto_renew", true));
     in.auto_renew = renew;
+    CERTCTRL_TRY(client_auth, get_bool(body, "client_auth", false));
+    in.client_auth = client_auth;
     CERTCTRL_TRY(exp, get_bool(body, "server_decrypt_export", false));
     in.server_decrypt_export = exp;
     if (exp && in.policy == "DEVICE_REQUIRED") {

@@ -46,6 +46,7 @@ boost::json::object cert_json(domain::certificate const& c, bool most) {
                           {"key_dist_policy", c.key_dist_policy},
                           {"server_decrypt_export", c.server_decrypt_export},
                           {"auto_renew", c.auto_renew},
+                          {"client_auth", c.client_auth},
                           {"status", status},
                           {"serial_number", c.serial_number},
                           {"self_signed", c.self_signed},

@@ -140,7 +140,7 @@ class mysql_issuance final : public issuance_repository {
                     prepare(c,
                             "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, "
                             "not_after = ?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, "
-                            "enc_tag = ?, enc_scheme = 1, updated_at = ? WHERE id = ?");
+                            "enc_tag = ?, enc_scheme = 1, renew_after = 0, updated_at = ? WHERE id = ?");
                 cert->setString(1, m.cert_pem);
                 cert->setString(2, m.serial_number);
                 cert->setInt64(3, m.not_before);
@@ -428,9 +428,11 @@ class mysql_issuance final : public issuance_repository {
                     c,
                     "SELECT c.user_id, c.id FROM certificates c WHERE c.auto_renew = 1 AND c.not_after > 0 "
                     "AND "
-                    "c.cert_pem IS NOT NULL AND c.not_before + (c.not_after - c.not_before) * 2 DIV 3 - "
-                    "MOD(c.id * 2654435761, GREATEST(1, (c.not_after - c.not_before) DIV 20)) <= ? AND NOT "
-                    "EXISTS "
+                    "c.cert_pem IS NOT NULL AND IF(c.renew_after > 0, c.renew_after, c.not_before + "
+                    "(c.not_after - "
+                    "c.not_before) * 2 DIV 3 - MOD(c.id * 2654435761, GREATEST(1, (c.not_after - "
+                    "c.not_before) DIV "
+                    "20))) <= ? AND NOT EXISTS "
                     "(SELECT 1 FROM issue_history h WHERE h.inflight_cert_id = c.id) ORDER BY c.not_after "
                     "LIMIT ?");
                 ps->setInt64(1, now);
@@ -441,6 +443,18 @@ class mysql_issuance final : public issuance_repository {
                     out.emplace_back(i64(*rs, 1), i64(*rs, 2));
                 }
                 return out;
+            },
+            use_awaitable);
+    }
+
+    task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(c, "UPDATE certificates SET renew_after = ? WHERE id = ?");
+                ps->setInt64(1, when);
+                ps->setInt64(2, cert_id);
+                return ps->executeUpdate() > 0;
             },
             use_awaitable);
     }

@@ -125,9 +125,9 @@ class mysql_certificates final : public certificate_repository {
                     "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, "
                     "dns_provider_id, "
                     "key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, organization, "
-                    "organizational_unit, country, state, locality, created_at, updated_at) VALUES (?, ?, ?, "
-                    "?, "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                    "organizational_unit, country, state, locality, created_at, updated_at, client_auth) "
+                    "VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
                 ps->setInt64(1, cert.user_id);
                 ps->setString(2, cert.public_id);
                 ps->setString(3, cert.domain_name);
@@ -145,6 +145,7 @@ class mysql_certificates final : public certificate_repository {
                 ps->setString(15, cert.locality);
                 ps->setInt64(16, cert.created_at);
                 ps->setInt64(17, cert.updated_at);
+                ps->setBoolean(18, cert.client_auth);
                 ps->executeUpdate();
                 cert.id = last_insert_id(c);
                 tx.commit();

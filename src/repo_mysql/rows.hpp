@@ -122,7 +122,7 @@ constexpr char const* cert_columns =
     "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
-    "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at";
+    "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth";
 
 // `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
 // (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
@@ -181,6 +181,7 @@ inline domain::certificate read_cert(sql::ResultSet& rs) {
     c.has_key = rs.getBoolean(24);
     c.created_at = i64(rs, 25);
     c.updated_at = i64(rs, 26);
+    c.client_auth = rs.getBoolean(27);
     return c;
 }
 

@@ -131,6 +131,7 @@ task<bool> issuance_service::issue_self_ca(repo::issue_context ctx, domain::issu
             req.subject.state = ctx.cert.state;
             req.subject.locality = ctx.cert.locality;
             req.valid_seconds = ctx.account.cert_valid_seconds.value_or(default_self_ca_validity);
+            req.client_auth = ctx.cert.client_auth;
             auto leaf = crypto::issue_leaf(req);
             repo::issued_material m;
             m.cert_pem = leaf.cert_pem + ctx.ca->cert_pem;

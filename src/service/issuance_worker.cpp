@@ -1,5 +1,6 @@
 #include "certctrl/service/issuance_worker.hpp"
 
+#include "certctrl/acme/ari.hpp"
 #include "certctrl/acme/client.hpp"
 #include "certctrl/acme/jws.hpp"
 #include "certctrl/core/hex.hpp"
@@ -375,7 +376,12 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
         }
     }
     if (!state.contains("order_url")) {
-        auto aw = client.new_order(cert.sans, "");
+        // A renewal names the certificate it replaces (RFC 9773 §5), for CAs with renewalInfo.
+        std::string replaces;
+        if (row.kind == "renew" && !cert.cert_pem.empty()) {
+            replaces = acme::ari_cert_id_of(cert.cert_pem).value_or("");
+        }
+        auto aw = client.new_order(cert.sans, replaces);
         auto o = co_await std::move(aw);
         if (!o) {
             co_return o.error();
@@ -555,6 +561,25 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
         co_return stop_error(lease_lost);
     }
     spdlog::info("issue {} (certificate {}): SUCCESS, serial {}", row.id, cert.id, info->serial_hex);
+    // RFC 9773: where the CA suggests a renewal window, renew at a random time inside it.
+    if (auto ari_id = acme::ari_cert_id_of(*chain); ari_id) {
+        auto aw_dir = client.load_directory();
+        auto dir = co_await std::move(aw_dir);
+        if (dir && !dir->renewal_info.empty()) {
+            auto aw_ri = client.renewal_info(*ari_id);
+            auto window = co_await std::move(aw_ri);
+            if (window) {
+                static thread_local std::mt19937_64 pick{std::random_device{}()};
+                std::int64_t const when =
+                    std::uniform_int_distribution<std::int64_t>(window->first, window->second)(pick);
+                auto aw_set = repo_.set_renew_after(cert.id, when);
+                co_await std::move(aw_set);
+            } else {
+                spdlog::info("issue {}: renewalInfo unavailable ({}); the 2/3 rule applies", row.id,
+                             window.error().what);
+            }
+        }
+    }
     co_return true;
 #undef CERTCTRL_STEP
 }

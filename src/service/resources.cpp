@@ -91,6 +91,7 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     c.key_algorithm = in.key_algorithm;
     c.key_dist_policy = in.policy;
     c.auto_renew = in.auto_renew;
+    c.client_auth = in.client_auth;
     c.server_decrypt_export = in.server_decrypt_export;
     c.organization = in.organization;
     c.organizational_unit = in.organizational_unit;

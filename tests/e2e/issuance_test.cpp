@@ -7,8 +7,10 @@
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/zip.hpp"
 
+#include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 #include <future>
@@ -49,6 +51,19 @@ class Issuance : public api_fixture {
     }
 };
 
+// The EKU bits (XKU_*) of the first certificate in `pem`.
+std::uint32_t extended_key_usage(std::string const& pem) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (x == nullptr) {
+        return 0;
+    }
+    std::uint32_t const eku = X509_get_extended_key_usage(x);
+    X509_free(x);
+    return eku;
+}
+
 std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "cas:*[read,write]",
                                          "certificates:*[read,write,issue]"};
 
@@ -75,6 +90,7 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
     EXPECT_EQ(crypto::verify_chain(pem, ca_pem), "") << pem;
     auto const verified = openssl_verify(pem, ca_pem);
     EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
+    EXPECT_EQ(extended_key_usage(pem), XKU_SSL_SERVER) << "serverAuth only unless client_auth is asked for";
     auto info = crypto::inspect_certificate_pem(pem);
     ASSERT_TRUE(info);
     EXPECT_NEAR(static_cast<double>(info->not_after - info->not_before), 86400.0 + 60, 5.0);
@@ -133,6 +149,23 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
     EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/issues", reader).status, 200);
     auto issuer = key_for("self@example.com", {"certificates:" + c + "[read,issue]"});
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", issuer, "{}").status, 200);
+}
+
+TEST_F(Issuance, ClientAuthOnRequest) {
+    start_with();
+    add_user("mtls@example.com");
+    auto key = key_for("mtls@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    auto const c = std::to_string(cert(key, acct, R"(,"client_auth":true)"));
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200);
+    EXPECT_TRUE(issued.json().at("data").at("client_auth").as_bool());
+    std::string const pem(issued.json().at("data").at("cert").at("cert").as_string());
+    EXPECT_EQ(extended_key_usage(pem), XKU_SSL_SERVER | XKU_SSL_CLIENT);
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates", key,
+                   R"({"domain_name":"x.example.com","acct_id":1,"client_auth":"yes"})")
+                  .status,
+              400);
 }
 
 TEST_F(Issuance, ExportFollowsThePolicyAndTheZipHoldsTheDocumentedEntries) {

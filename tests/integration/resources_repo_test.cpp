@@ -11,6 +11,7 @@
 #include <cppconn/connection.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <thread>
 
 namespace certctrl::test {
@@ -183,6 +184,39 @@ TEST_F(ResourcesRepo, DeletingACertificateRemovesEverythingItOwns) {
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0].id, keep->id);
     EXPECT_EQ(page->total, 1);
+}
+
+TEST_F(ResourcesRepo, RenewalFollowsTheCasSuggestedTimeWhenThereIsOne) {
+    auto uid = user("ari@x.y");
+    auto acct = account(uid);
+    auto a = run_awaitable(certs_->create(uid, cert_input(acct, "a.example.com")));
+    auto b = run_awaitable(certs_->create(uid, cert_input(acct, "b.example.com")));
+    ASSERT_TRUE(a && b);
+    // Both are 10% into their lifetime: not due by the 2/3 rule.
+    schema_->exec(
+        "UPDATE certificates SET cert_pem = 'pem', not_before = UNIX_TIMESTAMP() - 100, "
+        "not_after = UNIX_TIMESTAMP() + 900");
+    auto issuance = repo::make_mysql_issuance_repository(*pool_);
+    auto const now = static_cast<std::int64_t>(std::time(nullptr));
+    auto due = run_awaitable(issuance->due_for_renewal(now, 10));
+    ASSERT_TRUE(due);
+    EXPECT_TRUE(due->empty());
+    // The CA suggested "now" for a: due. For b it suggests later, though the 2/3 point has passed: not due.
+    ASSERT_TRUE(run_awaitable(issuance->set_renew_after(a->id, now - 5)));
+    schema_->exec(
+        "UPDATE certificates SET not_before = UNIX_TIMESTAMP() - 900, not_after = UNIX_TIMESTAMP() + 100 "
+        "WHERE id = " +
+        std::to_string(b->id));
+    ASSERT_TRUE(run_awaitable(issuance->set_renew_after(b->id, now + 50)));
+    due = run_awaitable(issuance->due_for_renewal(now, 10));
+    ASSERT_TRUE(due);
+    ASSERT_EQ(due->size(), 1u);
+    EXPECT_EQ(due->at(0).second, a->id);
+    // Once a row is open for it, it is not queued twice.
+    ASSERT_TRUE(run_awaitable(issuance->enqueue(uid, a->id, "renew", now)));
+    due = run_awaitable(issuance->due_for_renewal(now, 10));
+    ASSERT_TRUE(due);
+    EXPECT_TRUE(due->empty());
 }
 
 }  // namespace

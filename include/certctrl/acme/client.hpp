@@ -74,6 +74,9 @@ class client {
     http::awaitable<result<order>> finalize(std::string finalize_url, std::string csr_der);
     /// The certificate chain (PEM, leaf first).
     http::awaitable<result<std::string>> download(std::string certificate_url);
+    /// RFC 9773: the CA's suggested renewal window for a certificate id. Errors: external_service (also when
+    /// the directory has no renewalInfo).
+    http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> renewal_info(std::string cert_id);
     /// Seconds the CA asked to wait before polling again (Retry-After of the last response; 0 when none).
     int retry_after() const { return retry_after_; }
 

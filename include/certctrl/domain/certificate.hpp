@@ -26,7 +26,8 @@ struct certificate {
     std::string key_dist_policy = "HYBRID";
     bool server_decrypt_export = false;
     bool auto_renew = true;
-    std::string cert_pem;  // leaf first, then issuers; "" until issued
+    bool client_auth = false;  // SELF_CA leaves also get EKU clientAuth
+    std::string cert_pem;      // leaf first, then issuers; "" until issued
     std::string csr_pem;
     std::string serial_number;
     bool self_signed = false;
@@ -52,6 +53,7 @@ struct certificate_input {
     std::string key_algorithm = "ECDSA_P256";
     std::string policy = "HYBRID";
     bool auto_renew = true;
+    bool client_auth = false;
     bool server_decrypt_export = false;
     std::string organization;
     std::string organizational_unit;
@@ -69,8 +71,9 @@ inline constexpr std::size_t max_certificate_names = 100;
 result<std::string> normalize_dns_name(std::string_view name, std::string const& field);
 
 /// Parses `{domain_name|domain, sans?, acct_id|acme_account_id, dns_provider_id?, action?: "create",
-/// key_algorithm|key_type?, key_size?, policy|key_dist_policy?, auto_renew?, server_decrypt_export?,
-/// organization?, organizational_unit?, country?, state?, locality?}`. Errors: bad_request naming the field.
+/// key_algorithm|key_type?, key_size?, policy|key_dist_policy?, auto_renew?, client_auth?,
+/// server_decrypt_export?, organization?, organizational_unit?, country?, state?, locality?}`. Errors:
+/// bad_request naming the field.
 result<certificate_input> parse_certificate_input(boost::json::object const& body);
 
 /// The canonical policy name (HYBRID, MASTER_ONLY, DEVICE_REQUIRED) of a case-insensitive spelling.

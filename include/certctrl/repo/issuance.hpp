@@ -92,6 +92,8 @@ class issuance_repository {
     /// (user id, certificate id), oldest expiry first.
     virtual task<std::vector<std::pair<std::int64_t, std::int64_t>>> due_for_renewal(std::int64_t now,
                                                                                      std::int64_t limit) = 0;
+    /// Records the CA's suggested renewal time (RFC 9773) for a certificate; 0 clears it.
+    virtual task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when) = 0;
     /// HTTP-01 key authorizations served by every instance's challenge listener.
     virtual task<bool> put_http_challenge(std::string token, std::string key_authorization,
                                           std::int64_t history_id, std::int64_t expires_at) = 0;
