@@ -379,11 +379,14 @@ class mysql_issuance final : public issuance_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                auto ps = prepare(
-                    c, "UPDATE issue_history SET acme_state = ?, acme_order_id = LEFT(?, 1024) WHERE id = ?");
+                auto ps = prepare(c,
+                                  "UPDATE issue_history SET acme_state = ?, acme_order_id = IF(? = '', "
+                                  "acme_order_id, LEFT(?, "
+                                  "1024)) WHERE id = ?");
                 ps->setString(1, state);
                 ps->setString(2, order_url);
-                ps->setInt64(3, history_id);
+                ps->setString(3, order_url);
+                ps->setInt64(4, history_id);
                 return ps->executeUpdate() > 0;
             },
             use_awaitable);

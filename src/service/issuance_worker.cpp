@@ -207,6 +207,8 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     std::int64_t const retries =
         (state.contains("retries") && state["retries"].is_int64() ? state["retries"].get_int64() : 0) + 1;
     state["retries"] = retries;
+    auto aw_save = repo_.save_acme_state(row.id, json::serialize(state), "");
+    co_await std::move(aw_save);
     if (retries >= static_cast<std::int64_t>(cfg_.max_attempts)) {
         auto aw = repo_.finish_without_certificate(
             row.id, "FAILED", "Gave up after " + std::to_string(retries) + " attempts: " + e.what,
@@ -222,8 +224,6 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     static thread_local std::mt19937 rng{std::random_device{}()};
     delay =
         std::min<std::int64_t>(3600, delay / 2 + std::uniform_int_distribution<std::int64_t>(0, delay)(rng));
-    auto aw_save = repo_.save_acme_state(row.id, json::serialize(state), row.acme_order_id);
-    co_await std::move(aw_save);
     auto aw_retry = repo_.retry_later(row.id, unix_now() + delay,
                                       "Attempt " + std::to_string(retries) + " failed, retrying in " +
                                           std::to_string(delay) + " s: " + e.what);

@@ -443,5 +443,49 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
         "SUCCESS");
 }
 
+TEST_F(Issuance, AnUnreachableCaIsRetriedWithBackoffThenGivenUp) {
+    start(json::object{
+        {"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+        {"issuance", {{"poll_interval_ms", 100}, {"retry_base_seconds", 2}, {"max_attempts", 3}}}});
+    add_user("retry@example.com");
+    auto key = key_for("retry@example.com", scopes);
+    // Nothing listens on port 1: every attempt fails to connect, which is worth retrying.
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                     R"({"name":"down","provider":"custom","directory_url":"https://127.0.0.1:1/dir"})");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+    auto const c = std::to_string(cert(key, id_of(acct)));
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200);
+    auto const hid = std::to_string(issued.json().at("data").at("issue_history_id").as_int64());
+    // First a retry scheduled in the future, with the reason.
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+    bool saw_retry = false;
+    std::string status;
+    while (std::chrono::steady_clock::now() < until) {
+        status =
+            std::to_string(schema_->query_int("SELECT CASE status WHEN 'PENDING' THEN 1 WHEN 'PROCESSING' "
+                                              "THEN 2 WHEN 'FAILED' THEN 3 ELSE 4 END "
+                                              "FROM issue_history WHERE id = " +
+                                              hid));
+        if (schema_->query_int(
+                "SELECT COUNT(*) FROM issue_history WHERE id = " + hid +
+                " AND status = 'PENDING' AND error_message LIKE 'Attempt 1 failed, retrying in %' "
+                "AND error_message LIKE '%127.0.0.1%'") == 1) {
+            saw_retry = true;
+        }
+        if (status == "3") {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(saw_retry);
+    ASSERT_EQ(status, "3") << "FAILED after the attempts";
+    auto rows = call("GET", "/apiv1/me/certificates/" + c + "/issues", key).json();
+    std::string const msg(rows.at("data").at(0).at("error_message").as_string());
+    EXPECT_EQ(msg.rfind("Gave up after 3 attempts: ", 0), 0u) << msg;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 1) << "retries reuse the row";
+    EXPECT_EQ(schema_->query_int("SELECT JSON_EXTRACT(acme_state, '$.retries') FROM issue_history"), 3);
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -82,6 +82,7 @@ class issuance_repository {
                                                              std::int64_t lease_until) = 0;
     /// The row's resumable ACME state (JSON text, "" when none).
     virtual task<std::string> acme_state(std::int64_t history_id) = 0;
+    /// Stores the state; `order_url` "" keeps the recorded acme_order_id.
     virtual task<bool> save_acme_state(std::int64_t history_id, std::string state, std::string order_url) = 0;
     /// Back to PENDING until `run_after`, keeping the state, with the reason in error_message.
     virtual task<bool> retry_later(std::int64_t history_id, std::int64_t run_after, std::string message) = 0;
