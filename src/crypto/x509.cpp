@@ -204,10 +204,24 @@ std::string common_name_for(std::vector<std::string> const& dns_names) {
 }
 
 /// A subjectAltName extension with the DNS names, critical when the subject is empty (RFC 5280 4.2.1.6).
-ext_ptr san_extension(std::vector<std::string> const& dns_names, bool critical) {
+ext_ptr san_extension(std::vector<std::string> const& dns_names, bool critical,
+                      std::vector<std::string> const& ip_addresses = {}) {
     gens_ptr gens(GENERAL_NAMES_new(), GENERAL_NAMES_free);
     if (!gens) {
         fail("allocation");
+    }
+    for (std::string const& ip : ip_addresses) {
+        ASN1_OCTET_STRING* addr = a2i_IPADDRESS(ip.c_str());
+        GENERAL_NAME* gen = addr != nullptr ? GENERAL_NAME_new() : nullptr;
+        if (gen == nullptr) {
+            ASN1_OCTET_STRING_free(addr);
+            throw std::invalid_argument("not an IP address: " + ip);
+        }
+        GENERAL_NAME_set0_value(gen, GEN_IPADD, addr);
+        if (sk_GENERAL_NAME_push(gens.get(), gen) <= 0) {
+            GENERAL_NAME_free(gen);
+            fail("subjectAltName");
+        }
     }
     for (std::string const& name : dns_names) {
         ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
@@ -460,7 +474,7 @@ issued_leaf issue_leaf(leaf_request const& req) {
                                                   : "critical,digitalSignature");
     add_extension(cert.get(), &ctx, NID_ext_key_usage,
                   req.client_auth ? "serverAuth,clientAuth" : "serverAuth");
-    ext_ptr san = san_extension(req.dns_names, X509_NAME_entry_count(name.get()) == 0);
+    ext_ptr san = san_extension(req.dns_names, X509_NAME_entry_count(name.get()) == 0, req.ip_addresses);
     if (X509_add_ext(cert.get(), san.get(), -1) != 1) {
         fail("extension subjectAltName");
     }

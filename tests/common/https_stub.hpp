@@ -35,6 +35,8 @@ class https_stub {
         lr.ca_key_pem = root.key_pem;
         lr.key_pem = crypto::generate_private_key_pem(crypto::key_algorithm::ecdsa_p256);
         lr.dns_names = {"localhost"};
+        lr.ip_addresses = {
+            "127.0.0.1"};  // the URL uses the address: a fresh system may not resolve localhost
         lr.valid_seconds = 86400;
         auto leaf = crypto::issue_leaf(lr);
         std::ofstream(root_file) << root.cert_pem;
@@ -64,7 +66,7 @@ class https_stub {
 
     unsigned short port() const { return port_; }
     std::string url(std::string const& path) const {
-        return "https://localhost:" + std::to_string(port_) + path;
+        return "https://127.0.0.1:" + std::to_string(port_) + path;
     }
 
     /// Every request received so far.

@@ -62,7 +62,9 @@ struct leaf_request {
     std::vector<std::string> dns_names;
     x509_subject subject;  // optional O/OU/C/ST/L (common_name ignored: the first dns name is used)
     std::int64_t valid_seconds = 90 * 86400;
-    bool client_auth = false;  // EKU clientAuth besides serverAuth
+    bool client_auth = false;
+    std::vector<std::string> ip_addresses;  // extra IP SANs (test servers on 127.0.0.1); not for issued
+                                            // leaves  // EKU clientAuth besides serverAuth
 };
 
 struct issued_leaf {
