@@ -46,8 +46,8 @@ class mysql_issuance final : public issuance_repository {
   public:
     explicit mysql_issuance(db::pool& p) : pool_(p) {}
 
-    task<enqueued> enqueue(std::int64_t user_id, std::int64_t cert_id, std::string kind,
-                           std::int64_t now) override {
+    task<enqueued> enqueue(std::int64_t user_id, std::int64_t cert_id, std::string kind, std::int64_t now,
+                           std::int64_t run_after) override {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<enqueued> {
@@ -80,7 +80,7 @@ class mysql_issuance final : public issuance_repository {
                 ps->setInt(3, attempt);
                 ps->setString(4, kind);
                 ps->setInt64(5, cert_id);
-                ps->setInt64(6, now);
+                ps->setInt64(6, run_after);
                 ps->setInt64(7, now);
                 ps->executeUpdate();
                 auto row = row_by_id(c, last_insert_id(c));

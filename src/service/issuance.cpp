@@ -52,7 +52,15 @@ task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t
     if (!budget) {
         co_return budget.error();
     }
-    auto aw_enqueue = repo_.enqueue(user_id, cert_id, kind, unix_now());
+    auto aw_ctx = repo_.context(user_id, cert_id);
+    auto ctx = co_await std::move(aw_ctx);
+    if (!ctx) {
+        co_return ctx.error();
+    }
+    // A SELF_CA row is started right here; workers leave it alone for a minute so the caller gets SUCCESS.
+    bool const inline_ca = *ctx && (*ctx)->account.provider == "SELF_CA";
+    std::int64_t const now = unix_now();
+    auto aw_enqueue = repo_.enqueue(user_id, cert_id, kind, now, inline_ca ? now + 60 : now);
     auto queued = co_await std::move(aw_enqueue);
     if (!queued) {
         co_return queued.error();
@@ -61,12 +69,7 @@ task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t
     if (!queued->created) {
         co_return out;  // single in-flight: the open row answers
     }
-    auto aw_ctx = repo_.context(user_id, cert_id);
-    auto ctx = co_await std::move(aw_ctx);
-    if (!ctx) {
-        co_return ctx.error();
-    }
-    if (!*ctx || (*ctx)->account.provider != "SELF_CA") {
+    if (!inline_ca) {
         if (on_queued_) {
             on_queued_();
         }

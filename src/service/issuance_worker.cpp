@@ -95,7 +95,7 @@ asio::awaitable<void> issuance_worker::renewals() {
         } else {
             std::size_t queued = 0;
             for (auto const& [user_id, cert_id] : *due) {
-                auto aw = repo_.enqueue(user_id, cert_id, "renew", unix_now());
+                auto aw = repo_.enqueue(user_id, cert_id, "renew", unix_now(), unix_now());
                 auto r = co_await std::move(aw);
                 if (r && r->created) {
                     ++queued;

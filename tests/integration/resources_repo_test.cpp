@@ -213,7 +213,7 @@ TEST_F(ResourcesRepo, RenewalFollowsTheCasSuggestedTimeWhenThereIsOne) {
     ASSERT_EQ(due->size(), 1u);
     EXPECT_EQ(due->at(0).second, a->id);
     // Once a row is open for it, it is not queued twice.
-    ASSERT_TRUE(run_awaitable(issuance->enqueue(uid, a->id, "renew", now)));
+    ASSERT_TRUE(run_awaitable(issuance->enqueue(uid, a->id, "renew", now, now)));
     due = run_awaitable(issuance->due_for_renewal(now, 10));
     ASSERT_TRUE(due);
     EXPECT_TRUE(due->empty());

@@ -46,9 +46,9 @@ class issuance_repository {
     };
     /// Opens a PENDING row for the certificate unless one is open (PENDING/PROCESSING), which is returned
     /// instead. The unique key on inflight_cert_id guarantees one open row across instances. Errors:
-    /// not_found.
+    /// not_found. Workers leave the row alone until `run_after` (a row the caller starts itself).
     virtual task<enqueued> enqueue(std::int64_t user_id, std::int64_t cert_id, std::string kind,
-                                   std::int64_t now) = 0;
+                                   std::int64_t now, std::int64_t run_after) = 0;
     /// The rows of a certificate, newest first.
     virtual task<page<domain::issue_row>> list(std::int64_t user_id, std::int64_t cert_id, page_query q) = 0;
     virtual task<std::optional<domain::issue_row>> get(std::int64_t history_id) = 0;
