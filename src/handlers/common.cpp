@@ -118,6 +118,10 @@ std::int64_t subject_user(http::request_context const& ctx) {
     return ctx.params.id("user_id").value_or(ctx.principal ? ctx.principal->who.id : 0);
 }
 
+std::int64_t cert_param(http::request_context const& ctx) {
+    return path_id(ctx, "cert_id", "certificate_id");
+}
+
 std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::string_view b) {
     return ctx.params.id(a).value_or(ctx.params.id(b).value_or(0));
 }

@@ -87,6 +87,9 @@ std::int64_t subject_user(http::request_context const& ctx);
 /// The path id named `a` or, when the route names it differently, `b` (e.g. :cert_id / :certificate_id).
 std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::string_view b);
 
+/// The certificate id of the path (:cert_id under /users, :certificate_id under /me).
+std::int64_t cert_param(http::request_context const& ctx);
+
 /// A required string member of at most `max` bytes. Errors: bad_request naming the field.
 result<std::string> required_string(boost::json::object const& o, char const* field, std::size_t max);
 

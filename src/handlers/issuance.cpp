@@ -17,6 +17,7 @@ namespace bh = boost::beast::http;
 
 namespace {
 
+using detail::cert_param;
 using detail::subject_user;
 
 boost::json::object history_json(domain::issue_row const& r) {
@@ -32,10 +33,6 @@ boost::json::object history_json(domain::issue_row const& r) {
             {"started_at", r.started_at},
             {"completed_at", r.completed_at},
             {"created_at", r.created_at}};
-}
-
-std::int64_t cert_param(http::request_context const& ctx) {
-    return detail::path_id(ctx, "cert_id", "certificate_id");
 }
 
 // POST .../issues and .../renew: {issue_history_id, status}; an inline SELF_CA success adds the record in

@@ -88,6 +88,7 @@ result<bool> detail_most(http::request_context const& ctx) {
 namespace {
 
 using detail::cert_json;
+using detail::cert_param;
 using detail::cert_view;
 using detail::detail_most;
 using detail::path_id;
@@ -153,10 +154,6 @@ boost::json::object assignment_json(domain::assignment const& a) {
             {"message", "Certificate " + std::to_string(a.cert_id) + " assigned to device " +
                             (a.device_public_id.empty() ? std::to_string(a.device_id) : a.device_public_id)},
             {"created_at", a.created_at}};
-}
-
-std::int64_t cert_param(http::request_context const& ctx) {
-    return path_id(ctx, "cert_id", "certificate_id");
 }
 
 std::int64_t device_param(http::request_context const& ctx) {

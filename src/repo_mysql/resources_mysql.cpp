@@ -198,21 +198,10 @@ class mysql_certificates final : public certificate_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                transaction tx(c);
-                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? FOR UPDATE",
-                            {user_id, id})) {
-                    return false;
-                }
-                for (char const* q : {"DELETE FROM certificate_assignments WHERE cert_id = ?",
-                                      "DELETE FROM issue_history WHERE cert_id = ?",
-                                      "DELETE FROM certificate_master_wrapped WHERE cert_id = ?",
-                                      "DELETE FROM certificates WHERE id = ?"}) {
-                    auto ps = prepare(c, q);
-                    ps->setInt64(1, id);
-                    ps->executeUpdate();
-                }
-                tx.commit();
-                return true;
+                return delete_owned_with(c, "certificates", user_id, id,
+                                         {"DELETE FROM certificate_assignments WHERE cert_id = ?",
+                                          "DELETE FROM issue_history WHERE cert_id = ?",
+                                          "DELETE FROM certificate_master_wrapped WHERE cert_id = ?"});
             },
             use_awaitable);
     }
@@ -315,19 +304,8 @@ class mysql_devices final : public device_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                transaction tx(c);
-                if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
-                            {user_id, id})) {
-                    return false;
-                }
-                for (char const* q : {"DELETE FROM certificate_assignments WHERE device_id = ?",
-                                      "DELETE FROM devices WHERE id = ?"}) {
-                    auto ps = prepare(c, q);
-                    ps->setInt64(1, id);
-                    ps->executeUpdate();
-                }
-                tx.commit();
-                return true;
+                return delete_owned_with(c, "devices", user_id, id,
+                                         {"DELETE FROM certificate_assignments WHERE device_id = ?"});
             },
             use_awaitable);
     }

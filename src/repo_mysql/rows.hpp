@@ -55,6 +55,27 @@ inline bool exists(sql::Connection& c, std::string const& query, std::initialize
     return rs->next();
 }
 
+/// Deletes the row `id` of `table` owned by `user_id` together with the rows that depend on it (each
+/// statement of `dependents` takes the id as its one parameter), in one transaction. False when there was no
+/// such row.
+inline bool delete_owned_with(sql::Connection& c, std::string const& table, std::int64_t user_id,
+                              std::int64_t id, std::initializer_list<char const*> dependents) {
+    transaction tx(c);
+    if (!exists(c, "SELECT id FROM " + table + " WHERE user_id = ? AND id = ? FOR UPDATE", {user_id, id})) {
+        return false;
+    }
+    for (char const* q : dependents) {
+        auto ps = prepare(c, q);
+        ps->setInt64(1, id);
+        ps->executeUpdate();
+    }
+    auto ps = prepare(c, "DELETE FROM " + table + " WHERE id = ?");
+    ps->setInt64(1, id);
+    ps->executeUpdate();
+    tx.commit();
+    return true;
+}
+
 constexpr char const* account_columns =
     "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
     "enc_eab_hmac, "
