@@ -26,6 +26,10 @@ target_link_libraries(certctrl_libzip INTERFACE "${LIBZIP_LIBRARY}")
 find_path(LDNS_INCLUDE_DIR ldns/ldns.h REQUIRED)
 find_library(LDNS_LIBRARY NAMES ldns REQUIRED)
 
+# libsodium (device key delivery: X25519 sealed boxes, BLAKE2b fingerprints)
+find_path(SODIUM_INCLUDE_DIR sodium.h REQUIRED)
+find_library(SODIUM_LIBRARY NAMES sodium REQUIRED)
+
 find_path(ARGON2_INCLUDE_DIR argon2.h REQUIRED)
 find_library(ARGON2_LIBRARY NAMES argon2 REQUIRED)
 

@@ -30,8 +30,6 @@ using bio_ptr = std::unique_ptr<BIO, decltype(&BIO_free)>;
 using bn_ptr = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
 using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 using ecdsa_sig_ptr = std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)>;
-using mac_ptr = std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)>;
-using mac_ctx_ptr = std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)>;
 
 /// What a key signs with, which fixes the JWS "alg", the digest and (for ECDSA) the coordinate length.
 enum class key_kind { es256, es384, rs256 };
@@ -167,28 +165,6 @@ std::string sign_bytes(EVP_PKEY* key, key_kind kind, std::string_view input) {
     ECDSA_SIG_get0(sig.get(), &r, &s);
     std::size_t const n = coordinate_size(kind);
     return bn_bytes(r, n) + bn_bytes(s, n);
-}
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-    mac_ptr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr), EVP_MAC_free);
-    mac_ctx_ptr ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr, EVP_MAC_CTX_free);
-    if (!ctx) {
-        throw std::runtime_error("HMAC is not available");
-    }
-    char digest_name[] = "SHA256";
-    std::array<OSSL_PARAM, 2> params = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-    std::size_t len = 0;
-    if (EVP_MAC_init(ctx.get(), reinterpret_cast<unsigned char const*>(key.data()), key.size(),
-                     params.data()) != 1 ||
-        EVP_MAC_update(ctx.get(), reinterpret_cast<unsigned char const*>(data.data()), data.size()) != 1 ||
-        EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1) {
-        throw std::runtime_error("HMAC-SHA256 failed");
-    }
-    return std::string(reinterpret_cast<char const*>(out.data()), len);
 }
 
 }  // namespace
@@ -338,7 +314,7 @@ boost::json::object external_account_binding(std::string const& account_key_pem,
     boost::json::object jws;
     jws["protected"] = protected_b64;
     jws["payload"] = payload_b64;
-    jws["signature"] = base64url(hmac_sha256(hmac_key, input));
+    jws["signature"] = base64url(crypto::hmac_sha256(hmac_key, input));
     return jws;
 }
 

@@ -8,6 +8,7 @@
 #include "certctrl/http/server.hpp"
 #include "certctrl/repo/mysql.hpp"
 #include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/devices.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
@@ -88,7 +89,8 @@ int prepare_schema(db::pool const& pool, bool apply) {
 
 // Every few minutes: delete expired sessions and old rate-limit counters, so the tables do not grow without
 // bound. Runs until the io_context stops.
-asio::awaitable<void> housekeeping(service::auth_service& auth, service::rate_limiter& limits) {
+asio::awaitable<void> housekeeping(service::auth_service& auth, service::rate_limiter& limits,
+                                   service::device_auth_service& devices) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     for (;;) {
         timer.expires_after(std::chrono::minutes(5));
@@ -100,6 +102,11 @@ asio::awaitable<void> housekeeping(service::auth_service& auth, service::rate_li
         auto sessions = co_await std::move(sessions_op);
         auto counters_op = limits.purge();
         auto counters = co_await std::move(counters_op);
+        auto devices_op = devices.purge();
+        auto grants = co_await std::move(devices_op);
+        if (!grants) {
+            spdlog::warn("housekeeping (device grants and tokens) failed: {}", grants.error().what);
+        }
         if (!sessions || !counters) {
             spdlog::warn("housekeeping failed: {}",
                          !sessions ? sessions.error().what : counters.error().what);
@@ -388,9 +395,17 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::ca_service cas(*ca_repo, keys, cpu);
     auto cert_repo = repo::make_mysql_certificate_repository(pool);
     auto device_repo = repo::make_mysql_device_repository(pool);
-    service::certificate_service certificates(*cert_repo, *device_repo);
+    service::certificate_service certificates(*cert_repo, *device_repo, keys);
     auto issuance_repo = repo::make_mysql_issuance_repository(pool);
     service::issuance_service issuance(*issuance_repo, *cert_repo, keys, cpu, ids.limits);
+    repo::set_kept_signals_per_device(cfg.devices.updates_kept_per_device);
+    auto device_auth_repo = repo::make_mysql_device_auth_repository(pool);
+    auto device_feed_repo = repo::make_mysql_device_feed_repository(pool);
+    service::device_auth_service device_auth(*device_auth_repo, keys, cfg.devices, cfg.server.public_url);
+    ids.devices = &device_auth;
+    service::update_notifier notifier(*device_feed_repo, std::chrono::milliseconds(250));
+    service::device_service device_side(*device_feed_repo, *device_repo, *cert_repo, keys, notifier,
+                                        cfg.devices);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
@@ -402,6 +417,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     handlers::add_ca_routes(api_routes, ids, cas);
     handlers::add_certificate_routes(api_routes, ids, certificates);
     handlers::add_issuance_routes(api_routes, ids, issuance);
+    handlers::add_device_auth_routes(api_routes, ids);
+    handlers::add_device_routes(api_routes, ids, device_side, cfg.devices);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);
@@ -431,7 +448,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
         return exit_failure;
     }
     api.start();
-    asio::co_spawn(ioc, housekeeping(identity.auth, identity.limits), asio::detached);
+    asio::co_spawn(ioc, housekeeping(identity.auth, identity.limits, device_auth), asio::detached);
+    asio::co_spawn(ioc, notifier.run(), asio::detached);
     spdlog::info("listening on {}:{}", cfg.server.listen_address, api.port());
     if (metrics_server) {
         metrics_server->start();

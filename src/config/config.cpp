@@ -351,6 +351,17 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         check_url("issuance.cloudflare_api_url", c.issuance.cloudflare_api_url);
         r.finish();
     }
+    if (auto const* s = top.section("devices")) {
+        section_reader r(*s, "devices");
+        r.read_int("access_token_ttl_seconds", c.devices.access_token_ttl_seconds, 60, 86400);
+        r.read_int("refresh_token_ttl_seconds", c.devices.refresh_token_ttl_seconds, 3600, 365 * 86400);
+        r.read_int("registration_code_ttl_seconds", c.devices.registration_code_ttl_seconds, 60, 3600);
+        r.read("verification_uri", c.devices.verification_uri);
+        r.read_int("updates_kept_per_device", c.devices.updates_kept_per_device, 1, 100000);
+        r.read_int("updates_max_wait_seconds", c.devices.updates_max_wait_seconds, 0, 30);
+        r.read_int("poll_interval_hint_seconds", c.devices.poll_interval_hint_seconds, 0, 86400);
+        r.finish();
+    }
     top.finish();
     return c;
 }

@@ -154,6 +154,14 @@ result<std::string> keyring::unwrap(wrapped_key const& w, std::string_view conte
     return aes256gcm_decrypt(it->second, w.box, context);
 }
 
+std::optional<std::string> keyring::derive(std::uint32_t version, std::string_view purpose) const {
+    auto it = keys_.find(version);
+    if (it == keys_.end()) {
+        return std::nullopt;
+    }
+    return hmac_sha256(it->second, std::string("certctrl derive v1 ") + std::string(purpose));
+}
+
 std::vector<std::uint32_t> keyring::versions() const {
     std::vector<std::uint32_t> out;
     for (auto const& kv : keys_) {

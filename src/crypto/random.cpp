@@ -1,8 +1,12 @@
 #include "certctrl/crypto/random.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <array>
+#include <memory>
 
 #include <stdexcept>
 
@@ -39,6 +43,30 @@ std::string sha256(std::string_view data) {
         throw std::runtime_error("SHA-256 failed");
     }
     return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
+                                                          EVP_MAC_free);
+    std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(mac ? EVP_MAC_CTX_new(mac.get()) : nullptr,
+                                                                  EVP_MAC_CTX_free);
+    if (!ctx) {
+        throw std::runtime_error("HMAC is not available");
+    }
+    char digest_name[] = "SHA256";
+    std::array<OSSL_PARAM, 2> params = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+    std::size_t len = 0;
+    if (EVP_MAC_init(ctx.get(), reinterpret_cast<unsigned char const*>(key.data()), key.size(),
+                     params.data()) != 1 ||
+        EVP_MAC_update(ctx.get(), reinterpret_cast<unsigned char const*>(data.data()), data.size()) != 1 ||
+        EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1) {
+        throw std::runtime_error("HMAC-SHA256 failed");
+    }
+    return std::string(reinterpret_cast<char const*>(out.data()), len);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -48,3 +48,28 @@ result<device_input> parse_device_input(boost::json::object const& body) {
 }
 
 }  // namespace certctrl::domain
+
+namespace certctrl::domain {
+
+boost::json::object default_cert_install_item(std::int64_t cert_id, std::string const& domain_name) {
+    std::string dir = domain_name;
+    for (auto& ch : dir) {
+        if (ch == '*') {
+            ch = '_';  // a wildcard name makes a plain directory name
+        }
+    }
+    std::string const base = "/etc/certctrl/certs/" + dir + "/";
+    boost::json::array from{"private.key", "certificate.pem", "fullchain.pem"};
+    boost::json::array to{base + "private.key", base + "certificate.pem", base + "fullchain.pem"};
+    return boost::json::object{{"id", "cert-" + std::to_string(cert_id)},
+                               {"type", "copy"},
+                               {"enabled", true},
+                               {"continue_on_error", false},
+                               {"ob_type", "cert"},
+                               {"ob_id", cert_id},
+                               {"ob_name", domain_name},
+                               {"from", std::move(from)},
+                               {"to", std::move(to)}};
+}
+
+}  // namespace certctrl::domain

@@ -114,8 +114,12 @@ std::vector<route_access> const& access_table() {
          {who::me, "certificates", "write", "certificate_id", false}},
         {bh::verb::get, "/apiv1/users/:user_id/devices", {who::user_path, "", "", "", false}},
         {bh::verb::get, "/apiv1/me/devices", {who::me, "devices", "read", "", false}},
-        {bh::verb::post, "/apiv1/users/:user_id/devices", {who::user_path, "", "", "", false}},
-        {bh::verb::post, "/apiv1/me/devices", {who::me, "devices", "write", "", false}},
+        {bh::verb::post,
+         "/apiv1/users/:user_id/devices",
+         {who::user_path, "", "", "", false, false, "ForDeviceAuthenticate", "authenticate"}},
+        {bh::verb::post,
+         "/apiv1/me/devices",
+         {who::me, "devices", "write", "", false, false, "ForDeviceAuthenticate", "authenticate"}},
         {bh::verb::get, "/apiv1/users/:user_id/devices/:device_id", {who::user_path, "", "", "", false}},
         {bh::verb::get, "/apiv1/me/devices/:device_id", {who::me, "devices", "read", "device_id", false}},
         {bh::verb::delete_, "/apiv1/users/:user_id/devices/:device_id", {who::user_path, "", "", "", false}},
@@ -201,6 +205,70 @@ std::vector<route_access> const& access_table() {
         {bh::verb::get,
          "/apiv1/me/certificates/:certificate_id/export",
          {who::me, "certificates", "read", "certificate_id", false}},
+        {bh::verb::put, "/apiv1/users/:user_id/devices/:device_id", {who::user_path, "", "", "", false}},
+        {bh::verb::put, "/apiv1/me/devices/:device_id", {who::me, "devices", "write", "device_id", false}},
+        {bh::verb::get,
+         "/apiv1/users/:user_id/devices/:device_id/install-config",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::get,
+         "/apiv1/me/devices/:device_id/install-config",
+         {who::me, "devices", "read", "device_id", false}},
+        {bh::verb::put,
+         "/apiv1/users/:user_id/devices/:device_id/install-config",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::put,
+         "/apiv1/me/devices/:device_id/install-config",
+         {who::me, "devices", "write", "device_id", false}},
+        {bh::verb::get,
+         "/apiv1/users/:user_id/devices/:device_id/install-config-histories",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::get,
+         "/apiv1/me/devices/:device_id/install-config-histories",
+         {who::me, "devices", "read", "device_id", false}},
+        {bh::verb::post,
+         "/apiv1/users/:user_id/devices/:device_id/install-config/restore",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::post,
+         "/apiv1/me/devices/:device_id/install-config/restore",
+         {who::me, "devices", "write", "device_id", false}},
+        {bh::verb::get, "/apiv1/users/:user_id/devices/:device_id/cas", {who::user_path, "", "", "", false}},
+        {bh::verb::get, "/apiv1/me/devices/:device_id/cas", {who::me, "devices", "read", "device_id", false}},
+        {bh::verb::post, "/apiv1/users/:user_id/devices/:device_id/cas", {who::user_path, "", "", "", false}},
+        {bh::verb::post,
+         "/apiv1/me/devices/:device_id/cas",
+         {who::me, "devices", "write", "device_id", false}},
+        {bh::verb::delete_,
+         "/apiv1/users/:user_id/devices/:device_id/cas/:ca_id",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::delete_,
+         "/apiv1/me/devices/:device_id/cas/:ca_id",
+         {who::me, "devices", "write", "device_id", false}},
+        {bh::verb::get,
+         "/apiv1/users/:user_id/devices/:device_id/cas/:ca_id/bundle",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::get,
+         "/apiv1/me/devices/:device_id/cas/:ca_id/bundle",
+         {who::me, "devices", "read", "device_id", false}},
+        {bh::verb::get,
+         "/apiv1/users/:user_id/devices/:device_id/certificates/:cert_id/bundle",
+         {who::user_path, "", "", "", false}},
+        {bh::verb::get,
+         "/apiv1/me/devices/:device_id/certificates/:certificate_id/bundle",
+         {who::me, "devices", "read", "device_id", false}},
+        {bh::verb::post,
+         "/apiv1/me/install-config-update/{device_public_id}",
+         {who::me, "ForInstallConfigUpdate", "update", "", false, false, "devices", "write"}},
+        {bh::verb::post, "/auth/device", {who::anyone, "", "", "", false}},
+        {bh::verb::post, "/auth/refresh", {who::anyone, "", "", "", true}},
+        {bh::verb::post, "/apiv1/device/registration", {who::anyone, "", "", "", true}},
+        {bh::verb::get, "/apiv1/devices/self/updates", {who::device, "", "", "", false}},
+        {bh::verb::get, "/apiv1/devices/self/install-config", {who::device, "", "", "", false}},
+        {bh::verb::get, "/apiv1/devices/self/certificates/:cert_id", {who::device, "", "", "", false}},
+        {bh::verb::get,
+         "/apiv1/devices/self/certificates/:cert_id/deploy-materials",
+         {who::device, "", "", "", false}},
+        {bh::verb::get, "/apiv1/devices/self/cas/:ca_id/bundle", {who::device, "", "", "", false}},
+        {bh::verb::post, "/apiv1/devices/self/notify", {who::device, "", "", "", false}},
     };
     return table;
 }
@@ -260,6 +328,25 @@ http::awaitable<result<std::optional<domain::principal>>> authenticate(http::req
     co_return co_await std::move(aw_2);
 }
 
+// The principal of a device route: `Authorization: Bearer <device access token>` (agent contract 2.4).
+http::awaitable<result<domain::principal>> authenticate_device(http::request_context const& ctx,
+                                                               identity_context& ids) {
+    auto auth = ctx.req.find(bh::field::authorization);
+    if (auth == ctx.req.end()) {
+        co_return make_error(errc::unauthenticated,
+                             "Device routes need 'Authorization: Bearer <device access token>'");
+    }
+    std::string_view v = auth->value();
+    if (v.size() < 8 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+        co_return make_error(errc::unauthenticated, "Authorization must be 'Bearer <device access token>'");
+    }
+    if (!ids.devices) {
+        co_return make_error(errc::unavailable, "Device authentication is not available");
+    }
+    auto aw = ids.devices->authenticate(std::string(v.substr(7)));
+    co_return co_await std::move(aw);
+}
+
 http::awaitable<http::response> deny(http::request_context& ctx, identity_context& ids,
                                      std::optional<std::int64_t> user_id, std::string what) {
     boost::json::object detail;
@@ -284,6 +371,30 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
     if (rule.kind == who::anyone) {
         auto aw_5 = h(ctx);
         co_return co_await std::move(aw_5);
+    }
+    if (rule.kind == who::device) {
+        auto aw_dev = authenticate_device(ctx, ids);
+        auto dev = co_await std::move(aw_dev);
+        if (!dev) {
+            if (dev.error().code == errc::unauthenticated) {
+                auto aw_fail = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+                auto budget = co_await std::move(aw_fail);
+                if (!budget) {
+                    co_return http::error_response(ctx, budget.error());
+                }
+            }
+            co_return http::error_response(ctx, dev.error());
+        }
+        // Each device has its own budget, so a user's fleet of agents does not share one.
+        auto aw_budget =
+            ids.limits.check(service::rate_limiter::limit::api, "device:" + std::to_string(dev->device_id));
+        auto within = co_await std::move(aw_budget);
+        if (!within) {
+            co_return http::error_response(ctx, within.error());
+        }
+        ctx.principal = std::move(*dev);
+        auto aw_dh = h(ctx);
+        co_return co_await std::move(aw_dh);
     }
     auto aw_6 = authenticate(ctx, ids);
     auto found = co_await std::move(aw_6);
@@ -311,7 +422,10 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
         co_return http::error_response(ctx, within.error());
     }
     if (rule.kind == who::user_path) {
-        if (p.is_api_key()) {
+        bool const key_allowed =
+            p.is_api_key() && !rule.alt_obtype.empty() && ctx.params.id("user_id") == p.who.id &&
+            domain::allows(p.permissions, rule.alt_obtype, std::nullopt, rule.alt_action);
+        if (p.is_api_key() && !key_allowed) {
             auto aw_7 = deny(ctx, ids, p.who.id,
                              "API keys use the /apiv1/me/... routes; /apiv1/users/:user_id needs a session");
             co_return co_await std::move(aw_7);
@@ -337,7 +451,9 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
         if (!rule.id_param.empty()) {
             id = ctx.params.id(rule.id_param);
         }
-        if (!domain::allows(p.permissions, rule.obtype, id, rule.action)) {
+        if (!domain::allows(p.permissions, rule.obtype, id, rule.action) &&
+            (rule.alt_obtype.empty() ||
+             !domain::allows(p.permissions, rule.alt_obtype, id, rule.alt_action))) {
             std::string const scope =
                 rule.obtype + ":" + (id ? std::to_string(*id) : std::string("*")) + "[" + rule.action + "]";
             auto aw_9 = deny(ctx, ids, p.who.id, "The API key lacks the scope " + scope);

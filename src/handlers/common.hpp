@@ -97,3 +97,16 @@ result<std::string> required_string(boost::json::object const& o, char const* fi
 result<std::string> optional_string(boost::json::object const& o, char const* field, std::size_t max);
 
 }  // namespace certctrl::handlers::detail
+
+namespace certctrl::handlers {
+struct identity_context;
+}
+
+namespace certctrl::handlers::detail {
+
+/// Registers an agent's device from its registration body (device_public_id, dev_pk, ...) for `user_id` and
+/// answers {device, session} (the API-key path of agent contract 2.3 step 5).
+http::awaitable<http::response> register_agent(http::request_context& ctx, identity_context& ids,
+                                               std::int64_t user_id, boost::json::object body);
+
+}  // namespace certctrl::handlers::detail

@@ -139,6 +139,7 @@ boost::json::object device_json(domain::device const& d) {
             {"ip", d.ip},
             {"user_agent", d.user_agent},
             {"status", d.status},
+            {"agent_version", d.agent_version},
             {"has_public_key", d.has_public_key},
             {"created_at", d.created_at},
             {"last_seen_at", d.last_seen_at}};
@@ -149,7 +150,9 @@ boost::json::object assignment_json(domain::assignment const& a) {
             {"device_id", a.device_id},
             {"device_public_id", a.device_public_id},
             {"wrap_alg", a.wrap_alg},
-            {"wrap_status", a.wrapped ? "ready" : "pending"},
+            {"wrap_status", a.wrapped        ? "ready"
+                            : a.wrap_pending ? "pending"
+                                             : "none"},
             {"status", "assigned"},
             {"message", "Certificate " + std::to_string(a.cert_id) + " assigned to device " +
                             (a.device_public_id.empty() ? std::to_string(a.device_id) : a.device_public_id)},
@@ -290,7 +293,7 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto a = co_await std::move(aw);
         if (!a)
             co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a));
+        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
     };
 
     // ----------------------------------------------------------------------------------------- devices
@@ -301,10 +304,15 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto aw = detail::respond_page(ctx, *page, certs.list_devices(subject_user(ctx), *page), device_json);
         co_return co_await std::move(aw);
     };
-    auto register_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto register_device = [&certs, &ids](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
         if (!body)
             co_return http::json_error(ctx.req, body.error());
+        if (body->if_contains("dev_pk")) {
+            // The agent's own registration (cert-ctrl login --apikey): its X25519 key and a session.
+            auto aw_agent = detail::register_agent(ctx, ids, subject_user(ctx), std::move(*body));
+            co_return co_await std::move(aw_agent);
+        }
         auto input = domain::parse_device_input(*body);
         if (!input)
             co_return http::json_error(ctx.req, input.error());
@@ -365,7 +373,7 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto a = co_await std::move(aw);
         if (!a)
             co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a));
+        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
     };
     auto device_unassign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto aw =
@@ -461,7 +469,7 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         auto a = co_await std::move(aw);
         if (!a)
             co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a));
+        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
     };
     add_guarded(r, ids, bh::verb::post, "/apiv1/me/certificate-assign", me_assign);
 }

@@ -4,6 +4,7 @@
 
 #include "common.hpp"
 #include "rows.hpp"
+#include "signals.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -153,16 +154,29 @@ class mysql_issuance final : public issuance_repository {
                 cert->setInt64(10, now);
                 cert->setInt64(11, row->cert_id);
                 cert->executeUpdate();
-                auto wrap = prepare(
-                    c,
-                    "REPLACE INTO certificate_master_wrapped (cert_id, key_version, wrapped_data_key, "
-                    "nonce, tag) VALUES (?, ?, ?, ?, ?)");
-                wrap->setInt64(1, row->cert_id);
-                wrap->setInt(2, static_cast<int>(m.data_key.version));
-                wrap->setString(3, m.data_key.box.ciphertext);
-                wrap->setString(4, m.data_key.box.nonce);
-                wrap->setString(5, m.data_key.box.tag);
-                wrap->executeUpdate();
+                if (m.keep_master_copy) {
+                    auto wrap = prepare(
+                        c,
+                        "REPLACE INTO certificate_master_wrapped (cert_id, key_version, wrapped_data_key, "
+                        "nonce, tag) VALUES (?, ?, ?, ?, ?)");
+                    wrap->setInt64(1, row->cert_id);
+                    wrap->setInt(2, static_cast<int>(m.data_key.version));
+                    wrap->setString(3, m.data_key.box.ciphertext);
+                    wrap->setString(4, m.data_key.box.nonce);
+                    wrap->setString(5, m.data_key.box.tag);
+                    wrap->executeUpdate();
+                } else {
+                    auto drop = prepare(c, "DELETE FROM certificate_master_wrapped WHERE cert_id = ?");
+                    drop->setInt64(1, row->cert_id);
+                    drop->executeUpdate();
+                }
+                // Every device holding the certificate gets the new data key sealed to it (or a pending
+                // mark) and a cert.updated signal, in this same transaction.
+                if (m.sealer.seal) {
+                    for (auto device_id : devices_of_cert(c, row->cert_id)) {
+                        wrap_assignment(c, row->cert_id, device_id, m.sealer, m.plain_data_key);
+                    }
+                }
                 auto done = prepare(c,
                                     "UPDATE issue_history SET status = 'SUCCESS', inflight_cert_id = NULL, "
                                     "completed_at = ?, lease_owner = NULL, error_message = '' WHERE id = ?");

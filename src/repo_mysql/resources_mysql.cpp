@@ -5,6 +5,7 @@
 
 #include "common.hpp"
 #include "rows.hpp"
+#include "signals.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -87,7 +88,17 @@ class mysql_cas final : public ca_repository {
     task<bool> remove(std::int64_t user_id, std::int64_t id) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<bool> { return delete_owned_row(c, "cas", user_id, id); },
+            [=](sql::Connection& c) -> result<bool> {
+                return delete_owned_with(
+                    c, "cas", user_id, id,
+                    {"INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT dc.device_id, "
+                     "'ca.unassigned', "
+                     "JSON_OBJECT('ca_id', cas.id, 'serial', cas.serial_number, 'ca_name', cas.name), "
+                     "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM device_cas dc JOIN cas ON cas.id = "
+                     "dc.ca_id "
+                     "WHERE dc.ca_id = ?",
+                     "DELETE FROM device_cas WHERE ca_id = ?"});
+            },
             use_awaitable);
     }
 
@@ -198,10 +209,15 @@ class mysql_certificates final : public certificate_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                return delete_owned_with(c, "certificates", user_id, id,
-                                         {"DELETE FROM certificate_assignments WHERE cert_id = ?",
-                                          "DELETE FROM issue_history WHERE cert_id = ?",
-                                          "DELETE FROM certificate_master_wrapped WHERE cert_id = ?"});
+                return delete_owned_with(
+                    c, "certificates", user_id, id,
+                    {"INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT device_id, "
+                     "'cert.unassigned', JSON_OBJECT('cert_id', cert_id), "
+                     "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM "
+                     "certificate_assignments WHERE cert_id = ?",
+                     "DELETE FROM certificate_assignments WHERE cert_id = ?",
+                     "DELETE FROM issue_history WHERE cert_id = ?",
+                     "DELETE FROM certificate_master_wrapped WHERE cert_id = ?"});
             },
             use_awaitable);
     }
@@ -311,10 +327,10 @@ class mysql_devices final : public device_repository {
     }
 
     task<assign_outcome> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id,
-                                std::int64_t now) override {
+                                std::int64_t now, device_sealer sealer) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<assign_outcome> {
+            [=, sealer = std::move(sealer)](sql::Connection& c) -> result<assign_outcome> {
                 transaction tx(c);
                 auto dev =
                     prepare(c, "SELECT status FROM devices WHERE user_id = ? AND id = ? LOCK IN SHARE MODE");
@@ -327,10 +343,16 @@ class mysql_devices final : public device_repository {
                 if (drs->getString(1) != "ACTIVE") {
                     return assign_outcome::device_inactive;
                 }
-                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
-                            {user_id, cert_id})) {
+                auto cq = prepare(c,
+                                  "SELECT domain_name FROM certificates WHERE user_id = ? AND id = ? "
+                                  "LOCK IN SHARE MODE");
+                cq->setInt64(1, user_id);
+                cq->setInt64(2, cert_id);
+                rs_ptr crs(cq->executeQuery());
+                if (!crs->next()) {
                     return assign_outcome::no_certificate;
                 }
+                std::string const domain_name = crs->getString(1);
                 if (exists(c,
                            "SELECT cert_id FROM certificate_assignments WHERE cert_id = ? AND device_id = ?",
                            {cert_id, device_id})) {
@@ -344,8 +366,13 @@ class mysql_devices final : public device_repository {
                 ps->setInt64(2, device_id);
                 ps->setInt64(3, now);
                 ps->executeUpdate();
+                // The key is sealed to the device now where it can be (cert.updated is signalled either way),
+                // and the install config gains an item for the certificate so the agent deploys something.
+                wrap_state const state = wrap_assignment(c, cert_id, device_id, sealer);
+                add_default_install_item(c, user_id, device_id, cert_id, domain_name, now);
                 tx.commit();
-                return assign_outcome::assigned;
+                return state == wrap_state::pending ? assign_outcome::assigned_pending
+                                                    : assign_outcome::assigned;
             },
             use_awaitable);
     }
@@ -354,6 +381,7 @@ class mysql_devices final : public device_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
+                transaction tx(c);
                 auto ps =
                     prepare(c,
                             "DELETE a FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "
@@ -361,7 +389,12 @@ class mysql_devices final : public device_repository {
                 ps->setInt64(1, user_id);
                 ps->setInt64(2, cert_id);
                 ps->setInt64(3, device_id);
-                return ps->executeUpdate() > 0;
+                if (ps->executeUpdate() == 0) {
+                    return false;
+                }
+                emit_signal(c, device_id, "cert.unassigned", boost::json::object{{"cert_id", cert_id}});
+                tx.commit();
+                return true;
             },
             use_awaitable);
     }
@@ -371,12 +404,12 @@ class mysql_devices final : public device_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::optional<domain::assignment>> {
-                auto ps = prepare(
-                    c,
-                    "SELECT a.cert_id, a.device_id, d.device_public_id, a.wrap_alg, "
-                    "(a.enc_data_key IS NOT NULL AND a.enc_data_key <> REPEAT(CHAR(0), 48)), "
-                    "a.created_at FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "
-                    "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
+                auto ps = prepare(c,
+                                  "SELECT a.cert_id, a.device_id, d.device_public_id, a.wrap_alg, "
+                                  "(a.enc_data_key IS NOT NULL AND a.enc_data_key <> REPEAT(CHAR(0), 48)), "
+                                  "a.created_at, (a.enc_data_key = REPEAT(CHAR(0), 48)) FROM "
+                                  "certificate_assignments a JOIN devices d ON d.id = a.device_id "
+                                  "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
                 ps->setInt64(1, user_id);
                 ps->setInt64(2, cert_id);
                 ps->setInt64(3, device_id);
@@ -391,6 +424,7 @@ class mysql_devices final : public device_repository {
                 a.wrap_alg = rs->getString(4);
                 a.wrapped = rs->getBoolean(5);
                 a.created_at = i64(*rs, 6);
+                a.wrap_pending = rs->getBoolean(7);
                 return std::optional<domain::assignment>(a);
             },
             use_awaitable);

@@ -209,7 +209,7 @@ inline domain::certificate read_cert(sql::ResultSet& rs) {
 constexpr char const* device_columns =
     "d.id, d.user_id, d.device_public_id, d.name, d.description, d.device_type, d.platform, d.model, "
     "d.app_version, d.ip, d.user_agent, d.status, (d.dev_public_key IS NOT NULL), d.created_at, "
-    "d.last_seen_at";
+    "d.last_seen_at, d.agent_version";
 
 inline domain::device read_device(sql::ResultSet& rs) {
     domain::device d;
@@ -228,6 +228,7 @@ inline domain::device read_device(sql::ResultSet& rs) {
     d.has_public_key = rs.getBoolean(13);
     d.created_at = i64(rs, 14);
     d.last_seen_at = i64(rs, 15);
+    d.agent_version = rs.getString(16);
     return d;
 }
 

@@ -5,6 +5,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
+#include "certctrl/service/devices.hpp"
 #include "certctrl/service/resources.hpp"
 #include "certctrl/service/zip.hpp"
 
@@ -24,12 +25,18 @@ std::string issuance_service::data_key_context(std::int64_t cert_id) {
     return "certificates." + std::to_string(cert_id);
 }
 
-std::pair<crypto::gcm_box, crypto::wrapped_key> seal_certificate_key(crypto::keyring const& keys,
-                                                                     std::string const& key_pem,
-                                                                     std::int64_t cert_id) {
-    std::string const data_key = crypto::random_bytes(32);
-    auto box = crypto::aes256gcm_encrypt(data_key, crypto::private_key_der(key_pem));
-    return {std::move(box), keys.wrap(data_key, issuance_service::data_key_context(cert_id))};
+void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_pem,
+                          domain::certificate const& cert) {
+    std::string data_key = crypto::random_bytes(32);
+    m.private_key = crypto::aes256gcm_encrypt(data_key, crypto::private_key_der(key_pem));
+    m.data_key = keys.wrap(data_key, issuance_service::data_key_context(cert.id));
+    std::string policy = cert.key_dist_policy;
+    for (auto& ch : policy) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    m.keep_master_copy = policy != "DEVICE_REQUIRED";
+    m.plain_data_key = std::move(data_key);
+    m.sealer = make_device_sealer(keys);
 }
 
 result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stored_key const& stored,
@@ -143,9 +150,7 @@ task<bool> issuance_service::issue_self_ca(repo::issue_context ctx, domain::issu
             m.not_after = leaf.info.not_after;
             m.self_signed = true;
             m.verified = true;
-            auto [box, wrapped] = seal_certificate_key(keys, key_pem, ctx.cert.id);
-            m.private_key = std::move(box);
-            m.data_key = std::move(wrapped);
+            seal_certificate_key(m, keys, key_pem, ctx.cert);
             return m;
         } catch (std::exception const& e) {
             return make_error(errc::internal, "SELF_CA issuance failed", {}, e.what());

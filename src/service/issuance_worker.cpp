@@ -549,9 +549,7 @@ asio::awaitable<result<bool>> issuance_worker::run_acme(repo::issue_context ctx,
     m.serial_number = info->serial_hex;
     m.not_before = info->not_before;
     m.not_after = info->not_after;
-    auto [box, wrapped] = seal_certificate_key(keys_, leaf_key, cert.id);
-    m.private_key = std::move(box);
-    m.data_key = std::move(wrapped);
+    seal_certificate_key(m, keys_, leaf_key, cert);
     auto aw_store = repo_.succeed(row.id, std::move(m), unix_now());
     auto stored = co_await std::move(aw_store);
     if (!stored) {

@@ -5,6 +5,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
+#include "certctrl/service/devices.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -220,7 +221,7 @@ task<domain::certificate> certificate_service::certificate_of(std::int64_t user_
 task<domain::assignment> certificate_service::assign(std::int64_t user_id, std::int64_t cert_id,
                                                      std::int64_t device_id) {
     using outcome = repo::device_repository::assign_outcome;
-    auto aw = devices_.assign(user_id, cert_id, device_id, unix_now());
+    auto aw = devices_.assign(user_id, cert_id, device_id, unix_now(), make_device_sealer(keys_));
     auto r = co_await std::move(aw);
     if (!r) {
         co_return r.error();
@@ -237,6 +238,7 @@ task<domain::assignment> certificate_service::assign(std::int64_t user_id, std::
         case outcome::already:
             co_return make_error(errc::conflict, "The certificate is already assigned to this device");
         case outcome::assigned:
+        case outcome::assigned_pending:
             break;
     }
     auto aw_a = devices_.get_assignment(user_id, cert_id, device_id);

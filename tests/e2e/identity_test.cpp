@@ -1,4 +1,5 @@
 // End to end: identity and access against the real binary and MariaDB.
+#include "certctrl/core/hex.hpp"
 #include "certctrl/handlers/access.hpp"
 #include "http_client.hpp"
 #include "server_process.hpp"
@@ -147,7 +148,7 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         R"({"obtype":"devices","obid":"*","actions":["read","write"]}])";
     // The weak key holds only a scope no guarded route asks for.
     auto [weak_id, weak] = make_key(
-        alice_cookie, alice, R"([{"obtype":"ForInstallConfigUpdate","obid":"*","actions":["update"]}])");
+        alice_cookie, alice, R"([{"obtype":"ForDeviceAuthenticate","obid":"*","actions":["validate"]}])");
     auto [full_id, full] = make_key(alice_cookie, alice, all);
     auto [expired_id, expired] = make_key(alice_cookie, alice, all);
     auto [deleted_id, deleted] = make_key(alice_cookie, alice, all);
@@ -158,6 +159,14 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         post_json("/apiv1/me/acme-accounts", R"({"name":"le","provider":"letsencrypt"})", bearer(full));
     ASSERT_EQ(account.status, 200) << account.body;
     auto const account_id = account.json().at("data").at("id").as_int64();
+    // A device of alice's, registered by the agent path: its access token is the credential of the device
+    // routes.
+    auto device = post_json("/apiv1/me/devices",
+                            R"({"device_public_id":"5e0f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e1f","dev_pk":")" +
+                                base64_encode(std::string(32, 'k')) + R"("})",
+                            bearer(full));
+    ASSERT_EQ(device.status, 201) << device.body;
+    std::string const device_token(device.json().at("data").at("session").at("access_token").as_string());
 
     auto rows = handlers::access_table();
     std::stable_sort(rows.begin(), rows.end(), [](auto const& a, auto const& b) {
@@ -184,10 +193,15 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
             EXPECT_EQ(other.status, 403) << other.body;
             EXPECT_EQ(code_of(other), 4003);
             EXPECT_EQ(call(method, path, bearer(full)).status, 403);  // keys use /apiv1/me
+        } else if (row.rule.kind == handlers::access::who::device) {
+            EXPECT_EQ(call(method, path, bearer(full)).status, 401) << "an API key is not a device token";
+            EXPECT_EQ(call(method, path, session(alice_cookie)).status, 401);
         } else {
             auto lacking = call(method, path, bearer(weak));
             EXPECT_EQ(lacking.status, 403) << lacking.body;
             EXPECT_EQ(code_of(lacking), 4003);
+            EXPECT_EQ(call(method, path, bearer(device_token)).status, 401)
+                << "a device token is not a user's";
         }
     }
     EXPECT_GE(guarded, 10);
@@ -202,6 +216,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
             R"({"name":"n","expires_in_seconds":600,"permissions":[{"obtype":"audit","obid":"*","actions":["read"]}]})";
         auto r = row.rule.kind == handlers::access::who::user_path
                      ? call(method, path, session(alice_cookie), body)
+                 : row.rule.kind == handlers::access::who::device
+                     ? call(method, path, bearer(device_token), body)
                      : call(method, path, bearer(full), body);
         if (method == "POST" && row.pattern.ends_with("/issues/history")) {
             // The workers' internal callback refuses every user, rightful or not.

@@ -29,7 +29,7 @@ class ResourcesRepo : public ::testing::Test {
         certs_repo_ = repo::make_mysql_certificate_repository(*pool_);
         devices_repo_ = repo::make_mysql_device_repository(*pool_);
         cas_ = std::make_unique<service::ca_service>(*cas_repo_, keys_, cpu_);
-        certs_ = std::make_unique<service::certificate_service>(*certs_repo_, *devices_repo_);
+        certs_ = std::make_unique<service::certificate_service>(*certs_repo_, *devices_repo_, keys_);
     }
 
     std::int64_t user(std::string const& email) {

@@ -17,6 +17,13 @@ std::string row_of(route_access const& ra) {
             break;
         case access::who::user_path:
             who = "session of :user_id or admin";
+            if (!ra.rule.alt_obtype.empty()) {
+                who += ", or API key of :user_id";
+                scope = "`" + ra.rule.alt_obtype + ":*[" + ra.rule.alt_action + "]`";
+            }
+            break;
+        case access::who::device:
+            who = "device access token";
             break;
         case access::who::me:
             who = "session or API key";
@@ -27,6 +34,9 @@ std::string row_of(route_access const& ra) {
                 scope = "`" + ra.rule.obtype + ":" +
                         (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" +
                         ra.rule.action + "]`";
+            }
+            if (!ra.rule.alt_obtype.empty()) {
+                scope += " or `" + ra.rule.alt_obtype + ":*[" + ra.rule.alt_action + "]`";
             }
             break;
     }

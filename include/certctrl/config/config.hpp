@@ -109,6 +109,17 @@ struct issuance_config {
     std::string cloudflare_api_url = "https://api.cloudflare.com/client/v4";
 };
 
+/// The device side: device grant, device tokens, the update feed.
+struct devices_config {
+    std::int64_t access_token_ttl_seconds = 3600;             // device JWTs
+    std::int64_t refresh_token_ttl_seconds = 30 * 24 * 3600;  // rotating refresh tokens
+    std::int64_t registration_code_ttl_seconds = 600;         // single-use code handed out by device_poll
+    std::string verification_uri;  // where users enter the user_code; empty: <server.public_url>/device
+    unsigned updates_kept_per_device = 1000;  // feed signals kept; an older cursor must resync (409 40901)
+    unsigned updates_max_wait_seconds = 30;   // cap of the ?wait= long-poll
+    unsigned poll_interval_hint_seconds = 0;  // sent as X-Poll-Interval when set
+};
+
 /// The whole validated configuration.
 struct config {
     server_config server;
@@ -119,6 +130,7 @@ struct config {
     auth_config auth;
     rate_limit_config rate_limits;
     issuance_config issuance;
+    devices_config devices;
 };
 
 /// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw

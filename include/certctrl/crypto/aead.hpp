@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,10 @@ class keyring {
 
     /// Unwraps a data key. Errors: internal (version not configured, tampered, wrong context).
     result<std::string> unwrap(wrapped_key const& w, std::string_view context) const;
+
+    /// A 32-byte key for `purpose` (e.g. "device-jwt"), derived from master key `version` with
+    /// HMAC-SHA256; nothing when that version is not configured.
+    std::optional<std::string> derive(std::uint32_t version, std::string_view purpose) const;
 
     /// The versions configured, oldest first.
     std::vector<std::uint32_t> versions() const;

@@ -18,6 +18,9 @@ std::string uuid_v4();
 /// SHA-256 of `data` (32 raw bytes).
 std::string sha256(std::string_view data);
 
+/// HMAC-SHA256 of `data` under `key` (32 raw bytes). Throws std::runtime_error when OpenSSL fails.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
 /// Compares in time independent of where the inputs differ (lengths may leak).
 bool constant_time_equal(std::string_view a, std::string_view b);
 

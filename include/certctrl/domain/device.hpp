@@ -24,6 +24,7 @@ struct device {
     std::string app_version;
     std::string ip;
     std::string user_agent;
+    std::string agent_version;      // from the agent's notify
     std::string status = "ACTIVE";  // ACTIVE | REVOKED | LOST
     bool has_public_key = false;    // an X25519 key was registered by the agent
     std::int64_t created_at = 0;
@@ -48,13 +49,18 @@ result<device_input> parse_device_input(boost::json::object const& body);
 /// A UUID in its 36-character form, lower-cased; nullopt when malformed.
 std::optional<std::string> normalize_uuid(std::string_view s);
 
+/// The install item an assignment adds to the device's install config (agent contract 4.6), so the agent has
+/// something to deploy: copy the certificate's files to /etc/certctrl/certs/<domain>/ (then edit it freely).
+boost::json::object default_cert_install_item(std::int64_t cert_id, std::string const& domain_name);
+
 /// An assignment of a certificate to a device (agent contract 4.5), without the sealed key.
 struct assignment {
     std::int64_t cert_id = 0;
     std::int64_t device_id = 0;
     std::string device_public_id;
     std::string wrap_alg = "x25519";
-    bool wrapped = false;  // a sealed data key for the device is stored
+    bool wrapped = false;       // a sealed data key for the device is stored
+    bool wrap_pending = false;  // the 48-zero sentinel: a wrap (or a re-issue) is on its way
     std::int64_t created_at = 0;
 };
 

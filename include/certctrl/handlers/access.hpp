@@ -3,6 +3,7 @@
 #include "certctrl/config/config.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/devices.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
@@ -21,6 +22,7 @@ struct access {
         anyone,     // no credentials needed
         user_path,  // /apiv1/users/:user_id/...: a session whose user is :user_id, or an admin's session
         me,         // /apiv1/me/...: a session, or an API key holding `obtype:obid[action]`
+        device,     // /apiv1/devices/self/...: a device access token (HS256 JWT) of an ACTIVE device
     };
     who kind = who::anyone;
     std::string obtype;       // me: the scope's object type
@@ -30,6 +32,10 @@ struct access {
     /// me: the id comes from the request body or the key itself, so the guard only asks for some
     /// `obtype` permission (any id; any action when `action` is "*") and the handler checks the id.
     bool id_in_body = false;
+    /// me: another scope that also admits an API key (`alt_obtype:*[alt_action]`); user_path: a scope with
+    /// which an API key of the path's user may call the route too (e.g. ForDeviceAuthenticate registration).
+    std::string alt_obtype = "";
+    std::string alt_action = "";
 };
 
 /// One row of the access table.
@@ -48,7 +54,8 @@ struct identity_context {
     service::api_key_service& keys;
     service::rate_limiter& limits;
     service::audit_service& audit;
-    std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins
+    std::vector<std::string> trusted_origins;         // the server's own origin and auth.dashboard_origins
+    service::device_auth_service* devices = nullptr;  // device tokens (the device routes need it)
 };
 
 /// Registers `h` on the router behind the guard, with the rule the access table gives the route.
@@ -76,6 +83,14 @@ void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& 
 /// Certificates, devices and assignments, under /apiv1/users/:user_id and /apiv1/me, plus
 /// POST /apiv1/me/certificate-assign.
 void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs);
+
+/// The device grant (POST /auth/device), POST /apiv1/device/registration and POST /auth/refresh.
+void add_device_auth_routes(http::router& r, identity_context& ids);
+
+/// The agent's /apiv1/devices/self/... routes and the user-side install configs, device CAs, device
+/// bundles, device status, and POST /apiv1/me/install-config-update/{device_public_id}.
+void add_device_routes(http::router& r, identity_context& ids, service::device_service& svc,
+                       config::devices_config const& cfg);
 
 /// Issuance and export: .../certificates/:id/issues (+ /issues/history, /issues/:id/cancel), /issue-result,
 /// /renew, /export, under /apiv1/users/:user_id and /apiv1/me.

@@ -6,6 +6,7 @@
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/issuance.hpp"
+#include "certctrl/repo/devices.hpp"
 #include "certctrl/repo/identity.hpp"
 #include "certctrl/repo/page.hpp"
 
@@ -21,6 +22,9 @@ struct issued_material {
     bool verified = false;
     crypto::gcm_box private_key;   // AES-256-GCM of the PKCS#8 DER under the data key, no AAD
     crypto::wrapped_key data_key;  // the data key under the master key, AAD = certificate context
+    bool keep_master_copy = true;  // false under DEVICE_REQUIRED: only the device wraps hold the data key
+    std::string plain_data_key;    // sealed to each assigned device in the same transaction, never stored
+    device_sealer sealer;
 };
 
 /// Everything an issuance of one certificate needs.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/repo/acme_accounts.hpp"
+#include "certctrl/repo/devices.hpp"
 #include "certctrl/repo/dns_providers.hpp"
 #include "certctrl/repo/health_repository.hpp"
 #include "certctrl/repo/identity.hpp"
@@ -28,5 +29,7 @@ std::unique_ptr<ca_repository> make_mysql_ca_repository(db::pool& pool);
 std::unique_ptr<certificate_repository> make_mysql_certificate_repository(db::pool& pool);
 std::unique_ptr<device_repository> make_mysql_device_repository(db::pool& pool);
 std::unique_ptr<issuance_repository> make_mysql_issuance_repository(db::pool& pool);
+std::unique_ptr<device_auth_repository> make_mysql_device_auth_repository(db::pool& pool);
+std::unique_ptr<device_feed_repository> make_mysql_device_feed_repository(db::pool& pool);
 
 }  // namespace certctrl::repo

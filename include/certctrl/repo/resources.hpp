@@ -5,6 +5,7 @@
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/device.hpp"
+#include "certctrl/repo/devices.hpp"
 #include "certctrl/repo/identity.hpp"
 #include "certctrl/repo/page.hpp"
 
@@ -54,10 +55,19 @@ class device_repository {
     virtual task<page<domain::device>> list_for_certificate(std::int64_t user_id, std::int64_t cert_id,
                                                             page_query q) = 0;
 
-    enum class assign_outcome { assigned, already, no_certificate, no_device, device_inactive };
-    /// Assigns when both belong to the user and the device is ACTIVE.
+    enum class assign_outcome {
+        assigned,
+        assigned_pending,
+        already,
+        no_certificate,
+        no_device,
+        device_inactive
+    };
+    /// Assigns when both belong to the user and the device is ACTIVE: seals the data key to the device where
+    /// it can (else marks the wrap pending: assigned_pending), signals cert.updated and adds a default
+    /// install item, all in one transaction.
     virtual task<assign_outcome> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id,
-                                        std::int64_t now) = 0;
+                                        std::int64_t now, device_sealer sealer) = 0;
     /// False when there was no such assignment.
     virtual task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) = 0;
     virtual task<std::optional<domain::assignment>> get_assignment(std::int64_t user_id, std::int64_t cert_id,

@@ -79,11 +79,12 @@ class issuance_service {
     std::function<void()> on_queued_;
 };
 
-/// Encrypts a private key (PEM) as the agent contract stores it: AES-256-GCM of its PKCS#8 DER under a fresh
-/// 32-byte data key (no AAD), the data key wrapped under the current master key. Throws on bad input.
-std::pair<crypto::gcm_box, crypto::wrapped_key> seal_certificate_key(crypto::keyring const& keys,
-                                                                     std::string const& key_pem,
-                                                                     std::int64_t cert_id);
+/// Encrypts a private key (PEM) into `m` as the agent contract stores it: AES-256-GCM of its PKCS#8 DER under
+/// a fresh 32-byte data key (no AAD), the data key wrapped under the current master key (kept unless the
+/// policy is DEVICE_REQUIRED) and handed, with a sealer, to the repository to seal for the assigned devices.
+/// Throws on bad input.
+void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_pem,
+                          domain::certificate const& cert);
 
 /// The PEM private key back from its stored form. Errors: internal.
 result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stored_key const& stored,

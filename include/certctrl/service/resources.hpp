@@ -40,8 +40,9 @@ class ca_service {
 /// Certificate records, devices and the assignments between them.
 class certificate_service {
   public:
-    certificate_service(repo::certificate_repository& certs, repo::device_repository& devices)
-        : certs_(certs), devices_(devices) {}
+    certificate_service(repo::certificate_repository& certs, repo::device_repository& devices,
+                        crypto::keyring const& keys)
+        : certs_(certs), devices_(devices), keys_(keys) {}
 
     /// Errors: not_found (account or DNS provider not the user's, naming the field), database.
     task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
@@ -75,7 +76,8 @@ class certificate_service {
     task<domain::certificate> certificate_of(std::int64_t user_id, std::int64_t device_id,
                                              std::int64_t cert_id);
 
-    /// Assigns a certificate to an ACTIVE device. Errors: not_found (either missing), conflict (already
+    /// Assigns a certificate to an ACTIVE device, sealing its data key to the device where the policy and the
+    /// stored keys allow (`wrap_pending` otherwise). Errors: not_found (either missing), conflict (already
     /// assigned, or the device is not ACTIVE).
     task<domain::assignment> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id);
     /// Errors: not_found (no such assignment).
@@ -84,6 +86,7 @@ class certificate_service {
   private:
     repo::certificate_repository& certs_;
     repo::device_repository& devices_;
+    crypto::keyring const& keys_;
 };
 
 }  // namespace certctrl::service

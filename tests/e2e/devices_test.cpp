@@ -1,0 +1,669 @@
+// End to end: the agent's side of the API as agent contract 2.3-2.4, 5 and 6 describe it, played from scratch
+// against the real binary and MariaDB: the device grant, registration with an X25519 key, device tokens and
+// their rotation, the update feed with its long-poll, and sealed key delivery opened with libsodium and
+// AES-256-GCM outside the server's own code.
+#include "api_fixture.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/x509.hpp"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <future>
+#include <regex>
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+
+// An agent: its X25519 key pair, its public id and the tokens it holds.
+struct agent {
+    std::string pk;
+    std::string sk;
+    std::string public_id;
+    std::int64_t device_id = 0;
+    std::string access;
+    std::string refresh;
+};
+
+agent new_agent(std::string public_id) {
+    EXPECT_GE(sodium_init(), 0);
+    agent a;
+    a.pk.resize(crypto_box_PUBLICKEYBYTES);
+    a.sk.resize(crypto_box_SECRETKEYBYTES);
+    crypto_box_keypair(reinterpret_cast<unsigned char*>(a.pk.data()),
+                       reinterpret_cast<unsigned char*>(a.sk.data()));
+    a.public_id = std::move(public_id);
+    return a;
+}
+
+// AES-256-GCM decryption straight from OpenSSL's EVP interface (no AAD, 12-byte nonce, 16-byte tag).
+std::optional<std::string> gcm_open(std::string const& key, std::string const& nonce, std::string const& ct,
+                                    std::string tag) {
+    std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> c(EVP_CIPHER_CTX_new(),
+                                                                      EVP_CIPHER_CTX_free);
+    std::string out(ct.size(), '\0');
+    int len = 0;
+    int fin = 0;
+    auto const* k = reinterpret_cast<unsigned char const*>(key.data());
+    auto const* iv = reinterpret_cast<unsigned char const*>(nonce.data());
+    if (EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr) != 1 ||
+        EVP_DecryptInit_ex(c.get(), nullptr, nullptr, k, iv) != 1 ||
+        EVP_DecryptUpdate(c.get(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                          reinterpret_cast<unsigned char const*>(ct.data()),
+                          static_cast<int>(ct.size())) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()), tag.data()) != 1 ||
+        EVP_DecryptFinal_ex(c.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &fin) != 1) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::string b64(json::value const& v, char const* field) {
+    auto raw = base64_decode(std::string(v.at(field).as_string()));
+    EXPECT_TRUE(raw) << field;
+    return raw.value_or("");
+}
+
+std::string blake2b(std::string const& data) {
+    std::string out(32, '\0');
+    crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), 32,
+                       reinterpret_cast<unsigned char const*>(data.data()), data.size(), nullptr, 0);
+    return out;
+}
+
+// Opens deploy-materials with the agent's key pair: the private key's DER, or nothing.
+std::optional<std::string> open_materials(json::value const& dm, agent const& a) {
+    std::string const sealed = b64(dm, "enc_data_key_b64");
+    std::string data_key(32, '\0');
+    if (sealed.size() != 80 ||
+        crypto_box_seal_open(reinterpret_cast<unsigned char*>(data_key.data()),
+                             reinterpret_cast<unsigned char const*>(sealed.data()), sealed.size(),
+                             reinterpret_cast<unsigned char const*>(a.pk.data()),
+                             reinterpret_cast<unsigned char const*>(a.sk.data())) != 0) {
+        return std::nullopt;
+    }
+    return gcm_open(data_key, b64(dm, "privkey_nonce_b64"), b64(dm, "enc_privkey_b64"),
+                    b64(dm, "privkey_tag_b64"));
+}
+
+std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                         "certificates:*[read,write,issue]", "devices:*[read,write]"};
+
+class Devices : public api_fixture {
+  protected:
+    void start_devices(unsigned kept = 1000) {
+        start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                           {"devices", {{"updates_kept_per_device", kept}}}});
+    }
+
+    // The device grant approved by `session`, then registration: the agent's tokens and device id.
+    // With `probe_pacing`, also polls too early (pending, then slow_down) and waits out the grown interval.
+    void onboard(agent& a, headers const& session, std::int64_t uid, bool probe_pacing = false) {
+        auto start = call(
+            "POST", "/auth/device", headers{},
+            R"({"action":"device_start","scopes":["openid","profile","email"],"interval":1,"expires_in":900})");
+        ASSERT_EQ(start.status, 200) << start.body;
+        json::value const g = start.json().at("data");
+        std::string const user_code(g.at("user_code").as_string());
+        std::string const device_code(g.at("device_code").as_string());
+        EXPECT_TRUE(std::regex_match(user_code, std::regex("[A-Z0-9]{4}-[A-Z0-9]{4}"))) << user_code;
+        EXPECT_FALSE(g.at("verification_uri").as_string().empty());
+        EXPECT_NE(std::string(g.at("verification_uri_complete").as_string()).find(user_code),
+                  std::string::npos);
+        EXPECT_GT(g.at("interval").as_int64(), 0);
+        EXPECT_GT(g.at("expires_in").as_int64(), 0);
+
+        std::string const poll_body = R"({"action":"device_poll","device_code":")" + device_code + R"("})";
+        if (probe_pacing) {
+            auto pending = call("POST", "/auth/device", headers{}, poll_body);
+            ASSERT_EQ(pending.status, 200) << pending.body;
+            EXPECT_EQ(pending.json().at("data").at("status"), "authorization_pending");
+            auto fast = call("POST", "/auth/device", headers{}, poll_body);  // sooner than the 1 s interval
+            EXPECT_EQ(fast.json().at("data").at("status"), "slow_down") << fast.body;
+            EXPECT_EQ(fast.json().at("data").at("interval").as_int64(), 6);
+        }
+
+        auto verify = call("POST", "/auth/device", headers{},
+                           R"({"action":"device_verify","user_code":")" + user_code + R"(","approve":true})");
+        EXPECT_EQ(verify.status, 401) << "approving needs a session";
+        verify = call("POST", "/auth/device", session,
+                      R"({"action":"device_verify","user_code":")" + user_code + R"(","approve":true})");
+        ASSERT_EQ(verify.status, 200) << verify.body;
+        EXPECT_EQ(verify.json().at("data").at("status"), "approved");
+
+        if (probe_pacing) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(6100));  // the interval grew by 5 s
+        }
+        auto ready = call("POST", "/auth/device", headers{}, poll_body);
+        ASSERT_EQ(ready.status, 200) << ready.body;
+        json::value const rd = ready.json().at("data");
+        ASSERT_EQ(rd.at("status"), "ready") << ready.body;
+        EXPECT_EQ(rd.at("user_id").as_int64(), uid);
+        std::string const code(rd.at("registration_code").as_string());
+        auto again = call("POST", "/auth/device", headers{}, poll_body);
+        EXPECT_EQ(again.json().at("data").at("status"), "expired")
+            << "the grant is single use: " << again.body;
+
+        register_with_code(a, uid, code, 201);
+    }
+
+    json::object registration_body(agent const& a) {
+        return json::object{{"device_public_id", a.public_id},
+                            {"platform", "linux"},
+                            {"model", "x86_64"},
+                            {"app_version", "1.2.3"},
+                            {"name", "web-1"},
+                            {"ip", "unknown"},
+                            {"user_agent", "cert-ctrl/1.2.3"},
+                            {"dev_pk", base64_encode(a.pk)}};
+    }
+
+    void take_tokens(agent& a, json::value const& data) {
+        a.access = std::string(data.at("session").at("access_token").as_string());
+        a.refresh = std::string(data.at("session").at("refresh_token").as_string());
+        EXPECT_EQ(data.at("session").at("token_type"), "Bearer");
+        EXPECT_EQ(data.at("access_token"), data.at("session").at("access_token"));
+        a.device_id = data.at("device").at("id").as_int64();
+    }
+
+    void register_with_code(agent& a, std::int64_t uid, std::string const& code, int expect) {
+        auto body = registration_body(a);
+        body["user_id"] = uid;
+        body["registration_code"] = code;
+        auto r = call("POST", "/apiv1/device/registration", headers{}, json::serialize(body));
+        ASSERT_EQ(r.status, expect) << r.body;
+        take_tokens(a, r.json().at("data"));
+    }
+
+    // A SELF_CA certificate of the key's user with `policy`: its id.
+    std::int64_t self_ca_cert(std::string const& key, std::string const& policy, std::string const& domain,
+                              std::string const& extra = "") {
+        auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Device root","valid_days":365})");
+        EXPECT_EQ(ca.status, 200) << ca.body;
+        auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                         R"({"name":"self","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+        EXPECT_EQ(acct.status, 200) << acct.body;
+        auto c = call("POST", "/apiv1/me/certificates", key,
+                      R"({"domain_name":")" + domain + R"(","sans":[")" + domain + R"("],"acct_id":)" +
+                          std::to_string(id_of(acct)) + R"(,"policy":")" + policy + R"(")" + extra + "}");
+        EXPECT_EQ(c.status, 200) << c.body;
+        return id_of(c);
+    }
+
+    // The feed after `cursor`: {status, cursor, signals}.
+    struct feed {
+        int status = 0;
+        std::string etag;
+        std::string cursor;
+        json::array signals;
+        json::value body;
+    };
+    feed updates(agent const& a, std::string const& cursor, std::string const& query = "") {
+        headers h = bearer(a.access);
+        if (!cursor.empty()) {
+            h["If-None-Match"] = "\"" + cursor + "\"";
+        }
+        auto r = call("GET", "/apiv1/devices/self/updates" + query, h);
+        feed f;
+        f.status = r.status;
+        f.etag = r.header("etag");
+        if (r.status == 200) {
+            f.body = r.json();
+            f.cursor = std::string(f.body.at("data").at("cursor").as_string());
+            f.signals = f.body.at("data").at("signals").as_array();
+        } else if (!r.body.empty()) {
+            f.body = r.json();
+        }
+        return f;
+    }
+
+    static std::vector<std::string> types_of(json::array const& signals) {
+        std::vector<std::string> out;
+        for (auto const& s : signals) {
+            out.emplace_back(s.at("type").as_string());
+            EXPECT_TRUE(s.at("ts_ms").is_int64());
+        }
+        return out;
+    }
+};
+
+TEST_F(Devices, AgentFromScratchReceivesAKeyThatMatchesItsCertificate) {
+    start_devices();
+    auto uid = add_user("agent@example.com");
+    auto session = login("agent@example.com");
+    auto key = key_for("agent@example.com", scopes);
+    agent a = new_agent("7b0c2f7e-3f43-4c55-9c1e-2a8f5b1d9e01");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid, true));
+
+    // The device JWT: HS256 with sub as a string and device_id as an integer.
+    auto dot1 = a.access.find('.');
+    auto dot2 = a.access.find('.', dot1 + 1);
+    std::string seg = a.access.substr(dot1 + 1, dot2 - dot1 - 1);
+    for (auto& ch : seg) {
+        ch = ch == '-' ? '+' : ch == '_' ? '/' : ch;
+    }
+    while (seg.size() % 4)
+        seg.push_back('=');
+    auto claims = json::parse(*base64_decode(seg));
+    EXPECT_EQ(claims.at("sub"), json::value(std::to_string(uid)));
+    EXPECT_EQ(claims.at("device_id").as_int64(), a.device_id);
+    EXPECT_GT(claims.at("exp").as_int64(), std::time(nullptr));
+    auto header =
+        json::parse(*base64_decode(a.access.substr(0, dot1) + std::string((4 - dot1 % 4) % 4, '=')));
+    EXPECT_EQ(header.at("alg"), "HS256");
+
+    EXPECT_EQ(
+        call(
+            "POST", "/apiv1/devices/self/notify", a.access,
+            R"({"schema":"certctrl.device.notify.v1","events":[{"type":"agent_version","agent":"cert-ctrl","version":"1.2.3"},{"type":"future"}]})")
+            .status,
+        204);
+    EXPECT_EQ(call("POST", "/apiv1/devices/self/notify", a.access, R"({"events":"no"})").status, 400);
+    auto dev = call("GET", "/apiv1/me/devices/" + std::to_string(a.device_id), key);
+    EXPECT_EQ(dev.json().at("data").at("agent_version"), "1.2.3") << dev.body;
+    EXPECT_EQ(dev.json().at("data").at("has_public_key"), true);
+
+    // Assigned before it is issued: cert.updated and an install item, but nothing to deliver yet.
+    auto cert = self_ca_cert(key, "HYBRID", "agent.example.com");
+    auto const c = std::to_string(cert);
+    auto assigned = call("POST", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates", key,
+                         R"({"cert_id":)" + c + "}");
+    ASSERT_EQ(assigned.status, 200) << assigned.body;
+    auto f1 = updates(a, "");
+    ASSERT_EQ(f1.status, 200) << f1.body;
+    EXPECT_EQ(types_of(f1.signals), (std::vector<std::string>{"cert.updated", "install.updated"}));
+    EXPECT_EQ(f1.signals[0].at("ref").at("cert_id").as_int64(), cert);
+    EXPECT_EQ(f1.etag, "\"" + f1.cursor + "\"");
+    auto cfg = call("GET", "/apiv1/devices/self/install-config", a.access);
+    ASSERT_EQ(cfg.status, 200) << cfg.body;
+    auto item = cfg.json().at("data").at("installs").at(0);
+    EXPECT_EQ(item.at("ob_type"), "cert");
+    EXPECT_EQ(item.at("ob_id").as_int64(), cert);
+    EXPECT_EQ(item.at("type"), "copy");
+    auto not_issued = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
+    EXPECT_EQ(not_issued.status, 409) << not_issued.body;
+    EXPECT_NE(not_issued.body.find("NOT_ISSUED"), std::string::npos);
+
+    // Issued: the feed says cert.updated with the wrap ready, for this device's key.
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    EXPECT_EQ(issued.json().at("data").at("status"), "SUCCESS");
+    auto f2 = updates(a, f1.cursor);
+    ASSERT_EQ(f2.status, 200) << f2.body;
+    ASSERT_EQ(types_of(f2.signals), std::vector<std::string>{"cert.updated"});
+    auto ref = f2.signals[0].at("ref");
+    EXPECT_EQ(ref.at("wrap_ready"), true);
+    EXPECT_EQ(ref.at("wrap_alg"), "x25519");
+    EXPECT_EQ(b64(ref, "device_keyfp_b64"), blake2b(a.pk));
+
+    // The certificate (detail, leaf first) and the key (deploy-materials), opened outside the server's code.
+    auto detail = call("GET", "/apiv1/devices/self/certificates/" + c, a.access);
+    ASSERT_EQ(detail.status, 200) << detail.body;
+    std::string const chain(detail.json().at("data").at("cert").as_string());
+    std::string const leaf(detail.json().at("data").at("certificate_pem").as_string());
+    EXPECT_EQ(chain.rfind(leaf, 0), 0u) << "leaf first";
+    auto m = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
+    ASSERT_EQ(m.status, 200) << m.body;
+    json::value const dm = m.json().at("data");
+    EXPECT_EQ(dm.at("enc_scheme"), "aes256gcm");
+    EXPECT_EQ(dm.at("wrap_alg"), "x25519");
+    EXPECT_EQ(b64(dm, "device_keyfp_b64"), blake2b(a.pk));
+    EXPECT_EQ(b64(dm, "enc_data_key_b64").size(), 80u);
+    EXPECT_EQ(b64(dm, "privkey_nonce_b64").size(), 12u);
+    EXPECT_EQ(b64(dm, "privkey_tag_b64").size(), 16u);
+    auto der = open_materials(dm, a);
+    ASSERT_TRUE(der) << "the private key opens with the sealed data key";
+    EXPECT_TRUE(crypto::key_matches_certificate(crypto::private_key_pem_from_der(*der), leaf));
+
+    // Someone else's key pair cannot open the sealed data key.
+    agent stranger = new_agent("00000000-0000-4000-8000-000000000000");
+    EXPECT_FALSE(open_materials(dm, stranger));
+
+    // Unassigning drops it from the device: cert.unassigned, then 404.
+    EXPECT_EQ(
+        call("DELETE", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates/" + c, key).status,
+        204);
+    auto f3 = updates(a, f2.cursor);
+    EXPECT_EQ(types_of(f3.signals), std::vector<std::string>{"cert.unassigned"});
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c, a.access).status, 404);
+}
+
+TEST_F(Devices, DeviceRequiredKeepsNoMasterCopyAndReissuesForANewDevice) {
+    start_devices();
+    auto uid = add_user("strict@example.com");
+    auto session = login("strict@example.com");
+    auto key = key_for("strict@example.com", scopes);
+    agent a = new_agent("c0ffee00-1234-4567-89ab-cdef01234567");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto cert = self_ca_cert(key, "DEVICE_REQUIRED", "strict.example.com");
+    auto const c = std::to_string(cert);
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.json().at("data").at("status"), "SUCCESS") << issued.body;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE cert_id = " + c), 0)
+        << "the server keeps no copy it could open";
+    std::string const first_serial(
+        call("GET", "/apiv1/me/certificates/" + c, key).json().at("data").at("serial_number").as_string());
+
+    // Nothing can be sealed for a new device: the wrap is pending and a re-issue is queued (agent
+    // contract 5.2).
+    auto assigned = call("POST", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates", key,
+                         R"({"cert_id":)" + c + "}");
+    ASSERT_EQ(assigned.status, 202) << assigned.body;
+    EXPECT_EQ(assigned.json().at("data").at("wrap_status"), "pending");
+    auto pending = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
+    EXPECT_EQ(pending.status, 409);
+    EXPECT_NE(pending.body.find("WRAP_PENDING"), std::string::npos) << pending.body;
+
+    // A worker re-issues; the new key is sealed to the device and the feed says so.
+    std::string cursor;
+    bool ready = false;
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !ready && std::chrono::steady_clock::now() < until;) {
+        auto f = updates(a, cursor, "?wait=5");
+        ASSERT_TRUE(f.status == 200 || f.status == 204) << f.status;
+        if (f.status == 200) {
+            cursor = f.cursor;
+            for (auto const& s : f.signals) {
+                auto const& ref = s.at("ref").as_object();
+                ready = ready || (s.at("type") == "cert.updated" && ref.contains("wrap_ready"));
+            }
+        }
+    }
+    ASSERT_TRUE(ready) << "no cert.updated with wrap_ready within 30 s";
+    auto m = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
+    ASSERT_EQ(m.status, 200) << m.body;
+    auto der = open_materials(m.json().at("data"), a);
+    ASSERT_TRUE(der);
+    auto detail = call("GET", "/apiv1/devices/self/certificates/" + c, a.access);
+    std::string const leaf(detail.json().at("data").at("certificate_pem").as_string());
+    EXPECT_TRUE(crypto::key_matches_certificate(crypto::private_key_pem_from_der(*der), leaf));
+    EXPECT_NE(std::string(detail.json().at("data").at("serial_number").as_string()), first_serial)
+        << "a new key";
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE cert_id = " + c), 0);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/export", key).status, 403);
+}
+
+TEST_F(Devices, MasterOnlyDeliversPlaintextOnlyWhenExportIsAllowed) {
+    start_devices();
+    auto uid = add_user("master@example.com");
+    auto session = login("master@example.com");
+    auto key = key_for("master@example.com", scopes);
+    agent a = new_agent("d00dfeed-1234-4567-89ab-cdef01234567");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto closed = std::to_string(self_ca_cert(key, "MASTER_ONLY", "closed.example.com"));
+    auto open = std::to_string(
+        self_ca_cert(key, "master_only", "open.example.com", R"(,"server_decrypt_export":true)"));
+    for (auto const& c : {closed, open}) {
+        ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
+        ASSERT_EQ(call("POST", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates", key,
+                       R"({"cert_id":)" + c + "}")
+                      .status,
+                  200);
+    }
+    auto forbidden =
+        call("GET", "/apiv1/devices/self/certificates/" + closed + "/deploy-materials", a.access);
+    EXPECT_EQ(forbidden.status, 403);
+    EXPECT_NE(forbidden.body.find("EXPORT_FORBIDDEN"), std::string::npos) << forbidden.body;
+    auto plain = call("GET", "/apiv1/devices/self/certificates/" + open + "/deploy-materials", a.access);
+    ASSERT_EQ(plain.status, 200) << plain.body;
+    json::value const dm = plain.json().at("data");
+    EXPECT_EQ(dm.at("enc_scheme"), "plaintext");
+    std::string const leaf(dm.at("certificate_pem").as_string());
+    EXPECT_TRUE(crypto::key_matches_certificate(
+        crypto::private_key_pem_from_der(b64(dm, "private_key_der_b64")), leaf));
+    auto bundle = call("GET",
+                       "/apiv1/users/" + std::to_string(uid) + "/devices/" + std::to_string(a.device_id) +
+                           "/certificates/" + open + "/bundle?pack=download",
+                       session);
+    ASSERT_EQ(bundle.status, 200) << bundle.body;
+    EXPECT_NE(bundle.header("content-disposition").find("cert_" + open + "_plaintext.json"),
+              std::string::npos);
+    EXPECT_EQ(call("GET",
+                   "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates/" + open +
+                       "/bundle?pack=zip",
+                   key)
+                  .status,
+              400);
+}
+
+TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
+    start_devices();
+    auto uid = add_user("poll@example.com");
+    auto session = login("poll@example.com");
+    auto key = key_for("poll@example.com", scopes);
+    agent a = new_agent("3c1f8a44-1d7e-4e0b-8f51-6a2b9c0d7e11");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto idle = updates(a, "");
+    EXPECT_EQ(idle.status, 204);
+    EXPECT_EQ(idle.etag, "\"0\"");
+    auto idle2 = updates(a, "", "?cursor=0-0&limit=5");
+    EXPECT_EQ(idle2.status, 204);
+
+    auto put = [&](std::string const& cmd) {
+        return call(
+            "PUT", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/install-config", key,
+            R"({"installs":[{"id":"reload","type":"exec","cmd":")" + cmd + R"("}],"change_note":"n"})");
+    };
+    ASSERT_EQ(put("true").status, 200);
+    auto first = updates(a, "");
+    ASSERT_EQ(first.status, 200) << first.body;
+    EXPECT_EQ(types_of(first.signals), std::vector<std::string>{"install.updated"});
+    auto quiet = updates(a, first.cursor);
+    EXPECT_EQ(quiet.status, 204);
+    EXPECT_EQ(quiet.etag, "\"" + first.cursor + "\"");
+
+    // A long-poll holds until the next signal, which arrives ~1.5 s later.
+    auto t0 = std::chrono::steady_clock::now();
+    auto waiting = std::async(std::launch::async, [&] { return updates(a, first.cursor, "?wait=20"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    auto changed_at = std::chrono::steady_clock::now();
+    ASSERT_EQ(put("systemctl reload nginx").status, 200);
+    auto woke = waiting.get();
+    auto done = std::chrono::steady_clock::now();
+    ASSERT_EQ(woke.status, 200) << woke.body;
+    EXPECT_EQ(types_of(woke.signals), std::vector<std::string>{"install.updated"});
+    EXPECT_EQ(woke.signals[0].at("ref").at("version").as_int64(), 2);
+    EXPECT_GE(done - t0, std::chrono::milliseconds(1400)) << "it waited for the change";
+    EXPECT_LT(done - changed_at, std::chrono::milliseconds(1000)) << "woke within a second of the change";
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(done - changed_at).count();
+    std::cout << "long-poll woke " << ms << " ms after the change" << std::endl;
+
+    // A long-poll with nothing new ends at its deadline with 204.
+    auto t1 = std::chrono::steady_clock::now();
+    auto timeout = updates(a, woke.cursor, "?wait=1");
+    EXPECT_EQ(timeout.status, 204);
+    EXPECT_GE(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(900));
+    EXPECT_EQ(updates(a, woke.cursor, "?wait=31").status, 400);
+    EXPECT_EQ(updates(a, woke.cursor, "?limit=0").status, 400);
+}
+
+TEST_F(Devices, RefreshRotatesAndReusingARotatedTokenRevokesTheSession) {
+    start_devices();
+    auto uid = add_user("refresh@example.com");
+    auto session = login("refresh@example.com");
+    agent a = new_agent("5d2e9b17-8c44-4a3e-9b6f-0c1d2e3f4a5b");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    // A registration retry with the fresh refresh token instead of the (used) code keeps the row.
+    auto retry_body = registration_body(a);
+    retry_body["user_id"] = uid;
+    retry_body["refresh_token"] = a.refresh;
+    auto retry = call("POST", "/apiv1/device/registration", headers{}, json::serialize(retry_body));
+    ASSERT_EQ(retry.status, 200) << retry.body;
+    std::int64_t const device_id = a.device_id;
+    take_tokens(a, retry.json().at("data"));
+    EXPECT_EQ(a.device_id, device_id);
+    std::string const first = a.refresh;
+    auto r = call("POST", "/auth/refresh", headers{}, R"({"refresh_token":")" + first + R"("})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json::value const d = r.json().at("data");
+    EXPECT_EQ(d.at("refresh_token"), d.at("session").at("refresh_token"));
+    EXPECT_EQ(d.at("access_token"), d.at("session").at("access_token"));
+    std::string const second(d.at("refresh_token").as_string());
+    std::string const access(d.at("access_token").as_string());
+    EXPECT_NE(second, first);
+    a.access = access;
+    EXPECT_EQ(updates(a, "").status, 204);
+
+    auto reuse = call("POST", "/auth/refresh", headers{}, R"({"refresh_token":")" + first + R"("})");
+    EXPECT_EQ(reuse.status, 401) << reuse.body;
+    EXPECT_EQ(code_of(reuse), 10003);
+    // The whole family is revoked: the newest refresh token and the access token die with it.
+    auto after = call("POST", "/auth/refresh", headers{}, R"({"refresh_token":")" + second + R"("})");
+    EXPECT_EQ(after.status, 401);
+    EXPECT_EQ(code_of(after), 10003);
+    EXPECT_EQ(updates(a, "").status, 401);
+    EXPECT_EQ(call("POST", "/auth/refresh", headers{}, R"({"refresh_token":"rt_nope"})").status, 401);
+    EXPECT_EQ(call("POST", "/auth/refresh", headers{}, R"({})").status, 400);
+}
+
+TEST_F(Devices, ACursorOlderThanTheKeptSignalsMustResync) {
+    start_devices(2);
+    auto uid = add_user("resync@example.com");
+    auto session = login("resync@example.com");
+    auto key = key_for("resync@example.com", scopes);
+    agent a = new_agent("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto put = [&] {
+        return call("PUT", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/install-config", key,
+                    R"({"installs":[]})")
+            .status;
+    };
+    ASSERT_EQ(put(), 200);
+    auto first = updates(a, "");
+    ASSERT_EQ(first.status, 200);
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(put(), 200);
+    auto stale = updates(a, first.cursor);
+    ASSERT_EQ(stale.status, 409) << stale.body;
+    auto err = stale.body.at("error");
+    EXPECT_EQ(err.at("code").as_int64(), 40901);
+    EXPECT_EQ(err.at("params").at("action"), "full_resync");
+    EXPECT_EQ(err.at("params").at("reset_cursor"), true);
+    EXPECT_TRUE(err.at("params").as_object().contains("earliest_retained_id"));
+    auto fresh = updates(a, "");  // after the reset: what is kept
+    ASSERT_EQ(fresh.status, 200);
+    EXPECT_EQ(fresh.signals.size(), 2u);
+    EXPECT_EQ(updates(a, "not-a-cursor").status, 409);
+    EXPECT_EQ(updates(a, "999999999").status, 409) << "a cursor this device was never given";
+}
+
+TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
+    start_devices();
+    auto uid = add_user("fleet@example.com");
+    auto session = login("fleet@example.com");
+    auto key = key_for("fleet@example.com", scopes);
+    auto reg_key = key_for("fleet@example.com", {"ForDeviceAuthenticate:*[authenticate]"});
+    auto weak_key = key_for("fleet@example.com", {"certificates:*[read]"});
+    agent a = new_agent("11111111-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    agent b = new_agent("66666666-7777-4888-9999-aaaaaaaaaaaa");
+    auto body = json::serialize(registration_body(b));
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", weak_key, body).status, 403);
+    auto rb = call("POST", "/apiv1/me/devices", reg_key, body);
+    ASSERT_EQ(rb.status, 201) << rb.body;
+    take_tokens(b, rb.json().at("data"));
+    auto rb2 = call("POST", "/apiv1/users/" + std::to_string(uid) + "/devices", reg_key, body);
+    ASSERT_EQ(rb2.status, 200) << rb2.body;
+    EXPECT_EQ(rb2.json().at("data").at("device").at("id").as_int64(), b.device_id) << "same row";
+    take_tokens(b, rb2.json().at("data"));
+
+    auto cert = self_ca_cert(key, "HYBRID", "fleet.example.com");
+    auto const c = std::to_string(cert);
+    ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
+    auto assigned = call("POST", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates", key,
+                         R"({"cert_id":)" + c + "}");
+    ASSERT_EQ(assigned.status, 200) << assigned.body;
+    EXPECT_EQ(assigned.json().at("data").at("wrap_status"), "ready") << "sealed at once from the master copy";
+
+    // Device b holds no such assignment.
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c, b.access).status, 404);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", b.access).status,
+              404);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access).status,
+              200);
+
+    // a re-registers with a new key (the same device_public_id): one row, the key re-sealed to the new key.
+    agent a2 = new_agent(a.public_id);
+    auto ra = call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(a2)));
+    ASSERT_EQ(ra.status, 200) << ra.body;
+    take_tokens(a2, ra.json().at("data"));
+    EXPECT_EQ(a2.device_id, a.device_id);
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM devices WHERE device_public_id = '" + a.public_id + "'"), 1);
+    EXPECT_EQ(updates(a, "").status, 401) << "the old session ended with the re-registration";
+    auto m = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a2.access);
+    ASSERT_EQ(m.status, 200) << m.body;
+    EXPECT_EQ(b64(m.json().at("data"), "device_keyfp_b64"), blake2b(a2.pk));
+
+    // The user-side device bundle is the same AEAD document.
+    auto bundle = call(
+        "GET",
+        "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates/" + c + "/bundle?pack=download",
+        key);
+    ASSERT_EQ(bundle.status, 200) << bundle.body;
+    EXPECT_NE(bundle.header("content-disposition").find("cert_" + c + "_bundle.json"), std::string::npos);
+    EXPECT_EQ(bundle.json().at("data").at("enc_scheme"), "aes256gcm");
+
+    // Revoked: its tokens stop at once and it cannot refresh.
+    auto revoke =
+        call("PUT", "/apiv1/me/devices/" + std::to_string(b.device_id), key, R"({"status":"REVOKED"})");
+    ASSERT_EQ(revoke.status, 200) << revoke.body;
+    auto denied = call("GET", "/apiv1/devices/self/updates", b.access);
+    EXPECT_TRUE(denied.status == 401 || denied.status == 403) << denied.status;
+    EXPECT_EQ(call("POST", "/auth/refresh", headers{}, R"({"refresh_token":")" + b.refresh + R"("})").status,
+              401);
+    // Deleted: the same.
+    EXPECT_EQ(call("DELETE", "/apiv1/me/devices/" + std::to_string(a.device_id), key).status, 204);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/updates", a2.access).status, 401);
+}
+
+TEST_F(Devices, TamperedForeignAndMissingTokensAre401) {
+    start_devices();
+    auto uid = add_user("jwt@example.com");
+    auto session = login("jwt@example.com");
+    agent a = new_agent("abcdefab-cdef-4abc-8def-abcdefabcdef");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    EXPECT_EQ(updates(a, "").status, 204);
+    auto status_with = [&](std::string const& token) {
+        return call("GET", "/apiv1/devices/self/updates", token).status;
+    };
+    auto const d1 = a.access.find('.');
+    auto const d2 = a.access.find('.', d1 + 1);
+    // Another device id in the payload, same signature.
+    std::string payload = R"({"sub":")" + std::to_string(uid) + R"(","device_id":)" +
+                          std::to_string(a.device_id + 1) + R"(,"sid":1,"exp":9999999999})";
+    std::string enc = base64_encode(payload);
+    for (auto& ch : enc)
+        ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+    while (!enc.empty() && enc.back() == '=')
+        enc.pop_back();
+    EXPECT_EQ(status_with(a.access.substr(0, d1 + 1) + enc + a.access.substr(d2)), 401);
+    // A flipped signature character, an unsigned token, a foreign secret, garbage, nothing.
+    std::string flipped = a.access;
+    char& mid = flipped[d2 + 10];  // a character inside the signature (the last one carries padding bits)
+    mid = mid == 'A' ? 'B' : 'A';
+    std::string padding_bits = a.access;
+    {
+        std::string const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        padding_bits.back() = abc[abc.find(padding_bits.back()) ^ 1];
+    }  // the same bytes, a non-canonical text
+    EXPECT_EQ(status_with(padding_bits), 401);
+    EXPECT_EQ(status_with(flipped), 401);
+    EXPECT_EQ(status_with("eyJhbGciOiJub25lIn0." + enc + "."), 401);
+    EXPECT_EQ(status_with(a.access.substr(0, d2 + 1) + "c2lnbmVkLWJ5LXNvbWVvbmUtZWxzZQ"), 401);
+    EXPECT_EQ(status_with("not-a-jwt"), 401);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/updates", headers{}).status, 401);
+    // A user's API key is not a device token, and a device token opens no user route.
+    auto key = key_for("jwt@example.com", scopes);
+    EXPECT_EQ(status_with(key), 401);
+    EXPECT_EQ(call("GET", "/apiv1/me/devices", a.access).status, 401);
+}
+
+}  // namespace
+}  // namespace certctrl::test
