@@ -404,6 +404,11 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::device_auth_service device_auth(*device_auth_repo, keys, cfg.devices, cfg.server.public_url);
     ids.devices = &device_auth;
     service::update_notifier notifier(*device_feed_repo, std::chrono::milliseconds(250));
+    metrics.add_source([&notifier](std::string& out) {
+        out += "# HELP certctrl_device_longpolls_waiting Device update long-polls waiting for a signal.\n";
+        out += "# TYPE certctrl_device_longpolls_waiting gauge\n";
+        out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
+    });
     service::device_service device_side(*device_feed_repo, *device_repo, *cert_repo, keys, notifier,
                                         cfg.devices);
 
@@ -494,6 +499,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
         spdlog::info("signal {} received: shutting down", sig);
         deadline = std::chrono::steady_clock::now() + cfg.server.shutdown_grace;
         api.begin_shutdown();
+        notifier
+            .stop();  // long-polls answer now instead of holding their connections through the grace period
         worker.stop();
         if (metrics_server) {
             metrics_server->begin_shutdown();

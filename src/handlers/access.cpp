@@ -474,6 +474,10 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
 
 }  // namespace
 
+bool cookie_write_allowed(http::request_context const& ctx, identity_context const& ids) {
+    return origin_allowed(ctx, ids.trusted_origins);
+}
+
 void add_guarded(http::router& r, identity_context& ids, bh::verb method, std::string const& pattern,
                  http::router::handler h) {
     auto const& table = access_table();

@@ -307,6 +307,11 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
             if (!who)
                 co_return http::json_error(
                     ctx.req, make_error(errc::unauthenticated, "device_verify needs a logged-in session"));
+            if (!cookie_write_allowed(ctx, ids))
+                co_return http::json_error(
+                    ctx.req, make_error(errc::forbidden,
+                                        "Cross-site request refused: device_verify with a session "
+                                        "needs an Origin of this server"));
             auto code = detail::required_string(*body, "user_code", 32);
             if (!code)
                 co_return http::json_error(ctx.req, code.error());

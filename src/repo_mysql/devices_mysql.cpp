@@ -556,25 +556,21 @@ class mysql_device_feed final : public device_feed_repository {
             use_awaitable);
     }
 
-    task<std::pair<std::int64_t, std::vector<std::int64_t>>> changed_since(std::int64_t after) override {
+    task<std::vector<std::pair<std::int64_t, std::int64_t>>> changed_since(std::int64_t after) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<std::pair<std::int64_t, std::vector<std::int64_t>>> {
-                std::pair<std::int64_t, std::vector<std::int64_t>> out{after, {}};
-                if (after < 0) {
-                    rs_ptr mrs(
-                        c.createStatement()->executeQuery("SELECT COALESCE(MAX(id), 0) FROM device_updates"));
-                    mrs->next();
-                    out.first = i64(*mrs, 1);
-                    return out;
+            [=](sql::Connection& c) -> result<std::vector<std::pair<std::int64_t, std::int64_t>>> {
+                auto q = prepare(c, after < 0
+                                        ? "SELECT id, device_id FROM device_updates ORDER BY id DESC LIMIT 1"
+                                        : "SELECT id, device_id FROM device_updates WHERE id > ? ORDER BY id "
+                                          "LIMIT 10000");
+                if (after >= 0) {
+                    q->setInt64(1, after);
                 }
-                auto q = prepare(
-                    c, "SELECT id, device_id FROM device_updates WHERE id > ? ORDER BY id LIMIT 10000");
-                q->setInt64(1, after);
                 rs_ptr rs(q->executeQuery());
+                std::vector<std::pair<std::int64_t, std::int64_t>> out;
                 while (rs->next()) {
-                    out.first = std::max(out.first, i64(*rs, 1));
-                    out.second.push_back(i64(*rs, 2));
+                    out.emplace_back(i64(*rs, 1), i64(*rs, 2));
                 }
                 return out;
             },

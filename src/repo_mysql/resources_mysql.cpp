@@ -91,7 +91,8 @@ class mysql_cas final : public ca_repository {
             [=](sql::Connection& c) -> result<bool> {
                 return delete_owned_with(
                     c, "cas", user_id, id,
-                    {"INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT dc.device_id, "
+                    {lock_devices_of_ca,
+                     "INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT dc.device_id, "
                      "'ca.unassigned', "
                      "JSON_OBJECT('ca_id', cas.id, 'serial', cas.serial_number, 'ca_name', cas.name), "
                      "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM device_cas dc JOIN cas ON cas.id = "
@@ -211,7 +212,8 @@ class mysql_certificates final : public certificate_repository {
             [=](sql::Connection& c) -> result<bool> {
                 return delete_owned_with(
                     c, "certificates", user_id, id,
-                    {"INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT device_id, "
+                    {lock_devices_of_cert,
+                     "INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT device_id, "
                      "'cert.unassigned', JSON_OBJECT('cert_id', cert_id), "
                      "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM "
                      "certificate_assignments WHERE cert_id = ?",
@@ -332,17 +334,7 @@ class mysql_devices final : public device_repository {
             pool_,
             [=, sealer = std::move(sealer)](sql::Connection& c) -> result<assign_outcome> {
                 transaction tx(c);
-                auto dev =
-                    prepare(c, "SELECT status FROM devices WHERE user_id = ? AND id = ? LOCK IN SHARE MODE");
-                dev->setInt64(1, user_id);
-                dev->setInt64(2, device_id);
-                rs_ptr drs(dev->executeQuery());
-                if (!drs->next()) {
-                    return assign_outcome::no_device;
-                }
-                if (drs->getString(1) != "ACTIVE") {
-                    return assign_outcome::device_inactive;
-                }
+                // The certificate first, then the device: the order issuance success takes them in.
                 auto cq = prepare(c,
                                   "SELECT domain_name FROM certificates WHERE user_id = ? AND id = ? "
                                   "LOCK IN SHARE MODE");
@@ -353,6 +345,16 @@ class mysql_devices final : public device_repository {
                     return assign_outcome::no_certificate;
                 }
                 std::string const domain_name = crs->getString(1);
+                auto dev = prepare(c, "SELECT status FROM devices WHERE user_id = ? AND id = ? FOR UPDATE");
+                dev->setInt64(1, user_id);
+                dev->setInt64(2, device_id);
+                rs_ptr drs(dev->executeQuery());
+                if (!drs->next()) {
+                    return assign_outcome::no_device;
+                }
+                if (drs->getString(1) != "ACTIVE") {
+                    return assign_outcome::device_inactive;
+                }
                 if (exists(c,
                            "SELECT cert_id FROM certificate_assignments WHERE cert_id = ? AND device_id = ?",
                            {cert_id, device_id})) {
@@ -382,6 +384,10 @@ class mysql_devices final : public device_repository {
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 transaction tx(c);
+                if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
+                            {user_id, device_id})) {
+                    return false;
+                }
                 auto ps =
                     prepare(c,
                             "DELETE a FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "

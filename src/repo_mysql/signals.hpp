@@ -27,10 +27,22 @@ inline std::int64_t now_ms() {
         .count();
 }
 
+/// Locks the rows of the devices a statement's rows name before signals are inserted for them in bulk
+/// (`INSERT ... SELECT`): an UPDATE that changes nothing still takes the row locks emit_signal() takes.
+inline constexpr char const* lock_devices_of_cert =
+    "UPDATE devices d JOIN certificate_assignments a ON a.device_id = d.id SET d.updates_trimmed_through = "
+    "d.updates_trimmed_through WHERE a.cert_id = ?";
+inline constexpr char const* lock_devices_of_ca =
+    "UPDATE devices d JOIN device_cas dc ON dc.device_id = d.id SET d.updates_trimmed_through = "
+    "d.updates_trimmed_through WHERE dc.ca_id = ?";
+
 /// Appends a signal to a device's feed and drops the oldest beyond what is kept, remembering the highest
 /// id dropped (a cursor before it must resync).
 inline void emit_signal(sql::Connection& c, std::int64_t device_id, std::string const& type,
                         boost::json::object const& ref) {
+    // The device row is locked first, so a device's signals commit in the order of their ids: a reader that
+    // saw id N never misses a smaller id committed later (the feed cursor relies on it).
+    exists(c, "SELECT id FROM devices WHERE id = ? FOR UPDATE", {device_id});
     auto ins = prepare(c, "INSERT INTO device_updates (device_id, type, ref, ts_ms) VALUES (?, ?, ?, ?)");
     ins->setInt64(1, device_id);
     ins->setString(2, type);

@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
+#include <set>
 
 namespace certctrl::service {
 
@@ -410,6 +412,9 @@ std::shared_ptr<update_notifier::waiter> update_notifier::watch(asio::any_io_exe
 
 asio::awaitable<void> update_notifier::wait(std::shared_ptr<waiter> w,
                                             std::chrono::steady_clock::time_point deadline) {
+    if (stopping_) {
+        co_return;
+    }
     auto strand = w->strand;
     auto op = asio::co_spawn(strand, wait_on_strand(std::move(w), deadline), asio::use_awaitable);
     co_await std::move(op);
@@ -431,6 +436,20 @@ std::size_t update_notifier::waiting() const {
     return waiters_.size();
 }
 
+void update_notifier::stop() {
+    stopping_ = true;
+    std::vector<std::int64_t> all;
+    {
+        std::lock_guard lock(mu_);
+        for (auto const& [id, w] : waiters_) {
+            all.push_back(id);
+        }
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    wake(all);
+}
+
 void update_notifier::wake(std::vector<std::int64_t> const& devices) {
     std::lock_guard lock(mu_);
     for (auto id : devices) {
@@ -446,20 +465,41 @@ void update_notifier::wake(std::vector<std::int64_t> const& devices) {
 }
 
 asio::awaitable<void> update_notifier::run() {
+    // Feed ids are handed out at insert and become visible at commit, so a smaller id may appear after a
+    // larger one (different devices commit in any order; one device's signals cannot: emit_signal locks its
+    // row). Each poll therefore re-reads the ids of the last few seconds and wakes the devices of ids not
+    // seen yet.
+    constexpr auto settle = std::chrono::seconds(5);
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    std::int64_t last = -1;
+    std::int64_t floor = -1;  // ids up to here are settled; -1: not known yet
+    std::set<std::int64_t> seen;
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> marks;
     for (;;) {
-        auto op = feed_.changed_since(last);
+        auto op = feed_.changed_since(floor < 0 ? -1 : floor);
         auto r = co_await std::move(op);
-        if (r) {
-            if (last >= 0 && !r->second.empty()) {
-                std::sort(r->second.begin(), r->second.end());
-                r->second.erase(std::unique(r->second.begin(), r->second.end()), r->second.end());
-                wake(r->second);
-            }
-            last = r->first;
-        } else {
+        if (!r) {
             spdlog::warn("update notifier: {}", r.error().what);
+        } else if (floor < 0) {
+            floor = r->empty() ? 0 : r->front().first;
+        } else {
+            std::vector<std::int64_t> devices;
+            std::int64_t newest = floor;
+            for (auto const& [id, device] : *r) {
+                newest = std::max(newest, id);
+                if (seen.insert(id).second) {
+                    devices.push_back(device);
+                }
+            }
+            std::sort(devices.begin(), devices.end());
+            devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+            wake(devices);
+            auto const now = std::chrono::steady_clock::now();
+            marks.emplace_back(now, newest);
+            while (!marks.empty() && now - marks.front().first >= settle) {
+                floor = std::max(floor, marks.front().second);
+                marks.pop_front();
+            }
+            seen.erase(seen.begin(), seen.upper_bound(floor));
         }
         timer.expires_after(period_);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -511,7 +551,7 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
     if (!after) {
         co_return resync_error("0");
     }
-    wait_s = std::min(wait_s, cfg_.updates_max_wait_seconds);
+    wait_s = notifier_.stopping() ? 0u : std::min(wait_s, cfg_.updates_max_wait_seconds);
     std::shared_ptr<update_notifier::waiter> w;
     if (wait_s > 0) {
         w = notifier_.watch(co_await asio::this_coro::executor, device_id);
@@ -521,7 +561,8 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
     for (;;) {
         auto op = feed_.updates(device_id, *after, limit);
         got = co_await std::move(op);
-        if (!got || !got->empty() || !w || std::chrono::steady_clock::now() >= deadline) {
+        if (!got || !got->empty() || !w || std::chrono::steady_clock::now() >= deadline ||
+            notifier_.stopping()) {
             break;
         }
         auto wait_op = notifier_.wait(w, deadline);

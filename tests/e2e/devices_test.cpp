@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <future>
 #include <regex>
@@ -132,6 +134,11 @@ class Devices : public api_fixture {
         auto verify = call("POST", "/auth/device", headers{},
                            R"({"action":"device_verify","user_code":")" + user_code + R"(","approve":true})");
         EXPECT_EQ(verify.status, 401) << "approving needs a session";
+        headers cross_site = session;
+        cross_site["Origin"] = "https://evil.example";
+        verify = call("POST", "/auth/device", cross_site,
+                      R"({"action":"device_verify","user_code":")" + user_code + R"(","approve":true})");
+        EXPECT_EQ(verify.status, 403) << "a session write from another origin";
         verify = call("POST", "/auth/device", session,
                       R"({"action":"device_verify","user_code":")" + user_code + R"(","approve":true})");
         ASSERT_EQ(verify.status, 200) << verify.body;
@@ -663,6 +670,110 @@ TEST_F(Devices, TamperedForeignAndMissingTokensAre401) {
     auto key = key_for("jwt@example.com", scopes);
     EXPECT_EQ(status_with(key), 401);
     EXPECT_EQ(call("GET", "/apiv1/me/devices", a.access).status, 401);
+}
+
+TEST_F(Devices, InstallConfigsAndDeviceCasReachTheAgent) {
+    start_devices();
+    auto uid = add_user("config@example.com");
+    auto session = login("config@example.com");
+    auto key = key_for("config@example.com", scopes);
+    auto patcher = key_for("config@example.com", {"ForInstallConfigUpdate:*[update]"});
+    agent a = new_agent("facade00-1234-4567-89ab-cdef01234567");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    std::string const dev = "/apiv1/users/" + std::to_string(uid) + "/devices/" + std::to_string(a.device_id);
+
+    auto v1 =
+        call("PUT", dev + "/install-config", session,
+             R"({"installs":[{"id":"c1","type":"copy","ob_type":"cert","ob_id":7,"from":["private.key"],)"
+             R"("to":["/etc/ssl/k.pem"]},{"id":"r","type":"exec","ob_type":"cert","ob_id":7,"cmd":"true"}],)"
+             R"("after_update_script":"@@@BEGIN posix.sh\necho hi\n@@@END","change_note":"first"})");
+    ASSERT_EQ(v1.status, 200) << v1.body;
+    EXPECT_EQ(v1.json().at("data").at("version").as_int64(), 1);
+    EXPECT_EQ(call("PUT", dev + "/install-config", session, R"({"installs":[{"type":"move"}]})").status, 400);
+    EXPECT_EQ(call("PUT", dev + "/install-config", session, R"({"installs":[]})").status, 200);
+
+    // The agent's key patches only the allowed fields of the matching items.
+    auto patched = call(
+        "POST", "/apiv1/me/install-config-update/" + a.public_id, patcher,
+        R"({"patches":[{"ob_type":"cert","ob_id":7,"id":"r","cmd":"systemctl reload nginx","to":["/x"]}]})");
+    EXPECT_EQ(patched.status, 404) << "version 2 has no items to patch: " << patched.body;
+    auto restored = call("POST", dev + "/install-config/restore", session, R"({"version":1})");
+    ASSERT_EQ(restored.status, 200) << restored.body;
+    EXPECT_EQ(restored.json().at("data").at("version").as_int64(), 3);
+    patched = call("POST", "/apiv1/me/install-config-update/" + a.public_id, patcher,
+                   R"([{"ob_type":"cert","ob_id":7,"id":"r","cmd":"systemctl reload nginx","to":["/x"]}])");
+    ASSERT_EQ(patched.status, 200) << patched.body;
+    EXPECT_NE(std::string(patched.json().at("data").at("message").as_string()).find("version 4"),
+              std::string::npos);
+    EXPECT_EQ(
+        call("POST", "/apiv1/me/install-config-update/" + a.public_id, key, R"({"patches":"x"})").status,
+        400);
+    EXPECT_EQ(
+        call("POST", "/apiv1/me/install-config-update/00000000-0000-4000-8000-00000000dead", patcher, "[]")
+            .status,
+        404);
+
+    auto cfg = call("GET", "/apiv1/devices/self/install-config", a.access);
+    ASSERT_EQ(cfg.status, 200) << cfg.body;
+    json::value const c = cfg.json().at("data");
+    EXPECT_EQ(c.at("version").as_int64(), 4);
+    EXPECT_EQ(c.at("installs").at(1).at("cmd"), "systemctl reload nginx");
+    EXPECT_EQ(c.at("installs").at(0).at("to").at(0), "/etc/ssl/k.pem") << "to is not patchable";
+    EXPECT_EQ(std::string(c.at("after_update_script").as_string()).rfind("@@@BEGIN posix.sh", 0), 0u);
+    auto history = call("GET", dev + "/install-config-histories?limit=10", session);
+    ASSERT_EQ(history.status, 200) << history.body;
+    EXPECT_EQ(history.json().at("meta").at("total").as_int64(), 4);
+    EXPECT_EQ(history.json().at("data").at(0).at("version").as_int64(), 4);
+    EXPECT_EQ(history.json().at("data").at(3).at("change_note"), "first");
+    EXPECT_EQ(call("POST", dev + "/install-config/restore", session, R"({"version":99})").status, 404);
+
+    // A CA assigned to the device: ca.assigned, the bundle, then ca.unassigned and 404; deleting the CA
+    // itself also tells the device.
+    auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Trust me","valid_days":30})");
+    ASSERT_EQ(ca.status, 200) << ca.body;
+    auto const ca_id = std::to_string(id_of(ca));
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/cas/" + ca_id + "/bundle", a.access).status, 404);
+    ASSERT_EQ(call("POST", dev + "/cas", session, R"({"ca_id":)" + ca_id + "}").status, 204);
+    ASSERT_EQ(call("POST", dev + "/cas", session, R"({"ca_id":)" + ca_id + "}").status, 204) << "idempotent";
+    EXPECT_EQ(call("POST", dev + "/cas", session, R"({"ca_id":999999})").status, 404);
+    auto bundle = call("GET", "/apiv1/devices/self/cas/" + ca_id + "/bundle?pack=download", a.access);
+    ASSERT_EQ(bundle.status, 200) << bundle.body;
+    EXPECT_EQ(bundle.json().at("data").at("ca_certificate_pem"),
+              ca.json().at("data").at("ca_certificate_pem"));
+    EXPECT_FALSE(bundle.json().at("data").at("ca_certificate_der_b64").as_string().empty());
+    EXPECT_NE(bundle.header("content-disposition").find("attachment"), std::string::npos);
+    auto listed = call("GET", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/cas", key);
+    EXPECT_EQ(listed.json().at("meta").at("total").as_int64(), 1) << listed.body;
+    EXPECT_EQ(call("DELETE", dev + "/cas/" + ca_id, session).status, 204);
+    EXPECT_EQ(call("DELETE", dev + "/cas/" + ca_id, session).status, 404);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/cas/" + ca_id + "/bundle", a.access).status, 404);
+    ASSERT_EQ(call("POST", dev + "/cas", session, R"({"ca_id":)" + ca_id + "}").status, 204);
+    ASSERT_EQ(call("DELETE", "/apiv1/me/cas/" + ca_id, key).status, 204);
+
+    auto f = updates(a, "");
+    ASSERT_EQ(f.status, 200);
+    EXPECT_EQ(
+        types_of(f.signals),
+        (std::vector<std::string>{"install.updated", "install.updated", "install.updated", "install.updated",
+                                  "ca.assigned", "ca.unassigned", "ca.assigned", "ca.unassigned"}));
+    EXPECT_EQ(f.signals[4].at("ref").at("ca_name"), "Trust me");
+    EXPECT_EQ(f.signals[3].at("ref").at("version").as_int64(), 4);
+}
+
+TEST_F(Devices, ShutdownAnswersWaitingLongPollsAtOnce) {
+    start_devices();
+    auto uid = add_user("bye@example.com");
+    auto session = login("bye@example.com");
+    agent a = new_agent("0badc0de-1234-4567-89ab-cdef01234567");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto waiting = std::async(std::launch::async, [&] { return updates(a, "", "?wait=30"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(server_->stop(SIGTERM), 0);
+    auto r = waiting.get();
+    EXPECT_EQ(r.status, 204);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3))
+        << "not held for the grace period";
 }
 
 }  // namespace

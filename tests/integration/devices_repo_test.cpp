@@ -10,10 +10,21 @@
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
 #include "run_awaitable.hpp"
+// The repositories' own helper that writes a signal inside a transaction (internal to certctrl_repo_mysql).
+#include "../../src/repo_mysql/signals.hpp"
 #include "test_env.hpp"
 
 #include <cppconn/connection.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <future>
+#include <thread>
 
 namespace certctrl::test {
 namespace {
@@ -127,12 +138,14 @@ TEST_F(DevicesRepo, TheFeedKeepsABoundedWindowPerDevice) {
     auto tail = run_awaitable(feed_->updates(d.device.id, all->front().id, 100));
     ASSERT_TRUE(tail);
     EXPECT_EQ(tail->size(), 2u);
-    auto max = run_awaitable(feed_->changed_since(-1));
-    ASSERT_TRUE(max);
-    EXPECT_EQ(max->first, all->back().id);
+    auto newest = run_awaitable(feed_->changed_since(-1));
+    ASSERT_TRUE(newest);
+    ASSERT_EQ(newest->size(), 1u);
+    EXPECT_EQ(newest->front().first, all->back().id);
     auto since = run_awaitable(feed_->changed_since(all->front().id));
     ASSERT_TRUE(since);
-    EXPECT_EQ(since->second, (std::vector<std::int64_t>{d.device.id, d.device.id}));
+    ASSERT_EQ(since->size(), 2u);
+    EXPECT_EQ(since->at(1), std::make_pair(all->back().id, d.device.id));
 }
 
 TEST_F(DevicesRepo, AnAssignmentSealsTheDataKeyAndSignalsInOneTransaction) {
@@ -185,6 +198,75 @@ TEST_F(DevicesRepo, AnAssignmentSealsTheDataKeyAndSignalsInOneTransaction) {
     ASSERT_TRUE(m2 && *m2 && (*m2)->enc_data_key);
     EXPECT_EQ(crypto::open_sealed(*(*m2)->enc_data_key, pk2, sk2), data_key);
     EXPECT_FALSE(crypto::open_sealed(*(*m2)->enc_data_key, pk, sk));
+}
+
+TEST_F(DevicesRepo, ADevicesSignalsBecomeVisibleInIdOrder) {
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto a = reg("6f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("o1"));
+    // Two writers of a's feed, as issuance success writes them (nothing else locks the device first): the
+    // first holds id N uncommitted while the second writes N+1.
+    auto slow = pool_->connect();
+    slow->setAutoCommit(false);
+    repo::mysql_detail::emit_signal(*slow, a.device.id, "cert.updated", {});
+    auto later = std::async(std::launch::async, [&] {
+        auto fast = pool_->connect();
+        fast->setAutoCommit(false);
+        repo::mysql_detail::emit_signal(*fast, a.device.id, "install.updated", {});
+        fast->commit();
+        return true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto meanwhile = run_awaitable(feed_->updates(a.device.id, 0, 10));
+    ASSERT_TRUE(meanwhile);
+    EXPECT_TRUE(meanwhile->empty())
+        << "id N+1 must not be readable while N is uncommitted (a cursor would skip N)";
+    slow->commit();
+    ASSERT_TRUE(later.get());
+    auto both = run_awaitable(feed_->updates(a.device.id, 0, 10));
+    ASSERT_TRUE(both);
+    ASSERT_EQ(both->size(), 2u);
+    EXPECT_EQ(both->at(0).type, "cert.updated");
+    EXPECT_EQ(both->at(1).type, "install.updated");
+}
+
+TEST_F(DevicesRepo, ALongPollWakesForASignalCommittedAfterANewerOne) {
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto a = reg("4f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("a1"));
+    auto b = reg("5f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("b1"));
+    boost::asio::io_context ioc;
+    service::update_notifier notifier(*feed_, std::chrono::milliseconds(50));
+    boost::asio::co_spawn(ioc, notifier.run(), boost::asio::detached);
+    auto guard = boost::asio::make_work_guard(ioc);
+    std::thread io([&] { ioc.run(); });
+
+    // A transaction for device a takes a feed id and stays open while device b's newer signal commits.
+    auto slow = pool_->connect();
+    slow->setAutoCommit(false);
+    std::unique_ptr<sql::Statement>(slow->createStatement())
+        ->execute("INSERT INTO device_updates (device_id, type, ref, ts_ms) VALUES (" +
+                  std::to_string(a.device.id) + ", 'install.updated', '{}', 1)");
+    ASSERT_TRUE(run_awaitable(
+        feed_->put_install_config(uid_, b.device.id, boost::json::array{}, std::nullopt, "t", "n", 1000)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the notifier has seen b's newer id
+
+    auto w = notifier.watch(ioc.get_executor(), a.device.id);
+    std::promise<std::chrono::steady_clock::time_point> woke;
+    auto wait_task = [&]() -> boost::asio::awaitable<void> {
+        auto op = notifier.wait(w, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+        co_await std::move(op);
+        woke.set_value(std::chrono::steady_clock::now());
+    };
+    boost::asio::co_spawn(ioc, wait_task, boost::asio::detached);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto const committed = std::chrono::steady_clock::now();
+    slow->commit();
+    auto const at = woke.get_future().get();
+    notifier.unwatch(w);
+    EXPECT_LT(at - committed, std::chrono::seconds(1)) << "the older id was picked up when it committed";
+    notifier.stop();
+    guard.reset();
+    ioc.stop();
+    io.join();
 }
 
 }  // namespace

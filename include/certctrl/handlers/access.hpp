@@ -58,6 +58,11 @@ struct identity_context {
     service::device_auth_service* devices = nullptr;  // device tokens (the device routes need it)
 };
 
+/// True when a cookie-authenticated write may proceed: its Origin is trusted, or (without Origin) the browser
+/// says Sec-Fetch-Site: same-origin. The guard applies it to every /apiv1 write; handlers of anyone-routes
+/// that act with a session (device_verify) call it themselves.
+bool cookie_write_allowed(http::request_context const& ctx, identity_context const& ids);
+
 /// Registers `h` on the router behind the guard, with the rule the access table gives the route.
 /// Throws std::logic_error for a route missing from the table (so no route goes unguarded by accident).
 void add_guarded(http::router& r, identity_context& ids, boost::beast::http::verb method,

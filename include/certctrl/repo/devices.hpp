@@ -155,8 +155,9 @@ class device_feed_repository {
     /// the oldest kept signal or ahead of the newest (params: earliest_retained_id).
     virtual task<std::vector<device_signal>> updates(std::int64_t device_id, std::int64_t after,
                                                      std::size_t limit) = 0;
-    /// The highest feed id seen and the devices with signals after `after` (after < 0: only the highest id).
-    virtual task<std::pair<std::int64_t, std::vector<std::int64_t>>> changed_since(std::int64_t after) = 0;
+    /// The feed rows after `after` as (id, device id), oldest first, at most 10000; after < 0: only the
+    /// newest row (none when the feed is empty).
+    virtual task<std::vector<std::pair<std::int64_t, std::int64_t>>> changed_since(std::int64_t after) = 0;
 
     /// Records the agent's version and last contact.
     virtual task<bool> note_agent(std::int64_t device_id, std::string version, std::string ip,

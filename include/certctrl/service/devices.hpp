@@ -14,6 +14,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -128,6 +129,9 @@ class update_notifier {
                                       std::chrono::steady_clock::time_point deadline);
     void unwatch(std::shared_ptr<waiter> const& w);
     std::size_t waiting() const;
+    /// Shutdown: wakes every waiter, and later waits return at once.
+    void stop();
+    bool stopping() const { return stopping_; }
 
   private:
     void wake(std::vector<std::int64_t> const& devices);
@@ -136,6 +140,7 @@ class update_notifier {
     std::chrono::milliseconds period_;
     mutable std::mutex mu_;
     std::multimap<std::int64_t, std::shared_ptr<waiter>> waiters_;
+    std::atomic<bool> stopping_{false};
 };
 
 /// A page of the update feed.

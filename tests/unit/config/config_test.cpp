@@ -41,6 +41,8 @@ TEST(Config, ReadsEveryDocumentedKeyOfTheExample) {
     EXPECT_EQ(c.database.password, "pw-from-env");
     EXPECT_EQ(c.crypto.master_key.size(), 32u);
     EXPECT_EQ(c.crypto.master_key[0], '\xaa');
+    EXPECT_EQ(c.devices.access_token_ttl_seconds, 3600);
+    EXPECT_EQ(c.devices.updates_kept_per_device, 1000u);
     ::unsetenv("CERTCTRL_DB_PASSWORD");
     ::unsetenv("CERTCTRL_MASTER_KEY");
     ::unsetenv("CERTCTRL_METRICS_TOKEN");
@@ -142,6 +144,20 @@ TEST(Config, AuthAndRateLimitSections) {
     ::setenv("CERTCTRL_ACTIVATION_CODE", "code-1234", 1);
     EXPECT_EQ(parse(R"({"auth": {"registration_enabled": true}})", here).auth.activation_code, "code-1234");
     ::unsetenv("CERTCTRL_ACTIVATION_CODE");
+}
+
+TEST(Config, DevicesSection) {
+    auto c = parse(R"({"devices":{"access_token_ttl_seconds":600,"updates_kept_per_device":5,)"
+                   R"("verification_uri":"https://example.com/activate","poll_interval_hint_seconds":15}})",
+                   here);
+    EXPECT_EQ(c.devices.access_token_ttl_seconds, 600);
+    EXPECT_EQ(c.devices.updates_kept_per_device, 5u);
+    EXPECT_EQ(c.devices.verification_uri, "https://example.com/activate");
+    EXPECT_EQ(c.devices.poll_interval_hint_seconds, 15u);
+    EXPECT_EQ(c.devices.refresh_token_ttl_seconds, 30 * 24 * 3600) << "default";
+    expect_error(R"({"devices":{"updates_max_wait_seconds":31}})", "devices.updates_max_wait_seconds");
+    expect_error(R"({"devices":{"access_token_ttl_seconds":1}})", "devices.access_token_ttl_seconds");
+    expect_error(R"({"devices":{"jwt_secret":"x"}})", "devices.jwt_secret");
 }
 
 TEST(Config, MissingFileIsAnError) {
