@@ -3,7 +3,7 @@
 registration, holds N long-polls (GET /apiv1/devices/self/updates?wait=30) open at once, reads the server's
 memory and waiting gauge, then changes one device's install config M times and measures how long that device's
 long-poll takes to answer. Standard library only (raw HTTP/1.1 over asyncio streams)."""
-import asyncio, base64, json, os, statistics, sys, time
+import asyncio, base64, json, os, random, statistics, sys, time
 
 host = "127.0.0.1"
 port, key, pid, n, rounds, metrics_port = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
@@ -81,7 +81,7 @@ async def main():
         assert st == 200, (st, payload)
         wakes.append((woke - changed) * 1000)
         polls[i] = poll(i)  # the device polls again with no cursor (gets the signal again): fine for timing
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(random.uniform(0.05, 0.5))  # not in step with the server's 250 ms poller
     wakes.sort()
     print(f"wake after a change, {rounds} changes with {n} polls waiting: median {statistics.median(wakes):.0f} ms, "
           f"p90 {wakes[int(0.9 * (len(wakes) - 1))]:.0f} ms, max {wakes[-1]:.0f} ms")

@@ -52,11 +52,17 @@ server_pid=$!
 for _ in $(seq 1 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 port=$(cat "$tmp/port")
 
-token=$(curl -s -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+reg=$(curl -s -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
         -d "{\"device_public_id\":\"ffffffff-0000-4000-8000-000000000000\",\"dev_pk\":\"$(openssl rand -base64 32)\"}" \
-        "http://127.0.0.1:$port/apiv1/me/devices" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-echo "== idle poll: wrk -t2 -c$conns -d${dur}s GET /apiv1/devices/self/updates (server and wrk share $(nproc) cores)"
-wrk -t2 -c"$conns" -d"${dur}s" --latency -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port/apiv1/me/devices")
+token=$(echo "$reg" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+device=$(echo "$reg" | sed -E 's/.*"device":\{"id":([0-9]+).*/\1/')
+# one signal, so the idle poll carries a real cursor (the agent's steady state)
+curl -s -o /dev/null -X PUT -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"installs":[]}' \
+     "http://127.0.0.1:$port/apiv1/me/devices/$device/install-config"
+cursor=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/apiv1/devices/self/updates" | sed -E 's/.*"cursor":"([0-9]+)".*/\1/')
+echo "== idle poll with cursor $cursor: wrk -t2 -c$conns -d${dur}s GET /apiv1/devices/self/updates -> 204 (server and wrk share $(nproc) cores)"
+wrk -t2 -c"$conns" -d"${dur}s" --latency -H "Authorization: Bearer $token" -H "If-None-Match: \"$cursor\"" \
     "http://127.0.0.1:$port/apiv1/devices/self/updates" | grep -E 'Requests/sec|Latency|50%|99%|Non-2xx|Socket errors'
 echo "== $devices long-polls"
 python3 bench/device_updates.py "$port" "$key" "$server_pid" "$devices" "$changes" "$mport"

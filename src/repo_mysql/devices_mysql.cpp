@@ -368,22 +368,26 @@ class mysql_device_auth final : public device_auth_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<domain::device> {
-                auto dev = find_one<domain::device>(
-                    c, std::string("SELECT ") + device_columns + " FROM devices d WHERE d.id = ?",
-                    read_device, device_id);
-                if (!dev) {
+                // One round trip: the device and whether the token's session is still open.
+                auto q = prepare(
+                    c, std::string("SELECT ") + device_columns +
+                           ", (SELECT COUNT(*) FROM device_sessions s WHERE s.id = ? AND s.device_id = "
+                           "d.id AND s.terminated_at = 0) FROM devices d WHERE d.id = ?");
+                q->setInt64(1, session_id);
+                q->setInt64(2, device_id);
+                rs_ptr rs(q->executeQuery());
+                if (!rs->next()) {
                     return make_error(errc::unauthenticated, "The device of this token no longer exists");
                 }
+                std::optional<domain::device> dev = read_device(*rs);
+                bool const open = i64(*rs, 17) > 0;
                 if (dev->user_id != user_id) {
                     return make_error(errc::forbidden, "The device does not belong to the token's user");
                 }
                 if (dev->status != "ACTIVE") {
                     return make_error(errc::forbidden, "The device is " + dev->status);
                 }
-                if (!exists(
-                        c,
-                        "SELECT id FROM device_sessions WHERE id = ? AND device_id = ? AND terminated_at = 0",
-                        {session_id, device_id})) {
+                if (!open) {
                     return make_error(errc::unauthenticated, "The device session of this token has ended");
                 }
                 return *dev;
@@ -509,26 +513,31 @@ class mysql_device_feed final : public device_feed_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::vector<device_signal>> {
-                auto edge =
-                    prepare(c,
-                            "SELECT d.updates_trimmed_through, (SELECT COALESCE(MAX(u.id), 0) FROM "
-                            "device_updates u WHERE u.device_id = d.id), (SELECT COALESCE(MIN(u.id), 0) FROM "
-                            "device_updates u WHERE u.device_id = d.id) FROM devices d WHERE d.id = ?");
-                edge->setInt64(1, device_id);
-                rs_ptr ers(edge->executeQuery());
-                if (!ers->next()) {
-                    return make_error(errc::not_found, "Device not found");
-                }
-                std::int64_t const trimmed = i64(*ers, 1);
-                std::int64_t const newest = i64(*ers, 2);
-                std::int64_t const oldest = i64(*ers, 3);
                 // No cursor (0) reads what is kept; a cursor from before the kept window, or past anything
                 // this device was ever sent, cannot be continued.
-                if ((after != 0 && after < trimmed) || (after > newest && after > trimmed)) {
-                    app_error e =
-                        make_error(errc::updates_cursor_expired, "Cursor expired. Full resync required.");
-                    e.params["earliest_retained_id"] = std::to_string(oldest == 0 ? trimmed : oldest);
-                    return e;
+                if (after != 0) {
+                    auto edge =
+                        prepare(c,
+                                "SELECT d.updates_trimmed_through, (SELECT COALESCE(MAX(u.id), 0) FROM "
+                                "device_updates u WHERE u.device_id = d.id) FROM devices d WHERE d.id = ?");
+                    edge->setInt64(1, device_id);
+                    rs_ptr ers(edge->executeQuery());
+                    if (!ers->next()) {
+                        return make_error(errc::not_found, "Device not found");
+                    }
+                    std::int64_t const trimmed = i64(*ers, 1);
+                    std::int64_t const newest = i64(*ers, 2);
+                    if (after < trimmed || (after > newest && after > trimmed)) {
+                        auto low =
+                            prepare(c, "SELECT COALESCE(MIN(id), 0) FROM device_updates WHERE device_id = ?");
+                        low->setInt64(1, device_id);
+                        rs_ptr lrs(low->executeQuery());
+                        std::int64_t const oldest = lrs->next() ? i64(*lrs, 1) : 0;
+                        app_error e =
+                            make_error(errc::updates_cursor_expired, "Cursor expired. Full resync required.");
+                        e.params["earliest_retained_id"] = std::to_string(oldest == 0 ? trimmed : oldest);
+                        return e;
+                    }
                 }
                 auto q =
                     prepare(c,
