@@ -4,6 +4,7 @@
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/domain/ca.hpp"
+#include "certctrl/domain/permission.hpp"
 #include "certctrl/handlers/access.hpp"
 #include "certctrl/http/client.hpp"
 #include "certctrl/http/json_body.hpp"
@@ -206,7 +207,12 @@ result<repo::device_registration> registration_of(boost::json::object const& b, 
         r.ip = ctx.client_ip;
     }
     if (r.user_agent.empty()) {
-        r.user_agent = std::string(ctx.req[bh::field::user_agent]).substr(0, 255);
+        // From the header: printable ASCII only, so the stored text is valid UTF-8 whatever the client sent.
+        for (char ch : ctx.req[bh::field::user_agent]) {
+            if (ch >= 0x20 && ch < 0x7f && r.user_agent.size() < 255) {
+                r.user_agent.push_back(ch);
+            }
+        }
     }
     return r;
 }
@@ -373,7 +379,7 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
                                                            {{"field", "registration_code"}}));
         if (code.empty()) {
             // A retry with the fresh refresh token: rotate it and keep the row.
-            auto op = ids.devices->refresh(refresh);
+            auto op = ids.devices->refresh(refresh, *uid, reg->device_public_id);
             auto t = co_await std::move(op);
             if (!t)
                 co_return http::error_response(ctx, t.error());
@@ -625,6 +631,14 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
         if (!m)
             co_return http::error_response(ctx, m.error());
         bool const plain = m->if_contains("enc_scheme") && m->at("enc_scheme") == "plaintext";
+        if (plain && ctx.principal->is_api_key() &&
+            !domain::allows(ctx.principal->permissions, "certificates", cert_id, "read")) {
+            // A plaintext key is an export: the key needs the certificate's read scope, as /export does.
+            co_return http::json_error(
+                ctx.req, make_error(errc::forbidden,
+                                    "The API key lacks the scope certificates:" + std::to_string(cert_id) +
+                                        "[read] (a plaintext key export)"));
+        }
         auto cert_op = svc.certificate(subject_user(ctx), device_id, cert_id);
         auto cert = co_await std::move(cert_op);
         if (!cert)

@@ -182,10 +182,10 @@ class mysql_device_auth final : public device_auth_repository {
                     code_id = i64(*rs, 1);
                     code_device = opt_int(*rs, 4);
                 }
-                auto find =
-                    prepare(c,
-                            "SELECT id, user_id, dev_public_key FROM devices WHERE device_public_id = ? "
-                            "FOR UPDATE");
+                auto find = prepare(
+                    c,
+                    "SELECT id, user_id, dev_public_key, status FROM devices WHERE device_public_id = ? "
+                    "FOR UPDATE");
                 find->setString(1, reg.device_public_id);
                 rs_ptr found(find->executeQuery());
                 registered out;
@@ -197,6 +197,14 @@ class mysql_device_auth final : public device_auth_repository {
                                           "device_public_id is registered to another account");
                     }
                     old_key = opt_string(*found, 3);
+                    std::string const status = found->getString(4);
+                    if (status != "ACTIVE") {
+                        // A revoked or lost device stays out until its user takes it back: registering again
+                        // must not swap in a new key that every assigned certificate would be sealed to.
+                        return make_error(errc::forbidden, "The device is " + status +
+                                                               "; its user must set it ACTIVE again (PUT "
+                                                               ".../devices/:device_id) before it registers");
+                    }
                 } else {
                     out.created = true;
                 }
@@ -306,7 +314,8 @@ class mysql_device_auth final : public device_auth_repository {
     }
 
     task<device_session> rotate(std::string old_hash, std::string new_hash, std::int64_t new_expires_at,
-                                std::int64_t now) override {
+                                std::int64_t now, std::int64_t expect_user,
+                                std::string expect_public_id) override {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<device_session> {
@@ -314,7 +323,8 @@ class mysql_device_auth final : public device_auth_repository {
                 auto q =
                     prepare(c,
                             "SELECT t.session_id, t.rotated_at, t.expires_at, s.device_id, s.user_id, "
-                            "s.terminated_at, d.status, s.terminated_reason FROM device_refresh_tokens t "
+                            "s.terminated_at, d.status, s.terminated_reason, d.device_public_id FROM "
+                            "device_refresh_tokens t "
                             "JOIN device_sessions s ON "
                             "s.id = t.session_id JOIN devices d ON d.id = s.device_id WHERE t.token_hash = ? "
                             "FOR UPDATE");
@@ -324,6 +334,10 @@ class mysql_device_auth final : public device_auth_repository {
                     return make_error(errc::unauthenticated, "Unknown refresh token");
                 }
                 device_session s{i64(*rs, 1), i64(*rs, 4), i64(*rs, 5)};
+                if ((expect_user != 0 && s.user_id != expect_user) ||
+                    (!expect_public_id.empty() && rs->getString(9) != expect_public_id)) {
+                    return make_error(errc::unauthenticated, "refresh_token does not belong to this device");
+                }
                 if (i64(*rs, 2) != 0 || rs->getString(8) == "refresh_token_reuse") {
                     // Reuse of a rotated token: someone else may hold the family, so all of it ends.
                     auto end = prepare(c,
@@ -508,36 +522,16 @@ class mysql_device_feed final : public device_feed_repository {
   public:
     explicit mysql_device_feed(db::pool& p) : pool_(p) {}
 
-    task<std::vector<device_signal>> updates(std::int64_t device_id, std::int64_t after,
-                                             std::size_t limit) override {
+    task<updates_page> updates(std::int64_t device_id, std::int64_t after, std::size_t limit) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<std::vector<device_signal>> {
-                // No cursor (0) reads what is kept; a cursor from before the kept window, or past anything
-                // this device was ever sent, cannot be continued.
-                if (after != 0) {
-                    auto edge =
-                        prepare(c,
-                                "SELECT d.updates_trimmed_through, (SELECT COALESCE(MAX(u.id), 0) FROM "
-                                "device_updates u WHERE u.device_id = d.id) FROM devices d WHERE d.id = ?");
-                    edge->setInt64(1, device_id);
-                    rs_ptr ers(edge->executeQuery());
-                    if (!ers->next()) {
-                        return make_error(errc::not_found, "Device not found");
-                    }
-                    std::int64_t const trimmed = i64(*ers, 1);
-                    std::int64_t const newest = i64(*ers, 2);
-                    if (after < trimmed || (after > newest && after > trimmed)) {
-                        auto low =
-                            prepare(c, "SELECT COALESCE(MIN(id), 0) FROM device_updates WHERE device_id = ?");
-                        low->setInt64(1, device_id);
-                        rs_ptr lrs(low->executeQuery());
-                        std::int64_t const oldest = lrs->next() ? i64(*lrs, 1) : 0;
-                        app_error e =
-                            make_error(errc::updates_cursor_expired, "Cursor expired. Full resync required.");
-                        e.params["earliest_retained_id"] = std::to_string(oldest == 0 ? trimmed : oldest);
-                        return e;
-                    }
+            [=](sql::Connection& c) -> result<updates_page> {
+                transaction tx(c);
+                if (after == 0) {
+                    // Without a cursor an empty page answers the feed's high-water mark, read after this
+                    // device's in-flight writers committed (they hold its row until then), so nothing of this
+                    // device below it can still appear.
+                    exists(c, "SELECT id FROM devices WHERE id = ? LOCK IN SHARE MODE", {device_id});
                 }
                 auto q =
                     prepare(c,
@@ -547,7 +541,7 @@ class mysql_device_feed final : public device_feed_repository {
                 q->setInt64(2, after);
                 q->setInt64(3, static_cast<std::int64_t>(limit));
                 rs_ptr rs(q->executeQuery());
-                std::vector<device_signal> out;
+                updates_page out;
                 while (rs->next()) {
                     device_signal s;
                     s.id = i64(*rs, 1);
@@ -558,8 +552,34 @@ class mysql_device_feed final : public device_feed_repository {
                         s.ref = std::move(v.get_object());
                     }
                     s.ts_ms = i64(*rs, 4);
-                    out.push_back(std::move(s));
+                    out.signals.push_back(std::move(s));
                 }
+                // Checked after the rows were read: a trim committed in between is seen here (and answered
+                // with a resync) rather than leaving a silent gap. A cursor before the kept window, or past
+                // anything the feed ever held, cannot be continued.
+                auto edge = prepare(c,
+                                    "SELECT d.updates_trimmed_through, (SELECT COALESCE(MAX(u.id), 0) FROM "
+                                    "device_updates u) FROM devices d WHERE d.id = ?");
+                edge->setInt64(1, device_id);
+                rs_ptr ers(edge->executeQuery());
+                if (!ers->next()) {
+                    return make_error(errc::not_found, "Device not found");
+                }
+                std::int64_t const trimmed = i64(*ers, 1);
+                std::int64_t const newest = i64(*ers, 2);
+                if (after != 0 && (after < trimmed || after > newest)) {
+                    auto low =
+                        prepare(c, "SELECT COALESCE(MIN(id), 0) FROM device_updates WHERE device_id = ?");
+                    low->setInt64(1, device_id);
+                    rs_ptr lrs(low->executeQuery());
+                    std::int64_t const oldest = lrs->next() ? i64(*lrs, 1) : 0;
+                    app_error e =
+                        make_error(errc::updates_cursor_expired, "Cursor expired. Full resync required.");
+                    e.params["earliest_retained_id"] = std::to_string(oldest == 0 ? trimmed : oldest);
+                    return e;
+                }
+                out.cursor = !out.signals.empty() ? out.signals.back().id : after != 0 ? after : newest;
+                tx.commit();
                 return out;
             },
             use_awaitable);
@@ -686,13 +706,16 @@ class mysql_device_feed final : public device_feed_repository {
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 transaction tx(c);
+                // The CA first, then the device (the order CA removal takes them in).
+                auto ca =
+                    find_one<domain::ca>(c,
+                                         std::string("SELECT ") + ca_columns +
+                                             " FROM cas WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
+                                         read_ca, user_id, ca_id);
                 if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
                             {user_id, device_id})) {
                     return make_error(errc::not_found, "Device not found");
                 }
-                auto ca = find_one<domain::ca>(
-                    c, std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ?",
-                    read_ca, user_id, ca_id);
                 if (!ca) {
                     app_error e = make_error(errc::not_found, "CA not found");
                     e.params["field"] = "ca_id";
@@ -721,14 +744,18 @@ class mysql_device_feed final : public device_feed_repository {
             pool_,
             [=](sql::Connection& c) -> result<bool> {
                 transaction tx(c);
+                exists(c, "SELECT id FROM cas WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
+                       {user_id, ca_id});
+                if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
+                            {user_id, device_id})) {
+                    return false;
+                }
                 auto q = prepare(
                     c,
-                    "SELECT cas.serial_number, cas.name FROM device_cas dc JOIN devices d ON d.id = "
-                    "dc.device_id JOIN cas ON cas.id = dc.ca_id WHERE d.user_id = ? AND dc.device_id = ? "
-                    "AND dc.ca_id = ? FOR UPDATE");
-                q->setInt64(1, user_id);
-                q->setInt64(2, device_id);
-                q->setInt64(3, ca_id);
+                    "SELECT cas.serial_number, cas.name FROM device_cas dc JOIN cas ON cas.id = dc.ca_id "
+                    "WHERE dc.device_id = ? AND dc.ca_id = ?");
+                q->setInt64(1, device_id);
+                q->setInt64(2, ca_id);
                 rs_ptr rs(q->executeQuery());
                 if (!rs->next()) {
                     return false;

@@ -173,7 +173,9 @@ class mysql_issuance final : public issuance_repository {
                 // Every device holding the certificate gets the new data key sealed to it (or a pending
                 // mark) and a cert.updated signal, in this same transaction.
                 if (m.sealer.seal) {
-                    for (auto device_id : devices_of_cert(c, row->cert_id)) {
+                    auto const devices = devices_of_cert(c, row->cert_id);
+                    lock_devices(c, devices);
+                    for (auto device_id : devices) {
                         wrap_assignment(c, row->cert_id, device_id, m.sealer, m.plain_data_key);
                     }
                 }

@@ -89,16 +89,39 @@ class mysql_cas final : public ca_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                return delete_owned_with(
-                    c, "cas", user_id, id,
-                    {lock_devices_of_ca,
-                     "INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT dc.device_id, "
-                     "'ca.unassigned', "
-                     "JSON_OBJECT('ca_id', cas.id, 'serial', cas.serial_number, 'ca_name', cas.name), "
-                     "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM device_cas dc JOIN cas ON cas.id = "
-                     "dc.ca_id "
-                     "WHERE dc.ca_id = ?",
-                     "DELETE FROM device_cas WHERE ca_id = ?"});
+                transaction tx(c);
+                auto ca = find_one<domain::ca>(
+                    c,
+                    std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ? FOR UPDATE",
+                    read_ca, user_id, id);
+                if (!ca) {
+                    return false;
+                }
+                // The devices that trust it are told (ca.unassigned) in the same transaction.
+                std::vector<std::int64_t> devices;
+                {
+                    auto q = prepare(c, "SELECT device_id FROM device_cas WHERE ca_id = ?");
+                    q->setInt64(1, id);
+                    rs_ptr rs(q->executeQuery());
+                    while (rs->next()) {
+                        devices.push_back(i64(*rs, 1));
+                    }
+                }
+                lock_devices(c, devices);
+                for (auto d : devices) {
+                    emit_signal(c, d, "ca.unassigned",
+                                boost::json::object{
+                                    {"ca_id", id}, {"serial", ca->serial_number}, {"ca_name", ca->name}});
+                }
+                auto del_links = prepare(c, "DELETE FROM device_cas WHERE ca_id = ?");
+                del_links->setInt64(1, id);
+                del_links->executeUpdate();
+                auto del =
+                    prepare(c, "DELETE FROM cas WHERE id = ?");  // FK 1451 -> conflict (an account uses it)
+                del->setInt64(1, id);
+                del->executeUpdate();
+                tx.commit();
+                return true;
             },
             use_awaitable);
     }
@@ -210,16 +233,28 @@ class mysql_certificates final : public certificate_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
-                return delete_owned_with(
-                    c, "certificates", user_id, id,
-                    {lock_devices_of_cert,
-                     "INSERT INTO device_updates (device_id, type, ref, ts_ms) SELECT device_id, "
-                     "'cert.unassigned', JSON_OBJECT('cert_id', cert_id), "
-                     "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM "
-                     "certificate_assignments WHERE cert_id = ?",
-                     "DELETE FROM certificate_assignments WHERE cert_id = ?",
-                     "DELETE FROM issue_history WHERE cert_id = ?",
-                     "DELETE FROM certificate_master_wrapped WHERE cert_id = ?"});
+                transaction tx(c);
+                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? FOR UPDATE",
+                            {user_id, id})) {
+                    return false;
+                }
+                // Devices holding it are told (cert.unassigned) in the same transaction; a new assignment
+                // waits for the certificate's lock, so the list is complete.
+                auto const devices = devices_of_cert(c, id);
+                lock_devices(c, devices);
+                for (auto d : devices) {
+                    emit_signal(c, d, "cert.unassigned", boost::json::object{{"cert_id", id}});
+                }
+                for (char const* q : {"DELETE FROM certificate_assignments WHERE cert_id = ?",
+                                      "DELETE FROM issue_history WHERE cert_id = ?",
+                                      "DELETE FROM certificate_master_wrapped WHERE cert_id = ?",
+                                      "DELETE FROM certificates WHERE id = ?"}) {
+                    auto ps = prepare(c, q);
+                    ps->setInt64(1, id);
+                    ps->executeUpdate();
+                }
+                tx.commit();
+                return true;
             },
             use_awaitable);
     }

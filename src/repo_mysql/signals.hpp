@@ -7,6 +7,7 @@
 
 #include "rows.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -27,14 +28,14 @@ inline std::int64_t now_ms() {
         .count();
 }
 
-/// Locks the rows of the devices a statement's rows name before signals are inserted for them in bulk
-/// (`INSERT ... SELECT`): an UPDATE that changes nothing still takes the row locks emit_signal() takes.
-inline constexpr char const* lock_devices_of_cert =
-    "UPDATE devices d JOIN certificate_assignments a ON a.device_id = d.id SET d.updates_trimmed_through = "
-    "d.updates_trimmed_through WHERE a.cert_id = ?";
-inline constexpr char const* lock_devices_of_ca =
-    "UPDATE devices d JOIN device_cas dc ON dc.device_id = d.id SET d.updates_trimmed_through = "
-    "d.updates_trimmed_through WHERE dc.ca_id = ?";
+/// Lock order of every transaction that writes signals or wraps: the certificate or CA row first, then the
+/// device rows in id order, then assignment rows. emit_signal() locks its device again (a no-op then).
+inline void lock_devices(sql::Connection& c, std::vector<std::int64_t> ids) {
+    std::sort(ids.begin(), ids.end());
+    for (auto id : ids) {
+        exists(c, "SELECT id FROM devices WHERE id = ? FOR UPDATE", {id});
+    }
+}
 
 /// Appends a signal to a device's feed and drops the oldest beyond what is kept, remembering the highest
 /// id dropped (a cursor before it must resync).

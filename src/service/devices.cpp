@@ -341,13 +341,15 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
     co_return a;
 }
 
-task<device_tokens> device_auth_service::refresh(std::string refresh_token) {
+task<device_tokens> device_auth_service::refresh(std::string refresh_token, std::int64_t expect_user,
+                                                 std::string expect_public_id) {
     if (refresh_token.empty() || refresh_token.size() > 256) {
         co_return make_error(errc::bad_request, "refresh_token is required", {{"field", "refresh_token"}});
     }
     std::string fresh = "rt_" + crypto::random_base62(43);
-    auto op = repo_.rotate(hash_of(refresh_token), hash_of(fresh),
-                           unix_now() + cfg_.refresh_token_ttl_seconds, unix_now());
+    auto op =
+        repo_.rotate(hash_of(refresh_token), hash_of(fresh), unix_now() + cfg_.refresh_token_ttl_seconds,
+                     unix_now(), expect_user, std::move(expect_public_id));
     auto s = co_await std::move(op);
     if (!s) {
         co_return s.error();
@@ -477,6 +479,20 @@ asio::awaitable<void> update_notifier::run() {
     for (;;) {
         auto op = feed_.changed_since(floor < 0 ? -1 : floor);
         auto r = co_await std::move(op);
+        // A full batch means more rows follow: read on from its last id (the window re-read stays complete).
+        while (r && floor >= 0 && r->size() >= 10000) {
+            auto more_op = feed_.changed_since(r->back().first);
+            auto more = co_await std::move(more_op);
+            if (!more) {
+                r = more;
+                break;
+            }
+            bool const last = more->size() < 10000;
+            r->insert(r->end(), more->begin(), more->end());
+            if (last) {
+                break;
+            }
+        }
         if (!r) {
             spdlog::warn("update notifier: {}", r.error().what);
         } else if (floor < 0) {
@@ -552,38 +568,40 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
         co_return resync_error("0");
     }
     wait_s = notifier_.stopping() ? 0u : std::min(wait_s, cfg_.updates_max_wait_seconds);
+    auto const ex = co_await asio::this_coro::executor;
     std::shared_ptr<update_notifier::waiter> w;
     if (wait_s > 0) {
-        w = notifier_.watch(co_await asio::this_coro::executor, device_id);
+        w = notifier_.watch(ex, device_id);
     }
     auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
-    result<std::vector<repo::device_signal>> got = std::vector<repo::device_signal>{};
+    result<repo::device_feed_repository::updates_page> got = repo::device_feed_repository::updates_page{};
     for (;;) {
         auto op = feed_.updates(device_id, *after, limit);
         got = co_await std::move(op);
-        if (!got || !got->empty() || !w || std::chrono::steady_clock::now() >= deadline ||
+        if (!got || !got->signals.empty() || !w || std::chrono::steady_clock::now() >= deadline ||
             notifier_.stopping()) {
             break;
         }
         auto wait_op = notifier_.wait(w, deadline);
         co_await std::move(wait_op);
         notifier_.unwatch(w);
-        w = notifier_.watch(co_await asio::this_coro::executor, device_id);
+        w = notifier_.watch(ex, device_id);
     }
     if (w) {
         notifier_.unwatch(w);
     }
     if (!got) {
-        if (got.error().code == errc::updates_cursor_expired) {
-            auto const* earliest = got.error().params.if_contains("earliest_retained_id");
+        app_error const e = got.error();  // error() answers a copy: keep it while its params are read
+        if (e.code == errc::updates_cursor_expired) {
+            auto const* earliest = e.params.if_contains("earliest_retained_id");
             co_return resync_error(earliest && earliest->is_string() ? std::string(earliest->get_string())
                                                                      : "0");
         }
-        co_return got.error();
+        co_return e;
     }
     update_batch b;
-    b.signals = std::move(*got);
-    b.cursor = b.signals.empty() ? std::to_string(*after) : std::to_string(b.signals.back().id);
+    b.signals = std::move(got->signals);
+    b.cursor = std::to_string(got->cursor);
     co_return b;
 }
 

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -25,6 +26,16 @@ class api_fixture : public ::testing::Test {
     void SetUp() override {
         CERTCTRL_REQUIRE_DB();
         schema_ = std::make_unique<test_schema>();
+    }
+
+    // A failed test shows the tail of what the server printed (its access lines, warnings, sanitizer
+    // reports).
+    void TearDown() override {
+        if (HasFailure() && server_) {
+            std::string const log = server_->log();
+            std::cerr << "---- server log (last 6000 bytes) ----\n"
+                      << (log.size() > 6000 ? log.substr(log.size() - 6000) : log) << "\n";
+        }
     }
 
     void start(boost::json::object overrides = {}) {

@@ -437,6 +437,12 @@ TEST_F(Devices, MasterOnlyDeliversPlaintextOnlyWhenExportIsAllowed) {
                    key)
                   .status,
               400);
+    auto devices_only = key_for("master@example.com", {"devices:*[read]"});
+    auto no_export =
+        call("GET", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates/" + open + "/bundle",
+             devices_only);
+    EXPECT_EQ(no_export.status, 403) << "a plaintext key needs the certificate's read scope: "
+                                     << no_export.body;
 }
 
 TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
@@ -625,7 +631,15 @@ TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
     EXPECT_TRUE(denied.status == 401 || denied.status == 403) << denied.status;
     EXPECT_EQ(call("POST", "/auth/refresh", headers{}, R"({"refresh_token":")" + b.refresh + R"("})").status,
               401);
-    // Deleted: the same.
+    // Registering it again with a new key is refused until its user takes it back.
+    agent b2 = new_agent(b.public_id);
+    auto again = call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(b2)));
+    EXPECT_EQ(again.status, 403) << again.body;
+    ASSERT_EQ(
+        call("PUT", "/apiv1/me/devices/" + std::to_string(b.device_id), key, R"({"status":"ACTIVE"})").status,
+        200);
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(b2))).status, 200);
+    // Deleted: its tokens die with it.
     EXPECT_EQ(call("DELETE", "/apiv1/me/devices/" + std::to_string(a.device_id), key).status, 204);
     EXPECT_EQ(call("GET", "/apiv1/devices/self/updates", a2.access).status, 401);
 }

@@ -98,13 +98,20 @@ TEST_F(DevicesRepo, ReRegistrationUpdatesTheRowAndEndsEarlierSessions) {
 TEST_F(DevicesRepo, ARotatedRefreshTokenUsedAgainRevokesTheWholeFamily) {
     auto [pk, sk] = crypto::x25519_keypair();
     auto d = reg("1f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("a"));
-    auto s1 = run_awaitable(auth_->rotate(crypto::sha256("a"), crypto::sha256("b"), 4'000'000'000, 2000));
+    auto foreign = run_awaitable(auth_->rotate(crypto::sha256("a"), crypto::sha256("x"), 4'000'000'000, 1999,
+                                               0, "99999999-0b0a-4908-8706-050403020100"));
+    ASSERT_FALSE(foreign);
+    EXPECT_EQ(foreign.error().code, errc::unauthenticated) << "checked before anything changes";
+    auto s1 = run_awaitable(auth_->rotate(crypto::sha256("a"), crypto::sha256("b"), 4'000'000'000, 2000, uid_,
+                                          "1f0e0d0c-0b0a-4908-8706-050403020100"));
     ASSERT_TRUE(s1);
     EXPECT_EQ(s1->session_id, d.session.session_id);
-    auto reuse = run_awaitable(auth_->rotate(crypto::sha256("a"), crypto::sha256("c"), 4'000'000'000, 2001));
+    auto reuse =
+        run_awaitable(auth_->rotate(crypto::sha256("a"), crypto::sha256("c"), 4'000'000'000, 2001, 0, ""));
     ASSERT_FALSE(reuse);
     EXPECT_EQ(reuse.error().code, errc::refresh_token_rotated);
-    auto live = run_awaitable(auth_->rotate(crypto::sha256("b"), crypto::sha256("d"), 4'000'000'000, 2002));
+    auto live =
+        run_awaitable(auth_->rotate(crypto::sha256("b"), crypto::sha256("d"), 4'000'000'000, 2002, 0, ""));
     ASSERT_FALSE(live);
     EXPECT_EQ(live.error().code, errc::refresh_token_rotated) << "the family is revoked";
     EXPECT_FALSE(run_awaitable(auth_->check_session(uid_, d.device.id, d.session.session_id)));
@@ -127,25 +134,54 @@ TEST_F(DevicesRepo, TheFeedKeepsABoundedWindowPerDevice) {
               3);
     auto all = run_awaitable(feed_->updates(d.device.id, 0, 100));
     ASSERT_TRUE(all);
-    ASSERT_EQ(all->size(), 3u);
-    EXPECT_EQ(all->front().ref.at("version").as_int64(), 3);
-    auto just_before = run_awaitable(feed_->updates(d.device.id, all->front().id - 1, 100));
+    ASSERT_EQ(all->signals.size(), 3u);
+    EXPECT_EQ(all->signals.front().ref.at("version").as_int64(), 3);
+    auto just_before = run_awaitable(feed_->updates(d.device.id, all->signals.front().id - 1, 100));
     ASSERT_TRUE(just_before) << "a cursor right before the kept window lost nothing";
-    EXPECT_EQ(just_before->size(), 3u);
-    auto stale = run_awaitable(feed_->updates(d.device.id, all->front().id - 2, 100));
+    EXPECT_EQ(just_before->signals.size(), 3u);
+    auto stale = run_awaitable(feed_->updates(d.device.id, all->signals.front().id - 2, 100));
     ASSERT_FALSE(stale);
     EXPECT_EQ(stale.error().code, errc::updates_cursor_expired);
-    auto tail = run_awaitable(feed_->updates(d.device.id, all->front().id, 100));
+    auto tail = run_awaitable(feed_->updates(d.device.id, all->signals.front().id, 100));
     ASSERT_TRUE(tail);
-    EXPECT_EQ(tail->size(), 2u);
+    EXPECT_EQ(tail->signals.size(), 2u);
+    EXPECT_EQ(tail->cursor, all->signals.back().id);
+    auto idle = run_awaitable(feed_->updates(d.device.id, all->signals.back().id, 100));
+    ASSERT_TRUE(idle);
+    EXPECT_TRUE(idle->signals.empty());
+    EXPECT_EQ(idle->cursor, all->signals.back().id) << "an empty page keeps the cursor";
+    auto ahead = run_awaitable(feed_->updates(d.device.id, all->signals.back().id + 1000, 100));
+    ASSERT_FALSE(ahead) << "a cursor past the whole feed";
+    EXPECT_EQ(ahead.error().code, errc::updates_cursor_expired);
     auto newest = run_awaitable(feed_->changed_since(-1));
     ASSERT_TRUE(newest);
     ASSERT_EQ(newest->size(), 1u);
-    EXPECT_EQ(newest->front().first, all->back().id);
-    auto since = run_awaitable(feed_->changed_since(all->front().id));
+    EXPECT_EQ(newest->front().first, all->signals.back().id);
+    auto since = run_awaitable(feed_->changed_since(all->signals.front().id));
     ASSERT_TRUE(since);
     ASSERT_EQ(since->size(), 2u);
-    EXPECT_EQ(since->at(1), std::make_pair(all->back().id, d.device.id));
+    EXPECT_EQ(since->at(1), std::make_pair(all->signals.back().id, d.device.id));
+}
+
+TEST_F(DevicesRepo, AnEmptyFirstPageHandsOutTheHighWaterMarkSoALaterTrimIsNoticed) {
+    repo::set_kept_signals_per_device(2);
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto busy = reg("7f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("h1"));
+    auto quiet = reg("8f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("h2"));
+    auto put = [&](std::int64_t device) {
+        return run_awaitable(
+            feed_->put_install_config(uid_, device, boost::json::array{}, std::nullopt, "t", "n", 1000));
+    };
+    ASSERT_TRUE(put(busy.device.id));
+    auto first = run_awaitable(feed_->updates(quiet.device.id, 0, 10));
+    ASSERT_TRUE(first);
+    EXPECT_TRUE(first->signals.empty());
+    EXPECT_GT(first->cursor, 0) << "not \"0\": a later trim must be detectable";
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(put(quiet.device.id));
+    auto back = run_awaitable(feed_->updates(quiet.device.id, first->cursor, 10));
+    ASSERT_FALSE(back) << "the device missed a trimmed signal while away";
+    EXPECT_EQ(back.error().code, errc::updates_cursor_expired);
 }
 
 TEST_F(DevicesRepo, AnAssignmentSealsTheDataKeyAndSignalsInOneTransaction) {
@@ -183,10 +219,10 @@ TEST_F(DevicesRepo, AnAssignmentSealsTheDataKeyAndSignalsInOneTransaction) {
     EXPECT_EQ((*m)->device_keyfp, crypto::blake2b_256(pk));
     auto signals = run_awaitable(feed_->updates(d.device.id, 0, 10));
     ASSERT_TRUE(signals);
-    ASSERT_EQ(signals->size(), 2u);
-    EXPECT_EQ(signals->at(0).type, "cert.updated");
-    EXPECT_EQ(signals->at(0).ref.at("wrap_ready"), true);
-    EXPECT_EQ(signals->at(1).type, "install.updated");
+    ASSERT_EQ(signals->signals.size(), 2u);
+    EXPECT_EQ(signals->signals.at(0).type, "cert.updated");
+    EXPECT_EQ(signals->signals.at(0).ref.at("wrap_ready"), true);
+    EXPECT_EQ(signals->signals.at(1).type, "install.updated");
     auto cfg = run_awaitable(feed_->install_config_of(uid_, d.device.id));
     ASSERT_TRUE(cfg && *cfg);
     EXPECT_EQ((*cfg)->installs.at(0).at("ob_id").as_int64(), cert->id);
@@ -203,6 +239,11 @@ TEST_F(DevicesRepo, AnAssignmentSealsTheDataKeyAndSignalsInOneTransaction) {
 TEST_F(DevicesRepo, ADevicesSignalsBecomeVisibleInIdOrder) {
     auto [pk, sk] = crypto::x25519_keypair();
     auto a = reg("6f0e0d0c-0b0a-4908-8706-050403020100", pk, crypto::sha256("o1"));
+    ASSERT_TRUE(run_awaitable(
+        feed_->put_install_config(uid_, a.device.id, boost::json::array{}, std::nullopt, "t", "n", 1000)));
+    auto first = run_awaitable(feed_->updates(a.device.id, 0, 10));
+    ASSERT_TRUE(first);
+    std::int64_t const cursor = first->cursor;  // the agent's steady state: a cursor, no lock on the read
     // Two writers of a's feed, as issuance success writes them (nothing else locks the device first): the
     // first holds id N uncommitted while the second writes N+1.
     auto slow = pool_->connect();
@@ -216,17 +257,17 @@ TEST_F(DevicesRepo, ADevicesSignalsBecomeVisibleInIdOrder) {
         return true;
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    auto meanwhile = run_awaitable(feed_->updates(a.device.id, 0, 10));
+    auto meanwhile = run_awaitable(feed_->updates(a.device.id, cursor, 10));
     ASSERT_TRUE(meanwhile);
-    EXPECT_TRUE(meanwhile->empty())
+    EXPECT_TRUE(meanwhile->signals.empty())
         << "id N+1 must not be readable while N is uncommitted (a cursor would skip N)";
     slow->commit();
     ASSERT_TRUE(later.get());
-    auto both = run_awaitable(feed_->updates(a.device.id, 0, 10));
+    auto both = run_awaitable(feed_->updates(a.device.id, cursor, 10));
     ASSERT_TRUE(both);
-    ASSERT_EQ(both->size(), 2u);
-    EXPECT_EQ(both->at(0).type, "cert.updated");
-    EXPECT_EQ(both->at(1).type, "install.updated");
+    ASSERT_EQ(both->signals.size(), 2u);
+    EXPECT_EQ(both->signals.at(0).type, "cert.updated");
+    EXPECT_EQ(both->signals.at(1).type, "install.updated");
 }
 
 TEST_F(DevicesRepo, ALongPollWakesForASignalCommittedAfterANewerOne) {

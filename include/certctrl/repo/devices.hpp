@@ -96,8 +96,11 @@ class device_auth_repository {
 
     /// Rotates a refresh token. Errors: unauthenticated (unknown, expired, or the session ended), and
     /// conflict when the token was already rotated: the session is then ended (the family is revoked).
+    /// With `expect_user`/`expect_public_id` (0/"": any) a token of another user or device is refused
+    /// (unauthenticated) before anything changes.
     virtual task<device_session> rotate(std::string old_hash, std::string new_hash,
-                                        std::int64_t new_expires_at, std::int64_t now) = 0;
+                                        std::int64_t new_expires_at, std::int64_t now,
+                                        std::int64_t expect_user, std::string expect_public_id) = 0;
 
     /// The live device behind an access token: the device is the user's and ACTIVE, the session open.
     /// Errors: forbidden (device revoked, not the user's, or session ended), not_found (no such device).
@@ -151,10 +154,15 @@ class device_feed_repository {
   public:
     virtual ~device_feed_repository() = default;
 
-    /// The signals after `after` (oldest first, at most `limit`). Errors: gone when `after` is older than
-    /// the oldest kept signal or ahead of the newest (params: earliest_retained_id).
-    virtual task<std::vector<device_signal>> updates(std::int64_t device_id, std::int64_t after,
-                                                     std::size_t limit) = 0;
+    /// A page of the feed and the cursor after it.
+    struct updates_page {
+        std::vector<device_signal> signals;
+        std::int64_t cursor = 0;  // the last signal's id; when none: `after`, or the feed's high-water mark
+    };
+    /// The signals after `after` (oldest first, at most `limit`; 0: from the oldest kept). Errors:
+    /// updates_cursor_expired when `after` is before the kept window or past the whole feed
+    /// (params: earliest_retained_id).
+    virtual task<updates_page> updates(std::int64_t device_id, std::int64_t after, std::size_t limit) = 0;
     /// The feed rows after `after` as (id, device id), oldest first, at most 10000; after < 0: only the
     /// newest row (none when the feed is empty).
     virtual task<std::vector<std::pair<std::int64_t, std::int64_t>>> changed_since(std::int64_t after) = 0;

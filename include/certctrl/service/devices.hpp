@@ -89,7 +89,10 @@ class device_auth_service {
     task<registration_answer> register_device(repo::device_registration reg,
                                               std::optional<std::string> registration_code);
     /// POST /auth/refresh. Errors: unauthenticated, refresh_token_rotated (reuse: the session is revoked).
-    task<device_tokens> refresh(std::string refresh_token);
+    /// `expect_user`/`expect_public_id` (0/"": any): the device the token must belong to, checked before
+    /// it is rotated.
+    task<device_tokens> refresh(std::string refresh_token, std::int64_t expect_user = 0,
+                                std::string expect_public_id = "");
     /// The principal behind a device access token. Errors: unauthenticated, bad_request, forbidden.
     task<domain::principal> authenticate(std::string token);
     /// PUT .../devices/:device_id {status?, name?}: REVOKED or LOST ends the device's sessions.
