@@ -259,6 +259,7 @@ std::vector<route_access> const& access_table() {
          "/apiv1/me/install-config-update/{device_public_id}",
          {who::me, "ForInstallConfigUpdate", "update", "", false, false, "devices", "write"}},
         {bh::verb::post, "/auth/device", {who::anyone, "", "", "", false}},
+        {bh::verb::get, "/device", {who::anyone, "", "", "", false}},
         {bh::verb::post, "/auth/refresh", {who::anyone, "", "", "", true}},
         {bh::verb::post, "/apiv1/device/registration", {who::anyone, "", "", "", true}},
         {bh::verb::get, "/apiv1/devices/self/updates", {who::device, "", "", "", false}},

@@ -2,6 +2,7 @@
 // /apiv1/devices/self/... routes the agent calls with its access token, and the user-side install configs,
 // device CAs, device bundles and revocation (agent contract 2.3, 2.4, 3.5, 3.6, 5, 6).
 #include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/permission.hpp"
@@ -232,7 +233,66 @@ std::string str_or(boost::json::object const& o, char const* name) {
     return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+// The page behind verification_uri: a user enters (or follows a link with) the user_code, logs in if needed,
+// and approves or denies the device. Plain HTML with one inline script, allowed by its hash in the CSP.
+constexpr char const* device_page_script = R"JS(
+const $ = (id) => document.getElementById(id);
+const post = (path, body) => fetch(path, {method: 'POST', credentials: 'same-origin',
+  headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+  .then(async (r) => ({ok: r.ok, body: await r.json().catch(() => ({}))}));
+const say = (text) => { $('msg').textContent = text; };
+const code = new URLSearchParams(location.search).get('user_code');
+if (code) $('code').value = code;
+async function refresh() {
+  const st = await fetch('/auth/status', {credentials: 'same-origin'}).then((r) => r.json()).catch(() => ({}));
+  const user = st.data && st.data.user;
+  $('login').hidden = !!user;
+  $('who').textContent = user ? 'Signed in as ' + user.email : 'Sign in to approve the device.';
+}
+$('signin').addEventListener('click', async () => {
+  const r = await post('/auth/general', {action: 'login', email: $('email').value, password: $('password').value});
+  say(r.ok ? '' : ((r.body.error && r.body.error.what) || 'Sign-in failed'));
+  refresh();
+});
+for (const [id, approve] of [['approve', true], ['deny', false]]) {
+  $(id).addEventListener('click', async () => {
+    const r = await post('/auth/device', {action: 'device_verify', user_code: $('code').value.trim(), approve});
+    say(r.ok ? (r.body.data.status === 'approved' ? 'Approved: the device continues on its own.' : 'Denied.')
+             : ((r.body.error && r.body.error.what) || 'Failed'));
+  });
+}
+refresh();
+)JS";
+
+std::string device_page() {
+    return std::string(R"HTML(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>certctrl: approve a device</title></head>
+<body style="font-family:sans-serif;max-width:28em;margin:3em auto">
+<h1>Approve a device</h1>
+<p id="who"></p>
+<div id="login" hidden>
+<p><label>Email <input id="email" type="email" autocomplete="username"></label></p>
+<p><label>Password <input id="password" type="password" autocomplete="current-password"></label></p>
+<p><button id="signin" type="button">Sign in</button></p>
+</div>
+<p><label>Code shown by the device <input id="code" placeholder="XXXX-XXXX" autocomplete="off"></label></p>
+<p><button id="approve" type="button">Approve</button> <button id="deny" type="button">Deny</button></p>
+<p id="msg" role="status"></p>
+<script>)HTML") +
+           device_page_script + "</script>\n</body></html>\n";
+}
+
 }  // namespace
+
+/// The Content-Security-Policy of the device page: nothing but its own inline script and same-origin fetches.
+std::string device_page_csp() {
+    static std::string const csp =
+        "default-src 'none'; connect-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-" +
+        base64_encode(crypto::sha256(device_page_script)) +
+        "'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
+    return csp;
+}
 
 namespace detail {
 
@@ -421,6 +481,20 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
         co_return http::json_data(ctx.req, std::move(data));
     };
     add_guarded(r, ids, bh::verb::post, "/auth/refresh", refresh);
+
+    // GET /device: the verification_uri page (devices.verification_uri may point at a dashboard instead).
+    auto page = [](http::request_context& ctx) -> http::awaitable<http::response> {
+        http::response res{bh::status::ok, ctx.req.version()};
+        res.set(bh::field::content_type, "text/html; charset=utf-8");
+        res.set("Content-Security-Policy", device_page_csp());
+        res.set("X-Frame-Options", "DENY");
+        res.set(bh::field::cache_control, "no-store");
+        res.keep_alive(ctx.req.keep_alive());
+        res.body() = device_page();
+        res.prepare_payload();
+        co_return res;
+    };
+    add_guarded(r, ids, bh::verb::get, "/device", page);
 }
 
 void add_device_routes(http::router& r, identity_context& ids, service::device_service& svc,

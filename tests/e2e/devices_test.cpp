@@ -5,6 +5,7 @@
 #include "api_fixture.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 
 #include <openssl/evp.h>
@@ -772,6 +773,30 @@ TEST_F(Devices, InstallConfigsAndDeviceCasReachTheAgent) {
                                   "ca.assigned", "ca.unassigned", "ca.assigned", "ca.unassigned"}));
     EXPECT_EQ(f.signals[4].at("ref").at("ca_name"), "Trust me");
     EXPECT_EQ(f.signals[3].at("ref").at("version").as_int64(), 4);
+}
+
+TEST_F(Devices, TheVerificationPageIsServedWithAStrictPolicy) {
+    start_devices();
+    auto start = call("POST", "/auth/device", headers{}, R"({"action":"device_start"})");
+    ASSERT_EQ(start.status, 200) << start.body;
+    std::string const uri(start.json().at("data").at("verification_uri_complete").as_string());
+    auto const path = uri.substr(uri.find("/device"));
+    auto page = call("GET", path, headers{});
+    ASSERT_EQ(page.status, 200) << "verification_uri_complete is served here: " << path;
+    EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+    EXPECT_NE(page.body.find("device_verify"), std::string::npos);
+    EXPECT_NE(page.body.find("/auth/general"), std::string::npos);
+    // The only script is the inline one, allowed by its SHA-256 in the policy.
+    auto const a = page.body.find("<script>") + 8;
+    auto const b = page.body.find("</script>");
+    ASSERT_NE(b, std::string::npos);
+    std::string const script = page.body.substr(a, b - a);
+    std::string const csp = page.header("content-security-policy");
+    EXPECT_NE(csp.find("script-src 'sha256-" + base64_encode(crypto::sha256(script)) + "'"),
+              std::string::npos)
+        << csp;
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos);
+    EXPECT_EQ(page.body.find("<script", b), std::string::npos) << "one script only";
 }
 
 TEST_F(Devices, ShutdownAnswersWaitingLongPollsAtOnce) {

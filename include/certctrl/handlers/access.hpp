@@ -89,8 +89,12 @@ void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& 
 /// POST /apiv1/me/certificate-assign.
 void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs);
 
-/// The device grant (POST /auth/device), POST /apiv1/device/registration and POST /auth/refresh.
+/// The device grant (POST /auth/device), POST /apiv1/device/registration, POST /auth/refresh, and GET /device
+/// (the default verification_uri: a page where a user signs in and approves a user_code).
 void add_device_auth_routes(http::router& r, identity_context& ids);
+
+/// The Content-Security-Policy GET /device answers (its inline script allowed by hash).
+std::string device_page_csp();
 
 /// The agent's /apiv1/devices/self/... routes and the user-side install configs, device CAs, device
 /// bundles, device status, and POST /apiv1/me/install-config-update/{device_public_id}.
