@@ -1,0 +1,46 @@
+# Shared by the bench scripts (sourced from the project root): install and build the release server, start a
+# private MariaDB with a `bench` database, start the server, and clean up on exit.
+source scripts/lib/deps.sh
+source scripts/lib/services.sh
+
+# Installs what is missing (wrk too) and builds the release certctrl-server.
+bench_prepare() {
+    certctrl_install_deps "$(pwd)"
+    command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null; }
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target certctrl-server >/dev/null
+}
+
+# Starts MariaDB under a new $tmp (user bench / benchpw, database bench) and sets $dbport; stops it on exit.
+bench_start_mariadb() {
+    tmp=$(mktemp -d /tmp/certctrl-bench.XXXXXX)
+    server_pid=
+    trap bench_cleanup EXIT
+    mariadb_init_datadir "$tmp/data"
+    dbport=$(certctrl_free_port)
+    mariadb_start "$tmp/data" "$tmp/run" "$dbport"
+    mariadb_sql "$tmp/run" "CREATE DATABASE bench; CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY 'benchpw';
+        GRANT ALL ON bench.* TO 'bench'@'127.0.0.1';"
+    export BENCH_DB_PW=benchpw
+    export CERTCTRL_MASTER_KEY=${CERTCTRL_MASTER_KEY:-$(openssl rand -hex 32)}  # serve refuses to start without one
+}
+
+# Serves with $tmp/c.json in the background; sets $server_pid and $port.
+bench_start_server() {
+    build/release/src/certctrl-server serve --config "$tmp/c.json" --port-file "$tmp/port" >"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+    port=$(cat "$tmp/port")
+}
+
+# The server's warnings and errors, counted.
+bench_server_warnings() {
+    echo "== server warnings and errors (count, message):"
+    grep -E " (warning|error|critical) " "$tmp/server.log" | sed -E 's/^[^ ]+ //; s/\[[0-9]+\] //' | sort | uniq -c | sort -rn | head -5 || true
+}
+
+bench_cleanup() {
+    [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && certctrl_wait_exit "$server_pid" 15
+    mariadb_stop "$tmp/run" || true
+    rm -rf "$tmp"
+}
