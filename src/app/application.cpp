@@ -409,8 +409,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += "# TYPE certctrl_device_longpolls_waiting gauge\n";
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
-    service::device_service device_side(*device_feed_repo, *device_repo, *cert_repo, keys, notifier,
-                                        cfg.devices);
+    service::device_service device_side(*device_feed_repo, *device_repo, keys, notifier, cfg.devices);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);

@@ -134,4 +134,23 @@ http::awaitable<http::response> respond_done(http::request_context& ctx, repo::t
     co_return http::no_content(ctx.req);
 }
 
+boost::json::object device_json(domain::device const& d) {
+    return {{"id", d.id},
+            {"user_id", d.user_id},
+            {"device_public_id", d.device_public_id},
+            {"name", d.name},
+            {"description", d.description},
+            {"device_type", d.device_type},
+            {"platform", d.platform},
+            {"model", d.model},
+            {"app_version", d.app_version},
+            {"ip", d.ip},
+            {"user_agent", d.user_agent},
+            {"status", d.status},
+            {"agent_version", d.agent_version},
+            {"has_public_key", d.has_public_key},
+            {"created_at", d.created_at},
+            {"last_seen_at", d.last_seen_at}};
+}
+
 }  // namespace certctrl::handlers::detail

@@ -2,6 +2,7 @@
 // Helpers shared by the handlers (internal to the handlers library).
 
 #include "certctrl/domain/certificate.hpp"
+#include "certctrl/domain/device.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
 #include "certctrl/http/types.hpp"
@@ -71,6 +72,9 @@ http::awaitable<http::response> respond_done(http::request_context& ctx, repo::t
 /// The certificate record of agent contract 4.1 (with the overview document's aliases); the heavy fields
 /// cert/der/csr only when `most`.
 boost::json::object cert_json(domain::certificate const& c, bool most);
+
+/// A device (agent contract 4.4); never its keys.
+boost::json::object device_json(domain::device const& d);
 
 /// cert_json() as a named function object for the respond_* helpers.
 struct cert_view {

@@ -26,11 +26,12 @@ namespace bh = boost::beast::http;
 namespace {
 
 using detail::cert_param;
-using detail::path_id;
+using detail::device_json;
 using detail::subject_user;
 
+// The device a request is about: :device_id on the user-side routes, the token's device on /devices/self.
 std::int64_t device_of(http::request_context const& ctx) {
-    return ctx.principal ? ctx.principal->device_id : 0;
+    return ctx.params.id("device_id").value_or(ctx.principal ? ctx.principal->device_id : 0);
 }
 
 boost::json::object tokens_json(service::device_tokens const& t) {
@@ -39,23 +40,6 @@ boost::json::object tokens_json(service::device_tokens const& t) {
             {"token_type", "Bearer"},
             {"expires_in", t.expires_in},
             {"refresh_expires_in", t.refresh_expires_in}};
-}
-
-boost::json::object device_json(domain::device const& d) {
-    return {{"id", d.id},
-            {"user_id", d.user_id},
-            {"device_public_id", d.device_public_id},
-            {"name", d.name},
-            {"platform", d.platform},
-            {"model", d.model},
-            {"app_version", d.app_version},
-            {"agent_version", d.agent_version},
-            {"ip", d.ip},
-            {"user_agent", d.user_agent},
-            {"status", d.status},
-            {"has_public_key", d.has_public_key},
-            {"created_at", d.created_at},
-            {"last_seen_at", d.last_seen_at}};
 }
 
 boost::json::object install_config_json(repo::install_config const& c) {
@@ -129,13 +113,11 @@ result<bool> wants_download(http::request_context const& ctx) {
     return true;
 }
 
-http::response with_download(http::request_context const& ctx, http::response res, bool download,
-                             std::string const& name) {
+http::response with_download(http::response res, bool download, std::string const& name) {
     if (download) {
         res.set(bh::field::content_disposition, "attachment; filename=\"" + name + "\"");
     }
     res.set(bh::field::cache_control, "no-store");
-    (void)ctx;
     return res;
 }
 
@@ -439,20 +421,11 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
                                                            {{"field", "registration_code"}}));
         if (code.empty()) {
             // A retry with the fresh refresh token: rotate it and keep the row.
-            auto op = ids.devices->refresh(refresh, *uid, reg->device_public_id);
-            auto t = co_await std::move(op);
-            if (!t)
-                co_return http::error_response(ctx, t.error());
-            auto dev_op = ids.devices->update_device(*uid, t->device_id, "", "");
-            auto dev = co_await std::move(dev_op);
-            if (!dev || dev->device_public_id != reg->device_public_id)
-                co_return http::json_error(
-                    ctx.req,
-                    make_error(errc::unauthenticated, "refresh_token does not belong to this device"));
-            service::device_auth_service::registration_answer again;
-            again.device = std::move(*dev);
-            again.tokens = std::move(*t);
-            co_return registration_response(ctx, again);
+            auto op = ids.devices->re_register(refresh, *uid, reg->device_public_id);
+            auto again = co_await std::move(op);
+            if (!again)
+                co_return http::error_response(ctx, again.error());
+            co_return registration_response(ctx, *again);
         }
         auto op = ids.devices->register_device(std::move(*reg), code);
         auto a = co_await std::move(op);
@@ -556,12 +529,14 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
     };
     add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/updates", updates);
 
-    auto self_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    // The install config and a CA bundle: the same handlers serve the device itself (/devices/self) and its
+    // user (/devices/:device_id).
+    auto get_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto aw = detail::respond_one(ctx, svc.install_config(subject_user(ctx), device_of(ctx)),
                                       install_config_json);
         co_return co_await std::move(aw);
     };
-    add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/install-config", self_config);
+    add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/install-config", get_config);
 
     auto self_cert = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto aw = detail::respond_one(
@@ -582,7 +557,7 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
     add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/certificates/:cert_id/deploy-materials",
                 self_materials);
 
-    auto self_ca = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto ca_bundle = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto download = wants_download(ctx);
         if (!download)
             co_return http::json_error(ctx.req, download.error());
@@ -591,10 +566,10 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
         auto c = co_await std::move(op);
         if (!c)
             co_return http::error_response(ctx, c.error());
-        co_return with_download(ctx, http::json_data(ctx.req, ca_bundle_json(*c)), *download,
+        co_return with_download(http::json_data(ctx.req, ca_bundle_json(*c)), *download,
                                 "ca_" + std::to_string(ca_id) + "_bundle.json");
     };
-    add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/cas/:ca_id/bundle", self_ca);
+    add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/cas/:ca_id/bundle", ca_bundle);
 
     auto notify = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
@@ -609,31 +584,24 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
     add_guarded(r, ids, bh::verb::post, "/apiv1/devices/self/notify", notify);
 
     // ---------------------------------------------------------------------------------- user side
-    auto get_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_one(
-            ctx, svc.install_config(subject_user(ctx), ctx.params.id("device_id").value_or(0)),
-            install_config_json);
-        co_return co_await std::move(aw);
-    };
     auto put_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
         if (!body)
             co_return http::json_error(ctx.req, body.error());
-        auto aw = detail::respond_one(
-            ctx,
-            svc.put_install_config(subject_user(ctx), ctx.params.id("device_id").value_or(0),
-                                   std::move(*body), "user:" + std::to_string(ctx.principal->who.id)),
-            install_config_json);
+        auto aw =
+            detail::respond_one(ctx,
+                                svc.put_install_config(subject_user(ctx), device_of(ctx), std::move(*body),
+                                                       "user:" + std::to_string(ctx.principal->who.id)),
+                                install_config_json);
         co_return co_await std::move(aw);
     };
     auto history = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(
-            ctx, *page,
-            svc.install_config_history(subject_user(ctx), ctx.params.id("device_id").value_or(0), *page),
-            install_config_json);
+        auto aw = detail::respond_page(ctx, *page,
+                                       svc.install_config_history(subject_user(ctx), device_of(ctx), *page),
+                                       install_config_json);
         co_return co_await std::move(aw);
     };
     auto restore = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -647,8 +615,8 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
                                     {{"field", "version"}}));
         auto aw = detail::respond_one(
             ctx,
-            svc.restore_install_config(subject_user(ctx), ctx.params.id("device_id").value_or(0),
-                                       static_cast<int>(*version), str_or(*body, "change_note"),
+            svc.restore_install_config(subject_user(ctx), device_of(ctx), static_cast<int>(*version),
+                                       str_or(*body, "change_note"),
                                        "user:" + std::to_string(ctx.principal->who.id)),
             install_config_json);
         co_return co_await std::move(aw);
@@ -657,9 +625,8 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(
-            ctx, *page, svc.device_cas(subject_user(ctx), ctx.params.id("device_id").value_or(0), *page),
-            ca_bundle_json);
+        auto aw = detail::respond_page(ctx, *page, svc.device_cas(subject_user(ctx), device_of(ctx), *page),
+                                       ca_bundle_json);
         co_return co_await std::move(aw);
     };
     auto add_ca = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -671,34 +638,20 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
             co_return http::json_error(ctx.req,
                                        make_error(errc::bad_request, "ca_id (a positive integer) is required",
                                                   {{"field", "ca_id"}}));
-        auto aw = detail::respond_done(
-            ctx, svc.assign_ca(subject_user(ctx), ctx.params.id("device_id").value_or(0), *ca_id));
+        auto aw = detail::respond_done(ctx, svc.assign_ca(subject_user(ctx), device_of(ctx), *ca_id));
         co_return co_await std::move(aw);
     };
     auto remove_ca = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto aw = detail::respond_done(
-            ctx, svc.unassign_ca(subject_user(ctx), ctx.params.id("device_id").value_or(0),
-                                 ctx.params.id("ca_id").value_or(0)));
+            ctx, svc.unassign_ca(subject_user(ctx), device_of(ctx), ctx.params.id("ca_id").value_or(0)));
         co_return co_await std::move(aw);
-    };
-    auto ca_bundle = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto download = wants_download(ctx);
-        if (!download)
-            co_return http::json_error(ctx.req, download.error());
-        std::int64_t const ca_id = ctx.params.id("ca_id").value_or(0);
-        auto op = svc.ca(subject_user(ctx), ctx.params.id("device_id").value_or(0), ca_id);
-        auto c = co_await std::move(op);
-        if (!c)
-            co_return http::error_response(ctx, c.error());
-        co_return with_download(ctx, http::json_data(ctx.req, ca_bundle_json(*c)), *download,
-                                "ca_" + std::to_string(ca_id) + "_bundle.json");
     };
     // The device-ready bundle (agent contract 3.5, 5.3): what the device itself would fetch.
     auto cert_bundle = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
         auto download = wants_download(ctx);
         if (!download)
             co_return http::json_error(ctx.req, download.error());
-        std::int64_t const device_id = ctx.params.id("device_id").value_or(0);
+        std::int64_t const device_id = device_of(ctx);
         std::int64_t const cert_id = cert_param(ctx);
         auto op = svc.deploy_materials(subject_user(ctx), device_id, cert_id);
         auto m = co_await std::move(op);
@@ -724,7 +677,7 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
         data["fullchain_pem"] = cert->cert.cert_pem;
         data["serial_number"] = cert->cert.serial_number;
         co_return with_download(
-            ctx, http::json_data(ctx.req, std::move(data)), *download,
+            http::json_data(ctx.req, std::move(data)), *download,
             "cert_" + std::to_string(cert_id) + (plain ? "_plaintext.json" : "_bundle.json"));
     };
     auto update_device = [&ids](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -744,9 +697,7 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
                                        make_error(errc::bad_request, "status must be ACTIVE, REVOKED or LOST",
                                                   {{"field", "status"}}));
         auto aw = detail::respond_one(
-            ctx,
-            ids.devices->update_device(subject_user(ctx), ctx.params.id("device_id").value_or(0), st, *name),
-            device_json);
+            ctx, ids.devices->update_device(subject_user(ctx), device_of(ctx), st, *name), device_json);
         co_return co_await std::move(aw);
     };
 

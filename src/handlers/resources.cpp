@@ -91,6 +91,7 @@ using detail::cert_json;
 using detail::cert_param;
 using detail::cert_view;
 using detail::detail_most;
+using detail::device_json;
 using detail::path_id;
 using detail::subject_user;
 
@@ -124,25 +125,6 @@ boost::json::object ca_json(domain::ca const& c) {
             {"not_after", c.not_after},
             {"created_at", c.created_at},
             {"updated_at", c.updated_at}};
-}
-
-boost::json::object device_json(domain::device const& d) {
-    return {{"id", d.id},
-            {"user_id", d.user_id},
-            {"device_public_id", d.device_public_id},
-            {"name", d.name},
-            {"description", d.description},
-            {"device_type", d.device_type},
-            {"platform", d.platform},
-            {"model", d.model},
-            {"app_version", d.app_version},
-            {"ip", d.ip},
-            {"user_agent", d.user_agent},
-            {"status", d.status},
-            {"agent_version", d.agent_version},
-            {"has_public_key", d.has_public_key},
-            {"created_at", d.created_at},
-            {"last_seen_at", d.last_seen_at}};
 }
 
 boost::json::object assignment_json(domain::assignment const& a) {

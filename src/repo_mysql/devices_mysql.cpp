@@ -393,18 +393,18 @@ class mysql_device_auth final : public device_auth_repository {
                 if (!rs->next()) {
                     return make_error(errc::unauthenticated, "The device of this token no longer exists");
                 }
-                std::optional<domain::device> dev = read_device(*rs);
+                domain::device dev = read_device(*rs);
                 bool const open = i64(*rs, 17) > 0;
-                if (dev->user_id != user_id) {
+                if (dev.user_id != user_id) {
                     return make_error(errc::forbidden, "The device does not belong to the token's user");
                 }
-                if (dev->status != "ACTIVE") {
-                    return make_error(errc::forbidden, "The device is " + dev->status);
+                if (dev.status != "ACTIVE") {
+                    return make_error(errc::forbidden, "The device is " + dev.status);
                 }
                 if (!open) {
                     return make_error(errc::unauthenticated, "The device session of this token has ended");
                 }
-                return *dev;
+                return dev;
             },
             use_awaitable);
     }

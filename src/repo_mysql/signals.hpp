@@ -7,6 +7,8 @@
 
 #include "rows.hpp"
 
+#include <cppconn/statement.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -31,10 +33,17 @@ inline std::int64_t now_ms() {
 /// Lock order of every transaction that writes signals or wraps: the certificate or CA row first, then the
 /// device rows in id order, then assignment rows. emit_signal() locks its device again (a no-op then).
 inline void lock_devices(sql::Connection& c, std::vector<std::int64_t> ids) {
-    std::sort(ids.begin(), ids.end());
-    for (auto id : ids) {
-        exists(c, "SELECT id FROM devices WHERE id = ? FOR UPDATE", {id});
+    if (ids.empty()) {
+        return;
     }
+    std::sort(ids.begin(), ids.end());
+    std::string list;  // integers only, so the list is built into the statement
+    for (auto id : ids) {
+        list += (list.empty() ? "" : ",") + std::to_string(id);
+    }
+    // One statement; InnoDB takes the primary-key locks in the order it reads them, ascending here.
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    rs_ptr(st->executeQuery("SELECT id FROM devices WHERE id IN (" + list + ") ORDER BY id FOR UPDATE"));
 }
 
 /// Appends a signal to a device's feed and drops the oldest beyond what is kept, remembering the highest
@@ -119,12 +128,12 @@ inline void store_wrap(sql::Connection& c, std::int64_t cert_id, std::int64_t de
 inline wrap_state wrap_assignment(sql::Connection& c, std::int64_t cert_id, std::int64_t device_id,
                                   device_sealer const& sealer,
                                   std::optional<std::string> const& data_key = {}) {
-    auto q = prepare(
-        c,
-        "SELECT UPPER(c.key_dist_policy), c.enc_privkey IS NOT NULL, c.serial_number, d.dev_public_key, "
-        "w.key_version, w.wrapped_data_key, w.nonce, w.tag, c.user_id FROM certificates c "
-        "JOIN devices d ON d.id = ? LEFT JOIN certificate_master_wrapped w ON w.cert_id = c.id "
-        "WHERE c.id = ?");
+    auto q =
+        prepare(c,
+                "SELECT c.key_dist_policy, c.enc_privkey IS NOT NULL, c.serial_number, d.dev_public_key, "
+                "w.key_version, w.wrapped_data_key, w.nonce, w.tag, c.user_id FROM certificates c "
+                "JOIN devices d ON d.id = ? LEFT JOIN certificate_master_wrapped w ON w.cert_id = c.id "
+                "WHERE c.id = ?");
     q->setInt64(1, device_id);
     q->setInt64(2, cert_id);
     rs_ptr rs(q->executeQuery());

@@ -1,5 +1,6 @@
 #include "certctrl/service/devices.hpp"
 
+#include "certctrl/acme/jws.hpp"
 #include "certctrl/core/hex.hpp"
 #include "certctrl/core/ids.hpp"
 #include "certctrl/crypto/random.hpp"
@@ -27,35 +28,6 @@ namespace certctrl::service {
 namespace asio = boost::asio;
 
 namespace {
-
-std::string b64url(std::string_view bytes) {
-    std::string s = base64_encode(bytes);
-    while (!s.empty() && s.back() == '=') {
-        s.pop_back();
-    }
-    for (auto& ch : s) {
-        ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
-    }
-    return s;
-}
-
-std::optional<std::string> b64url_decode(std::string_view text) {
-    std::string s(text);
-    for (auto& ch : s) {
-        if (ch == '+' || ch == '/' || ch == '=') {
-            return std::nullopt;  // only the URL-safe alphabet, unpadded
-        }
-        ch = ch == '-' ? '+' : ch == '_' ? '/' : ch;
-    }
-    while (s.size() % 4 != 0) {
-        s.push_back('=');
-    }
-    auto out = base64_decode(s);
-    if (out && b64url(*out) != text) {
-        return std::nullopt;  // only the canonical form: unused bits of the last character must be zero
-    }
-    return out;
-}
 
 std::optional<std::int64_t> to_int(std::string_view s) {
     std::int64_t v = 0;
@@ -121,9 +93,9 @@ std::string sign_device_token(crypto::keyring const& keys, device_claims const& 
                                 {"sid", claims.session_id},
                                 {"iat", claims.issued_at},
                                 {"exp", claims.expires_at}};
-    std::string const input =
-        b64url(boost::json::serialize(header)) + "." + b64url(boost::json::serialize(payload));
-    return input + "." + b64url(crypto::hmac_sha256(*key, input));
+    std::string const input = acme::base64url(boost::json::serialize(header)) + "." +
+                              acme::base64url(boost::json::serialize(payload));
+    return input + "." + acme::base64url(crypto::hmac_sha256(*key, input));
 }
 
 result<device_claims> verify_device_token(crypto::keyring const& keys, std::string_view token,
@@ -134,9 +106,9 @@ result<device_claims> verify_device_token(crypto::keyring const& keys, std::stri
         token.size() > 4096) {
         return bad_token("Malformed device token");
     }
-    auto header_raw = b64url_decode(token.substr(0, d1));
-    auto payload_raw = b64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
-    auto sig = b64url_decode(token.substr(d2 + 1));
+    auto header_raw = acme::base64url_decode(token.substr(0, d1));
+    auto payload_raw = acme::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+    auto sig = acme::base64url_decode(token.substr(d2 + 1));
     if (!header_raw || !payload_raw || !sig) {
         return bad_token("Malformed device token");
     }
@@ -341,20 +313,39 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
     co_return a;
 }
 
-task<device_tokens> device_auth_service::refresh(std::string refresh_token, std::int64_t expect_user,
-                                                 std::string expect_public_id) {
+task<device_tokens> device_auth_service::refresh(std::string refresh_token) {
     if (refresh_token.empty() || refresh_token.size() > 256) {
         co_return make_error(errc::bad_request, "refresh_token is required", {{"field", "refresh_token"}});
     }
     std::string fresh = "rt_" + crypto::random_base62(43);
-    auto op =
-        repo_.rotate(hash_of(refresh_token), hash_of(fresh), unix_now() + cfg_.refresh_token_ttl_seconds,
-                     unix_now(), expect_user, std::move(expect_public_id));
+    auto op = repo_.rotate(hash_of(refresh_token), hash_of(fresh),
+                           unix_now() + cfg_.refresh_token_ttl_seconds, unix_now(), 0, "");
     auto s = co_await std::move(op);
     if (!s) {
         co_return s.error();
     }
     co_return mint(*s, std::move(fresh));
+}
+
+task<device_auth_service::registration_answer> device_auth_service::re_register(
+    std::string refresh_token, std::int64_t user_id, std::string device_public_id) {
+    std::string fresh = "rt_" + crypto::random_base62(43);
+    auto op =
+        repo_.rotate(hash_of(refresh_token), hash_of(fresh), unix_now() + cfg_.refresh_token_ttl_seconds,
+                     unix_now(), user_id, std::move(device_public_id));
+    auto s = co_await std::move(op);
+    if (!s) {
+        co_return s.error();
+    }
+    auto dev_op = repo_.check_session(s->user_id, s->device_id, s->session_id);
+    auto dev = co_await std::move(dev_op);
+    if (!dev) {
+        co_return dev.error();
+    }
+    registration_answer a;
+    a.device = std::move(*dev);
+    a.tokens = mint(*s, std::move(fresh));
+    co_return a;
 }
 
 task<domain::principal> device_auth_service::authenticate(std::string token) {
@@ -552,13 +543,6 @@ app_error resync_error(std::string earliest) {
     return e;
 }
 
-std::string upper_ascii(std::string s) {
-    for (auto& ch : s) {
-        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    }
-    return s;
-}
-
 }  // namespace
 
 task<update_batch> device_service::updates(std::int64_t device_id, std::string cursor, std::size_t limit,
@@ -625,7 +609,7 @@ task<boost::json::object> device_service::deploy_materials(std::int64_t user_id,
     if (!m) {
         co_return m.error();
     }
-    std::string const policy = upper_ascii(m->cert.key_dist_policy);
+    std::string const& policy = m->cert.key_dist_policy;  // canonical: parse_key_policy upper-cases it
     if (!m->issued) {
         app_error e = make_error(errc::conflict, "The certificate has not been issued yet");
         e.key = "NOT_ISSUED";

@@ -30,11 +30,7 @@ void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys,
     std::string data_key = crypto::random_bytes(32);
     m.private_key = crypto::aes256gcm_encrypt(data_key, crypto::private_key_der(key_pem));
     m.data_key = keys.wrap(data_key, issuance_service::data_key_context(cert.id));
-    std::string policy = cert.key_dist_policy;
-    for (auto& ch : policy) {
-        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    }
-    m.keep_master_copy = policy != "DEVICE_REQUIRED";
+    m.keep_master_copy = cert.key_dist_policy != "DEVICE_REQUIRED";
     m.plain_data_key = std::move(data_key);
     m.sealer = make_device_sealer(keys);
 }

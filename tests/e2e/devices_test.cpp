@@ -100,9 +100,10 @@ std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "cas:*[r
 
 class Devices : public api_fixture {
   protected:
-    void start_devices(unsigned kept = 1000) {
-        start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
-                           {"devices", {{"updates_kept_per_device", kept}}}});
+    void start_devices(unsigned kept = 1000, unsigned poll_hint = 0) {
+        start(json::object{
+            {"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+            {"devices", {{"updates_kept_per_device", kept}, {"poll_interval_hint_seconds", poll_hint}}}});
     }
 
     // The device grant approved by `session`, then registration: the agent's tokens and device id.
@@ -208,6 +209,7 @@ class Devices : public api_fixture {
     struct feed {
         int status = 0;
         std::string etag;
+        std::string poll_interval;  // X-Poll-Interval, when the server sends one
         std::string cursor;
         json::array signals;
         json::value body;
@@ -221,6 +223,7 @@ class Devices : public api_fixture {
         feed f;
         f.status = r.status;
         f.etag = r.header("etag");
+        f.poll_interval = r.header("x-poll-interval");
         if (r.status == 200) {
             f.body = r.json();
             f.cursor = std::string(f.body.at("data").at("cursor").as_string());
@@ -288,6 +291,7 @@ TEST_F(Devices, AgentFromScratchReceivesAKeyThatMatchesItsCertificate) {
     EXPECT_EQ(types_of(f1.signals), (std::vector<std::string>{"cert.updated", "install.updated"}));
     EXPECT_EQ(f1.signals[0].at("ref").at("cert_id").as_int64(), cert);
     EXPECT_EQ(f1.etag, "\"" + f1.cursor + "\"");
+    EXPECT_EQ(f1.poll_interval, "") << "no X-Poll-Interval unless configured";
     auto cfg = call("GET", "/apiv1/devices/self/install-config", a.access);
     ASSERT_EQ(cfg.status, 200) << cfg.body;
     auto item = cfg.json().at("data").at("installs").at(0);
@@ -444,10 +448,18 @@ TEST_F(Devices, MasterOnlyDeliversPlaintextOnlyWhenExportIsAllowed) {
              devices_only);
     EXPECT_EQ(no_export.status, 403) << "a plaintext key needs the certificate's read scope: "
                                      << no_export.body;
+    // Deleting a certificate tells the devices holding it, in the same transaction.
+    auto before = updates(a, "", "?limit=100");
+    ASSERT_EQ(before.status, 200);
+    ASSERT_EQ(call("DELETE", "/apiv1/me/certificates/" + closed, key).status, 204);
+    auto gone = updates(a, before.cursor);
+    ASSERT_EQ(gone.status, 200) << gone.body;
+    EXPECT_EQ(types_of(gone.signals), std::vector<std::string>{"cert.unassigned"});
+    EXPECT_EQ(std::to_string(gone.signals[0].at("ref").at("cert_id").as_int64()), closed);
 }
 
 TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
-    start_devices();
+    start_devices(1000, 15);
     auto uid = add_user("poll@example.com");
     auto session = login("poll@example.com");
     auto key = key_for("poll@example.com", scopes);
@@ -455,6 +467,7 @@ TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
     ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
     auto idle = updates(a, "");
     EXPECT_EQ(idle.status, 204);
+    EXPECT_EQ(idle.poll_interval, "15") << "devices.poll_interval_hint_seconds";
     EXPECT_EQ(idle.etag, "\"0\"");
     auto idle2 = updates(a, "", "?cursor=0-0&limit=5");
     EXPECT_EQ(idle2.status, 204);

@@ -88,11 +88,12 @@ class device_auth_service {
     /// Errors: bad_request, unauthenticated (bad code), conflict (public id of another user), database.
     task<registration_answer> register_device(repo::device_registration reg,
                                               std::optional<std::string> registration_code);
+    /// A registration retry without a code (agent contract 2.3 step 4): the refresh token of that same device
+    /// (checked before it rotates) stands in for the code. Errors: as refresh().
+    task<registration_answer> re_register(std::string refresh_token, std::int64_t user_id,
+                                          std::string device_public_id);
     /// POST /auth/refresh. Errors: unauthenticated, refresh_token_rotated (reuse: the session is revoked).
-    /// `expect_user`/`expect_public_id` (0/"": any): the device the token must belong to, checked before
-    /// it is rotated.
-    task<device_tokens> refresh(std::string refresh_token, std::int64_t expect_user = 0,
-                                std::string expect_public_id = "");
+    task<device_tokens> refresh(std::string refresh_token);
     /// The principal behind a device access token. Errors: unauthenticated, bad_request, forbidden.
     task<domain::principal> authenticate(std::string token);
     /// PUT .../devices/:device_id {status?, name?}: REVOKED or LOST ends the device's sessions.
@@ -156,9 +157,8 @@ struct update_batch {
 class device_service {
   public:
     device_service(repo::device_feed_repository& feed, repo::device_repository& devices,
-                   repo::certificate_repository& certs, crypto::keyring const& keys,
-                   update_notifier& notifier, config::devices_config const& cfg)
-        : feed_(feed), devices_(devices), certs_(certs), keys_(keys), notifier_(notifier), cfg_(cfg) {}
+                   crypto::keyring const& keys, update_notifier& notifier, config::devices_config const& cfg)
+        : feed_(feed), devices_(devices), keys_(keys), notifier_(notifier), cfg_(cfg) {}
 
     /// The signals after `cursor` ("" or "0-0": from the start), waiting up to `wait_s` for one.
     /// Errors: updates_cursor_expired (params for the resync), database.
@@ -210,7 +210,6 @@ class device_service {
   private:
     repo::device_feed_repository& feed_;
     repo::device_repository& devices_;
-    repo::certificate_repository& certs_;
     crypto::keyring const& keys_;
     update_notifier& notifier_;
     config::devices_config cfg_;
