@@ -46,6 +46,7 @@ mariadb_init_datadir() {
 }
 
 # mariadb_start DATADIR RUNDIR PORT: starts mariadbd in the background and waits until it answers.
+# MARIADB_EXTRA_ARGS (words) are appended, so they win over the defaults (e.g. a bigger buffer pool).
 mariadb_start() {
     local data=$1 run=$2 port=$3
     mkdir -p "$run"
@@ -55,7 +56,7 @@ mariadb_start() {
     "$MARIADBD" --no-defaults --user=root --datadir="$data" --socket="$run/mysqld.sock" \
         --port="$port" --bind-address=127.0.0.1 --pid-file="$run/mariadbd.pid" --log-error="$run/mariadb.err" \
         --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M --innodb-log-file-size=16M \
-        --max-connections=500 >/dev/null 2>&1 &
+        --max-connections=500 ${MARIADB_EXTRA_ARGS:-} >/dev/null 2>&1 &
     echo $! >"$run/mariadbd.pid"
     echo "$port" >"$run/port"
     for _ in $(seq 1 300); do

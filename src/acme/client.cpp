@@ -126,13 +126,13 @@ authorization parse_authorization(json::value const& v, std::string url) {
     return a;
 }
 
-http::awaitable<result<directory>> client::load_directory() {
+net::awaitable<result<directory>> client::load_directory() {
     if (have_dir_) {
         co_return dir_;
     }
-    http::outbound_request req;
+    net::outbound_request req;
     req.url = directory_url_;
-    auto aw = http::fetch(req, opts_);
+    auto aw = net::fetch(req, opts_);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();
@@ -165,7 +165,7 @@ http::awaitable<result<directory>> client::load_directory() {
     co_return dir_;
 }
 
-http::awaitable<result<std::string>> client::nonce() {
+net::awaitable<result<std::string>> client::nonce() {
     if (!nonces_.empty()) {
         std::string n = std::move(nonces_.back());
         nonces_.pop_back();
@@ -176,10 +176,10 @@ http::awaitable<result<std::string>> client::nonce() {
     if (!dir) {
         co_return dir.error();
     }
-    http::outbound_request req;
+    net::outbound_request req;
     req.method = "HEAD";
     req.url = dir->new_nonce;
-    auto aw = http::fetch(req, opts_);
+    auto aw = net::fetch(req, opts_);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();
@@ -191,15 +191,15 @@ http::awaitable<result<std::string>> client::nonce() {
     co_return n;
 }
 
-http::awaitable<result<client::reply>> client::post(std::string url, std::string payload, bool use_jwk,
-                                                    std::string accept) {
+net::awaitable<result<client::reply>> client::post(std::string url, std::string payload, bool use_jwk,
+                                                   std::string accept) {
     for (int attempt = 0;; ++attempt) {
         auto aw_nonce = nonce();
         auto n = co_await std::move(aw_nonce);
         if (!n) {
             co_return n.error();
         }
-        http::outbound_request req;
+        net::outbound_request req;
         req.method = "POST";
         req.url = url;
         req.headers.emplace_back("Content-Type", "application/jose+json");
@@ -207,7 +207,7 @@ http::awaitable<result<client::reply>> client::post(std::string url, std::string
             req.headers.emplace_back("Accept", accept);
         }
         req.body = sign(key_pem_, url, *n, use_jwk ? std::string() : kid_, payload);
-        auto aw = http::fetch(req, opts_);
+        auto aw = net::fetch(req, opts_);
         auto res = co_await std::move(aw);
         if (!res) {
             co_return res.error();
@@ -239,8 +239,8 @@ http::awaitable<result<client::reply>> client::post(std::string url, std::string
     }
 }
 
-http::awaitable<result<std::string>> client::account(std::string email, std::string eab_kid,
-                                                     std::string eab_hmac_key) {
+net::awaitable<result<std::string>> client::account(std::string email, std::string eab_kid,
+                                                    std::string eab_hmac_key) {
     auto aw_dir = load_directory();
     auto dir = co_await std::move(aw_dir);
     if (!dir) {
@@ -270,7 +270,7 @@ http::awaitable<result<std::string>> client::account(std::string email, std::str
     co_return kid_;
 }
 
-http::awaitable<result<order>> client::new_order(std::vector<std::string> names, std::string replaces) {
+net::awaitable<result<order>> client::new_order(std::vector<std::string> names, std::string replaces) {
     auto aw_dir = load_directory();
     auto dir = co_await std::move(aw_dir);
     if (!dir) {
@@ -295,7 +295,7 @@ http::awaitable<result<order>> client::new_order(std::vector<std::string> names,
     co_return parse_order(r->json, r->location);
 }
 
-http::awaitable<result<order>> client::get_order(std::string url) {
+net::awaitable<result<order>> client::get_order(std::string url) {
     auto aw = post(url, "");
     auto r = co_await std::move(aw);
     if (!r) {
@@ -304,7 +304,7 @@ http::awaitable<result<order>> client::get_order(std::string url) {
     co_return parse_order(r->json, url);
 }
 
-http::awaitable<result<authorization>> client::get_authorization(std::string url) {
+net::awaitable<result<authorization>> client::get_authorization(std::string url) {
     auto aw = post(url, "");
     auto r = co_await std::move(aw);
     if (!r) {
@@ -313,7 +313,7 @@ http::awaitable<result<authorization>> client::get_authorization(std::string url
     co_return parse_authorization(r->json, url);
 }
 
-http::awaitable<result<bool>> client::respond(std::string challenge_url) {
+net::awaitable<result<bool>> client::respond(std::string challenge_url) {
     auto aw = post(challenge_url, "{}");
     auto r = co_await std::move(aw);
     if (!r) {
@@ -322,7 +322,7 @@ http::awaitable<result<bool>> client::respond(std::string challenge_url) {
     co_return true;
 }
 
-http::awaitable<result<order>> client::finalize(std::string finalize_url, std::string csr_der) {
+net::awaitable<result<order>> client::finalize(std::string finalize_url, std::string csr_der) {
     json::object payload{{"csr", base64url(csr_der)}};
     auto aw = post(finalize_url, json::serialize(payload));
     auto r = co_await std::move(aw);
@@ -332,7 +332,7 @@ http::awaitable<result<order>> client::finalize(std::string finalize_url, std::s
     co_return parse_order(r->json, r->location);
 }
 
-http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_info(std::string cert_id) {
+net::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_info(std::string cert_id) {
     auto aw_dir = load_directory();
     auto dir = co_await std::move(aw_dir);
     if (!dir) {
@@ -341,9 +341,9 @@ http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_i
     if (dir->renewal_info.empty()) {
         co_return make_error(errc::external_service, "The CA offers no renewalInfo (RFC 9773)");
     }
-    http::outbound_request req;
+    net::outbound_request req;
     req.url = dir->renewal_info + (dir->renewal_info.back() == '/' ? "" : "/") + cert_id;
-    auto aw = http::fetch(req, opts_);
+    auto aw = net::fetch(req, opts_);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();
@@ -358,7 +358,7 @@ http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_i
     co_return std::pair<std::int64_t, std::int64_t>{w->start, w->end};
 }
 
-http::awaitable<result<std::string>> client::download(std::string certificate_url) {
+net::awaitable<result<std::string>> client::download(std::string certificate_url) {
     auto aw = post(certificate_url, "", false, "application/pem-certificate-chain");
     auto r = co_await std::move(aw);
     if (!r) {

@@ -12,8 +12,8 @@
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
-#include "certctrl/service/issuance_worker.hpp"
 #include "certctrl/service/resources.hpp"
+#include "certctrl/worker/issuance_worker.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
@@ -391,25 +391,23 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
     auto dns_repo = repo::make_mysql_dns_provider_repository(pool);
     service::dns_provider_service dns_providers(*dns_repo, keys);
-    auto ca_repo = repo::make_mysql_ca_repository(pool);
-    service::ca_service cas(*ca_repo, keys, cpu);
-    auto cert_repo = repo::make_mysql_certificate_repository(pool);
-    auto device_repo = repo::make_mysql_device_repository(pool);
-    service::certificate_service certificates(*cert_repo, *device_repo, keys);
-    auto issuance_repo = repo::make_mysql_issuance_repository(pool);
-    service::issuance_service issuance(*issuance_repo, *cert_repo, keys, cpu, ids.limits);
-    repo::set_kept_signals_per_device(cfg.devices.updates_kept_per_device);
-    auto device_auth_repo = repo::make_mysql_device_auth_repository(pool);
-    auto device_feed_repo = repo::make_mysql_device_feed_repository(pool);
-    service::device_auth_service device_auth(*device_auth_repo, keys, cfg.devices, cfg.server.public_url);
+    auto repos = repo::make_mysql_repositories(pool);
+    service::device_signals feed_signals(repos, cfg.devices.updates_kept_per_device);
+    service::device_keys wraps(repos, feed_signals, keys);
+    service::install_config_service install_configs(repos, feed_signals);
+    service::ca_service cas(repos, feed_signals, keys, cpu);
+    service::certificate_service certificates(repos, feed_signals, wraps, install_configs);
+    service::issuance_service issuance(repos, wraps, keys, cpu, ids.limits);
+    service::device_auth_service device_auth(repos, wraps, keys, cfg.devices, cfg.server.public_url);
     ids.devices = &device_auth;
-    service::update_notifier notifier(*device_feed_repo, std::chrono::milliseconds(250));
+    service::update_notifier notifier(repos, std::chrono::milliseconds(250));
     metrics.add_source([&notifier](std::string& out) {
         out += "# HELP certctrl_device_longpolls_waiting Device update long-polls waiting for a signal.\n";
         out += "# TYPE certctrl_device_longpolls_waiting gauge\n";
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
-    service::device_service device_side(*device_feed_repo, *device_repo, keys, notifier, cfg.devices);
+    service::device_service device_side(repos, feed_signals, keys, notifier, cfg.devices);
+    worker::issue_jobs jobs(repos);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
@@ -422,7 +420,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     handlers::add_certificate_routes(api_routes, ids, certificates);
     handlers::add_issuance_routes(api_routes, ids, issuance);
     handlers::add_device_auth_routes(api_routes, ids);
-    handlers::add_device_routes(api_routes, ids, device_side, cfg.devices);
+    handlers::add_device_routes(api_routes, ids, device_side, install_configs, cfg.devices);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);
@@ -436,7 +434,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     try {
         api.listen(cfg.server.listen_address, cfg.server.port);
         if (cfg.issuance.http01_port != 0) {
-            handlers::add_acme_challenge_route(challenge_routes, *issuance_repo);
+            handlers::add_acme_challenge_route(challenge_routes, jobs);
             challenge_server =
                 std::make_unique<http::server>(ioc, cfg.server, challenge_routes, metrics, "http01");
             challenge_server->listen(cfg.issuance.http01_listen_address, cfg.issuance.http01_port);
@@ -464,8 +462,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
         spdlog::info("HTTP-01 challenges on {}:{}", cfg.issuance.http01_listen_address,
                      challenge_server->port());
     }
-    service::issuance_worker worker(ioc, *issuance_repo, issuance, dns_providers, keys, cpu, cfg.issuance,
-                                    instance_name());
+    worker::issuance_worker worker(ioc, jobs, issuance, dns_providers, keys, cpu, cfg.issuance,
+                                   instance_name());
     issuance.on_queued([&worker] { worker.wake(); });
     worker.start();
     if (opts.port_file) {

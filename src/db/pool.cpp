@@ -1,5 +1,7 @@
 #include "certctrl/db/pool.hpp"
 
+#include "certctrl/db/statements.hpp"
+
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <fmt/format.h>
@@ -173,7 +175,7 @@ std::unique_ptr<sql::Connection> pool::connect(bool multi_statements) const {
 void pool::thread_main() {
     auto* driver = sql::mysql::get_driver_instance();
     driver->threadInit();
-    std::unique_ptr<sql::Connection> conn;
+    live_connection live;
     auto last_used = std::chrono::steady_clock::now();
     for (;;) {
         std::unique_ptr<job> j;
@@ -187,24 +189,38 @@ void pool::thread_main() {
             queue_.pop_front();
         }
         ++in_use_;
-        run_one(std::move(j), conn, last_used);
+        run_one(std::move(j), live, last_used);
         --in_use_;
     }
-    conn.reset();
+    live.drop();
     driver->threadEnd();
 }
 
-void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& conn,
+void pool::live_connection::drop() {
+    statement_cache::set_current(nullptr);
+    cache.reset();  // statements before their connection
+    conn.reset();
+}
+
+void pool::live_connection::attach(std::unique_ptr<sql::Connection> c) {
+    drop();
+    conn = std::move(c);
+    cache = std::make_unique<statement_cache>(*conn);
+    statement_cache::set_current(cache.get());
+}
+
+void pool::run_one(std::unique_ptr<job> j, live_connection& live,
                    std::chrono::steady_clock::time_point& last_used) {
     auto const now = std::chrono::steady_clock::now();
     try {
-        if (conn && (conn->isClosed() || (now - last_used > ping_after_idle && !conn->isValid()))) {
-            conn.reset();
+        if (live.conn &&
+            (live.conn->isClosed() || (now - last_used > ping_after_idle && !live.conn->isValid()))) {
+            live.drop();
         }
     } catch (sql::SQLException const&) {
-        conn.reset();
+        live.drop();
     }
-    if (!conn) {
+    if (!live.conn) {
         // While the server is known to be down (the last connect failed), jobs fail fast for a window and
         // then only one thread at a time probes it; while it is up, every thread connects as it needs to.
         bool probing = false;
@@ -229,7 +245,7 @@ void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& con
             }
         } done{probing_, probing};
         try {
-            conn = connect();
+            live.attach(connect());
             down_ = false;
         } catch (sql::SQLException const& e) {
             last_connect_failure_ms_ = now_ms();
@@ -245,21 +261,24 @@ void pool::run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& con
         }
     }
     detail::last_job_errno = 0;
-    j->run(conn.get(), nullptr);
+    j->run(live.conn.get(), nullptr);
     last_used = std::chrono::steady_clock::now();
     // A job that hit a dead connection leaves it unusable; drop it so the next job reconnects.
     if (is_connection_error(detail::last_job_errno)) {
-        conn.reset();
+        live.drop();
         return;
     }
     // A job that failed inside a transaction must not leave it open (with its locks) for the next job.
     try {
-        if (!conn->getAutoCommit()) {
-            conn->rollback();
-            conn->setAutoCommit(true);
+        if (live.cache->in_transaction()) {
+            rollback_transaction(*live.conn);
+        }
+        if (!live.conn->getAutoCommit()) {
+            live.conn->rollback();
+            live.conn->setAutoCommit(true);
         }
     } catch (sql::SQLException const&) {
-        conn.reset();
+        live.drop();
     }
 }
 

@@ -42,7 +42,19 @@ result<repo::page_query> parse_page(http::request_context const& ctx) {
         if (!v || *v < 0) {
             return make_error(errc::bad_request, "offset must be an integer >= 0", {{"param", "offset"}});
         }
+        if (*v > repo::max_page_offset) {
+            return make_error(errc::bad_request,
+                              "offset must be at most " + std::to_string(repo::max_page_offset) +
+                                  "; page deeper with the cursor of the previous page (pagination.cursor)",
+                              {{"param", "offset"}, {"max", repo::max_page_offset}});
+        }
         p.offset = *v;
+    }
+    if (auto t = http::query_value(ctx.query, "total")) {
+        if (*t != "true" && *t != "false") {
+            return make_error(errc::bad_request, "total must be true or false", {{"param", "total"}});
+        }
+        p.with_total = *t == "true";
     }
     if (cursor && !cursor->empty()) {
         auto bad =
@@ -69,11 +81,21 @@ result<repo::page_query> parse_page(http::request_context const& ctx) {
     return p;
 }
 
-http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
-                             bool has_more, std::int64_t last_id, repo::page_query const& page) {
+http::response list_response(http::request_context const& ctx, boost::json::array items,
+                             std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
+                             repo::page_query const& page) {
+    // Without ?total=true the total is known only where the page shows it: the last page of an offset
+    // listing.
+    if (!total && !has_more && !page.before_id && (page.offset == 0 || !items.empty())) {
+        total = page.offset + static_cast<std::int64_t>(items.size());
+    }
+    boost::json::object meta{{"offset", page.offset}, {"limit", page.limit}};
+    if (total) {
+        meta["total"] = *total;
+    }
     boost::json::object body;
     body["data"] = std::move(items);
-    body["meta"] = boost::json::object{{"total", total}, {"offset", page.offset}, {"limit", page.limit}};
+    body["meta"] = std::move(meta);
     boost::json::object pagination;
     pagination["has_more"] = has_more;
     if (has_more) {

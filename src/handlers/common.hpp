@@ -21,15 +21,17 @@ namespace certctrl::handlers::detail {
 /// Address, user agent and request id of the request, for audit records.
 service::client_info client_of(http::request_context const& ctx);
 
-/// The page a list request asks for: `limit` (1-1000, default 100) with either `offset` (>= 0) or `cursor`
-/// (the `pagination.cursor` of the previous page: base64 of {"id":N}). Errors: bad_request naming the
-/// parameter.
+/// The page a list request asks for: `limit` (1-1000, default 100) with either `offset` (0..10000) or
+/// `cursor` (the `pagination.cursor` of the previous page: base64 of {"id":N}), and `total=true` to count the
+/// rows. Errors: bad_request naming the parameter.
 result<repo::page_query> parse_page(http::request_context const& ctx);
 
-/// `{"data": items, "meta": {total, offset, limit}, "pagination": {cursor, has_more}}`: both documented list
-/// shapes at once. `last_id` is the id of the last item (for the next cursor).
-http::response list_response(http::request_context const& ctx, boost::json::array items, std::int64_t total,
-                             bool has_more, std::int64_t last_id, repo::page_query const& page);
+/// `{"data": items, "meta": {offset, limit, total?}, "pagination": {cursor, has_more}}`: both documented list
+/// shapes at once. `meta.total` is there when counted (?total=true) or when the page shows it (the last page
+/// of an offset listing). `last_id` is the id of the last item (for the next cursor).
+http::response list_response(http::request_context const& ctx, boost::json::array items,
+                             std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
+                             repo::page_query const& page);
 
 /// A page of rows as list_response() shapes it, each row mapped by `to_json`.
 template <class T, class ToJson>

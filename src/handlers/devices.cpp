@@ -471,7 +471,7 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
 }
 
 void add_device_routes(http::router& r, identity_context& ids, service::device_service& svc,
-                       config::devices_config const& cfg) {
+                       service::install_config_service& configs, config::devices_config const& cfg) {
     // ---------------------------------------------------------------------------------- device self
     auto updates = [&svc, &cfg](http::request_context& ctx) -> http::awaitable<http::response> {
         std::string cursor = http::query_value(ctx.query, "cursor").value_or("");
@@ -531,9 +531,9 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
 
     // The install config and a CA bundle: the same handlers serve the device itself (/devices/self) and its
     // user (/devices/:device_id).
-    auto get_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_one(ctx, svc.install_config(subject_user(ctx), device_of(ctx)),
-                                      install_config_json);
+    auto get_config = [&configs](http::request_context& ctx) -> http::awaitable<http::response> {
+        auto aw =
+            detail::respond_one(ctx, configs.get(subject_user(ctx), device_of(ctx)), install_config_json);
         co_return co_await std::move(aw);
     };
     add_guarded(r, ids, bh::verb::get, "/apiv1/devices/self/install-config", get_config);
@@ -584,27 +584,25 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
     add_guarded(r, ids, bh::verb::post, "/apiv1/devices/self/notify", notify);
 
     // ---------------------------------------------------------------------------------- user side
-    auto put_config = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto put_config = [&configs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
         if (!body)
             co_return http::json_error(ctx.req, body.error());
-        auto aw =
-            detail::respond_one(ctx,
-                                svc.put_install_config(subject_user(ctx), device_of(ctx), std::move(*body),
-                                                       "user:" + std::to_string(ctx.principal->who.id)),
-                                install_config_json);
+        auto aw = detail::respond_one(ctx,
+                                      configs.put(subject_user(ctx), device_of(ctx), std::move(*body),
+                                                  "user:" + std::to_string(ctx.principal->who.id)),
+                                      install_config_json);
         co_return co_await std::move(aw);
     };
-    auto history = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto history = [&configs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto page = detail::parse_page(ctx);
         if (!page)
             co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(ctx, *page,
-                                       svc.install_config_history(subject_user(ctx), device_of(ctx), *page),
+        auto aw = detail::respond_page(ctx, *page, configs.history(subject_user(ctx), device_of(ctx), *page),
                                        install_config_json);
         co_return co_await std::move(aw);
     };
-    auto restore = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto restore = [&configs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto body = http::parse_json_object(ctx.req);
         if (!body)
             co_return http::json_error(ctx.req, body.error());
@@ -615,9 +613,8 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
                                     {{"field", "version"}}));
         auto aw = detail::respond_one(
             ctx,
-            svc.restore_install_config(subject_user(ctx), device_of(ctx), static_cast<int>(*version),
-                                       str_or(*body, "change_note"),
-                                       "user:" + std::to_string(ctx.principal->who.id)),
+            configs.restore(subject_user(ctx), device_of(ctx), static_cast<int>(*version),
+                            str_or(*body, "change_note"), "user:" + std::to_string(ctx.principal->who.id)),
             install_config_json);
         co_return co_await std::move(aw);
     };
@@ -719,7 +716,7 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
 
     // POST /apiv1/me/install-config-update/{device_public_id}: an array of patches or {patches,
     // after_update_script}.
-    auto patch = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
+    auto patch = [&configs](http::request_context& ctx) -> http::awaitable<http::response> {
         auto const ct = ctx.req[bh::field::content_type];
         if (ct.find("application/json") == std::string_view::npos)
             co_return http::json_error(
@@ -733,10 +730,10 @@ void add_device_routes(http::router& r, identity_context& ids, service::device_s
             co_return http::json_error(ctx.req,
                                        make_error(errc::bad_request, "device_public_id must be a UUID",
                                                   {{"field", "device_public_id"}}));
-        auto op = svc.patch_install_config(
-            subject_user(ctx), *pid, std::move(body),
-            ctx.principal->is_api_key() ? "apikey:" + std::to_string(ctx.principal->api_key_id.value_or(0))
-                                        : "user:" + std::to_string(ctx.principal->who.id));
+        auto op = configs.patch(subject_user(ctx), *pid, std::move(body),
+                                ctx.principal->is_api_key()
+                                    ? "apikey:" + std::to_string(ctx.principal->api_key_id.value_or(0))
+                                    : "user:" + std::to_string(ctx.principal->who.id));
         auto c = co_await std::move(op);
         if (!c)
             co_return http::error_response(ctx, c.error());

@@ -165,10 +165,10 @@ void add_issuance_routes(http::router& r, identity_context& ids, service::issuan
     }
 }
 
-void add_acme_challenge_route(http::router& r, repo::issuance_repository& repo) {
+void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs) {
     r.add(bh::verb::get, "/.well-known/acme-challenge/{token}",
-          [&repo](http::request_context& ctx) -> http::awaitable<http::response> {
-              auto aw = repo.http_challenge(ctx.params.str("token").value_or(""), unix_now());
+          [&jobs](http::request_context& ctx) -> http::awaitable<http::response> {
+              auto aw = jobs.http_challenge(ctx.params.str("token").value_or(""));
               auto ka = co_await std::move(aw);
               if (!ka) {
                   co_return http::error_response(ctx, ka.error());

@@ -1,7 +1,9 @@
 #pragma once
 // Helpers shared by the MySQL repositories (internal to certctrl_repo_mysql).
 
+#include "certctrl/db/statements.hpp"
 #include "certctrl/repo/page.hpp"
+#include "certctrl/repo/work.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
@@ -10,13 +12,46 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace certctrl::repo::mysql_detail {
 
-using ps_ptr = std::unique_ptr<sql::PreparedStatement>;
+/// The MySQL side of a unit of work: the pooled connection it runs on.
+class mysql_work final : public work {
+  public:
+    explicit mysql_work(sql::Connection& c) : conn_(c) {}
+    sql::Connection& connection() const { return conn_; }
+
+  private:
+    sql::Connection& conn_;
+};
+
+/// The connection behind a unit of work (every `work` a repository is given is a mysql_work).
+inline sql::Connection& conn(work& w) {
+    return static_cast<mysql_work&>(w).connection();
+}
+
+/// A prepared statement: the pool connection's cached one (not owned), or one owned for a connection outside
+/// the pool (migrate, command-line tools).
+class ps_ptr {
+  public:
+    explicit ps_ptr(sql::PreparedStatement& cached) : p_(&cached) {}
+    explicit ps_ptr(sql::PreparedStatement* owned) : owned_(owned), p_(owned) {}
+    sql::PreparedStatement* operator->() const { return p_; }
+    sql::PreparedStatement& operator*() const { return *p_; }
+
+  private:
+    std::unique_ptr<sql::PreparedStatement> owned_;
+    sql::PreparedStatement* p_;
+};
 using rs_ptr = std::unique_ptr<sql::ResultSet>;
 
+/// The statement for `q` on `c`, prepared once per pool connection and reused (see db::statement_cache: its
+/// result set must be gone before the same text runs again).
 inline ps_ptr prepare(sql::Connection& c, std::string const& q) {
+    if (auto* cache = db::statement_cache::of(c)) {
+        return ps_ptr(cache->get(q));
+    }
     return ps_ptr(c.prepareStatement(q));
 }
 
@@ -64,6 +99,18 @@ std::optional<T> find_one(sql::Connection& c, std::string const& query, Read rea
     return read(*rs);
 }
 
+/// The first column of every row of `query` (one '?' bound to `arg`), as integers.
+inline std::vector<std::int64_t> ids_of(sql::Connection& c, std::string const& query, std::int64_t arg) {
+    auto ps = prepare(c, query);
+    ps->setInt64(1, arg);
+    rs_ptr rs(ps->executeQuery());
+    std::vector<std::int64_t> out;
+    while (rs->next()) {
+        out.push_back(static_cast<std::int64_t>(rs->getInt64(1)));
+    }
+    return out;
+}
+
 /// The id the last INSERT on this connection generated.
 inline std::int64_t last_insert_id(sql::Connection& c) {
     auto ps = prepare(c, "SELECT LAST_INSERT_ID()");
@@ -93,31 +140,57 @@ inline bool delete_owned_row(sql::Connection& c, std::string const& table, std::
     return ps->executeUpdate() > 0;
 }
 
-/// One page of the rows of `user_id` in `table` (which may carry an alias, e.g. "api_keys k"), newest first,
-/// keyset on id (so a deep cursor page costs what the first costs), with the total and whether more follow.
-/// `read(ResultSet&)` maps a row of `columns`. `filter` narrows the rows further (e.g. {"acct_id = ?", 7});
-/// the table may be a join as long as `user_id` and `id` name the listed table's columns unambiguously.
+/// A condition narrowing a list (e.g. {"acct_id = ?", 7}): one '?' bound to `value`.
 struct row_filter {
-    std::string condition;  // with one '?'
+    std::string condition;
     std::int64_t value = 0;
 };
 
+/// One page of the rows of `user_id` in `table`, newest first. `table` is a table with an optional alias
+/// ("certificates c") or a join whose first table's `user_id` and `id` the columns name unambiguously;
+/// `read(ResultSet&)` maps a row of `columns`. Cursor pages are keyset (id < before_id); offset pages of a
+/// single table skip through the (user_id, id) index alone and read only the rows they return. The total is
+/// counted only when asked for.
 template <class T, class Read>
 page<T> list_page(sql::Connection& c, std::string const& table, std::string const& columns,
                   std::int64_t user_id, page_query const& q, Read read,
                   std::optional<row_filter> const& filter = std::nullopt) {
     page<T> out;
     std::string const where = " WHERE user_id = ?" + (filter ? " AND " + filter->condition : std::string());
-    auto cnt = prepare(c, "SELECT COUNT(*) FROM " + table + where);
-    cnt->setInt64(1, user_id);
-    if (filter) {
-        cnt->setInt64(2, filter->value);
+    bool const joined = table.find(" JOIN ") != std::string::npos;
+    // The (first) table's name, and what names it in the query: its alias ("certificates c") or itself.
+    auto const space = table.find(' ');
+    std::string const base = table.substr(0, space);
+    std::string alias = base;
+    if (space != std::string::npos) {
+        auto const next = table.find(' ', space + 1);
+        std::string const word = table.substr(space + 1, next == std::string::npos ? next : next - space - 1);
+        if (word != "JOIN") {
+            alias = word;
+        }
     }
-    rs_ptr crs(cnt->executeQuery());
-    crs->next();
-    out.total = static_cast<std::int64_t>(crs->getInt64(1));
-    auto ps = prepare(
-        c, "SELECT " + columns + " FROM " + table + where + " AND id < ? ORDER BY id DESC LIMIT ? OFFSET ?");
+    if (q.with_total) {
+        auto cnt = prepare(c, "SELECT COUNT(*) FROM " + table + where);
+        cnt->setInt64(1, user_id);
+        if (filter) {
+            cnt->setInt64(2, filter->value);
+        }
+        rs_ptr crs(cnt->executeQuery());
+        crs->next();
+        out.total = static_cast<std::int64_t>(crs->getInt64(1));
+    }
+    std::string query;
+    bool const deferred = q.offset > 0 && !joined;
+    if (deferred) {
+        // The skipped rows are read from the index only; the full rows are fetched for the page alone.
+        query = "SELECT " + columns + " FROM " + table + " JOIN (SELECT id AS page_id FROM " + base + where +
+                " AND id < ? ORDER BY id DESC LIMIT ? OFFSET ?) page_ids ON page_ids.page_id = " + alias +
+                ".id ORDER BY " + alias + ".id DESC";
+    } else {
+        query = "SELECT " + columns + " FROM " + table + where + " AND " + alias + ".id < ? ORDER BY " +
+                alias + ".id DESC LIMIT ? OFFSET ?";
+    }
+    auto ps = prepare(c, query);
     unsigned i = 1;
     ps->setInt64(i++, user_id);
     if (filter) {

@@ -5,6 +5,7 @@
 #include "certctrl/repo/mysql.hpp"
 
 #include "common.hpp"
+#include "rows.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/prepared_statement.h>
@@ -175,7 +176,7 @@ class mysql_sessions final : public session_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<std::int64_t> {
-                c.setAutoCommit(false);
+                transaction tx(c);
                 if (!replaces.empty()) {
                     auto del = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
                     del->setString(1, replaces);
@@ -194,8 +195,7 @@ class mysql_sessions final : public session_repository {
                 ps->setString(7, user_agent.substr(0, 255));
                 ps->executeUpdate();
                 std::int64_t id = last_insert_id(c);
-                c.commit();
-                c.setAutoCommit(true);
+                tx.commit();
                 return id;
             },
             use_awaitable);

@@ -1,490 +1,285 @@
-// MySQL implementations of the CA, certificate and device repositories (plain functions returning
-// awaitables: see identity_mysql.cpp for why they are not coroutines).
-#include "certctrl/db/pool.hpp"
+// MySQL statement sets of self-managed CAs and certificates.
 #include "certctrl/repo/mysql.hpp"
 
 #include "common.hpp"
+#include "factories.hpp"
 #include "rows.hpp"
-#include "signals.hpp"
 
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
+#include <random>
 
-#include <memory>
-
-namespace certctrl::repo {
+namespace certctrl::repo::mysql_detail {
 
 namespace {
 
-using boost::asio::use_awaitable;
-using namespace mysql_detail;
+char const* lock_clause(row_lock lock) {
+    switch (lock) {
+        case row_lock::shared:
+            return " LOCK IN SHARE MODE";
+        case row_lock::update:
+            return " FOR UPDATE";
+        case row_lock::none:
+            break;
+    }
+    return "";
+}
 
 // ---------------------------------------------------------------------------------------------- CAs
 
 class mysql_cas final : public ca_repository {
   public:
-    explicit mysql_cas(db::pool& p) : pool_(p) {}
-
-    task<domain::ca> create(domain::ca ca) override {
-        return db::async_offload(
-            pool_,
-            [ca](sql::Connection& c) mutable -> result<domain::ca> {
-                auto ps =
-                    prepare(c,
-                            "INSERT INTO cas (user_id, name, algorithm, subject, common_name, organization, "
-                            "organizational_unit, country, state, locality, cert_pem, enc_private_key, "
-                            "key_version, serial_number, path_length, valid_days, key_usage, status, "
-                            "not_before, not_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                ps->setInt64(1, ca.user_id);
-                ps->setString(2, ca.name);
-                ps->setString(3, ca.key_algorithm);
-                ps->setString(4, ca.subject_line);
-                ps->setString(5, ca.subject.common_name);
-                ps->setString(6, ca.subject.organization);
-                ps->setString(7, ca.subject.organizational_unit);
-                ps->setString(8, ca.subject.country);
-                ps->setString(9, ca.subject.state);
-                ps->setString(10, ca.subject.locality);
-                ps->setString(11, ca.cert_pem);
-                ps->setString(12, ca.enc_private_key);
-                ps->setInt(13, ca.key_version);
-                ps->setString(14, ca.serial_number);
-                ps->setInt(15, ca.path_length);
-                ps->setInt64(16, ca.valid_days);
-                ps->setString(17, ca.key_usage);
-                ps->setString(18, ca.status);
-                ps->setInt64(19, ca.not_before);
-                ps->setInt64(20, ca.not_after);
-                ps->setInt64(21, ca.created_at);
-                ps->setInt64(22, ca.updated_at);
-                ps->executeUpdate();
-                ca.id = last_insert_id(c);
-                return ca;
-            },
-            use_awaitable);
+    domain::ca insert(work& w, domain::ca ca) override {
+        auto& c = conn(w);
+        auto ps = prepare(
+            c,
+            "INSERT INTO cas (user_id, name, algorithm, subject, common_name, organization, "
+            "organizational_unit, country, state, locality, cert_pem, enc_private_key, key_version, "
+            "serial_number, path_length, valid_days, key_usage, status, not_before, not_after, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?)");
+        ps->setInt64(1, ca.user_id);
+        ps->setString(2, ca.name);
+        ps->setString(3, ca.key_algorithm);
+        ps->setString(4, ca.subject_line);
+        ps->setString(5, ca.subject.common_name);
+        ps->setString(6, ca.subject.organization);
+        ps->setString(7, ca.subject.organizational_unit);
+        ps->setString(8, ca.subject.country);
+        ps->setString(9, ca.subject.state);
+        ps->setString(10, ca.subject.locality);
+        ps->setString(11, ca.cert_pem);
+        ps->setString(12, ca.enc_private_key);
+        ps->setInt(13, ca.key_version);
+        ps->setString(14, ca.serial_number);
+        ps->setInt(15, ca.path_length);
+        ps->setInt64(16, ca.valid_days);
+        ps->setString(17, ca.key_usage);
+        ps->setString(18, ca.status);
+        ps->setInt64(19, ca.not_before);
+        ps->setInt64(20, ca.not_after);
+        ps->setInt64(21, ca.created_at);
+        ps->setInt64(22, ca.updated_at);
+        ps->executeUpdate();
+        ca.id = last_insert_id(c);
+        return ca;
     }
 
-    task<page<domain::ca>> list(std::int64_t user_id, page_query q) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<page<domain::ca>> {
-                return list_page<domain::ca>(c, "cas", ca_columns, user_id, q, read_ca);
-            },
-            use_awaitable);
+    page<domain::ca> list(work& w, std::int64_t user_id, page_query const& q) override {
+        return list_page<domain::ca>(conn(w), "cas", ca_columns, user_id, q, read_ca);
     }
 
-    task<std::optional<domain::ca>> get(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<std::optional<domain::ca>> {
-                return find_one<domain::ca>(
-                    c, std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ?",
-                    read_ca, user_id, id);
-            },
-            use_awaitable);
+    std::optional<domain::ca> get(work& w, std::int64_t user_id, std::int64_t id, row_lock lock) override {
+        return find_one<domain::ca>(conn(w),
+                                    std::string("SELECT ") + ca_columns +
+                                        " FROM cas WHERE user_id = ? AND id = ?" + lock_clause(lock),
+                                    read_ca, user_id, id);
     }
 
-    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                transaction tx(c);
-                auto ca = find_one<domain::ca>(
-                    c,
-                    std::string("SELECT ") + ca_columns + " FROM cas WHERE user_id = ? AND id = ? FOR UPDATE",
-                    read_ca, user_id, id);
-                if (!ca) {
-                    return false;
-                }
-                // The devices that trust it are told (ca.unassigned) in the same transaction.
-                std::vector<std::int64_t> devices;
-                {
-                    auto q = prepare(c, "SELECT device_id FROM device_cas WHERE ca_id = ?");
-                    q->setInt64(1, id);
-                    rs_ptr rs(q->executeQuery());
-                    while (rs->next()) {
-                        devices.push_back(i64(*rs, 1));
-                    }
-                }
-                lock_devices(c, devices);
-                for (auto d : devices) {
-                    emit_signal(c, d, "ca.unassigned",
-                                boost::json::object{
-                                    {"ca_id", id}, {"serial", ca->serial_number}, {"ca_name", ca->name}});
-                }
-                auto del_links = prepare(c, "DELETE FROM device_cas WHERE ca_id = ?");
-                del_links->setInt64(1, id);
-                del_links->executeUpdate();
-                auto del =
-                    prepare(c, "DELETE FROM cas WHERE id = ?");  // FK 1451 -> conflict (an account uses it)
-                del->setInt64(1, id);
-                del->executeUpdate();
-                tx.commit();
-                return true;
-            },
-            use_awaitable);
+    void remove(work& w, std::int64_t id) override {
+        auto del =
+            prepare(conn(w), "DELETE FROM cas WHERE id = ?");  // FK 1451 -> conflict (an account uses it)
+        del->setInt64(1, id);
+        del->executeUpdate();
     }
 
-  private:
-    db::pool& pool_;
+    void count_use(work& w, std::int64_t id, std::int64_t now) override {
+        // One of 16 rows at random: concurrent issuances under the CA rarely wait for each other's commit.
+        thread_local std::minstd_rand pick{std::random_device{}()};
+        auto ps = prepare(conn(w),
+                          "INSERT INTO ca_usage (ca_id, shard, issued, last_used_at) VALUES (?, ?, 1, ?) ON "
+                          "DUPLICATE KEY UPDATE issued = issued + 1, last_used_at = GREATEST(last_used_at, "
+                          "VALUES(last_used_at))");
+        ps->setInt64(1, id);
+        ps->setInt(2, static_cast<int>(pick() % 16));
+        ps->setInt64(3, now);
+        ps->executeUpdate();
+    }
 };
 
 // --------------------------------------------------------------------------------------- certificates
 
 class mysql_certificates final : public certificate_repository {
   public:
-    explicit mysql_certificates(db::pool& p) : pool_(p) {}
-
-    task<domain::certificate> create(domain::certificate cert) override {
-        return db::async_offload(
-            pool_,
-            [cert](sql::Connection& c) mutable -> result<domain::certificate> {
-                transaction tx(c);
-                // Shared locks keep the account and provider from being deleted before the insert commits.
-                if (!exists(c, "SELECT id FROM acme_accounts WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
-                            {cert.user_id, cert.acct_id})) {
-                    return make_error(errc::not_found,
-                                      "ACME account " + std::to_string(cert.acct_id) + " not found",
-                                      {{"field", "acct_id"}});
-                }
-                if (cert.dns_provider_id &&
-                    !exists(c, "SELECT id FROM dns_providers WHERE user_id = ? AND id = ? LOCK IN SHARE MODE",
-                            {cert.user_id, *cert.dns_provider_id})) {
-                    return make_error(errc::not_found,
-                                      "DNS provider " + std::to_string(*cert.dns_provider_id) + " not found",
-                                      {{"field", "dns_provider_id"}});
-                }
-                auto ps = prepare(
-                    c,
+    domain::certificate insert(work& w, domain::certificate cert) override {
+        auto& c = conn(w);
+        auto ps =
+            prepare(c,
                     "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, "
-                    "dns_provider_id, "
-                    "key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, organization, "
-                    "organizational_unit, country, state, locality, created_at, updated_at, client_auth) "
-                    "VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                ps->setInt64(1, cert.user_id);
-                ps->setString(2, cert.public_id);
-                ps->setString(3, cert.domain_name);
-                ps->setString(4, sans_text(cert.sans));
-                ps->setInt64(5, cert.acct_id);
-                set_optional(*ps, 6, cert.dns_provider_id);
-                ps->setString(7, cert.key_algorithm);
-                ps->setString(8, cert.key_dist_policy);
-                ps->setBoolean(9, cert.server_decrypt_export);
-                ps->setBoolean(10, cert.auto_renew);
-                ps->setString(11, cert.organization);
-                ps->setString(12, cert.organizational_unit);
-                ps->setString(13, cert.country);
-                ps->setString(14, cert.state);
-                ps->setString(15, cert.locality);
-                ps->setInt64(16, cert.created_at);
-                ps->setInt64(17, cert.updated_at);
-                ps->setBoolean(18, cert.client_auth);
-                ps->executeUpdate();
-                cert.id = last_insert_id(c);
-                tx.commit();
-                return cert;
-            },
-            use_awaitable);
+                    "dns_provider_id, key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, "
+                    "organization, organizational_unit, country, state, locality, created_at, updated_at, "
+                    "client_auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        ps->setInt64(1, cert.user_id);
+        ps->setString(2, cert.public_id);
+        ps->setString(3, cert.domain_name);
+        ps->setString(4, sans_text(cert.sans));
+        ps->setInt64(5, cert.acct_id);
+        set_optional(*ps, 6, cert.dns_provider_id);
+        ps->setString(7, cert.key_algorithm);
+        ps->setString(8, cert.key_dist_policy);
+        ps->setBoolean(9, cert.server_decrypt_export);
+        ps->setBoolean(10, cert.auto_renew);
+        ps->setString(11, cert.organization);
+        ps->setString(12, cert.organizational_unit);
+        ps->setString(13, cert.country);
+        ps->setString(14, cert.state);
+        ps->setString(15, cert.locality);
+        ps->setInt64(16, cert.created_at);
+        ps->setInt64(17, cert.updated_at);
+        ps->setBoolean(18, cert.client_auth);
+        ps->executeUpdate();
+        cert.id = last_insert_id(c);
+        return cert;
     }
 
-    task<page<domain::certificate>> list(std::int64_t user_id, page_query q,
-                                         std::optional<std::int64_t> acct_id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<page<domain::certificate>> {
-                std::optional<row_filter> f;
-                if (acct_id) {
-                    f = row_filter{"acct_id = ?", *acct_id};
+    page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
+                                   std::optional<std::int64_t> acct_id) override {
+        std::optional<row_filter> f;
+        if (acct_id) {
+            f = row_filter{"acct_id = ?", *acct_id};
+        }
+        return list_page<domain::certificate>(conn(w), "certificates c", cert_columns, user_id, q, read_cert,
+                                              f);
+    }
+
+    page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
+                                              page_query const& q) override {
+        return list_page<domain::certificate>(
+            conn(w), "certificates c JOIN certificate_assignments a ON a.cert_id = c.id", cert_columns,
+            user_id, q, read_cert, row_filter{"a.device_id = ?", device_id});
+    }
+
+    std::optional<domain::certificate> get(work& w, std::int64_t user_id, std::int64_t id,
+                                           row_lock lock) override {
+        return find_one<domain::certificate>(conn(w),
+                                             std::string("SELECT ") + cert_columns +
+                                                 " FROM certificates c WHERE c.user_id = ? AND c.id = ?" +
+                                                 lock_clause(lock),
+                                             read_cert, user_id, id);
+    }
+
+    void remove(work& w, std::int64_t id) override {
+        for (char const* q : {"DELETE FROM certificate_assignments WHERE cert_id = ?",
+                              "DELETE FROM issue_history WHERE cert_id = ?",
+                              "DELETE FROM certificate_master_wrapped WHERE cert_id = ?",
+                              "DELETE FROM certificates WHERE id = ?"}) {
+            auto ps = prepare(conn(w), q);
+            ps->setInt64(1, id);
+            ps->executeUpdate();
+        }
+    }
+
+    std::optional<stored_key> key_of(work& w, std::int64_t user_id, std::int64_t id) override {
+        return find_one<stored_key>(
+            conn(w),
+            "SELECT c.enc_privkey, c.enc_nonce, c.enc_tag, w.key_version, w.wrapped_data_key, w.nonce, w.tag "
+            "FROM certificates c LEFT JOIN certificate_master_wrapped w ON w.cert_id = c.id WHERE c.user_id "
+            "= ? "
+            "AND c.id = ? AND c.enc_privkey IS NOT NULL",
+            [](sql::ResultSet& rs) {
+                stored_key k;
+                k.private_key.ciphertext = rs.getString(1);
+                k.private_key.nonce = rs.getString(2);
+                k.private_key.tag = rs.getString(3);
+                if (!rs.isNull(4)) {
+                    crypto::wrapped_key wk;
+                    wk.version = static_cast<std::uint32_t>(rs.getInt(4));
+                    wk.box.ciphertext = rs.getString(5);
+                    wk.box.nonce = rs.getString(6);
+                    wk.box.tag = rs.getString(7);
+                    k.data_key = wk;
                 }
-                return list_page<domain::certificate>(c, "certificates c", cert_columns, user_id, q,
-                                                      read_cert, f);
+                return k;
             },
-            use_awaitable);
+            user_id, id);
     }
 
-    task<page<domain::certificate>> list_for_device(std::int64_t user_id, std::int64_t device_id,
-                                                    page_query q) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<page<domain::certificate>> {
-                return list_page<domain::certificate>(
-                    c, "certificates c JOIN certificate_assignments a ON a.cert_id = c.id", cert_columns,
-                    user_id, q, read_cert, row_filter{"a.device_id = ?", device_id});
-            },
-            use_awaitable);
+    void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) override {
+        auto& c = conn(w);
+        auto cert =
+            prepare(c,
+                    "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
+                    "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
+                    "enc_scheme = 1, renew_after = 0, updated_at = ? WHERE id = ?");
+        cert->setString(1, m.cert_pem);
+        cert->setString(2, m.serial_number);
+        cert->setInt64(3, m.not_before);
+        cert->setInt64(4, m.not_after);
+        cert->setBoolean(5, m.self_signed);
+        cert->setBoolean(6, m.verified);
+        cert->setString(7, m.private_key.ciphertext);
+        cert->setString(8, m.private_key.nonce);
+        cert->setString(9, m.private_key.tag);
+        cert->setInt64(10, now);
+        cert->setInt64(11, id);
+        cert->executeUpdate();
+        if (m.keep_master_copy) {
+            auto wrap =
+                prepare(c,
+                        "REPLACE INTO certificate_master_wrapped (cert_id, key_version, wrapped_data_key, "
+                        "nonce, tag) VALUES (?, ?, ?, ?, ?)");
+            wrap->setInt64(1, id);
+            wrap->setInt(2, static_cast<int>(m.data_key.version));
+            wrap->setString(3, m.data_key.box.ciphertext);
+            wrap->setString(4, m.data_key.box.nonce);
+            wrap->setString(5, m.data_key.box.tag);
+            wrap->executeUpdate();
+        } else {
+            auto drop = prepare(c, "DELETE FROM certificate_master_wrapped WHERE cert_id = ?");
+            drop->setInt64(1, id);
+            drop->executeUpdate();
+        }
     }
 
-    task<std::optional<domain::certificate>> get(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<std::optional<domain::certificate>> {
-                return find_one<domain::certificate>(
-                    c,
-                    std::string("SELECT ") + cert_columns +
-                        " FROM certificates c WHERE c.user_id = ? AND c.id = ?",
-                    read_cert, user_id, id);
-            },
-            use_awaitable);
+    void set_renew_after(work& w, std::int64_t id, std::int64_t when) override {
+        auto ps = prepare(conn(w), "UPDATE certificates SET renew_after = ? WHERE id = ?");
+        ps->setInt64(1, when);
+        ps->setInt64(2, id);
+        ps->executeUpdate();
     }
 
-    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                transaction tx(c);
-                if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? FOR UPDATE",
-                            {user_id, id})) {
-                    return false;
-                }
-                // Devices holding it are told (cert.unassigned) in the same transaction; a new assignment
-                // waits for the certificate's lock, so the list is complete.
-                auto const devices = devices_of_cert(c, id);
-                lock_devices(c, devices);
-                for (auto d : devices) {
-                    emit_signal(c, d, "cert.unassigned", boost::json::object{{"cert_id", id}});
-                }
-                for (char const* q : {"DELETE FROM certificate_assignments WHERE cert_id = ?",
-                                      "DELETE FROM issue_history WHERE cert_id = ?",
-                                      "DELETE FROM certificate_master_wrapped WHERE cert_id = ?",
-                                      "DELETE FROM certificates WHERE id = ?"}) {
-                    auto ps = prepare(c, q);
-                    ps->setInt64(1, id);
-                    ps->executeUpdate();
-                }
-                tx.commit();
-                return true;
-            },
-            use_awaitable);
+    std::vector<std::pair<std::int64_t, std::int64_t>> due_for_renewal(work& w, std::int64_t now,
+                                                                       std::int64_t limit) override {
+        auto ps =
+            prepare(conn(w),
+                    "SELECT c.user_id, c.id FROM certificates c WHERE c.auto_renew = 1 AND c.not_after > 0 "
+                    "AND c.cert_pem IS NOT NULL AND IF(c.renew_after > 0, c.renew_after, c.not_before + "
+                    "(c.not_after - c.not_before) * 2 DIV 3 - MOD(c.id * 2654435761, GREATEST(1, "
+                    "(c.not_after - c.not_before) DIV 20))) <= ? AND NOT EXISTS (SELECT 1 FROM issue_history "
+                    "h WHERE h.inflight_cert_id = c.id) ORDER BY c.not_after LIMIT ?");
+        ps->setInt64(1, now);
+        ps->setInt64(2, limit);
+        rs_ptr rs(ps->executeQuery());
+        std::vector<std::pair<std::int64_t, std::int64_t>> out;
+        while (rs->next()) {
+            out.emplace_back(i64(*rs, 1), i64(*rs, 2));
+        }
+        return out;
     }
 
-    task<bool> account_exists(std::int64_t user_id, std::int64_t acct_id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                return owned_row_exists(c, "acme_accounts", user_id, acct_id);
-            },
-            use_awaitable);
+    bool account_exists(work& w, std::int64_t user_id, std::int64_t acct_id, row_lock lock) override {
+        return exists(
+            conn(w),
+            std::string("SELECT id FROM acme_accounts WHERE user_id = ? AND id = ?") + lock_clause(lock),
+            {user_id, acct_id});
     }
 
-  private:
-    db::pool& pool_;
-};
-
-// -------------------------------------------------------------------------------------------- devices
-
-class mysql_devices final : public device_repository {
-  public:
-    explicit mysql_devices(db::pool& p) : pool_(p) {}
-
-    task<domain::device> create(domain::device d) override {
-        return db::async_offload(
-            pool_,
-            [d](sql::Connection& c) mutable -> result<domain::device> {
-                auto ps =
-                    prepare(c,
-                            "INSERT INTO devices (user_id, device_public_id, name, description, device_type, "
-                            "platform, model, app_version, ip, user_agent, status, created_at) VALUES (?, ?, "
-                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                ps->setInt64(1, d.user_id);
-                ps->setString(2, d.device_public_id);
-                ps->setString(3, d.name);
-                ps->setString(4, d.description);
-                ps->setString(5, d.device_type);
-                ps->setString(6, d.platform);
-                ps->setString(7, d.model);
-                ps->setString(8, d.app_version);
-                ps->setString(9, d.ip);
-                ps->setString(10, d.user_agent);
-                ps->setString(11, d.status);
-                ps->setInt64(12, d.created_at);
-                ps->executeUpdate();
-                d.id = last_insert_id(c);
-                return d;
-            },
-            use_awaitable);
+    bool dns_provider_exists(work& w, std::int64_t user_id, std::int64_t id, row_lock lock) override {
+        return exists(
+            conn(w),
+            std::string("SELECT id FROM dns_providers WHERE user_id = ? AND id = ?") + lock_clause(lock),
+            {user_id, id});
     }
-
-    task<page<domain::device>> list(std::int64_t user_id, page_query q) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<page<domain::device>> {
-                return list_page<domain::device>(c, "devices d", device_columns, user_id, q, read_device);
-            },
-            use_awaitable);
-    }
-
-    task<page<domain::device>> list_for_certificate(std::int64_t user_id, std::int64_t cert_id,
-                                                    page_query q) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<page<domain::device>> {
-                return list_page<domain::device>(
-                    c, "devices d JOIN certificate_assignments a ON a.device_id = d.id", device_columns,
-                    user_id, q, read_device, row_filter{"a.cert_id = ?", cert_id});
-            },
-            use_awaitable);
-    }
-
-    task<std::optional<domain::device>> get(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<std::optional<domain::device>> {
-                return find_one<domain::device>(c,
-                                                std::string("SELECT ") + device_columns +
-                                                    " FROM devices d WHERE d.user_id = ? AND d.id = ?",
-                                                read_device, user_id, id);
-            },
-            use_awaitable);
-    }
-
-    task<std::optional<domain::device>> get_by_public_id(std::int64_t user_id,
-                                                         std::string public_id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<std::optional<domain::device>> {
-                return find_one<domain::device>(
-                    c,
-                    std::string("SELECT ") + device_columns +
-                        " FROM devices d WHERE d.user_id = ? AND d.device_public_id = ?",
-                    read_device, user_id, public_id);
-            },
-            use_awaitable);
-    }
-
-    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                return delete_owned_with(c, "devices", user_id, id,
-                                         {"DELETE FROM certificate_assignments WHERE device_id = ?"});
-            },
-            use_awaitable);
-    }
-
-    task<assign_outcome> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id,
-                                std::int64_t now, device_sealer sealer) override {
-        return db::async_offload(
-            pool_,
-            [=, sealer = std::move(sealer)](sql::Connection& c) -> result<assign_outcome> {
-                transaction tx(c);
-                // The certificate first, then the device: the order issuance success takes them in.
-                auto cq = prepare(c,
-                                  "SELECT domain_name FROM certificates WHERE user_id = ? AND id = ? "
-                                  "LOCK IN SHARE MODE");
-                cq->setInt64(1, user_id);
-                cq->setInt64(2, cert_id);
-                rs_ptr crs(cq->executeQuery());
-                if (!crs->next()) {
-                    return assign_outcome::no_certificate;
-                }
-                std::string const domain_name = crs->getString(1);
-                auto dev = prepare(c, "SELECT status FROM devices WHERE user_id = ? AND id = ? FOR UPDATE");
-                dev->setInt64(1, user_id);
-                dev->setInt64(2, device_id);
-                rs_ptr drs(dev->executeQuery());
-                if (!drs->next()) {
-                    return assign_outcome::no_device;
-                }
-                if (drs->getString(1) != "ACTIVE") {
-                    return assign_outcome::device_inactive;
-                }
-                if (exists(c,
-                           "SELECT cert_id FROM certificate_assignments WHERE cert_id = ? AND device_id = ?",
-                           {cert_id, device_id})) {
-                    return assign_outcome::already;
-                }
-                auto ps =
-                    prepare(c,
-                            "INSERT INTO certificate_assignments (cert_id, device_id, created_at) VALUES "
-                            "(?, ?, ?)");
-                ps->setInt64(1, cert_id);
-                ps->setInt64(2, device_id);
-                ps->setInt64(3, now);
-                ps->executeUpdate();
-                // The key is sealed to the device now where it can be (cert.updated is signalled either way),
-                // and the install config gains an item for the certificate so the agent deploys something.
-                wrap_state const state = wrap_assignment(c, cert_id, device_id, sealer);
-                add_default_install_item(c, user_id, device_id, cert_id, domain_name, now);
-                tx.commit();
-                return state == wrap_state::pending ? assign_outcome::assigned_pending
-                                                    : assign_outcome::assigned;
-            },
-            use_awaitable);
-    }
-
-    task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<bool> {
-                transaction tx(c);
-                if (!exists(c, "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
-                            {user_id, device_id})) {
-                    return false;
-                }
-                auto ps =
-                    prepare(c,
-                            "DELETE a FROM certificate_assignments a JOIN devices d ON d.id = a.device_id "
-                            "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, cert_id);
-                ps->setInt64(3, device_id);
-                if (ps->executeUpdate() == 0) {
-                    return false;
-                }
-                emit_signal(c, device_id, "cert.unassigned", boost::json::object{{"cert_id", cert_id}});
-                tx.commit();
-                return true;
-            },
-            use_awaitable);
-    }
-
-    task<std::optional<domain::assignment>> get_assignment(std::int64_t user_id, std::int64_t cert_id,
-                                                           std::int64_t device_id) override {
-        return db::async_offload(
-            pool_,
-            [=](sql::Connection& c) -> result<std::optional<domain::assignment>> {
-                auto ps = prepare(c,
-                                  "SELECT a.cert_id, a.device_id, d.device_public_id, a.wrap_alg, "
-                                  "(a.enc_data_key IS NOT NULL AND a.enc_data_key <> REPEAT(CHAR(0), 48)), "
-                                  "a.created_at, (a.enc_data_key = REPEAT(CHAR(0), 48)) FROM "
-                                  "certificate_assignments a JOIN devices d ON d.id = a.device_id "
-                                  "WHERE d.user_id = ? AND a.cert_id = ? AND a.device_id = ?");
-                ps->setInt64(1, user_id);
-                ps->setInt64(2, cert_id);
-                ps->setInt64(3, device_id);
-                rs_ptr rs(ps->executeQuery());
-                if (!rs->next()) {
-                    return std::optional<domain::assignment>{};
-                }
-                domain::assignment a;
-                a.cert_id = i64(*rs, 1);
-                a.device_id = i64(*rs, 2);
-                a.device_public_id = rs->getString(3);
-                a.wrap_alg = rs->getString(4);
-                a.wrapped = rs->getBoolean(5);
-                a.created_at = i64(*rs, 6);
-                a.wrap_pending = rs->getBoolean(7);
-                return std::optional<domain::assignment>(a);
-            },
-            use_awaitable);
-    }
-
-  private:
-    db::pool& pool_;
 };
 
 }  // namespace
 
-std::unique_ptr<ca_repository> make_mysql_ca_repository(db::pool& p) {
-    return std::make_unique<mysql_cas>(p);
+char const* lock_clause_of(row_lock lock) {
+    return lock_clause(lock);
 }
-std::unique_ptr<certificate_repository> make_mysql_certificate_repository(db::pool& p) {
-    return std::make_unique<mysql_certificates>(p);
+std::unique_ptr<ca_repository> make_cas() {
+    return std::make_unique<mysql_cas>();
 }
-std::unique_ptr<device_repository> make_mysql_device_repository(db::pool& p) {
-    return std::make_unique<mysql_devices>(p);
+std::unique_ptr<certificate_repository> make_certificates() {
+    return std::make_unique<mysql_certificates>();
 }
 
-}  // namespace certctrl::repo
+}  // namespace certctrl::repo::mysql_detail

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <initializer_list>
+#include <string_view>
 
 namespace certctrl::repo::mysql_detail {
 
@@ -22,21 +23,16 @@ inline std::int64_t i64(sql::ResultSet& rs, unsigned i) {
 // transaction a failed job leaves open).
 class transaction {
   public:
-    explicit transaction(sql::Connection& c) : c_(c) { c_.setAutoCommit(false); }
+    explicit transaction(sql::Connection& c) : c_(c) { db::begin_transaction(c_); }
     ~transaction() {
         if (!done_) {
-            try {
-                c_.rollback();
-                c_.setAutoCommit(true);
-            } catch (...) {  // the pool drops a broken connection
-            }
+            db::rollback_transaction(c_);
         }
     }
     transaction(transaction const&) = delete;
     transaction& operator=(transaction const&) = delete;
     void commit() {
-        c_.commit();
-        c_.setAutoCommit(true);
+        db::commit_transaction(c_);
         done_ = true;
     }
 
@@ -55,89 +51,99 @@ inline bool exists(sql::Connection& c, std::string const& query, std::initialize
     return rs->next();
 }
 
-/// Deletes the row `id` of `table` owned by `user_id` together with the rows that depend on it (each
-/// statement of `dependents` takes the id as its one parameter), in one transaction. False when there was no
-/// such row.
-inline bool delete_owned_with(sql::Connection& c, std::string const& table, std::int64_t user_id,
-                              std::int64_t id, std::initializer_list<char const*> dependents) {
-    transaction tx(c);
-    if (!exists(c, "SELECT id FROM " + table + " WHERE user_id = ? AND id = ? FOR UPDATE", {user_id, id})) {
-        return false;
+/// `columns` ("a, b, c") with each name qualified by `table` ("t.a, t.b, t.c").
+inline std::string qualified(std::string const& table, std::string_view columns) {
+    std::string out;
+    while (!columns.empty()) {
+        auto const comma = columns.find(", ");
+        out += (out.empty() ? "" : ", ") + table + "." + std::string(columns.substr(0, comma));
+        columns = comma == std::string_view::npos ? std::string_view() : columns.substr(comma + 2);
     }
-    for (char const* q : dependents) {
-        auto ps = prepare(c, q);
-        ps->setInt64(1, id);
-        ps->executeUpdate();
-    }
-    auto ps = prepare(c, "DELETE FROM " + table + " WHERE id = ?");
-    ps->setInt64(1, id);
-    ps->executeUpdate();
-    tx.commit();
-    return true;
+    return out;
 }
 
 constexpr char const* account_columns =
     "id, user_id, name, email, provider, directory_url, kid, ca_id, key_alg, enc_account_key, eab_kid, "
-    "enc_eab_hmac, "
-    "leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, updated_at";
+    "enc_eab_hmac, leaf_key_algorithm, leaf_rsa_bits, leaf_ec_curve, cert_valid_seconds, created_at, "
+    "updated_at";
+constexpr unsigned account_column_count = 18;
 
-inline domain::acme_account read_account(sql::ResultSet& rs) {
+/// An account from the columns of account_columns starting at column `f`.
+inline domain::acme_account read_account_at(sql::ResultSet& rs, unsigned f) {
     domain::acme_account a;
-    a.id = static_cast<std::int64_t>(rs.getInt64(1));
-    a.user_id = static_cast<std::int64_t>(rs.getInt64(2));
-    a.name = rs.getString(3);
-    a.email = rs.getString(4);
-    a.provider = rs.getString(5);
-    a.directory_url = rs.getString(6);
-    a.kid = opt_string(rs, 7);
-    a.ca_id = opt_int(rs, 8);
-    a.key_algorithm = rs.getString(9);
-    a.enc_account_key = opt_string(rs, 10).value_or("");
-    a.eab_kid = opt_string(rs, 11);
-    a.enc_eab_hmac = opt_string(rs, 12).value_or("");
-    a.leaf_key_algorithm = opt_string(rs, 13);
-    a.leaf_rsa_bits = opt_int(rs, 14);
-    a.leaf_ec_curve = opt_string(rs, 15);
-    a.cert_valid_seconds = opt_int(rs, 16);
-    a.created_at = static_cast<std::int64_t>(rs.getInt64(17));
-    a.updated_at = static_cast<std::int64_t>(rs.getInt64(18));
+    a.id = static_cast<std::int64_t>(rs.getInt64(f));
+    a.user_id = static_cast<std::int64_t>(rs.getInt64(f + 1));
+    a.name = rs.getString(f + 2);
+    a.email = rs.getString(f + 3);
+    a.provider = rs.getString(f + 4);
+    a.directory_url = rs.getString(f + 5);
+    a.kid = opt_string(rs, f + 6);
+    a.ca_id = opt_int(rs, f + 7);
+    a.key_algorithm = rs.getString(f + 8);
+    a.enc_account_key = opt_string(rs, f + 9).value_or("");
+    a.eab_kid = opt_string(rs, f + 10);
+    a.enc_eab_hmac = opt_string(rs, f + 11).value_or("");
+    a.leaf_key_algorithm = opt_string(rs, f + 12);
+    a.leaf_rsa_bits = opt_int(rs, f + 13);
+    a.leaf_ec_curve = opt_string(rs, f + 14);
+    a.cert_valid_seconds = opt_int(rs, f + 15);
+    a.created_at = static_cast<std::int64_t>(rs.getInt64(f + 16));
+    a.updated_at = static_cast<std::int64_t>(rs.getInt64(f + 17));
     return a;
 }
+inline domain::acme_account read_account(sql::ResultSet& rs) {
+    return read_account_at(rs, 1);
+}
 
-constexpr char const* ca_columns =
-    "id, user_id, name, algorithm, subject, common_name, organization, organizational_unit, country, state, "
-    "locality, cert_pem, enc_private_key, key_version, serial_number, path_length, valid_days, key_usage, "
-    "status, issued_cert_count, last_used_at, not_before, not_after, created_at, updated_at";
+/// The columns of a CA row named `t` (read by read_ca): its issuance count and last use include the
+/// per-shard counts of ca_usage, where issuances add them without queueing on the CA's row.
+inline std::string ca_columns_of(std::string const& t) {
+    return qualified(t,
+                     "id, user_id, name, algorithm, subject, common_name, organization, organizational_unit, "
+                     "country, state, locality, cert_pem, enc_private_key, key_version, serial_number, "
+                     "path_length, valid_days, key_usage, status") +
+           ", " + t +
+           ".issued_cert_count + COALESCE((SELECT SUM(u.issued) FROM ca_usage u WHERE u.ca_id = " + t +
+           ".id), 0), GREATEST(" + t +
+           ".last_used_at, COALESCE((SELECT MAX(u.last_used_at) FROM ca_usage u WHERE " + "u.ca_id = " + t +
+           ".id), 0)), " + qualified(t, "not_before, not_after, created_at, updated_at");
+}
+inline std::string const ca_columns = ca_columns_of("cas");
 
-inline domain::ca read_ca(sql::ResultSet& rs) {
+/// A CA from the columns of ca_columns_of() starting at column `f`.
+inline domain::ca read_ca_at(sql::ResultSet& rs, unsigned f) {
     domain::ca c;
-    c.id = i64(rs, 1);
-    c.user_id = i64(rs, 2);
-    c.name = rs.getString(3);
-    c.key_algorithm = rs.getString(4);
-    c.subject_line = rs.getString(5);
-    c.subject.common_name = rs.getString(6);
-    c.subject.organization = rs.getString(7);
-    c.subject.organizational_unit = rs.getString(8);
-    c.subject.country = rs.getString(9);
-    c.subject.state = rs.getString(10);
-    c.subject.locality = rs.getString(11);
-    c.cert_pem = rs.getString(12);
-    c.enc_private_key = rs.getString(13);
-    c.key_version = rs.getInt(14);
-    c.serial_number = rs.getString(15);
-    c.path_length = rs.getInt(16);
-    c.valid_days = i64(rs, 17);
-    c.key_usage = rs.getString(18);
-    c.status = rs.getString(19);
-    c.issued_cert_count = i64(rs, 20);
-    c.last_used_at = i64(rs, 21);
-    c.not_before = i64(rs, 22);
-    c.not_after = i64(rs, 23);
-    c.created_at = i64(rs, 24);
-    c.updated_at = i64(rs, 25);
+    c.id = i64(rs, f);
+    c.user_id = i64(rs, f + 1);
+    c.name = rs.getString(f + 2);
+    c.key_algorithm = rs.getString(f + 3);
+    c.subject_line = rs.getString(f + 4);
+    c.subject.common_name = rs.getString(f + 5);
+    c.subject.organization = rs.getString(f + 6);
+    c.subject.organizational_unit = rs.getString(f + 7);
+    c.subject.country = rs.getString(f + 8);
+    c.subject.state = rs.getString(f + 9);
+    c.subject.locality = rs.getString(f + 10);
+    c.cert_pem = rs.getString(f + 11);
+    c.enc_private_key = rs.getString(f + 12);
+    c.key_version = rs.getInt(f + 13);
+    c.serial_number = rs.getString(f + 14);
+    c.path_length = rs.getInt(f + 15);
+    c.valid_days = i64(rs, f + 16);
+    c.key_usage = rs.getString(f + 17);
+    c.status = rs.getString(f + 18);
+    c.issued_cert_count = i64(rs, f + 19);
+    c.last_used_at = i64(rs, f + 20);
+    c.not_before = i64(rs, f + 21);
+    c.not_after = i64(rs, f + 22);
+    c.created_at = i64(rs, f + 23);
+    c.updated_at = i64(rs, f + 24);
     return c;
 }
+inline domain::ca read_ca(sql::ResultSet& rs) {
+    return read_ca_at(rs, 1);
+}
+constexpr unsigned ca_column_count = 25;
 
 constexpr char const* cert_columns =
     "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
@@ -173,6 +179,8 @@ inline std::string sans_text(std::vector<std::string> const& sans) {
     }
     return boost::json::serialize(a);
 }
+
+constexpr unsigned cert_column_count = 27;
 
 inline domain::certificate read_cert(sql::ResultSet& rs) {
     domain::certificate c;

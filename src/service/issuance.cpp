@@ -5,11 +5,8 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
-#include "certctrl/service/devices.hpp"
 #include "certctrl/service/resources.hpp"
 #include "certctrl/service/zip.hpp"
-
-#include "common.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,6 +15,23 @@ namespace certctrl::service {
 namespace {
 
 constexpr std::int64_t default_self_ca_validity = 90LL * 86400;
+
+app_error cert_not_found() {
+    return make_error(errc::not_found, "Certificate not found");
+}
+
+// The certificate record as it reads after `m` was stored on it.
+domain::certificate issued_record(domain::certificate c, repo::issued_material const& m, std::int64_t now) {
+    c.cert_pem = m.cert_pem;
+    c.serial_number = m.serial_number;
+    c.not_before = m.not_before;
+    c.not_after = m.not_after;
+    c.self_signed = m.self_signed;
+    c.verified = m.verified;
+    c.has_key = true;
+    c.updated_at = now;
+    return c;
+}
 
 }  // namespace
 
@@ -32,7 +46,6 @@ void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys,
     m.data_key = keys.wrap(data_key, issuance_service::data_key_context(cert.id));
     m.keep_master_copy = cert.key_dist_policy != "DEVICE_REQUIRED";
     m.plain_data_key = std::move(data_key);
-    m.sealer = make_device_sealer(keys);
 }
 
 result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stored_key const& stored,
@@ -49,73 +62,67 @@ result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stor
     }
 }
 
+void issuance_service::store(repo::work& w, std::int64_t cert_id, repo::issued_material const& m,
+                             std::optional<std::int64_t> ca_id, std::int64_t now) const {
+    r_.certificates->store_issued(w, cert_id, m, now);
+    // Every device holding the certificate gets the new data key sealed to it (or a pending mark) and a
+    // cert.updated signal, in this same transaction.
+    wraps_.wrap_all(w, cert_id, m.plain_data_key);
+    if (ca_id) {
+        r_.cas->count_use(w, *ca_id, now);
+    }
+}
+
 task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t cert_id, std::string kind) {
     auto aw_budget = limits_.check(rate_limiter::limit::issuance, "user:" + std::to_string(user_id));
     auto budget = co_await std::move(aw_budget);
     if (!budget) {
         co_return budget.error();
     }
-    auto aw_ctx = repo_.context(user_id, cert_id);
+    auto aw_ctx =
+        r_.db->read([this, user_id, cert_id](repo::work& w) -> certctrl::result<repo::issue_context> {
+            auto ctx = r_.issuance->context(w, user_id, cert_id);
+            return ctx ? certctrl::result<repo::issue_context>(std::move(*ctx)) : cert_not_found();
+        });
     auto ctx = co_await std::move(aw_ctx);
     if (!ctx) {
         co_return ctx.error();
     }
-    // A SELF_CA row is started right here; workers leave it alone for a minute so the caller gets SUCCESS.
-    bool const inline_ca = *ctx && (*ctx)->account.provider == "SELF_CA";
-    std::int64_t const now = unix_now();
-    auto aw_enqueue = repo_.enqueue(user_id, cert_id, kind, now, inline_ca ? now + 60 : now);
-    auto queued = co_await std::move(aw_enqueue);
-    if (!queued) {
-        co_return queued.error();
+    if (ctx->account.provider == "SELF_CA") {
+        auto aw_inline = issue_inline(std::move(*ctx), std::move(kind));
+        co_return co_await std::move(aw_inline);
     }
-    issue_outcome out{queued->row, std::nullopt};
-    if (!queued->created) {
-        co_return out;  // single in-flight: the open row answers
-    }
-    if (!inline_ca) {
-        if (on_queued_) {
-            on_queued_();
+    auto aw_queue = r_.db->transact([this, user_id, cert_id,
+                                     &kind](repo::work& w) -> certctrl::result<issue_outcome> {
+        auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
+        if (!slot) {
+            return cert_not_found();
         }
-        co_return out;
-    }
-    auto aw_start = repo_.start(out.row.id, "inline", unix_now() + 300, unix_now());
-    auto started = co_await std::move(aw_start);
-    if (!started) {
-        co_return started.error();
-    }
-    if (*started) {
-        auto aw_issue = issue_self_ca(std::move(**ctx), out.row);
-        auto issued = co_await std::move(aw_issue);
-        if (!issued) {
-            co_return issued.error();
+        if (slot->open_row) {
+            return issue_outcome{*slot->open_row, std::nullopt};  // single in-flight: the open row answers
         }
+        domain::issue_row row;
+        row.cert_id = cert_id;
+        row.user_id = user_id;
+        row.attempt = slot->attempts + 1;
+        row.kind = kind;
+        row.created_at = unix_now();
+        row.id = r_.issuance->insert(w, row, row.created_at);
+        return issue_outcome{row, std::nullopt};
+    });
+    auto queued = co_await std::move(aw_queue);
+    if (queued && queued->row.status == "PENDING" && on_queued_) {
+        on_queued_();
     }
-    auto aw_row = repo_.get(out.row.id);
-    auto row = co_await std::move(aw_row);
-    if (!row) {
-        co_return row.error();
-    }
-    if (*row) {
-        out.row = **row;
-    }
-    if (out.row.status == "SUCCESS") {
-        auto aw_cert = certs_.get(user_id, cert_id);
-        auto cert = co_await std::move(aw_cert);
-        if (cert && *cert) {
-            out.cert = **cert;
-        }
-    }
-    co_return out;
+    co_return queued;
 }
 
-task<bool> issuance_service::issue_self_ca(repo::issue_context ctx, domain::issue_row row) {
+task<repo::issued_material> issuance_service::make_self_ca(repo::issue_context ctx) {
     if (!ctx.ca) {
-        auto aw = repo_.finish_without_certificate(
-            row.id, "FAILED", "The account's CA no longer exists; choose another account", unix_now());
-        co_return co_await std::move(aw);
+        co_return make_error(errc::internal, "The account's CA no longer exists; choose another account");
     }
     auto issue = [&keys = keys_,
-                  ctx]() -> certctrl::result<repo::issued_material> {  // named: see compute.hpp
+                  ctx = std::move(ctx)]() -> certctrl::result<repo::issued_material> {  // named
         try {
             auto ca_key = keys.open(ctx.ca->enc_private_key, ca_service::seal_context(ctx.cert.user_id));
             if (!ca_key) {
@@ -153,56 +160,125 @@ task<bool> issuance_service::issue_self_ca(repo::issue_context ctx, domain::issu
         }
     };
     auto aw_issue = async_compute(cpu_, std::move(issue));
-    auto material = co_await std::move(aw_issue);
-    if (!material) {
-        spdlog::error("issue {} (certificate {}): {} {}", row.id, row.cert_id, material.error().what,
-                      material.error().detail);
-        auto aw_fail = repo_.finish_without_certificate(
-            row.id, "FAILED",
-            material.error().what + (material.error().detail.empty() ? "" : ": " + material.error().detail),
-            unix_now());
-        co_return co_await std::move(aw_fail);
+    co_return co_await std::move(aw_issue);
+}
+
+task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std::string kind) {
+    std::int64_t const user_id = ctx.cert.user_id;
+    std::int64_t const cert_id = ctx.cert.id;
+    std::optional<std::int64_t> const ca_id = ctx.ca ? std::optional<std::int64_t>(ctx.ca->id) : std::nullopt;
+    domain::certificate cert = ctx.cert;
+    // The key and certificate are made before the transaction, so no lock is held while the CPU works.
+    auto aw_make = make_self_ca(std::move(ctx));
+    auto made = co_await std::move(aw_make);
+    if (!made) {
+        spdlog::error("certificate {}: SELF_CA issuance failed: {} {}", cert_id, made.error().what,
+                      made.error().detail);
     }
-    auto aw_store = repo_.succeed(row.id, std::move(*material), unix_now());
-    auto stored = co_await std::move(aw_store);
-    if (stored && *stored) {
-        auto aw_use = repo_.note_ca_use(ctx.ca->id, unix_now());
-        co_await std::move(aw_use);
-    }
-    co_return stored;
+    auto aw_store = r_.db->transact([this, user_id, cert_id, ca_id, &kind, &made,
+                                     &cert](repo::work& w) -> certctrl::result<issue_outcome> {
+        auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
+        if (!slot) {
+            return cert_not_found();
+        }
+        if (slot->open_row) {
+            return issue_outcome{*slot->open_row, std::nullopt};  // single in-flight: the open row answers
+        }
+        std::int64_t const now = unix_now();
+        domain::issue_row row;
+        row.cert_id = cert_id;
+        row.user_id = user_id;
+        row.attempt = slot->attempts + 1;
+        row.kind = kind;
+        row.started_at = row.completed_at = row.created_at = now;
+        if (!made) {
+            row.status = "FAILED";
+            row.error_message =
+                made.error().what + (made.error().detail.empty() ? "" : ": " + made.error().detail);
+            row.id = r_.issuance->insert(w, row, now);
+            return issue_outcome{row, std::nullopt};
+        }
+        row.status = "SUCCESS";
+        row.id = r_.issuance->insert(w, row, now);
+        store(w, cert_id, *made, ca_id, now);
+        return issue_outcome{row, issued_record(cert, *made, now)};
+    });
+    co_return co_await std::move(aw_store);
+}
+
+task<bool> issuance_service::complete(std::int64_t history_id, std::int64_t cert_id, repo::issued_material m,
+                                      std::optional<std::int64_t> ca_id) {
+    return r_.db->transact(
+        [this, history_id, cert_id, m = std::move(m), ca_id](repo::work& w) -> certctrl::result<bool> {
+            auto row = r_.issuance->get(w, history_id, repo::row_lock::update);
+            if (!row || row->status != "PROCESSING") {
+                return false;
+            }
+            std::int64_t const now = unix_now();
+            store(w, cert_id, m, ca_id, now);
+            r_.issuance->close(w, history_id, "SUCCESS", "", now);
+            return true;
+        });
+}
+
+task<bool> issuance_service::close(std::int64_t history_id, std::string status, std::string message) {
+    return r_.db->read([this, history_id, status, message](repo::work& w) -> certctrl::result<bool> {
+        return r_.issuance->close(w, history_id, status, message, unix_now());
+    });
 }
 
 task<repo::page<domain::issue_row>> issuance_service::history(std::int64_t user_id, std::int64_t cert_id,
                                                               repo::page_query q) {
-    auto aw_cert = result(user_id, cert_id);
-    auto cert = co_await std::move(aw_cert);
-    if (!cert) {
-        co_return cert.error();
-    }
-    auto aw = repo_.list(user_id, cert_id, q);
-    co_return co_await std::move(aw);
+    return r_.db->read(
+        [this, user_id, cert_id, q](repo::work& w) -> certctrl::result<repo::page<domain::issue_row>> {
+            if (!r_.certificates->get(w, user_id, cert_id)) {
+                return cert_not_found();
+            }
+            return r_.issuance->list(w, user_id, cert_id, q);
+        });
 }
 
 task<domain::certificate> issuance_service::result(std::int64_t user_id, std::int64_t cert_id) {
-    auto aw = certs_.get(user_id, cert_id);
-    auto cert = co_await std::move(aw);
-    co_return detail::found_or(std::move(cert), "Certificate not found");
+    return r_.db->read([this, user_id, cert_id](repo::work& w) -> certctrl::result<domain::certificate> {
+        auto c = r_.certificates->get(w, user_id, cert_id);
+        return c ? certctrl::result<domain::certificate>(std::move(*c)) : cert_not_found();
+    });
 }
 
 task<domain::issue_row> issuance_service::cancel(std::int64_t user_id, std::int64_t cert_id,
                                                  std::int64_t history_id) {
-    auto aw = repo_.cancel(user_id, cert_id, history_id, unix_now());
-    co_return co_await std::move(aw);
+    return r_.db->transact(
+        [this, user_id, cert_id, history_id](repo::work& w) -> certctrl::result<domain::issue_row> {
+            auto row = r_.issuance->get(w, history_id, repo::row_lock::update);
+            if (!row || row->user_id != user_id || row->cert_id != cert_id) {
+                return make_error(errc::not_found, "Issue history row not found");
+            }
+            if (row->status == "PENDING") {
+                r_.issuance->close(w, history_id, "CANCELLED", "Cancelled by the user", unix_now());
+            } else if (row->status == "PROCESSING") {
+                r_.issuance->request_cancel(w, history_id);
+            } else {
+                return make_error(errc::conflict, "The issuance already finished (" + row->status + ")");
+            }
+            return std::move(*r_.issuance->get(w, history_id));
+        });
 }
 
 task<export_material> issuance_service::export_for(std::int64_t user_id, std::int64_t cert_id) {
-    auto aw_cert = result(user_id, cert_id);
-    auto cert = co_await std::move(aw_cert);
-    if (!cert) {
-        co_return cert.error();
+    using stored = std::pair<domain::certificate, std::optional<repo::stored_key>>;
+    auto op = r_.db->read([this, user_id, cert_id](repo::work& w) -> certctrl::result<stored> {
+        auto c = r_.certificates->get(w, user_id, cert_id);
+        if (!c) {
+            return cert_not_found();
+        }
+        return stored{std::move(*c), r_.certificates->key_of(w, user_id, cert_id)};
+    });
+    auto found = co_await std::move(op);
+    if (!found) {
+        co_return found.error();
     }
-    domain::certificate const& c = *cert;
-    if (c.cert_pem.empty() || !c.has_key) {
+    domain::certificate const& c = found->first;
+    if (c.cert_pem.empty() || !c.has_key || !found->second) {
         co_return make_error(errc::conflict,
                              "The certificate has not been issued yet (POST .../issues first)");
     }
@@ -212,21 +288,13 @@ task<export_material> issuance_service::export_for(std::int64_t user_id, std::in
             "Policy DEVICE_REQUIRED: the private key only ever reaches devices, never an export");
     }
     if (!c.server_decrypt_export) {
-        co_return make_error(errc::forbidden,
-                             "Export of the private key is off for this certificate "
-                             "(server_decrypt_export is false; policy " +
-                                 c.key_dist_policy + ")");
+        co_return make_error(
+            errc::forbidden,
+            "Export of the private key is off for this certificate (server_decrypt_export is "
+            "false; policy " +
+                c.key_dist_policy + ")");
     }
-    auto aw_key = repo_.key_of(user_id, cert_id);
-    auto stored = co_await std::move(aw_key);
-    if (!stored) {
-        co_return stored.error();
-    }
-    if (!*stored) {
-        co_return make_error(errc::conflict,
-                             "The certificate has not been issued yet (POST .../issues first)");
-    }
-    auto key = open_certificate_key(keys_, **stored, cert_id);
+    auto key = open_certificate_key(keys_, *found->second, cert_id);
     if (!key) {
         co_return key.error();
     }

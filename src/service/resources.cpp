@@ -5,13 +5,18 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
-#include "certctrl/service/devices.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "common.hpp"
-
 namespace certctrl::service {
+
+namespace {
+
+app_error not_found(char const* what) {
+    return make_error(errc::not_found, what);
+}
+
+}  // namespace
 
 // ------------------------------------------------------------------------------------------------ CAs
 
@@ -60,23 +65,42 @@ task<domain::ca> ca_service::create(std::int64_t user_id, domain::ca_input in) {
     c.not_before = root->info.not_before;
     c.not_after = root->info.not_after;
     c.created_at = c.updated_at = unix_now();
-    auto aw = repo_.create(std::move(c));
-    co_return co_await std::move(aw);
+    auto op = r_.db->read([this, &c](repo::work& w) -> result<domain::ca> { return r_.cas->insert(w, c); });
+    co_return co_await std::move(op);
+}
+
+task<repo::page<domain::ca>> ca_service::list(std::int64_t user_id, repo::page_query q) {
+    return r_.db->read([this, user_id, q](repo::work& w) -> result<repo::page<domain::ca>> {
+        return r_.cas->list(w, user_id, q);
+    });
 }
 
 task<domain::ca> ca_service::get(std::int64_t user_id, std::int64_t id) {
-    auto aw = repo_.get(user_id, id);
-    auto r = co_await std::move(aw);
-    co_return detail::found_or(std::move(r), "CA not found");
+    return r_.db->read([this, user_id, id](repo::work& w) -> result<domain::ca> {
+        auto c = r_.cas->get(w, user_id, id);
+        return c ? result<domain::ca>(std::move(*c)) : not_found("CA not found");
+    });
 }
 
 task<bool> ca_service::remove(std::int64_t user_id, std::int64_t id) {
-    auto aw = repo_.remove(user_id, id);
-    auto r = co_await std::move(aw);
+    auto op = r_.db->transact([this, user_id, id](repo::work& w) -> result<bool> {
+        auto ca = r_.cas->get(w, user_id, id, repo::row_lock::update);
+        if (!ca) {
+            return not_found("CA not found");
+        }
+        // The devices that trust it are told (ca.unassigned) in the same transaction.
+        signals_.emit_all(
+            w, r_.device_cas->devices_of(w, id), "ca.unassigned",
+            boost::json::object{{"ca_id", id}, {"serial", ca->serial_number}, {"ca_name", ca->name}});
+        r_.device_cas->remove_all(w, id);
+        r_.cas->remove(w, id);
+        return true;
+    });
+    auto r = co_await std::move(op);
     if (!r && r.error().code == errc::conflict) {
         co_return make_error(errc::conflict, "An ACME account (SELF_CA) still uses this CA; delete it first");
     }
-    co_return detail::removed_or(std::move(r), "CA not found");
+    co_return r;
 }
 
 // --------------------------------------------------------------------------------------- certificates
@@ -100,47 +124,61 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     c.state = in.state;
     c.locality = in.locality;
     c.created_at = c.updated_at = unix_now();
-    auto aw = certs_.create(std::move(c));
-    co_return co_await std::move(aw);
+    return r_.db->transact([this, c = std::move(c)](repo::work& w) -> result<domain::certificate> {
+        // Shared locks keep the account and provider from being deleted before the insert commits.
+        if (!r_.certificates->account_exists(w, c.user_id, c.acct_id, repo::row_lock::shared)) {
+            return make_error(errc::not_found, "ACME account " + std::to_string(c.acct_id) + " not found",
+                              {{"field", "acct_id"}});
+        }
+        if (c.dns_provider_id &&
+            !r_.certificates->dns_provider_exists(w, c.user_id, *c.dns_provider_id, repo::row_lock::shared)) {
+            return make_error(errc::not_found,
+                              "DNS provider " + std::to_string(*c.dns_provider_id) + " not found",
+                              {{"field", "dns_provider_id"}});
+        }
+        return r_.certificates->insert(w, c);
+    });
 }
 
 task<repo::page<domain::certificate>> certificate_service::list(std::int64_t user_id, repo::page_query q,
                                                                 std::optional<std::int64_t> acct_id) {
-    if (acct_id) {
-        auto aw_acct = certs_.account_exists(user_id, *acct_id);
-        auto exists = co_await std::move(aw_acct);
-        if (!exists) {
-            co_return exists.error();
+    return r_.db->read([this, user_id, q, acct_id](repo::work& w) -> result<repo::page<domain::certificate>> {
+        if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
+            return not_found("ACME account not found");
         }
-        if (!*exists) {
-            co_return make_error(errc::not_found, "ACME account not found");
-        }
-    }
-    auto aw = certs_.list(user_id, q, acct_id);
-    co_return co_await std::move(aw);
+        return r_.certificates->list(w, user_id, q, acct_id);
+    });
 }
 
 task<domain::certificate> certificate_service::get(std::int64_t user_id, std::int64_t id) {
-    auto aw = certs_.get(user_id, id);
-    auto r = co_await std::move(aw);
-    co_return detail::found_or(std::move(r), "Certificate not found");
+    return r_.db->read([this, user_id, id](repo::work& w) -> result<domain::certificate> {
+        auto c = r_.certificates->get(w, user_id, id);
+        return c ? result<domain::certificate>(std::move(*c)) : not_found("Certificate not found");
+    });
 }
 
 task<bool> certificate_service::remove(std::int64_t user_id, std::int64_t id) {
-    auto aw = certs_.remove(user_id, id);
-    auto r = co_await std::move(aw);
-    co_return detail::removed_or(std::move(r), "Certificate not found");
+    return r_.db->transact([this, user_id, id](repo::work& w) -> result<bool> {
+        if (!r_.certificates->get(w, user_id, id, repo::row_lock::update)) {
+            return not_found("Certificate not found");
+        }
+        // Devices holding it are told (cert.unassigned) in the same transaction; a new assignment waits for
+        // the certificate's lock, so the list is complete.
+        signals_.emit_all(w, r_.assignments->devices_of(w, id), "cert.unassigned",
+                          boost::json::object{{"cert_id", id}});
+        r_.certificates->remove(w, id);
+        return true;
+    });
 }
 
 task<repo::page<domain::device>> certificate_service::devices_of(std::int64_t user_id, std::int64_t cert_id,
                                                                  repo::page_query q) {
-    auto aw_cert = get(user_id, cert_id);
-    auto cert = co_await std::move(aw_cert);
-    if (!cert) {
-        co_return cert.error();
-    }
-    auto aw = devices_.list_for_certificate(user_id, cert_id, q);
-    co_return co_await std::move(aw);
+    return r_.db->read([this, user_id, cert_id, q](repo::work& w) -> result<repo::page<domain::device>> {
+        if (!r_.certificates->get(w, user_id, cert_id)) {
+            return not_found("Certificate not found");
+        }
+        return r_.devices->list_for_certificate(w, user_id, cert_id, q);
+    });
 }
 
 // -------------------------------------------------------------------------------------------- devices
@@ -159,8 +197,9 @@ task<domain::device> certificate_service::register_device(std::int64_t user_id, 
     d.ip = client.ip.substr(0, 45);
     d.user_agent = client.user_agent.substr(0, 255);
     d.created_at = unix_now();
-    auto aw = devices_.create(std::move(d));
-    auto r = co_await std::move(aw);
+    auto op =
+        r_.db->read([this, &d](repo::work& w) -> result<domain::device> { return r_.devices->insert(w, d); });
+    auto r = co_await std::move(op);
     if (!r && r.error().code == errc::conflict) {
         co_return make_error(errc::conflict, "A device with this device_public_id is already registered",
                              {{"field", "device_public_id"}});
@@ -168,10 +207,17 @@ task<domain::device> certificate_service::register_device(std::int64_t user_id, 
     co_return r;
 }
 
+task<repo::page<domain::device>> certificate_service::list_devices(std::int64_t user_id, repo::page_query q) {
+    return r_.db->read([this, user_id, q](repo::work& w) -> result<repo::page<domain::device>> {
+        return r_.devices->list(w, user_id, q);
+    });
+}
+
 task<domain::device> certificate_service::get_device(std::int64_t user_id, std::int64_t id) {
-    auto aw = devices_.get(user_id, id);
-    auto r = co_await std::move(aw);
-    co_return detail::found_or(std::move(r), "Device not found");
+    return r_.db->read([this, user_id, id](repo::work& w) -> result<domain::device> {
+        auto d = r_.devices->get(w, user_id, id);
+        return d ? result<domain::device>(std::move(*d)) : not_found("Device not found");
+    });
 }
 
 task<domain::device> certificate_service::get_device_by_public_id(std::int64_t user_id,
@@ -181,75 +227,85 @@ task<domain::device> certificate_service::get_device_by_public_id(std::int64_t u
         co_return make_error(errc::bad_request, "device_public_id must be a UUID",
                              {{"param", "device_public_id"}});
     }
-    auto aw = devices_.get_by_public_id(user_id, *uuid);
-    auto r = co_await std::move(aw);
-    co_return detail::found_or(std::move(r), "Device not found");
+    auto op = r_.db->read([this, user_id, &uuid](repo::work& w) -> result<domain::device> {
+        auto d = r_.devices->by_public_id(w, user_id, *uuid);
+        return d ? result<domain::device>(std::move(*d)) : not_found("Device not found");
+    });
+    co_return co_await std::move(op);
 }
 
 task<bool> certificate_service::remove_device(std::int64_t user_id, std::int64_t id) {
-    auto aw = devices_.remove(user_id, id);
-    auto r = co_await std::move(aw);
-    co_return detail::removed_or(std::move(r), "Device not found");
+    return r_.db->transact([this, user_id, id](repo::work& w) -> result<bool> {
+        if (!r_.devices->lock_owned(w, user_id, id)) {
+            return not_found("Device not found");
+        }
+        r_.devices->remove(w, id);
+        return true;
+    });
 }
 
 task<repo::page<domain::certificate>> certificate_service::certificates_of(std::int64_t user_id,
                                                                            std::int64_t device_id,
                                                                            repo::page_query q) {
-    auto aw_dev = get_device(user_id, device_id);
-    auto dev = co_await std::move(aw_dev);
-    if (!dev) {
-        co_return dev.error();
-    }
-    auto aw = certs_.list_for_device(user_id, device_id, q);
-    co_return co_await std::move(aw);
+    return r_.db->read(
+        [this, user_id, device_id, q](repo::work& w) -> result<repo::page<domain::certificate>> {
+            if (!r_.devices->get(w, user_id, device_id)) {
+                return not_found("Device not found");
+            }
+            return r_.certificates->list_for_device(w, user_id, device_id, q);
+        });
 }
 
 task<domain::certificate> certificate_service::certificate_of(std::int64_t user_id, std::int64_t device_id,
                                                               std::int64_t cert_id) {
-    auto aw_a = devices_.get_assignment(user_id, cert_id, device_id);
-    auto a = co_await std::move(aw_a);
-    if (!a) {
-        co_return a.error();
-    }
-    if (!*a) {
-        co_return make_error(errc::not_found, "The certificate is not assigned to this device");
-    }
-    auto aw = get(user_id, cert_id);
-    co_return co_await std::move(aw);
+    return r_.db->read([this, user_id, device_id, cert_id](repo::work& w) -> result<domain::certificate> {
+        if (!r_.assignments->get(w, user_id, cert_id, device_id)) {
+            return not_found("The certificate is not assigned to this device");
+        }
+        auto c = r_.certificates->get(w, user_id, cert_id);
+        return c ? result<domain::certificate>(std::move(*c)) : not_found("Certificate not found");
+    });
 }
 
 task<domain::assignment> certificate_service::assign(std::int64_t user_id, std::int64_t cert_id,
                                                      std::int64_t device_id) {
-    using outcome = repo::device_repository::assign_outcome;
-    auto aw = devices_.assign(user_id, cert_id, device_id, unix_now(), make_device_sealer(keys_));
-    auto r = co_await std::move(aw);
-    if (!r) {
-        co_return r.error();
-    }
-    switch (*r) {
-        case outcome::no_certificate:
-            co_return make_error(errc::not_found, "Certificate " + std::to_string(cert_id) + " not found",
-                                 {{"field", "cert_id"}});
-        case outcome::no_device:
-            co_return make_error(errc::not_found, "Device " + std::to_string(device_id) + " not found",
-                                 {{"field", "device_id"}});
-        case outcome::device_inactive:
-            co_return make_error(errc::conflict, "The device is not ACTIVE", {{"field", "device_id"}});
-        case outcome::already:
-            co_return make_error(errc::conflict, "The certificate is already assigned to this device");
-        case outcome::assigned:
-        case outcome::assigned_pending:
-            break;
-    }
-    auto aw_a = devices_.get_assignment(user_id, cert_id, device_id);
-    auto a = co_await std::move(aw_a);
-    co_return detail::found_or(std::move(a), "Assignment not found");
+    return r_.db->transact([this, user_id, cert_id, device_id](repo::work& w) -> result<domain::assignment> {
+        // The certificate first, then the device: the order issuance success takes them in.
+        auto cert = r_.certificates->get(w, user_id, cert_id, repo::row_lock::shared);
+        if (!cert) {
+            return make_error(errc::not_found, "Certificate " + std::to_string(cert_id) + " not found",
+                              {{"field", "cert_id"}});
+        }
+        if (!r_.devices->lock_owned(w, user_id, device_id)) {
+            return make_error(errc::not_found, "Device " + std::to_string(device_id) + " not found",
+                              {{"field", "device_id"}});
+        }
+        auto dev = r_.devices->get(w, user_id, device_id);
+        if (dev->status != "ACTIVE") {
+            return make_error(errc::conflict, "The device is not ACTIVE", {{"field", "device_id"}});
+        }
+        if (r_.assignments->exists(w, cert_id, device_id)) {
+            return make_error(errc::conflict, "The certificate is already assigned to this device");
+        }
+        std::int64_t const now = unix_now();
+        r_.assignments->insert(w, cert_id, device_id, now);
+        // The key is sealed to the device now where it can be (cert.updated is signalled either way), and the
+        // install config gains an item for the certificate so the agent deploys something.
+        wraps_.wrap(w, cert_id, device_id);
+        configs_.add_default_item(w, user_id, device_id, cert_id, cert->domain_name, now);
+        return std::move(*r_.assignments->get(w, user_id, cert_id, device_id));
+    });
 }
 
 task<bool> certificate_service::unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) {
-    auto aw = devices_.unassign(user_id, cert_id, device_id);
-    auto r = co_await std::move(aw);
-    co_return detail::removed_or(std::move(r), "The certificate is not assigned to this device");
+    return r_.db->transact([this, user_id, cert_id, device_id](repo::work& w) -> result<bool> {
+        if (!r_.devices->lock_owned(w, user_id, device_id) ||
+            !r_.assignments->remove(w, user_id, cert_id, device_id)) {
+            return not_found("The certificate is not assigned to this device");
+        }
+        signals_.emit(w, device_id, "cert.unassigned", boost::json::object{{"cert_id", cert_id}});
+        return true;
+    });
 }
 
 }  // namespace certctrl::service

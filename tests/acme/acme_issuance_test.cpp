@@ -9,7 +9,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/dns/rfc2136.hpp"
-#include "certctrl/http/outbound.hpp"
+#include "certctrl/net/outbound.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -79,9 +79,9 @@ class Acme : public api_fixture {
 
     // pebble's current root (it makes a new one at every start).
     std::string pebble_root() {
-        http::outbound_options o;
+        net::outbound_options o;
         o.ca_file = pebble_.ca_file;
-        auto r = run_awaitable(http::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
+        auto r = run_awaitable(net::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
         EXPECT_TRUE(r) << (r ? "" : r.error().what);
         return r ? r->body : std::string();
     }

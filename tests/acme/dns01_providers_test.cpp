@@ -9,7 +9,7 @@
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/dns/rfc2136.hpp"
-#include "certctrl/http/outbound.hpp"
+#include "certctrl/net/outbound.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -106,9 +106,9 @@ class Dns01Providers : public api_fixture {
     }
 
     std::string pebble_root() {
-        http::outbound_options o;
+        net::outbound_options o;
         o.ca_file = pebble_.ca_file;
-        auto r = run_awaitable(http::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
+        auto r = run_awaitable(net::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
         return r ? r->body : std::string();
     }
 

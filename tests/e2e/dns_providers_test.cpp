@@ -58,7 +58,7 @@ TEST_F(DnsProviders, EveryKindStoredSealedAndShownMasked) {
                                    std::to_string(d.at("id").as_int64()));
         EXPECT_EQ(one.status, 403);  // a key on a session route
     }
-    auto list = call("GET", "/apiv1/me/dns-providers?limit=2");
+    auto list = call("GET", "/apiv1/me/dns-providers?limit=2&total=true");
     ASSERT_EQ(list.status, 200);
     EXPECT_EQ(list.json().at("meta").at("total").as_int64(), 4);
     EXPECT_TRUE(list.json().at("pagination").at("has_more").as_bool());

@@ -619,7 +619,7 @@ TEST_F(Identity, EveryPageInBothStylesReturnsEachRowOnce) {
     // offset/limit
     std::vector<std::int64_t> by_offset;
     for (int offset = 0; offset < 12; offset += 3) {
-        auto r = call("GET", base + "&offset=" + std::to_string(offset), session(cookie));
+        auto r = call("GET", base + "&offset=" + std::to_string(offset) + "&total=true", session(cookie));
         ASSERT_EQ(r.status, 200) << r.body;
         auto body = r.json();
         EXPECT_EQ(body.at("meta").at("total").as_int64(), 7);

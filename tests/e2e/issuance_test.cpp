@@ -139,7 +139,11 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates"), 1);
     EXPECT_EQ(schema_->query_int("SELECT MAX(issue_attempt_number) FROM issue_history"), 2);
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE kind = 'renew'"), 1);
-    EXPECT_EQ(schema_->query_int("SELECT issued_cert_count FROM cas"), 2);
+    auto ca_record =
+        call("GET", "/apiv1/me/cas/" + std::to_string(schema_->query_int("SELECT id FROM cas")), key);
+    ASSERT_EQ(ca_record.status, 200) << ca_record.body;
+    EXPECT_EQ(ca_record.json().at("data").at("issued_cert_count").as_int64(), 2);
+    EXPECT_GT(ca_record.json().at("data").at("last_used_at").as_int64(), 0);
 
     // The worker callback is not a user route.
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues/history", key, "{}").status, 403);

@@ -1,10 +1,10 @@
 #pragma once
-// An RFC 8555 ACME client over http::fetch: directory, nonces (with badNonce retry), accounts (with EAB),
+// An RFC 8555 ACME client over net::fetch: directory, nonces (with badNonce retry), accounts (with EAB),
 // orders, authorizations, challenges, finalize and certificate download. One object per issuance; not
 // thread-safe (use it from one coroutine).
 
 #include "certctrl/core/error.hpp"
-#include "certctrl/http/outbound.hpp"
+#include "certctrl/net/outbound.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -53,30 +53,30 @@ bool retryable(app_error const& e);
 
 class client {
   public:
-    client(std::string directory_url, std::string account_key_pem, http::outbound_options opts)
+    client(std::string directory_url, std::string account_key_pem, net::outbound_options opts)
         : directory_url_(std::move(directory_url)),
           key_pem_(std::move(account_key_pem)),
           opts_(std::move(opts)) {}
 
-    http::awaitable<result<directory>> load_directory();
+    net::awaitable<result<directory>> load_directory();
     /// The account URL (kid) for the key: registers it (agreeing to the terms, with EAB when given) or finds
     /// it. `eab_hmac_key` is raw bytes.
-    http::awaitable<result<std::string>> account(std::string email, std::string eab_kid,
-                                                 std::string eab_hmac_key);
+    net::awaitable<result<std::string>> account(std::string email, std::string eab_kid,
+                                                std::string eab_hmac_key);
     void set_kid(std::string kid) { kid_ = std::move(kid); }
 
     /// newOrder for DNS identifiers; `replaces` is an ARI certificate id of the certificate being renewed.
-    http::awaitable<result<order>> new_order(std::vector<std::string> names, std::string replaces);
-    http::awaitable<result<order>> get_order(std::string url);
-    http::awaitable<result<authorization>> get_authorization(std::string url);
+    net::awaitable<result<order>> new_order(std::vector<std::string> names, std::string replaces);
+    net::awaitable<result<order>> get_order(std::string url);
+    net::awaitable<result<authorization>> get_authorization(std::string url);
     /// Tells the CA the challenge is ready to be validated.
-    http::awaitable<result<bool>> respond(std::string challenge_url);
-    http::awaitable<result<order>> finalize(std::string finalize_url, std::string csr_der);
+    net::awaitable<result<bool>> respond(std::string challenge_url);
+    net::awaitable<result<order>> finalize(std::string finalize_url, std::string csr_der);
     /// The certificate chain (PEM, leaf first).
-    http::awaitable<result<std::string>> download(std::string certificate_url);
+    net::awaitable<result<std::string>> download(std::string certificate_url);
     /// RFC 9773: the CA's suggested renewal window for a certificate id. Errors: external_service (also when
     /// the directory has no renewalInfo).
-    http::awaitable<result<std::pair<std::int64_t, std::int64_t>>> renewal_info(std::string cert_id);
+    net::awaitable<result<std::pair<std::int64_t, std::int64_t>>> renewal_info(std::string cert_id);
     /// Seconds the CA asked to wait before polling again (Retry-After of the last response; 0 when none).
     int retry_after() const { return retry_after_; }
 
@@ -88,13 +88,13 @@ class client {
         boost::json::value json;
     };
     /// A signed POST (`payload` "" for POST-as-GET) with a fresh nonce; retried on badNonce.
-    http::awaitable<result<reply>> post(std::string url, std::string payload, bool use_jwk = false,
-                                        std::string accept = {});
-    http::awaitable<result<std::string>> nonce();
+    net::awaitable<result<reply>> post(std::string url, std::string payload, bool use_jwk = false,
+                                       std::string accept = {});
+    net::awaitable<result<std::string>> nonce();
 
     std::string directory_url_;
     std::string key_pem_;
-    http::outbound_options opts_;
+    net::outbound_options opts_;
     directory dir_;
     bool have_dir_ = false;
     std::string kid_;

@@ -25,6 +25,8 @@ class SQLException;
 
 namespace certctrl::db {
 
+class statement_cache;
+
 /// Maps a Connector/C++ exception to the public error table: duplicate key -> conflict, lost or
 /// unreachable server, deadlock, lock timeout -> database (503), anything else -> internal.
 app_error map_sql_error(sql::SQLException const& e);
@@ -71,8 +73,15 @@ class pool {
     std::unique_ptr<sql::Connection> connect(bool multi_statements = false) const;
 
   private:
+    // A pool thread's connection and the statements prepared on it (dropped together).
+    struct live_connection {
+        std::unique_ptr<sql::Connection> conn;
+        std::unique_ptr<statement_cache> cache;
+        void attach(std::unique_ptr<sql::Connection> c);
+        void drop();
+    };
     void thread_main();
-    void run_one(std::unique_ptr<job> j, std::unique_ptr<sql::Connection>& conn,
+    void run_one(std::unique_ptr<job> j, live_connection& live,
                  std::chrono::steady_clock::time_point& last_used);
 
     config::database_config cfg_;

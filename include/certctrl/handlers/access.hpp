@@ -8,6 +8,7 @@
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
+#include "certctrl/worker/jobs.hpp"
 
 #include <boost/beast/http/verb.hpp>
 
@@ -99,7 +100,7 @@ std::string device_page_csp();
 /// The agent's /apiv1/devices/self/... routes and the user-side install configs, device CAs, device
 /// bundles, device status, and POST /apiv1/me/install-config-update/{device_public_id}.
 void add_device_routes(http::router& r, identity_context& ids, service::device_service& svc,
-                       config::devices_config const& cfg);
+                       service::install_config_service& configs, config::devices_config const& cfg);
 
 /// Issuance and export: .../certificates/:id/issues (+ /issues/history, /issues/:id/cancel), /issue-result,
 /// /renew, /export, under /apiv1/users/:user_id and /apiv1/me.
@@ -107,7 +108,7 @@ void add_issuance_routes(http::router& r, identity_context& ids, service::issuan
 
 /// GET /.well-known/acme-challenge/{token} on the HTTP-01 listener: the key authorization any instance's
 /// worker stored for the token (text/plain), else 404.
-void add_acme_challenge_route(http::router& r, repo::issuance_repository& repo);
+void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs);
 
 /// "scheme://host[:port]" of a URL.
 std::string origin_of(std::string const& url);

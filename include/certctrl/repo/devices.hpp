@@ -1,30 +1,26 @@
 #pragma once
-// Repositories of the device side (agent contract 2.3, 2.4, 4.4-4.6, 5, 6): the device grant, registration
-// and device sessions; the per-device update feed; install configs; CAs assigned to devices; and what a
-// device fetches. Signals are written in the transaction of the change that causes them.
+// Statement sets of the device side (agent contract 2.3, 2.4, 4.4-4.6, 5, 6), run on a unit of work (see
+// work.hpp): devices, the device grant, device sessions and refresh tokens, the update feed, assignments,
+// install configs and the CAs assigned to devices. They decide nothing: the services (service/device_*.hpp)
+// choose, inside one transaction, what these statements read and write. Every method throws on an SQL error
+// (the unit of work turns it into an error value) and runs only inside a unit of work.
 
 #include "certctrl/crypto/aead.hpp"
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/device.hpp"
-#include "certctrl/repo/identity.hpp"
 #include "certctrl/repo/page.hpp"
+#include "certctrl/repo/work.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
-#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace certctrl::repo {
-
-/// Seals certificate data keys to device keys inside a repository transaction. `open` returns a
-/// certificate's data key from its master-wrapped copy (nothing when it does not open); `seal` seals a data
-/// key to an X25519 public key (80 bytes) and `fingerprint` is BLAKE2b-256 of a device key.
-struct device_sealer {
-    std::function<std::optional<std::string>(std::int64_t cert_id, crypto::wrapped_key const&)> open;
-    std::function<std::string(std::string const& data_key, std::string const& device_pk)> seal;
-    std::function<std::string(std::string const& device_pk)> fingerprint;
-};
 
 /// The 48 zero bytes that mark an assignment whose sealed key is still to come (agent contract 4.5).
 inline std::string wrap_pending_sentinel() {
@@ -50,70 +46,6 @@ struct device_session {
     std::int64_t session_id = 0;
     std::int64_t device_id = 0;
     std::int64_t user_id = 0;
-};
-
-/// A device after registration, and the session opened for it.
-struct registered_device {
-    domain::device device;
-    device_session session;
-    bool created = false;
-};
-
-class device_auth_repository {
-  public:
-    virtual ~device_auth_repository() = default;
-
-    /// Stores a new device grant. False when the user code is taken (the caller draws another).
-    virtual task<bool> create_code(std::string device_code_hash, std::string user_code, std::string scopes,
-                                   std::int64_t interval_s, std::int64_t expires_at, std::int64_t now) = 0;
-
-    /// Approves or denies a PENDING grant for `user_id`. Returns the grant's status afterwards
-    /// ("APPROVED", "DENIED", or "ISSUED" when it was already used). Errors: not_found (no such live code).
-    virtual task<std::string> decide(std::string user_code, std::int64_t user_id, bool approve,
-                                     std::int64_t now) = 0;
-
-    /// What a poll answers (agent contract 2.3 step 3).
-    struct poll_result {
-        std::string status;  // authorization_pending | slow_down | access_denied | expired | ready
-        std::int64_t user_id = 0;
-        std::int64_t interval_s = 0;
-    };
-    /// Polls a grant: slow_down when polled faster than its interval; ready once (APPROVED -> ISSUED, the
-    /// registration code's hash stored with its expiry). Errors: not_found (unknown device code).
-    virtual task<poll_result> poll(std::string device_code_hash, std::string registration_code_hash,
-                                   std::int64_t registration_expires_at, std::int64_t now_ms) = 0;
-
-    using registered = registered_device;
-    /// Registers (or re-registers: same device_public_id, same row) a device and opens a session whose
-    /// refresh token hash is `refresh_hash`. With `registration_code_hash`, the code must be the user's,
-    /// unexpired, and unused or used before for this same device. A changed device key re-seals the
-    /// device's assignments (signals included). Earlier sessions of the device end.
-    /// Errors: unauthenticated (bad code), conflict (public id of another user), database.
-    virtual task<registered> register_device(device_registration reg,
-                                             std::optional<std::string> registration_code_hash,
-                                             std::string refresh_hash, std::int64_t refresh_expires_at,
-                                             std::int64_t now, device_sealer sealer) = 0;
-
-    /// Rotates a refresh token. Errors: unauthenticated (unknown, expired, or the session ended), and
-    /// conflict when the token was already rotated: the session is then ended (the family is revoked).
-    /// With `expect_user`/`expect_public_id` (0/"": any) a token of another user or device is refused
-    /// (unauthenticated) before anything changes.
-    virtual task<device_session> rotate(std::string old_hash, std::string new_hash,
-                                        std::int64_t new_expires_at, std::int64_t now,
-                                        std::int64_t expect_user, std::string expect_public_id) = 0;
-
-    /// The live device behind an access token: the device is the user's and ACTIVE, the session open.
-    /// Errors: forbidden (device revoked, not the user's, or session ended), not_found (no such device).
-    virtual task<domain::device> check_session(std::int64_t user_id, std::int64_t device_id,
-                                               std::int64_t session_id) = 0;
-
-    /// Changes a device's status and/or name ("" keeps it). REVOKED or LOST ends its sessions, so its
-    /// tokens stop working at once. Errors: not_found.
-    virtual task<domain::device> update_device(std::int64_t user_id, std::int64_t device_id,
-                                               std::string status, std::string name, std::int64_t now) = 0;
-
-    /// Removes expired grants; returns how many.
-    virtual task<std::int64_t> purge(std::int64_t now) = 0;
 };
 
 /// One signal of the update feed (agent contract 6.2).
@@ -150,62 +82,229 @@ struct device_cert_material {
     std::optional<crypto::wrapped_key> data_key;  // the master copy, when kept
 };
 
+/// devices.
+class device_repository {
+  public:
+    virtual ~device_repository() = default;
+
+    /// Inserts a device registered from the user side (no key yet); returns it with its id.
+    /// Throws a duplicate-key error (conflict) when the public id is taken.
+    virtual domain::device insert(work& w, domain::device d) = 0;
+    virtual page<domain::device> list(work& w, std::int64_t user_id, page_query const& q) = 0;
+    /// The devices holding a certificate of the user.
+    virtual page<domain::device> list_for_certificate(work& w, std::int64_t user_id, std::int64_t cert_id,
+                                                      page_query const& q) = 0;
+    virtual std::optional<domain::device> get(work& w, std::int64_t user_id, std::int64_t id) = 0;
+    virtual std::optional<domain::device> by_id(work& w, std::int64_t id) = 0;
+    virtual std::optional<domain::device> by_public_id(work& w, std::int64_t user_id,
+                                                       std::string const& public_id) = 0;
+    /// The device, and whether `session_id` is one of its open sessions (one round trip).
+    virtual std::optional<std::pair<domain::device, bool>> with_session(work& w, std::int64_t device_id,
+                                                                        std::int64_t session_id) = 0;
+    /// Locks the user's device row for update; false when the user has no such device.
+    virtual bool lock_owned(work& w, std::int64_t user_id, std::int64_t id) = 0;
+    /// A shared lock on a device row: waits for the transactions writing its signals. False when none.
+    virtual bool lock_shared(work& w, std::int64_t id) = 0;
+    /// Locks device rows for update in id order, in one statement.
+    virtual void lock(work& w, std::vector<std::int64_t> ids) = 0;
+
+    /// The device holding a public id, locked for update.
+    struct identity {
+        std::int64_t id = 0;
+        std::int64_t user_id = 0;
+        std::optional<std::string> public_key;
+        std::string status;
+    };
+    virtual std::optional<identity> lock_by_public_id(work& w, std::string const& public_id) = 0;
+    /// Inserts an ACTIVE device with its key (`fingerprint`: BLAKE2b-256 of it); returns the id.
+    virtual std::int64_t insert_registered(work& w, device_registration const& r,
+                                           std::string const& fingerprint, std::int64_t now) = 0;
+    /// Overwrites a device's registration data and key, and sets it ACTIVE.
+    virtual void update_registered(work& w, std::int64_t id, device_registration const& r,
+                                   std::string const& fingerprint, std::int64_t now) = 0;
+    /// Sets status and/or name ("" keeps the value); false when the user has no such device.
+    virtual bool update(work& w, std::int64_t user_id, std::int64_t id, std::string const& status,
+                        std::string const& name) = 0;
+    /// Records the agent's version ("" keeps it), address and last contact.
+    virtual void note_agent(work& w, std::int64_t id, std::string const& version, std::string const& ip,
+                            std::int64_t now) = 0;
+    /// Deletes a device and its assignments (its sessions, feed and configs go by cascade).
+    virtual void remove(work& w, std::int64_t id) = 0;
+};
+
+/// device_auth_codes: the OAuth 2.0 device grant (RFC 8628) and the registration codes it hands out.
+class device_grant_repository {
+  public:
+    virtual ~device_grant_repository() = default;
+
+    struct grant {
+        std::int64_t id = 0;
+        std::string status;  // PENDING | APPROVED | DENIED | ISSUED
+        std::optional<std::int64_t> user_id;
+        std::int64_t interval_s = 0;
+        std::int64_t expires_at = 0;
+        std::int64_t last_poll_ms = 0;
+    };
+    /// Stores a PENDING grant; false when the user code is taken.
+    virtual bool insert(work& w, std::string const& device_code_hash, std::string const& user_code,
+                        std::string const& scopes, std::int64_t interval_s, std::int64_t expires_at,
+                        std::int64_t now) = 0;
+    /// The unexpired grant of a user code, locked.
+    virtual std::optional<grant> lock_by_user_code(work& w, std::string const& user_code,
+                                                   std::int64_t now) = 0;
+    /// The grant of a device code, locked.
+    virtual std::optional<grant> lock_by_device_code(work& w, std::string const& device_code_hash) = 0;
+    virtual void decide(work& w, std::int64_t id, std::string const& status, std::int64_t user_id) = 0;
+    virtual void note_poll(work& w, std::int64_t id, std::int64_t now_ms, std::int64_t interval_s) = 0;
+    /// APPROVED -> ISSUED with the registration code's hash and expiry.
+    virtual void issue(work& w, std::int64_t id, std::string const& registration_code_hash,
+                       std::int64_t expires_at) = 0;
+
+    struct registration_code {
+        std::int64_t id = 0;
+        std::optional<std::int64_t> user_id;
+        std::int64_t expires_at = 0;
+        std::optional<std::int64_t> device_id;  // the device it registered, once used
+    };
+    /// The ISSUED grant holding a registration code, locked.
+    virtual std::optional<registration_code> lock_registration(work& w, std::string const& code_hash) = 0;
+    virtual void mark_registered(work& w, std::int64_t id, std::int64_t device_id) = 0;
+    /// Deletes grants whose codes are all long expired; returns how many.
+    virtual std::int64_t purge(work& w, std::int64_t before) = 0;
+};
+
+/// device_sessions and device_refresh_tokens.
+class device_session_repository {
+  public:
+    virtual ~device_session_repository() = default;
+
+    /// Opens a session; returns its id.
+    virtual std::int64_t open(work& w, std::int64_t device_id, std::int64_t user_id, std::int64_t now,
+                              std::int64_t expires_at) = 0;
+    virtual void add_refresh_token(work& w, std::string const& hash, std::int64_t session_id,
+                                   std::int64_t expires_at, std::int64_t now) = 0;
+    /// Ends every open session of a device.
+    virtual void end_all(work& w, std::int64_t device_id, std::string const& reason, std::int64_t now) = 0;
+    /// Ends one session (if still open).
+    virtual void end(work& w, std::int64_t session_id, std::string const& reason, std::int64_t now) = 0;
+
+    /// A refresh token with its session and device, locked.
+    struct refresh_token {
+        device_session session;
+        std::int64_t rotated_at = 0;
+        std::int64_t expires_at = 0;
+        std::int64_t terminated_at = 0;
+        std::string terminated_reason;
+        std::string device_status;
+        std::string device_public_id;
+    };
+    virtual std::optional<refresh_token> lock_refresh_token(work& w, std::string const& hash) = 0;
+    virtual void mark_rotated(work& w, std::string const& hash, std::int64_t now) = 0;
+    virtual void extend(work& w, std::int64_t session_id, std::int64_t expires_at) = 0;
+    /// Deletes expired tokens and sessions, and sessions ended before `ended_before`; returns how many.
+    virtual std::int64_t purge(work& w, std::int64_t now, std::int64_t ended_before) = 0;
+};
+
+/// device_updates: the per-device update feed (the outbox of device signals).
 class device_feed_repository {
   public:
     virtual ~device_feed_repository() = default;
 
-    /// A page of the feed and the cursor after it.
-    struct updates_page {
-        std::vector<device_signal> signals;
-        std::int64_t cursor = 0;  // the last signal's id; when none: `after`, or the feed's high-water mark
+    /// Appends a signal; returns its id. The caller holds the device row's lock, so one device's signals
+    /// commit in id order.
+    virtual std::int64_t append(work& w, std::int64_t device_id, std::string const& type,
+                                boost::json::object const& ref, std::int64_t ts_ms) = 0;
+    /// Drops the device's signals beyond the newest `keep`, remembering the highest id dropped.
+    virtual void trim(work& w, std::int64_t device_id, std::size_t keep) = 0;
+    /// The device's signals after `after`, oldest first, at most `limit`.
+    virtual std::vector<device_signal> after(work& w, std::int64_t device_id, std::int64_t after,
+                                             std::size_t limit) = 0;
+    /// The highest id trimmed from the device's feed, and the highest id of the whole feed.
+    struct bounds {
+        std::int64_t trimmed_through = 0;
+        std::int64_t newest = 0;
     };
-    /// The signals after `after` (oldest first, at most `limit`; 0: from the oldest kept). Errors:
-    /// updates_cursor_expired when `after` is before the kept window or past the whole feed
-    /// (params: earliest_retained_id).
-    virtual task<updates_page> updates(std::int64_t device_id, std::int64_t after, std::size_t limit) = 0;
-    /// The feed rows after `after` as (id, device id), oldest first, at most 10000; after < 0: only the
-    /// newest row (none when the feed is empty).
-    virtual task<std::vector<std::pair<std::int64_t, std::int64_t>>> changed_since(std::int64_t after) = 0;
-
-    /// Records the agent's version and last contact.
-    virtual task<bool> note_agent(std::int64_t device_id, std::string version, std::string ip,
-                                  std::int64_t now) = 0;
-
-    /// A certificate assigned to the device, with its key material. Nothing when not assigned.
-    virtual task<std::optional<device_cert_material>> material(std::int64_t user_id, std::int64_t device_id,
-                                                               std::int64_t cert_id) = 0;
-
-    /// A CA assigned to the device. Nothing when not assigned.
-    virtual task<std::optional<domain::ca>> device_ca(std::int64_t user_id, std::int64_t device_id,
-                                                      std::int64_t ca_id) = 0;
-    virtual task<page<domain::ca>> device_cas(std::int64_t user_id, std::int64_t device_id, page_query q) = 0;
-    /// Assigns a CA to a device (signal ca.assigned). False when it already was. Errors: not_found.
-    virtual task<bool> assign_ca(std::int64_t user_id, std::int64_t device_id, std::int64_t ca_id,
-                                 std::int64_t now) = 0;
-    /// Signal ca.unassigned. False when it was not assigned.
-    virtual task<bool> unassign_ca(std::int64_t user_id, std::int64_t device_id, std::int64_t ca_id,
-                                   std::int64_t now) = 0;
-
-    /// The device's install config; nothing when none was written yet.
-    virtual task<std::optional<install_config>> install_config_of(std::int64_t user_id,
-                                                                  std::int64_t device_id) = 0;
-    /// Writes a new version (history row and install.updated signal in the same transaction).
-    /// Errors: not_found (device), conflict (`expected_version` given and not current).
-    virtual task<install_config> put_install_config(std::int64_t user_id, std::int64_t device_id,
-                                                    boost::json::array installs,
-                                                    std::optional<std::string> after_update_script,
-                                                    std::string updated_by, std::string change_note,
-                                                    std::int64_t now) = 0;
-    virtual task<page<install_config>> install_config_history(std::int64_t user_id, std::int64_t device_id,
-                                                              page_query q) = 0;
-    /// One version from the history. Nothing when there is no such version.
-    virtual task<std::optional<install_config>> install_config_version(std::int64_t user_id,
-                                                                       std::int64_t device_id,
-                                                                       int version) = 0;
+    /// Nothing when the device does not exist.
+    virtual std::optional<bounds> bounds_of(work& w, std::int64_t device_id) = 0;
+    /// The device's oldest kept signal id (0: none).
+    virtual std::int64_t oldest(work& w, std::int64_t device_id) = 0;
+    /// Feed rows after `after` as (id, device id), oldest first, at most 10000; after < 0: only the newest
+    /// row.
+    virtual std::vector<std::pair<std::int64_t, std::int64_t>> changed_since(work& w, std::int64_t after) = 0;
 };
 
-/// Signals kept per device before the oldest are dropped (shared by every MySQL repository that writes
-/// signals; set once at start-up from devices.updates_kept_per_device).
-void set_kept_signals_per_device(std::size_t n);
+/// certificate_assignments, with what a device is sent of an assigned certificate.
+class assignment_repository {
+  public:
+    virtual ~assignment_repository() = default;
+
+    virtual bool exists(work& w, std::int64_t cert_id, std::int64_t device_id) = 0;
+    virtual void insert(work& w, std::int64_t cert_id, std::int64_t device_id, std::int64_t now) = 0;
+    /// Deletes the user's assignment; false when there was none.
+    virtual bool remove(work& w, std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) = 0;
+    virtual std::optional<domain::assignment> get(work& w, std::int64_t user_id, std::int64_t cert_id,
+                                                  std::int64_t device_id) = 0;
+    /// Device ids holding a certificate, ascending.
+    virtual std::vector<std::int64_t> devices_of(work& w, std::int64_t cert_id) = 0;
+    /// Certificate ids assigned to a device, ascending.
+    virtual std::vector<std::int64_t> certificates_of(work& w, std::int64_t device_id) = 0;
+
+    /// What sealing a certificate's key to a device needs to know.
+    struct wrap_inputs {
+        std::string policy;  // the certificate's key_dist_policy
+        bool issued = false;
+        std::string serial;
+        std::int64_t user_id = 0;
+        std::optional<std::string> device_key;      // the device's X25519 key
+        std::optional<crypto::wrapped_key> master;  // the data key under the master key, when kept
+    };
+    virtual std::optional<wrap_inputs> wrap_inputs_of(work& w, std::int64_t cert_id,
+                                                      std::int64_t device_id) = 0;
+    /// Stores the sealed data key (80 bytes, or the sentinel; nothing: none) and the device key's
+    /// fingerprint.
+    virtual void store_wrap(work& w, std::int64_t cert_id, std::int64_t device_id,
+                            std::optional<std::string> const& sealed,
+                            std::optional<std::string> const& keyfp) = 0;
+    /// The assigned certificate of the user with its key material; nothing when not assigned.
+    virtual std::optional<device_cert_material> material(work& w, std::int64_t user_id,
+                                                         std::int64_t device_id, std::int64_t cert_id) = 0;
+};
+
+/// device_install_configs and their history.
+class install_config_repository {
+  public:
+    virtual ~install_config_repository() = default;
+
+    /// The device's config (locked for update when `lock`); nothing before the first write.
+    virtual std::optional<install_config> current(work& w, std::int64_t device_id, bool lock) = 0;
+    /// Inserts a device's first config; returns its id.
+    virtual std::int64_t insert(work& w, install_config const& c) = 0;
+    /// Writes version, installs, hash, script, updated_by and updated_at of config `c.id`.
+    virtual void update(work& w, install_config const& c) = 0;
+    virtual void add_history(work& w, install_config const& c, std::string const& change_note) = 0;
+    virtual page<install_config> history(work& w, std::int64_t device_id, page_query const& q) = 0;
+    /// One version of the user's device's config from the history.
+    virtual std::optional<install_config> version(work& w, std::int64_t user_id, std::int64_t device_id,
+                                                  int version) = 0;
+};
+
+/// device_cas: CAs a device trusts.
+class device_ca_repository {
+  public:
+    virtual ~device_ca_repository() = default;
+
+    /// The user's CA when assigned to the device.
+    virtual std::optional<domain::ca> get(work& w, std::int64_t user_id, std::int64_t device_id,
+                                          std::int64_t ca_id) = 0;
+    virtual page<domain::ca> list(work& w, std::int64_t user_id, std::int64_t device_id,
+                                  page_query const& q) = 0;
+    /// False when it was assigned already.
+    virtual bool insert(work& w, std::int64_t device_id, std::int64_t ca_id, std::int64_t now) = 0;
+    /// False when it was not assigned.
+    virtual bool remove(work& w, std::int64_t device_id, std::int64_t ca_id) = 0;
+    /// Device ids a CA is assigned to.
+    virtual std::vector<std::int64_t> devices_of(work& w, std::int64_t ca_id) = 0;
+    virtual void remove_all(work& w, std::int64_t ca_id) = 0;
+};
 
 }  // namespace certctrl::repo

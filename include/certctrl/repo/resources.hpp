@@ -1,77 +1,86 @@
 #pragma once
-// Repositories of the issuance resources: self-managed CAs, certificates, devices and assignments. Every
-// query is scoped to the owner: another user's id behaves as absent.
+// Statement sets of the issuance resources, run on a unit of work (see work.hpp): self-managed CAs and
+// certificates. Every query is scoped to the owner where it takes a user id: another user's id behaves as
+// absent. Methods throw on SQL errors and run only inside a unit of work.
 
+#include "certctrl/crypto/aead.hpp"
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/certificate.hpp"
-#include "certctrl/domain/device.hpp"
-#include "certctrl/repo/devices.hpp"
-#include "certctrl/repo/identity.hpp"
 #include "certctrl/repo/page.hpp"
+#include "certctrl/repo/work.hpp"
+
+#include <optional>
+#include <utility>
+#include <vector>
 
 namespace certctrl::repo {
+
+/// How a read locks the rows it returns (inside a transaction).
+enum class row_lock { none, shared, update };
 
 class ca_repository {
   public:
     virtual ~ca_repository() = default;
-    virtual task<domain::ca> create(domain::ca c) = 0;
-    virtual task<page<domain::ca>> list(std::int64_t user_id, page_query q) = 0;
-    virtual task<std::optional<domain::ca>> get(std::int64_t user_id, std::int64_t id) = 0;
-    /// Errors: conflict when an ACME account (SELF_CA profile) still uses the CA.
-    virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
+    /// Inserts a CA; returns it with its id.
+    virtual domain::ca insert(work& w, domain::ca c) = 0;
+    virtual page<domain::ca> list(work& w, std::int64_t user_id, page_query const& q) = 0;
+    virtual std::optional<domain::ca> get(work& w, std::int64_t user_id, std::int64_t id,
+                                          row_lock lock = row_lock::none) = 0;
+    /// Deletes a CA. Throws a referenced-row error (conflict) while an ACME account uses it.
+    virtual void remove(work& w, std::int64_t id) = 0;
+    /// Counts a certificate issued under the CA.
+    virtual void count_use(work& w, std::int64_t id, std::int64_t now) = 0;
+};
+
+/// The stored key of a certificate.
+struct stored_key {
+    crypto::gcm_box private_key;
+    std::optional<crypto::wrapped_key> data_key;  // absent when no master copy is kept
+};
+
+/// What an issuance produced.
+struct issued_material {
+    std::string cert_pem;  // leaf first, then the chain
+    std::string serial_number;
+    std::int64_t not_before = 0;
+    std::int64_t not_after = 0;
+    bool self_signed = false;
+    bool verified = false;
+    crypto::gcm_box private_key;   // AES-256-GCM of the PKCS#8 DER under the data key, no AAD
+    crypto::wrapped_key data_key;  // the data key under the master key, AAD = certificate context
+    bool keep_master_copy = true;  // false under DEVICE_REQUIRED: only the device wraps hold the data key
+    std::string plain_data_key;    // sealed to each assigned device in the same transaction, never stored
 };
 
 class certificate_repository {
   public:
     virtual ~certificate_repository() = default;
-    /// Errors: not_found naming the field when the account or DNS provider is not one of the user's (checked
-    /// in the same transaction as the insert).
-    virtual task<domain::certificate> create(domain::certificate c) = 0;
-    /// `acct_id`: only the certificates of that account.
-    virtual task<page<domain::certificate>> list(std::int64_t user_id, page_query q,
-                                                 std::optional<std::int64_t> acct_id) = 0;
-    virtual task<std::optional<domain::certificate>> get(std::int64_t user_id, std::int64_t id) = 0;
-    /// Removes the certificate with its keys, issue history and assignments in one transaction.
-    virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
+    /// Inserts a certificate record; returns it with its id.
+    virtual domain::certificate insert(work& w, domain::certificate c) = 0;
+    /// The user's certificates, newest first; `acct_id`: only that account's.
+    virtual page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
+                                           std::optional<std::int64_t> acct_id) = 0;
     /// The certificates assigned to a device.
-    virtual task<page<domain::certificate>> list_for_device(std::int64_t user_id, std::int64_t device_id,
-                                                            page_query q) = 0;
-    /// True when the user has such an ACME account.
-    virtual task<bool> account_exists(std::int64_t user_id, std::int64_t acct_id) = 0;
-};
-
-class device_repository {
-  public:
-    virtual ~device_repository() = default;
-    /// Errors: conflict when the public id is taken.
-    virtual task<domain::device> create(domain::device d) = 0;
-    virtual task<page<domain::device>> list(std::int64_t user_id, page_query q) = 0;
-    virtual task<std::optional<domain::device>> get(std::int64_t user_id, std::int64_t id) = 0;
-    virtual task<std::optional<domain::device>> get_by_public_id(std::int64_t user_id,
-                                                                 std::string public_id) = 0;
-    /// Removes the device and its assignments.
-    virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
-    /// The devices holding a certificate.
-    virtual task<page<domain::device>> list_for_certificate(std::int64_t user_id, std::int64_t cert_id,
-                                                            page_query q) = 0;
-
-    enum class assign_outcome {
-        assigned,
-        assigned_pending,
-        already,
-        no_certificate,
-        no_device,
-        device_inactive
-    };
-    /// Assigns when both belong to the user and the device is ACTIVE: seals the data key to the device where
-    /// it can (else marks the wrap pending: assigned_pending), signals cert.updated and adds a default
-    /// install item, all in one transaction.
-    virtual task<assign_outcome> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id,
-                                        std::int64_t now, device_sealer sealer) = 0;
-    /// False when there was no such assignment.
-    virtual task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id) = 0;
-    virtual task<std::optional<domain::assignment>> get_assignment(std::int64_t user_id, std::int64_t cert_id,
-                                                                   std::int64_t device_id) = 0;
+    virtual page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
+                                                      page_query const& q) = 0;
+    virtual std::optional<domain::certificate> get(work& w, std::int64_t user_id, std::int64_t id,
+                                                   row_lock lock = row_lock::none) = 0;
+    /// Deletes a certificate with its wrapped key, issue history and assignments.
+    virtual void remove(work& w, std::int64_t id) = 0;
+    /// The certificate's stored key; nothing before the first issuance.
+    virtual std::optional<stored_key> key_of(work& w, std::int64_t user_id, std::int64_t id) = 0;
+    /// Stores what an issuance produced on the certificate (and its master-wrapped data key, or drops it).
+    virtual void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) = 0;
+    /// Records the CA's suggested renewal time (RFC 9773); 0 clears it.
+    virtual void set_renew_after(work& w, std::int64_t id, std::int64_t when) = 0;
+    /// Auto-renew certificates past two thirds of their lifetime (each shifted earlier by a per-certificate
+    /// spread of up to 1/20 of it) without an open issue row: (user id, certificate id), oldest expiry first.
+    virtual std::vector<std::pair<std::int64_t, std::int64_t>> due_for_renewal(work& w, std::int64_t now,
+                                                                               std::int64_t limit) = 0;
+    /// True when the user has the ACME account; `lock` keeps it from being deleted until commit.
+    virtual bool account_exists(work& w, std::int64_t user_id, std::int64_t acct_id, row_lock lock) = 0;
+    /// True when the user has the DNS provider; `lock` keeps it from being deleted until commit.
+    virtual bool dns_provider_exists(work& w, std::int64_t user_id, std::int64_t id, row_lock lock) = 0;
 };
 
 }  // namespace certctrl::repo

@@ -1,11 +1,12 @@
 #pragma once
-// Issuance: requests (single in-flight per certificate), SELF_CA inline issuance, cancellation, and the
-// export of issued material where the key policy lets the server decrypt.
+// Issuance: requests (single in-flight per certificate), SELF_CA inline issuance in one transaction, the
+// outcome of a worker's issuance, cancellation, and the export of issued material where the key policy lets
+// the server decrypt.
 
 #include "certctrl/crypto/aead.hpp"
 #include "certctrl/domain/issuance.hpp"
-#include "certctrl/repo/issuance.hpp"
-#include "certctrl/repo/resources.hpp"
+#include "certctrl/repo/repositories.hpp"
+#include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -37,42 +38,58 @@ struct export_zip {
 
 class issuance_service {
   public:
-    issuance_service(repo::issuance_repository& repo, repo::certificate_repository& certs,
-                     crypto::keyring const& keys, boost::asio::thread_pool& cpu, rate_limiter& limits)
-        : repo_(repo), certs_(certs), keys_(keys), cpu_(cpu), limits_(limits) {}
+    issuance_service(repo::repositories& r, device_keys const& wraps, crypto::keyring const& keys,
+                     boost::asio::thread_pool& cpu, rate_limiter& limits)
+        : r_(r), wraps_(wraps), keys_(keys), cpu_(cpu), limits_(limits) {}
 
-    /// Called when a row is queued for a worker (issue 5's worker pool wakes up instead of waiting to poll).
+    /// Called when a row is queued for a worker (the worker pool wakes up instead of waiting to poll).
     void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
 
-    /// Requests an issuance (or renewal): counts against the user's issuance budget, opens a PENDING row
-    /// unless one is open (then that row is answered), and issues SELF_CA certificates inline.
-    /// Errors: not_found, rate_limited, database.
+    /// Requests an issuance (or renewal): counts against the user's issuance budget and answers the open row
+    /// when there is one (single in-flight). A SELF_CA certificate is issued here: the key and certificate
+    /// are made on the CPU pool, then stored with a SUCCESS row, the device wraps and the CA's count in one
+    /// transaction. Other certificates get a PENDING row for the workers. Errors: not_found, rate_limited,
+    /// database.
     task<issue_outcome> request(std::int64_t user_id, std::int64_t cert_id, std::string kind);
     /// The certificate's history rows, newest first. Errors: not_found.
     task<repo::page<domain::issue_row>> history(std::int64_t user_id, std::int64_t cert_id,
                                                 repo::page_query q);
     /// The certificate record (GET .../issue-result). Errors: not_found.
     task<domain::certificate> result(std::int64_t user_id, std::int64_t cert_id);
-    /// Errors: not_found, conflict (already finished).
+    /// Cancels a PENDING row at once; flags a PROCESSING one for its worker. Errors: not_found, conflict
+    /// (already finished).
     task<domain::issue_row> cancel(std::int64_t user_id, std::int64_t cert_id, std::int64_t history_id);
     /// The certificate with its key, where the policy allows server-side decryption. Errors: not_found,
     /// forbidden (policy), conflict (not issued yet), internal (the key does not open).
     task<export_material> export_for(std::int64_t user_id, std::int64_t cert_id);
-
     /// export_for() packed as the zip of agent contract 5.4 (private.key, certificate.pem, chain.pem when
     /// there is a chain, fullchain.pem, certificate.der, bundle.pfx, meta.json). Errors: as export_for,
     /// internal.
     task<export_zip> zip_for(std::int64_t user_id, std::int64_t cert_id);
 
-    /// Runs a started (PROCESSING) SELF_CA issuance to SUCCESS or FAILED.
-    task<bool> issue_self_ca(repo::issue_context ctx, domain::issue_row row);
+    // ---- workers
+    /// A SELF_CA leaf for the certificate, made on the CPU pool. Errors: internal (no CA, the CA key does not
+    /// open, OpenSSL).
+    task<repo::issued_material> make_self_ca(repo::issue_context ctx);
+    /// Stores the material on the certificate, seals it to the devices holding it and closes the worker's row
+    /// as SUCCESS, in one transaction; `ca_id` counts a SELF_CA issuance. False when the row is no longer
+    /// PROCESSING (cancelled or taken over).
+    task<bool> complete(std::int64_t history_id, std::int64_t cert_id, repo::issued_material m,
+                        std::optional<std::int64_t> ca_id);
+    /// Closes a row as FAILED (or CANCELLED) with a message a user can act on.
+    task<bool> close(std::int64_t history_id, std::string status, std::string message);
 
     /// AAD of a certificate's master-wrapped data key.
     static std::string data_key_context(std::int64_t cert_id);
 
   private:
-    repo::issuance_repository& repo_;
-    repo::certificate_repository& certs_;
+    task<issue_outcome> issue_inline(repo::issue_context ctx, std::string kind);
+    /// Stores an issuance's outcome on the certificate (inside `w`, the certificate's row locked).
+    void store(repo::work& w, std::int64_t cert_id, repo::issued_material const& m,
+               std::optional<std::int64_t> ca_id, std::int64_t now) const;
+
+    repo::repositories& r_;
+    device_keys const& wraps_;
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
     rate_limiter& limits_;
@@ -81,12 +98,11 @@ class issuance_service {
 
 /// Encrypts a private key (PEM) into `m` as the agent contract stores it: AES-256-GCM of its PKCS#8 DER under
 /// a fresh 32-byte data key (no AAD), the data key wrapped under the current master key (kept unless the
-/// policy is DEVICE_REQUIRED) and handed, with a sealer, to the repository to seal for the assigned devices.
-/// Throws on bad input.
+/// policy is DEVICE_REQUIRED) and kept in plain in `m` to seal for the assigned devices. Throws on bad input.
 void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_pem,
                           domain::certificate const& cert);
 
-/// The PEM private key back from its stored form. Errors: internal.
+/// The PEM private key back from its stored form. Errors: forbidden (no master copy), internal.
 result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stored_key const& stored,
                                          std::int64_t cert_id);
 

@@ -5,8 +5,10 @@
 #include "certctrl/domain/ca.hpp"
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/device.hpp"
-#include "certctrl/repo/resources.hpp"
+#include "certctrl/repo/repositories.hpp"
+#include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/install_configs.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -15,24 +17,25 @@ namespace certctrl::service {
 /// Self-managed root CAs: the key is generated server-side and kept sealed under the master keyring.
 class ca_service {
   public:
-    ca_service(repo::ca_repository& repo, crypto::keyring const& keys, boost::asio::thread_pool& cpu)
-        : repo_(repo), keys_(keys), cpu_(cpu) {}
+    ca_service(repo::repositories& r, device_signals const& signals, crypto::keyring const& keys,
+               boost::asio::thread_pool& cpu)
+        : r_(r), signals_(signals), keys_(keys), cpu_(cpu) {}
 
     /// Errors: unavailable (no master key), internal (OpenSSL), database.
     task<domain::ca> create(std::int64_t user_id, domain::ca_input in);
-    task<repo::page<domain::ca>> list(std::int64_t user_id, repo::page_query q) {
-        return repo_.list(user_id, q);
-    }
+    task<repo::page<domain::ca>> list(std::int64_t user_id, repo::page_query q);
     /// Errors: not_found.
     task<domain::ca> get(std::int64_t user_id, std::int64_t id);
-    /// Errors: not_found, conflict (an ACME account still uses it).
+    /// Devices that trust the CA are told (ca.unassigned) in the same transaction. Errors: not_found,
+    /// conflict (an ACME account still uses it).
     task<bool> remove(std::int64_t user_id, std::int64_t id);
 
     /// The sealing context of a CA key: bound to the owner.
     static std::string seal_context(std::int64_t user_id);
 
   private:
-    repo::ca_repository& repo_;
+    repo::repositories& r_;
+    device_signals const& signals_;
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
 };
@@ -40,9 +43,9 @@ class ca_service {
 /// Certificate records, devices and the assignments between them.
 class certificate_service {
   public:
-    certificate_service(repo::certificate_repository& certs, repo::device_repository& devices,
-                        crypto::keyring const& keys)
-        : certs_(certs), devices_(devices), keys_(keys) {}
+    certificate_service(repo::repositories& r, device_signals const& signals, device_keys const& wraps,
+                        install_config_service const& configs)
+        : r_(r), signals_(signals), wraps_(wraps), configs_(configs) {}
 
     /// Errors: not_found (account or DNS provider not the user's, naming the field), database.
     task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
@@ -51,7 +54,8 @@ class certificate_service {
                                                std::optional<std::int64_t> acct_id);
     /// Errors: not_found.
     task<domain::certificate> get(std::int64_t user_id, std::int64_t id);
-    /// Removes keys, history and assignments too. Errors: not_found.
+    /// Removes keys, history and assignments too; devices holding it are told (cert.unassigned) in the same
+    /// transaction. Errors: not_found.
     task<bool> remove(std::int64_t user_id, std::int64_t id);
     /// The devices holding a certificate. Errors: not_found (no such certificate).
     task<repo::page<domain::device>> devices_of(std::int64_t user_id, std::int64_t cert_id,
@@ -59,12 +63,10 @@ class certificate_service {
 
     /// Registers a device from the user side. Errors: conflict (public id taken), database.
     task<domain::device> register_device(std::int64_t user_id, domain::device_input in, client_info client);
-    task<repo::page<domain::device>> list_devices(std::int64_t user_id, repo::page_query q) {
-        return devices_.list(user_id, q);
-    }
+    task<repo::page<domain::device>> list_devices(std::int64_t user_id, repo::page_query q);
     /// Errors: not_found.
     task<domain::device> get_device(std::int64_t user_id, std::int64_t id);
-    /// Errors: not_found.
+    /// Errors: bad_request (not a UUID), not_found.
     task<domain::device> get_device_by_public_id(std::int64_t user_id, std::string public_id);
     /// Removes the device and its assignments. Errors: not_found.
     task<bool> remove_device(std::int64_t user_id, std::int64_t id);
@@ -77,16 +79,18 @@ class certificate_service {
                                              std::int64_t cert_id);
 
     /// Assigns a certificate to an ACTIVE device, sealing its data key to the device where the policy and the
-    /// stored keys allow (`wrap_pending` otherwise). Errors: not_found (either missing), conflict (already
-    /// assigned, or the device is not ACTIVE).
+    /// stored keys allow (`wrap_pending` otherwise), signalling cert.updated and adding a default install
+    /// item, in one transaction. Errors: not_found (either missing), conflict (already assigned, or the
+    /// device is not ACTIVE).
     task<domain::assignment> assign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id);
-    /// Errors: not_found (no such assignment).
+    /// Signals cert.unassigned. Errors: not_found (no such assignment).
     task<bool> unassign(std::int64_t user_id, std::int64_t cert_id, std::int64_t device_id);
 
   private:
-    repo::certificate_repository& certs_;
-    repo::device_repository& devices_;
-    crypto::keyring const& keys_;
+    repo::repositories& r_;
+    device_signals const& signals_;
+    device_keys const& wraps_;
+    install_config_service const& configs_;
 };
 
 }  // namespace certctrl::service

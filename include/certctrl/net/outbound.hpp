@@ -3,14 +3,18 @@
 // HTTPS with peer and host-name verification, a deadline for the whole exchange and a body limit.
 
 #include "certctrl/core/error.hpp"
-#include "certctrl/http/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace certctrl::http {
+namespace certctrl::net {
+
+template <class T>
+using awaitable = boost::asio::awaitable<T>;
 
 struct outbound_request {
     std::string method = "GET";
@@ -38,4 +42,4 @@ struct outbound_options {
 /// oversized or malformed response), each naming the host.
 awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts);
 
-}  // namespace certctrl::http
+}  // namespace certctrl::net

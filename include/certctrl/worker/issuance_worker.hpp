@@ -1,12 +1,13 @@
 #pragma once
-// Issuance workers: claim queued rows (any instance, SKIP LOCKED, leases), run ACME orders to the end
-// (resuming a stored order after a crash), retry transient failures with backoff and jitter.
+// Issuance workers: claim queued rows (any instance, SKIP LOCKED, leases), run them to the end (SELF_CA on
+// the CPU pool, ACME orders through acme_run, resuming a stored order after a crash), retry transient
+// failures with backoff and jitter; and the renewal scheduler, which queues auto-renewals as they fall due.
 
 #include "certctrl/config/config.hpp"
 #include "certctrl/crypto/aead.hpp"
-#include "certctrl/repo/issuance.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/issuance.hpp"
+#include "certctrl/worker/jobs.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,16 +18,16 @@
 #include <memory>
 #include <vector>
 
-namespace certctrl::service {
+namespace certctrl::worker {
 
 class issuance_worker {
   public:
-    issuance_worker(boost::asio::io_context& ioc, repo::issuance_repository& repo, issuance_service& issuance,
-                    dns_provider_service& dns, crypto::keyring const& keys, boost::asio::thread_pool& cpu,
-                    config::issuance_config cfg, std::string instance_id);
+    issuance_worker(boost::asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
+                    service::dns_provider_service& dns, crypto::keyring const& keys,
+                    boost::asio::thread_pool& cpu, config::issuance_config cfg, std::string instance_id);
     ~issuance_worker();
 
-    /// Starts cfg.workers loops on the io_context.
+    /// Starts cfg.workers loops and the renewal scheduler on the io_context.
     void start();
     /// Idle loops look for work now instead of at their next poll.
     void wake();
@@ -42,13 +43,13 @@ class issuance_worker {
     boost::asio::awaitable<void> loop(std::size_t index);
     boost::asio::awaitable<void> renewals();
     boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
-    boost::asio::awaitable<result<bool>> run_acme(repo::issue_context ctx, domain::issue_row row,
-                                                  std::string owner);
+    /// A failed run: transient failures come back later (backoff with jitter), others close the row.
+    boost::asio::awaitable<void> after_failure(domain::issue_row row, app_error e);
 
     boost::asio::io_context& ioc_;
-    repo::issuance_repository& repo_;
-    issuance_service& issuance_;
-    dns_provider_service& dns_;
+    issue_jobs& jobs_;
+    service::issuance_service& issuance_;
+    service::dns_provider_service& dns_;
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
     config::issuance_config cfg_;
@@ -58,4 +59,4 @@ class issuance_worker {
     std::atomic<bool> running_{false};
 };
 
-}  // namespace certctrl::service
+}  // namespace certctrl::worker

@@ -1,4 +1,4 @@
-#include "certctrl/service/dns_solver.hpp"
+#include "certctrl/worker/dns_solver.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/core/ids.hpp"
@@ -15,14 +15,14 @@
 
 #include <map>
 
-namespace certctrl::service {
+namespace certctrl::worker {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
 
-http::awaitable<void> pause(std::chrono::milliseconds d) {
+net::awaitable<void> pause(std::chrono::milliseconds d) {
     asio::steady_timer t(co_await asio::this_coro::executor);
     t.expires_after(d);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -37,9 +37,9 @@ class rfc2136_solver final : public dns_solver {
   public:
     rfc2136_solver(dns::update_target t, asio::thread_pool& cpu) : target_(std::move(t)), cpu_(cpu) {}
 
-    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, true); };  // named
-        auto aw = async_compute(cpu_, std::move(update));
+        auto aw = service::async_compute(cpu_, std::move(update));
         auto r = co_await std::move(aw);
         if (!r) {
             co_return r.error();
@@ -47,7 +47,7 @@ class rfc2136_solver final : public dns_solver {
         // The update is applied when the server answers it, but check it is served before the CA looks.
         for (int i = 0; i < 50; ++i) {
             auto query = [t = target_, fqdn] { return dns::query_txt(t.server, t.port, fqdn); };  // named
-            auto aw_q = async_compute(cpu_, std::move(query));
+            auto aw_q = service::async_compute(cpu_, std::move(query));
             auto txt = co_await std::move(aw_q);
             if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
                 co_return true;
@@ -61,9 +61,9 @@ class rfc2136_solver final : public dns_solver {
             {{"retryable", true}});
     }
 
-    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, false); };  // named
-        auto aw = async_compute(cpu_, std::move(update));
+        auto aw = service::async_compute(cpu_, std::move(update));
         co_return co_await std::move(aw);
     }
 
@@ -77,7 +77,7 @@ class webhook_solver final : public dns_solver {
     webhook_solver(std::string url, std::string secret, dns_solver_options opts)
         : url_(std::move(url)), secret_(std::move(secret)), opts_(std::move(opts)) {}
 
-    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto aw = call("present", fqdn, value);
         auto r = co_await std::move(aw);
         if (!r) {
@@ -88,24 +88,24 @@ class webhook_solver final : public dns_solver {
         co_return true;
     }
 
-    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
         auto aw = call("cleanup", fqdn, value);
         co_return co_await std::move(aw);
     }
 
   private:
-    http::awaitable<result<bool>> call(std::string action, std::string fqdn, std::string value) {
+    net::awaitable<result<bool>> call(std::string action, std::string fqdn, std::string value) {
         std::string const body =
             json::serialize(json::object{{"action", action}, {"fqdn", fqdn}, {"value", value}});
         std::string const ts = std::to_string(unix_now());
-        http::outbound_request req;
+        net::outbound_request req;
         req.method = "POST";
         req.url = url_;
         req.body = body;
         req.headers = {{"Content-Type", "application/json"},
                        {"X-Certctrl-Timestamp", ts},
                        {"X-Certctrl-Signature", webhook_signature(secret_, ts, body)}};
-        auto aw = http::fetch(req, opts_.http);
+        auto aw = net::fetch(req, opts_.http);
         auto res = co_await std::move(aw);
         if (!res) {
             co_return res.error();
@@ -129,7 +129,7 @@ class cloudflare_solver final : public dns_solver {
     cloudflare_solver(std::string token, std::string zone_id, dns_solver_options opts)
         : token_(std::move(token)), zone_id_(std::move(zone_id)), opts_(std::move(opts)) {}
 
-    http::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto aw_zone = zone_for(fqdn);
         auto zone = co_await std::move(aw_zone);
         if (!zone) {
@@ -151,7 +151,7 @@ class cloudflare_solver final : public dns_solver {
         co_return true;
     }
 
-    http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
+    net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
         auto it = records_.find(fqdn + "\n" + value);
         if (it == records_.end()) {
             co_return true;
@@ -167,7 +167,7 @@ class cloudflare_solver final : public dns_solver {
 
   private:
     // The zone id: the configured one, else the zone whose name is the longest suffix of `fqdn`.
-    http::awaitable<result<std::string>> zone_for(std::string fqdn) {
+    net::awaitable<result<std::string>> zone_for(std::string fqdn) {
         if (!zone_id_.empty()) {
             co_return zone_id_;
         }
@@ -191,13 +191,13 @@ class cloudflare_solver final : public dns_solver {
         co_return make_error(errc::external_service, "No Cloudflare zone of this API token holds " + fqdn);
     }
 
-    http::awaitable<result<json::value>> api(std::string method, std::string path, std::string body) {
-        http::outbound_request req;
+    net::awaitable<result<json::value>> api(std::string method, std::string path, std::string body) {
+        net::outbound_request req;
         req.method = method;
         req.url = opts_.cloudflare_api + path;
         req.body = body;
         req.headers = {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}};
-        auto aw = http::fetch(req, opts_.http);
+        auto aw = net::fetch(req, opts_.http);
         auto res = co_await std::move(aw);
         if (!res) {
             co_return res.error();
@@ -266,4 +266,4 @@ result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& 
                                              ", which cannot publish DNS-01 records by itself");
 }
 
-}  // namespace certctrl::service
+}  // namespace certctrl::worker

@@ -1,4 +1,4 @@
-#include "certctrl/http/outbound.hpp"
+#include "certctrl/net/outbound.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -13,7 +13,7 @@
 
 #include <algorithm>
 
-namespace certctrl::http {
+namespace certctrl::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -168,4 +168,4 @@ awaitable<result<outbound_response>> fetch(outbound_request req, outbound_option
     co_return out;
 }
 
-}  // namespace certctrl::http
+}  // namespace certctrl::net

@@ -4,27 +4,27 @@
 // API).
 
 #include "certctrl/domain/dns_provider.hpp"
-#include "certctrl/http/outbound.hpp"
+#include "certctrl/net/outbound.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
 
 #include <memory>
 
-namespace certctrl::service {
+namespace certctrl::worker {
 
 class dns_solver {
   public:
     virtual ~dns_solver() = default;
     /// Publishes TXT `fqdn` = `value` and returns once the provider says it is served (or after the
     /// provider's propagation wait).
-    virtual http::awaitable<result<bool>> present(std::string fqdn, std::string value) = 0;
+    virtual net::awaitable<result<bool>> present(std::string fqdn, std::string value) = 0;
     /// Removes what present() published. Failures are reported, never fatal to an issuance.
-    virtual http::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) = 0;
+    virtual net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) = 0;
 };
 
 struct dns_solver_options {
-    http::outbound_options http;
+    net::outbound_options http;
     std::string cloudflare_api = "https://api.cloudflare.com/client/v4";
     std::chrono::seconds propagation_wait{10};  // webhook and cloudflare: time given to the provider
 };
@@ -39,4 +39,4 @@ result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& 
 std::string webhook_signature(std::string const& secret, std::string const& timestamp,
                               std::string const& body);
 
-}  // namespace certctrl::service
+}  // namespace certctrl::worker

@@ -1,0 +1,59 @@
+#pragma once
+// The issuance workers' units of work over the issue history (the job queue): claiming rows with a lease,
+// keeping it, the typed progress of an ACME order, retries, and the records an order leaves behind.
+
+#include "certctrl/repo/repositories.hpp"
+#include "certctrl/service/identity.hpp"
+
+#include <optional>
+#include <string>
+
+namespace certctrl::worker {
+
+using service::task;
+
+/// What a worker has achieved of an ACME order, kept on the row (as JSON) so any instance can resume it.
+struct acme_progress {
+    std::string
+        sealed_key;         // the certificate key, sealed under the master key (base64); "" before it is made
+    std::string order_url;  // the order, once created
+    std::string replaced_order;  // an order found invalid on resume and replaced (once)
+    std::int64_t retries = 0;    // transient failures so far
+
+    /// The progress stored on a row; text that is not ours reads as no progress.
+    static acme_progress parse(std::string const& text);
+    std::string to_json() const;
+};
+
+class issue_jobs {
+  public:
+    explicit issue_jobs(repo::repositories& r) : r_(r) {}
+
+    /// Claims the oldest runnable row for `owner` until `lease_until` (SKIP LOCKED: instances never take the
+    /// same row). Nothing when there is no work.
+    task<std::optional<domain::issue_row>> claim(std::string owner, std::int64_t lease_until);
+    /// Extends the lease; the row afterwards (e.g. cancel_requested), or nothing when the lease was lost.
+    task<std::optional<domain::issue_row>> heartbeat(std::int64_t id, std::string owner,
+                                                     std::int64_t lease_until);
+    /// The certificate of a row with its account (and CA). Nothing when it or its account is gone.
+    task<std::optional<repo::issue_context>> context(std::int64_t user_id, std::int64_t cert_id);
+    task<acme_progress> progress(std::int64_t id);
+    /// Stores the progress; the order URL also becomes the row's acme_order_id.
+    task<bool> save(std::int64_t id, acme_progress p);
+    /// Back to PENDING until `run_after`, keeping the progress. False when the row was not PROCESSING.
+    task<bool> retry_later(std::int64_t id, std::int64_t run_after, std::string message);
+    task<bool> put_http_challenge(std::string token, std::string key_authorization, std::int64_t history_id,
+                                  std::int64_t expires_at);
+    task<bool> drop_http_challenges(std::int64_t history_id);
+    /// The key authorization stored for an HTTP-01 token (the challenge listener of every instance).
+    task<std::optional<std::string>> http_challenge(std::string token);
+    task<bool> set_account_kid(std::int64_t account_id, std::string kid);
+    task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when);
+    /// Queues a renewal row for up to `limit` certificates that are due and idle; returns how many.
+    task<std::size_t> queue_due_renewals(std::int64_t limit);
+
+  private:
+    repo::repositories& r_;
+};
+
+}  // namespace certctrl::worker

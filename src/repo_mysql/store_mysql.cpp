@@ -1,0 +1,88 @@
+// The MySQL unit-of-work runner: one pool hop per unit, the transaction opened and closed around it.
+#include "certctrl/db/pool.hpp"
+#include "certctrl/db/statements.hpp"
+#include "certctrl/repo/mysql.hpp"
+
+#include "common.hpp"
+#include "factories.hpp"
+
+namespace certctrl::repo {
+
+namespace {
+
+class unit_job final : public db::pool::job {
+  public:
+    unit_job(bool transactional, std::unique_ptr<store::unit> u)
+        : transactional_(transactional), unit_(std::move(u)) {}
+
+    void run(sql::Connection* conn, app_error const* err) override {
+        if (conn == nullptr) {
+            unit_->fail(*err);
+            unit_->complete();
+            return;
+        }
+        mysql_detail::mysql_work w(*conn);
+        bool open = false;
+        try {
+            if (transactional_) {
+                db::begin_transaction(*conn);
+                open = true;
+            }
+            bool const ok = unit_->run(w);
+            if (open) {
+                open = false;
+                if (ok) {
+                    db::commit_transaction(*conn);
+                } else {
+                    db::rollback_transaction(*conn);
+                }
+            }
+        } catch (...) {
+            if (open) {
+                db::rollback_transaction(*conn);
+            }
+            unit_->fail(db::detail::current_exception_to_error());
+        }
+        unit_->complete();
+    }
+
+  private:
+    bool transactional_;
+    std::unique_ptr<store::unit> unit_;
+};
+
+class mysql_store final : public store {
+  public:
+    explicit mysql_store(db::pool& p) : pool_(p) {}
+    void submit(bool transactional, std::unique_ptr<unit> u) override {
+        pool_.submit(std::make_unique<unit_job>(transactional, std::move(u)));
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_mysql_store(db::pool& p) {
+    return std::make_unique<mysql_store>(p);
+}
+
+repositories make_mysql_repositories(db::pool& p) {
+    using namespace mysql_detail;
+    repositories r;
+    r.db = make_mysql_store(p);
+    r.cas = make_cas();
+    r.certificates = make_certificates();
+    r.issuance = make_issuance();
+    r.devices = make_devices();
+    r.grants = make_grants();
+    r.device_sessions = make_device_sessions();
+    r.feed = make_feed();
+    r.assignments = make_assignments();
+    r.install_configs = make_install_configs();
+    r.device_cas = make_device_cas();
+    return r;
+}
+
+}  // namespace certctrl::repo

@@ -1,0 +1,526 @@
+#include "certctrl/service/device_auth.hpp"
+
+#include "certctrl/acme/jws.hpp"
+#include "certctrl/core/ids.hpp"
+#include "certctrl/crypto/random.hpp"
+#include "certctrl/crypto/sodium.hpp"
+
+#include <boost/json.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+
+namespace certctrl::service {
+
+namespace {
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::string const jwt_purpose = "device-jwt";
+
+app_error bad_token(std::string what) {
+    return make_error(errc::unauthenticated, std::move(what));
+}
+
+std::string hash_of(std::string const& token) {
+    return crypto::sha256(token);
+}
+
+// 32 letters and digits without 0/O and 1/I; 256 is a multiple of 32, so no modulo bias.
+std::string new_user_code() {
+    static constexpr char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    std::string const r = crypto::random_bytes(8);
+    std::string out;
+    for (std::size_t i = 0; i < 8; ++i) {
+        if (i == 4) {
+            out.push_back('-');
+        }
+        out.push_back(alphabet[static_cast<unsigned char>(r[i]) & 31]);
+    }
+    return out;
+}
+
+// Upper-cased, spaces dropped, the dash added when missing; "" when it cannot be a user code.
+std::string normalize_user_code(std::string_view in) {
+    std::string s;
+    for (char ch : in) {
+        if (ch == ' ' || ch == '-') {
+            continue;
+        }
+        if (!std::isalnum(static_cast<unsigned char>(ch))) {
+            return "";
+        }
+        s.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    }
+    if (s.size() != 8) {
+        return "";
+    }
+    return s.substr(0, 4) + "-" + s.substr(4);
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+app_error session_ended() {
+    return make_error(errc::unauthenticated, "The refresh token has expired or its session ended");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------ tokens
+
+std::string sign_device_token(crypto::keyring const& keys, device_claims const& claims) {
+    std::uint32_t const version = keys.current_version();
+    auto key = keys.derive(version, jwt_purpose);
+    boost::json::object header{{"alg", "HS256"}, {"typ", "JWT"}, {"kid", std::to_string(version)}};
+    boost::json::object payload{{"sub", std::to_string(claims.user_id)},
+                                {"device_id", claims.device_id},
+                                {"sid", claims.session_id},
+                                {"iat", claims.issued_at},
+                                {"exp", claims.expires_at}};
+    std::string const input = acme::base64url(boost::json::serialize(header)) + "." +
+                              acme::base64url(boost::json::serialize(payload));
+    return input + "." + acme::base64url(crypto::hmac_sha256(*key, input));
+}
+
+result<device_claims> verify_device_token(crypto::keyring const& keys, std::string_view token,
+                                          std::int64_t now) {
+    auto const d1 = token.find('.');
+    auto const d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+    if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos ||
+        token.size() > 4096) {
+        return bad_token("Malformed device token");
+    }
+    auto header_raw = acme::base64url_decode(token.substr(0, d1));
+    auto payload_raw = acme::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+    auto sig = acme::base64url_decode(token.substr(d2 + 1));
+    if (!header_raw || !payload_raw || !sig) {
+        return bad_token("Malformed device token");
+    }
+    boost::system::error_code ec;
+    auto header = boost::json::parse(*header_raw, ec);
+    if (ec || !header.is_object()) {
+        return bad_token("Malformed device token");
+    }
+    auto const* alg = header.as_object().if_contains("alg");
+    if (!alg || !alg->is_string() || alg->get_string() != "HS256") {
+        return bad_token("Device tokens are HS256 JWTs");
+    }
+    auto const* kid = header.as_object().if_contains("kid");
+    std::optional<std::int64_t> version;
+    if (kid && kid->is_string()) {
+        version = to_int(kid->get_string());
+    }
+    if (!version || *version <= 0) {
+        return bad_token("Device token signed with an unknown key");
+    }
+    auto key = keys.derive(static_cast<std::uint32_t>(*version), jwt_purpose);
+    if (!key) {
+        return bad_token("Device token signed with an unknown key");
+    }
+    if (!crypto::constant_time_equal(crypto::hmac_sha256(*key, token.substr(0, d2)), *sig)) {
+        return bad_token("Bad device token signature");
+    }
+    auto payload = boost::json::parse(*payload_raw, ec);
+    if (ec || !payload.is_object()) {
+        return bad_token("Malformed device token");
+    }
+    auto const& p = payload.as_object();
+    device_claims c;
+    auto const* sub = p.if_contains("sub");
+    auto const* exp = p.if_contains("exp");
+    auto const* sid = p.if_contains("sid");
+    auto const* dev = p.if_contains("device_id");
+    if (!sub || !sub->is_string() || !to_int(sub->get_string()) || !exp || !exp->is_int64() || !sid ||
+        !sid->is_int64()) {
+        return bad_token("Device token lacks sub, sid or exp");
+    }
+    c.user_id = *to_int(sub->get_string());
+    c.expires_at = exp->get_int64();
+    c.session_id = sid->get_int64();
+    if (c.expires_at <= now) {
+        return bad_token("Device token expired");
+    }
+    if (!dev) {
+        return make_error(errc::bad_request, "Device token has no device_id claim");
+    }
+    if (dev->is_int64()) {
+        c.device_id = dev->get_int64();
+    } else if (dev->is_string() && to_int(dev->get_string())) {
+        c.device_id = *to_int(dev->get_string());
+    } else {
+        return make_error(errc::bad_request, "Device token has a malformed device_id claim");
+    }
+    if (auto const* iat = p.if_contains("iat"); iat && iat->is_int64()) {
+        c.issued_at = iat->get_int64();
+    }
+    return c;
+}
+
+// -------------------------------------------------------------------------------------- device auth
+
+device_auth_service::device_auth_service(repo::repositories& r, device_keys const& wraps,
+                                         crypto::keyring const& keys, config::devices_config const& cfg,
+                                         std::string public_url)
+    : r_(r), wraps_(wraps), keys_(keys), cfg_(cfg) {
+    while (!public_url.empty() && public_url.back() == '/') {
+        public_url.pop_back();
+    }
+    verification_uri_ = cfg.verification_uri.empty() ? public_url + "/device" : cfg.verification_uri;
+}
+
+task<device_auth_service::grant> device_auth_service::start(std::vector<std::string> scopes,
+                                                            std::int64_t interval, std::int64_t expires_in) {
+    if (interval < 1 || interval > 60) {
+        co_return make_error(errc::bad_request, "interval must be 1..60 seconds", {{"field", "interval"}});
+    }
+    if (expires_in < 30 || expires_in > 3600) {
+        co_return make_error(errc::bad_request, "expires_in must be 30..3600 seconds",
+                             {{"field", "expires_in"}});
+    }
+    std::string joined;
+    for (auto const& s : scopes) {
+        joined += (joined.empty() ? "" : " ") + s;
+    }
+    if (joined.size() > 512) {
+        co_return make_error(errc::bad_request, "scopes are too long", {{"field", "scopes"}});
+    }
+    grant g;
+    g.device_code = "dc_" + crypto::random_base62(43);
+    g.interval = interval;
+    g.expires_in = expires_in;
+    std::string const code_hash = hash_of(g.device_code);
+    // A taken user code (one in 2^40 per live grant) draws another, in the same unit of work.
+    auto op =
+        r_.db->read([this, &code_hash, &joined, interval, expires_in](repo::work& w) -> result<std::string> {
+            for (int attempt = 0; attempt < 5; ++attempt) {
+                std::string code = new_user_code();
+                if (r_.grants->insert(w, code_hash, code, joined, interval, unix_now() + expires_in,
+                                      unix_now())) {
+                    return code;
+                }
+            }
+            return make_error(errc::unavailable, "Could not draw a free user code; try again");
+        });
+    auto code = co_await std::move(op);
+    if (!code) {
+        co_return code.error();
+    }
+    g.user_code = std::move(*code);
+    g.verification_uri = verification_uri_;
+    g.verification_uri_complete = verification_uri_ + "?user_code=" + g.user_code;
+    co_return g;
+}
+
+task<std::string> device_auth_service::verify(std::int64_t user_id, std::string user_code, bool approve) {
+    std::string const code = normalize_user_code(user_code);
+    if (code.empty()) {
+        co_return make_error(errc::bad_request, "user_code must look like XXXX-XXXX",
+                             {{"field", "user_code"}});
+    }
+    auto op = r_.db->transact([this, &code, user_id, approve](repo::work& w) -> result<std::string> {
+        auto g = r_.grants->lock_by_user_code(w, code, unix_now());
+        // A grant another user decided is as unknown to this one as a code that never existed.
+        if (!g || (g->status != "PENDING" && g->user_id && *g->user_id != user_id)) {
+            return make_error(errc::not_found, "No pending device authorization with this user_code");
+        }
+        std::string status = g->status;
+        if (status == "PENDING") {
+            status = approve ? "APPROVED" : "DENIED";
+            r_.grants->decide(w, g->id, status, user_id);
+        }
+        return std::string(status == "DENIED" ? "denied" : "approved");
+    });
+    co_return co_await std::move(op);
+}
+
+task<device_auth_service::poll_answer> device_auth_service::poll(std::string device_code) {
+    std::string const registration_code = "rc_" + crypto::random_base62(32);
+    return r_.db->transact(
+        [this, code_hash = hash_of(device_code), registration_code](repo::work& w) -> result<poll_answer> {
+            auto g = r_.grants->lock_by_device_code(w, code_hash);
+            if (!g) {
+                return make_error(errc::not_found, "Unknown device_code");
+            }
+            poll_answer a;
+            a.interval = g->interval_s;
+            std::int64_t const now = now_ms();
+            if (g->expires_at * 1000 <= now || g->status == "ISSUED") {
+                a.status = "expired";
+                return a;
+            }
+            // A poll sooner than the interval (with a little leeway for timer jitter) slows the device down:
+            // RFC 8628 3.5 has the client add 5 s; the server remembers the new interval.
+            bool const too_fast = g->last_poll_ms > 0 && now - g->last_poll_ms < g->interval_s * 1000 - 500;
+            if (too_fast) {
+                a.interval += 5;
+            }
+            r_.grants->note_poll(w, g->id, now, a.interval);
+            if (too_fast) {
+                a.status = "slow_down";
+            } else if (g->status == "PENDING") {
+                a.status = "authorization_pending";
+            } else if (g->status == "DENIED") {
+                a.status = "access_denied";
+            } else {
+                r_.grants->issue(w, g->id, hash_of(registration_code),
+                                 unix_now() + cfg_.registration_code_ttl_seconds);
+                a.status = "ready";
+                a.user_id = g->user_id.value_or(0);
+                a.registration_code = registration_code;
+                a.registration_code_ttl = cfg_.registration_code_ttl_seconds;
+            }
+            return a;
+        });
+}
+
+device_tokens device_auth_service::mint(repo::device_session const& s, std::string refresh_token) const {
+    device_claims c;
+    c.user_id = s.user_id;
+    c.device_id = s.device_id;
+    c.session_id = s.session_id;
+    c.issued_at = unix_now();
+    c.expires_at = c.issued_at + cfg_.access_token_ttl_seconds;
+    device_tokens t;
+    t.access_token = sign_device_token(keys_, c);
+    t.refresh_token = std::move(refresh_token);
+    t.expires_in = cfg_.access_token_ttl_seconds;
+    t.refresh_expires_in = cfg_.refresh_token_ttl_seconds;
+    t.device_id = s.device_id;
+    return t;
+}
+
+task<device_auth_service::registration_answer> device_auth_service::register_device(
+    repo::device_registration reg, std::optional<std::string> registration_code) {
+    if (reg.public_key.size() != crypto::x25519_key_bytes) {
+        co_return make_error(errc::bad_request, "dev_pk must be the base64 of a 32-byte X25519 public key",
+                             {{"field", "dev_pk"}});
+    }
+    std::string refresh = "rt_" + crypto::random_base62(43);
+    std::optional<std::string> code_hash;
+    if (registration_code) {
+        code_hash = hash_of(*registration_code);
+    }
+    struct registered {
+        domain::device device;
+        repo::device_session session;
+        bool created = false;
+    };
+    auto op = r_.db->transact([this, &reg, &code_hash, &refresh](repo::work& w) -> result<registered> {
+        std::int64_t const now = unix_now();
+        std::optional<repo::device_grant_repository::registration_code> code;
+        if (code_hash) {
+            code = r_.grants->lock_registration(w, *code_hash);
+            if (!code || code->user_id.value_or(0) != reg.user_id || code->expires_at <= now) {
+                return make_error(errc::unauthenticated,
+                                  "registration_code is unknown, expired, or not for this user");
+            }
+        }
+        registered out;
+        auto found = r_.devices->lock_by_public_id(w, reg.device_public_id);
+        if (found) {
+            if (found->user_id != reg.user_id) {
+                return make_error(errc::conflict, "device_public_id is registered to another account");
+            }
+            if (found->status != "ACTIVE") {
+                // A revoked or lost device stays out until its user takes it back: registering again must not
+                // swap in a new key that every assigned certificate would be sealed to.
+                return make_error(errc::forbidden, "The device is " + found->status +
+                                                       "; its user must set it ACTIVE again (PUT "
+                                                       ".../devices/:device_id) before it registers");
+            }
+        }
+        std::int64_t const device_id = found ? found->id : 0;
+        if (code && code->device_id && *code->device_id != device_id) {
+            return make_error(errc::unauthenticated, "registration_code was already used for another device");
+        }
+        std::string const fp = crypto::blake2b_256(reg.public_key);
+        if (found) {
+            r_.devices->update_registered(w, device_id, reg, fp, now);
+            // Earlier sessions end: the agent that registers now holds the only live one.
+            r_.device_sessions->end_all(w, device_id, "re-registered", now);
+        } else {
+            out.created = true;
+        }
+        std::int64_t const id = found ? device_id : r_.devices->insert_registered(w, reg, fp, now);
+        if (code && !code->device_id) {
+            r_.grants->mark_registered(w, code->id, id);
+        }
+        if (!found || found->public_key != reg.public_key) {
+            // A new device key: every assignment is sealed again to it (or marked pending).
+            for (auto cert_id : r_.assignments->certificates_of(w, id)) {
+                wraps_.wrap(w, cert_id, id);
+            }
+        }
+        std::int64_t const expires = now + cfg_.refresh_token_ttl_seconds;
+        out.session = {r_.device_sessions->open(w, id, reg.user_id, now, expires), id, reg.user_id};
+        r_.device_sessions->add_refresh_token(w, hash_of(refresh), out.session.session_id, expires, now);
+        out.device = *r_.devices->by_id(w, id);
+        return out;
+    });
+    auto r = co_await std::move(op);
+    if (!r) {
+        co_return r.error();
+    }
+    registration_answer a;
+    a.device = std::move(r->device);
+    a.created = r->created;
+    a.tokens = mint(r->session, std::move(refresh));
+    co_return a;
+}
+
+result<device_auth_service::rotated> device_auth_service::rotate(repo::work& w,
+                                                                 std::string const& refresh_token,
+                                                                 std::int64_t expect_user,
+                                                                 std::string const& expect_public_id) const {
+    std::int64_t const now = unix_now();
+    std::string const old_hash = hash_of(refresh_token);
+    auto t = r_.device_sessions->lock_refresh_token(w, old_hash);
+    if (!t) {
+        return make_error(errc::unauthenticated, "Unknown refresh token");
+    }
+    if ((expect_user != 0 && t->session.user_id != expect_user) ||
+        (!expect_public_id.empty() && t->device_public_id != expect_public_id)) {
+        return make_error(errc::unauthenticated, "refresh_token does not belong to this device");
+    }
+    if (t->rotated_at != 0 || t->terminated_reason == "refresh_token_reuse") {
+        // Reuse of a rotated token: someone else may hold the family, so all of it ends (committed by the
+        // caller, which answers refresh_token_rotated).
+        r_.device_sessions->end(w, t->session.session_id, "refresh_token_reuse", now);
+        return rotated{t->session, ""};
+    }
+    if (t->expires_at <= now || t->terminated_at != 0 || t->device_status != "ACTIVE") {
+        return session_ended();
+    }
+    rotated out{t->session, "rt_" + crypto::random_base62(43)};
+    std::int64_t const expires = now + cfg_.refresh_token_ttl_seconds;
+    r_.device_sessions->mark_rotated(w, old_hash, now);
+    r_.device_sessions->add_refresh_token(w, hash_of(out.refresh_token), out.session.session_id, expires,
+                                          now);
+    r_.device_sessions->extend(w, out.session.session_id, expires);
+    return out;
+}
+
+namespace {
+
+app_error rotated_error() {
+    return make_error(errc::refresh_token_rotated,
+                      "Refresh token was rotated; the session is revoked (login again)");
+}
+
+}  // namespace
+
+task<device_tokens> device_auth_service::refresh(std::string refresh_token) {
+    if (refresh_token.empty() || refresh_token.size() > 256) {
+        co_return make_error(errc::bad_request, "refresh_token is required", {{"field", "refresh_token"}});
+    }
+    auto op =
+        r_.db->transact([this, &refresh_token](repo::work& w) { return rotate(w, refresh_token, 0, ""); });
+    auto r = co_await std::move(op);
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->refresh_token.empty()) {
+        co_return rotated_error();  // the reuse ended the session (committed)
+    }
+    co_return mint(r->session, std::move(r->refresh_token));
+}
+
+task<device_auth_service::registration_answer> device_auth_service::re_register(
+    std::string refresh_token, std::int64_t user_id, std::string device_public_id) {
+    struct out_t {
+        rotated r;
+        std::optional<domain::device> device;
+    };
+    auto op =
+        r_.db->transact([this, &refresh_token, user_id, &device_public_id](repo::work& w) -> result<out_t> {
+            CERTCTRL_TRY(r, rotate(w, refresh_token, user_id, device_public_id));
+            out_t out{std::move(r), std::nullopt};
+            if (!out.r.refresh_token.empty()) {
+                out.device = r_.devices->by_id(w, out.r.session.device_id);
+            }
+            return out;
+        });
+    auto r = co_await std::move(op);
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->r.refresh_token.empty()) {
+        co_return rotated_error();
+    }
+    if (!r->device) {
+        co_return make_error(errc::unauthenticated, "The device of this token no longer exists");
+    }
+    registration_answer a;
+    a.device = std::move(*r->device);
+    a.tokens = mint(r->r.session, std::move(r->r.refresh_token));
+    co_return a;
+}
+
+task<domain::principal> device_auth_service::authenticate(std::string token) {
+    auto claims = verify_device_token(keys_, token, unix_now());
+    if (!claims) {
+        co_return claims.error();
+    }
+    auto op = r_.db->read([this, c = *claims](repo::work& w) -> result<bool> {
+        auto dev = r_.devices->with_session(w, c.device_id, c.session_id);
+        if (!dev) {
+            return make_error(errc::unauthenticated, "The device of this token no longer exists");
+        }
+        if (dev->first.user_id != c.user_id) {
+            return make_error(errc::forbidden, "The device does not belong to the token's user");
+        }
+        if (dev->first.status != "ACTIVE") {
+            return make_error(errc::forbidden, "The device is " + dev->first.status);
+        }
+        if (!dev->second) {
+            return make_error(errc::unauthenticated, "The device session of this token has ended");
+        }
+        return true;
+    });
+    auto ok = co_await std::move(op);
+    if (!ok) {
+        co_return ok.error();
+    }
+    domain::principal p;
+    p.via = domain::principal::kind::device;
+    p.who.id = claims->user_id;
+    p.who.status = "ACTIVE";
+    p.device_id = claims->device_id;
+    p.device_session_id = claims->session_id;
+    co_return p;
+}
+
+task<domain::device> device_auth_service::update_device(std::int64_t user_id, std::int64_t device_id,
+                                                        std::string status, std::string name) {
+    return r_.db->transact([this, user_id, device_id, status, name](repo::work& w) -> result<domain::device> {
+        if (!r_.devices->update(w, user_id, device_id, status, name)) {
+            return make_error(errc::not_found, "Device not found");
+        }
+        auto dev = r_.devices->get(w, user_id, device_id);
+        if (dev->status != "ACTIVE") {
+            r_.device_sessions->end_all(w, device_id, "revoked", unix_now());
+        }
+        return std::move(*dev);
+    });
+}
+
+task<std::int64_t> device_auth_service::purge() {
+    return r_.db->read([this](repo::work& w) -> result<std::int64_t> {
+        std::int64_t const now = unix_now();
+        return r_.grants->purge(w, now - 3600) + r_.device_sessions->purge(w, now, now - 30 * 86400);
+    });
+}
+
+}  // namespace certctrl::service

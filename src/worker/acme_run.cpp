@@ -1,0 +1,440 @@
+#include "certctrl/worker/acme_run.hpp"
+
+#include "certctrl/acme/ari.hpp"
+#include "certctrl/acme/jws.hpp"
+#include "certctrl/core/hex.hpp"
+#include "certctrl/core/ids.hpp"
+#include "certctrl/crypto/keys.hpp"
+#include "certctrl/crypto/x509.hpp"
+#include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/compute.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace certctrl::worker {
+
+namespace asio = boost::asio;
+
+namespace {
+
+net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+std::string key_context(std::int64_t history_id) {
+    return "issue_history." + std::to_string(history_id);
+}
+
+}  // namespace
+
+app_error stop_error(char const* why) {
+    return make_error(errc::conflict, why, {{"stop", why}});
+}
+
+bool is_stop(app_error const& e, char const* why) {
+    auto const* s = e.params.if_contains("stop");
+    return s != nullptr && s->is_string() && s->get_string() == why;
+}
+
+// Runs one step: a failure ends the run with its error.
+#define CERTCTRL_STEP(expr)                          \
+    {                                                \
+        auto aw_step_ = (expr);                      \
+        auto r_step_ = co_await std::move(aw_step_); \
+        if (!r_step_) {                              \
+            co_return r_step_.error();               \
+        }                                            \
+    }
+
+acme_run::acme_run(acme_env env, repo::issue_context ctx, domain::issue_row row, std::string owner)
+    : env_(env), ctx_(std::move(ctx)), row_(std::move(row)), owner_(std::move(owner)) {}
+
+acme_run::~acme_run() = default;
+
+net::awaitable<result<bool>> acme_run::run() {
+    CERTCTRL_STEP(guard());
+    {
+        auto aw = env_.jobs.progress(row_.id);
+        auto p = co_await std::move(aw);
+        if (!p) {
+            co_return p.error();
+        }
+        progress_ = std::move(*p);
+    }
+    CERTCTRL_STEP(open_account());
+    CERTCTRL_STEP(open_solver());
+    CERTCTRL_STEP(ensure_key());
+    CERTCTRL_STEP(ensure_order());
+    CERTCTRL_STEP(authorize());
+    CERTCTRL_STEP(finalize());
+    CERTCTRL_STEP(store());
+    auto aw_ari = follow_renewal_info();
+    co_await std::move(aw_ari);
+    co_return true;
+}
+
+// The lease is renewed at every step; a cancel request stops the run at the next one.
+net::awaitable<result<bool>> acme_run::guard() {
+    auto aw = env_.jobs.heartbeat(row_.id, owner_, unix_now() + env_.cfg.lease_seconds);
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return r.error();
+    }
+    if (!*r) {
+        co_return stop_error("lease_lost");
+    }
+    if ((*r)->cancel_requested) {
+        co_return stop_error("cancelled");
+    }
+    co_return true;
+}
+
+net::awaitable<result<bool>> acme_run::open_account() {
+    auto const& account = ctx_.account;
+    auto key = env_.keys.open(account.enc_account_key,
+                              service::acme_account_service::seal_context(ctx_.cert.user_id, "key"));
+    if (!key) {
+        co_return make_error(errc::internal,
+                             "The ACME account key does not open (was the master key changed?)");
+    }
+    account_key_ = std::move(*key);
+    std::string eab_hmac;
+    if (account.eab_kid && !account.enc_eab_hmac.empty()) {
+        auto h = env_.keys.open(account.enc_eab_hmac,
+                                service::acme_account_service::seal_context(ctx_.cert.user_id, "eab"));
+        if (!h) {
+            co_return make_error(errc::internal, "The EAB key does not open (was the master key changed?)");
+        }
+        eab_hmac = std::move(*h);
+    }
+    net::outbound_options opts;
+    opts.ca_file = env_.cfg.acme_ca_file;
+    opts.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
+    client_ = std::make_unique<acme::client>(account.directory_url, account_key_, opts);
+    if (account.kid && !account.kid->empty()) {
+        client_->set_kid(*account.kid);
+        co_return true;
+    }
+    auto aw = client_->account(account.email, account.eab_kid.value_or(""), eab_hmac);
+    auto kid = co_await std::move(aw);
+    if (!kid) {
+        co_return kid.error();
+    }
+    auto aw_kid = env_.jobs.set_account_kid(account.id, *kid);
+    co_await std::move(aw_kid);
+    co_return true;
+}
+
+// DNS-01 through the certificate's DNS provider, when it has one.
+net::awaitable<result<bool>> acme_run::open_solver() {
+    if (!ctx_.cert.dns_provider_id) {
+        co_return true;
+    }
+    auto aw_p = env_.dns.get(ctx_.cert.user_id, *ctx_.cert.dns_provider_id);
+    auto provider = co_await std::move(aw_p);
+    if (!provider) {
+        co_return provider.error();
+    }
+    auto creds = env_.dns.credentials(*provider);
+    if (!creds) {
+        co_return make_error(errc::internal, "The DNS provider's credentials do not open");
+    }
+    dns_solver_options dopts;
+    dopts.http.ca_file = env_.cfg.acme_ca_file;
+    dopts.http.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
+    dopts.cloudflare_api = env_.cfg.cloudflare_api_url;
+    dopts.propagation_wait = std::chrono::seconds(env_.cfg.dns_propagation_seconds);
+    auto made = make_dns_solver(*provider, *creds, env_.cpu, dopts);
+    if (!made) {
+        co_return made.error();
+    }
+    solver_ = std::move(*made);
+    co_return true;
+}
+
+// The certificate's key: made once per row and kept sealed in the row's progress, so a resumed order
+// finalizes with the same key.
+net::awaitable<result<bool>> acme_run::ensure_key() {
+    if (!progress_.sealed_key.empty()) {
+        auto blob = base64_decode(progress_.sealed_key);
+        auto opened = blob ? env_.keys.open(*blob, key_context(row_.id))
+                           : result<std::string>(make_error(errc::internal, ""));
+        if (!opened) {
+            co_return make_error(errc::internal, "The stored order key does not open");
+        }
+        leaf_key_ = std::move(*opened);
+        co_return true;
+    }
+    auto alg =
+        crypto::parse_key_algorithm(ctx_.cert.key_algorithm).value_or(crypto::key_algorithm::ecdsa_p256);
+    auto keygen = [alg]() -> std::string {  // named: see compute.hpp
+        try {
+            return crypto::generate_private_key_pem(alg);
+        } catch (std::exception const&) {
+            return {};
+        }
+    };
+    auto aw = service::async_compute(env_.cpu, std::move(keygen));
+    leaf_key_ = co_await std::move(aw);
+    if (leaf_key_.empty()) {
+        co_return make_error(errc::internal, "Generating the certificate key failed");
+    }
+    progress_.sealed_key = base64_encode(env_.keys.seal(leaf_key_, key_context(row_.id)));
+    auto aw_save = env_.jobs.save(row_.id, progress_);
+    co_return co_await std::move(aw_save);
+}
+
+// The order: resumed when one was created before (a restart), else a new one. A resumed order that went
+// invalid while no instance was running (its challenge could not be answered) is replaced, once.
+net::awaitable<result<bool>> acme_run::ensure_order() {
+    if (!progress_.order_url.empty()) {
+        auto aw = client_->get_order(progress_.order_url);
+        auto o = co_await std::move(aw);
+        if (!o) {
+            co_return o.error();
+        }
+        order_ = std::move(*o);
+        if (order_.status != "invalid" || !progress_.replaced_order.empty()) {
+            spdlog::info("issue {}: resumed order {} ({})", row_.id, order_.url, order_.status);
+            co_return true;
+        }
+        spdlog::info("issue {}: resumed order {} is invalid ({}); starting a new order", row_.id, order_.url,
+                     order_.error_detail);
+        progress_.replaced_order = order_.url;
+        progress_.order_url.clear();
+    }
+    // A renewal names the certificate it replaces (RFC 9773 §5), for CAs with renewalInfo.
+    std::string replaces;
+    if (row_.kind == "renew" && !ctx_.cert.cert_pem.empty()) {
+        replaces = acme::ari_cert_id_of(ctx_.cert.cert_pem).value_or("");
+    }
+    auto aw = client_->new_order(ctx_.cert.sans, replaces);
+    auto o = co_await std::move(aw);
+    if (!o) {
+        co_return o.error();
+    }
+    order_ = std::move(*o);
+    progress_.order_url = order_.url;
+    auto aw_save = env_.jobs.save(row_.id, progress_);
+    co_return co_await std::move(aw_save);
+}
+
+// Waits for the CA's verdict on one authorization.
+net::awaitable<result<acme::authorization>> acme_run::await_validation(std::string authz_url) {
+    for (int polls = 0;; ++polls) {
+        int const wait_s = std::clamp(client_->retry_after(), 1, 10);
+        auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 500 : wait_s * 1000));
+        co_await std::move(aw_sleep);
+        auto aw_guard = guard();
+        auto g = co_await std::move(aw_guard);
+        if (!g) {
+            co_return g.error();
+        }
+        auto aw_poll = client_->get_authorization(authz_url);
+        auto a = co_await std::move(aw_poll);
+        if (!a || a->status == "valid") {
+            co_return a;
+        }
+        if (a->status != "pending") {
+            co_return make_error(errc::external_service,
+                                 "Validation of " + a->identifier + " failed (" + a->status + ")" +
+                                     (a->error_detail.empty() ? "" : ": " + a->error_detail));
+        }
+        if (polls > 120) {
+            co_return make_error(errc::external_service,
+                                 "Validation of " + a->identifier + " did not finish in time",
+                                 {{"retryable", true}});
+        }
+    }
+}
+
+// Proves one name: DNS-01 through the provider when there is one, else HTTP-01 (not for wildcards).
+net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
+    CERTCTRL_STEP(guard());
+    auto aw_a = client_->get_authorization(authz_url);
+    auto a = co_await std::move(aw_a);
+    if (!a) {
+        co_return a.error();
+    }
+    if (a->status == "valid") {
+        co_return true;
+    }
+    if (a->status != "pending") {
+        co_return make_error(errc::external_service,
+                             "The authorization for " + a->identifier + " is " + a->status +
+                                 (a->error_detail.empty() ? "" : ": " + a->error_detail));
+    }
+    char const* wanted = solver_ ? "dns-01" : "http-01";
+    auto ch = std::find_if(a->challenges.begin(), a->challenges.end(),
+                           [wanted](acme::challenge const& c) { return c.type == wanted; });
+    if (!solver_ && a->wildcard) {
+        co_return make_error(
+            errc::external_service,
+            "*." + a->identifier +
+                " needs a DNS-01 challenge: wildcard names can only be validated through DNS. Give "
+                "the certificate a dns_provider_id");
+    }
+    if (ch == a->challenges.end()) {
+        co_return make_error(errc::external_service,
+                             "The CA offers no " + std::string(wanted) + " challenge for " + a->identifier);
+    }
+    std::string const ka = acme::key_authorization(ch->token, account_key_);
+    if (solver_) {
+        std::string const fqdn = "_acme-challenge." + a->identifier;
+        std::string const value = acme::dns01_txt_value(ka);
+        auto aw_present = solver_->present(fqdn, value);
+        auto presented = co_await std::move(aw_present);
+        result<acme::authorization> verdict = presented.error();
+        if (presented) {
+            auto aw_resp = client_->respond(ch->url);
+            auto responded = co_await std::move(aw_resp);
+            if (responded) {
+                auto aw_poll = await_validation(authz_url);
+                verdict = co_await std::move(aw_poll);
+            } else {
+                verdict = responded.error();
+            }
+        }
+        // Clean up whatever happened; a failed cleanup is logged, not fatal.
+        auto aw_clean = solver_->cleanup(fqdn, value);
+        auto cleaned = co_await std::move(aw_clean);
+        if (!cleaned) {
+            spdlog::warn("issue {}: removing TXT {} failed: {}", row_.id, fqdn, cleaned.error().what);
+        }
+        if (!verdict) {
+            co_return verdict.error();
+        }
+        co_return true;
+    }
+    CERTCTRL_STEP(env_.jobs.put_http_challenge(ch->token, ka, row_.id, unix_now() + 3600));
+    if (ch->status == "pending") {
+        CERTCTRL_STEP(client_->respond(ch->url));
+    }
+    CERTCTRL_STEP(await_validation(authz_url));
+    co_return true;
+}
+
+net::awaitable<result<bool>> acme_run::authorize() {
+    if (order_.status != "pending") {
+        co_return true;
+    }
+    for (auto const& authz_url : order_.authorizations) {
+        CERTCTRL_STEP(prove(authz_url));
+    }
+    auto aw_o = client_->get_order(order_.url);
+    auto o = co_await std::move(aw_o);
+    if (!o) {
+        co_return o.error();
+    }
+    order_ = std::move(*o);
+    co_return true;
+}
+
+net::awaitable<result<bool>> acme_run::finalize() {
+    if (order_.status == "ready") {
+        CERTCTRL_STEP(guard());
+        std::string csr;
+        try {
+            csr = crypto::make_csr_der(leaf_key_, ctx_.cert.sans);
+        } catch (std::exception const& e) {
+            co_return make_error(errc::internal, "Building the CSR failed", {}, e.what());
+        }
+        auto aw_f = client_->finalize(order_.finalize, csr);
+        auto o = co_await std::move(aw_f);
+        if (!o) {
+            co_return o.error();
+        }
+        order_ = std::move(*o);
+    }
+    for (int polls = 0; order_.status == "processing" || order_.status == "ready"; ++polls) {
+        if (polls > 120) {
+            co_return make_error(errc::external_service, "The CA did not finish the order in time",
+                                 {{"retryable", true}});
+        }
+        int const wait_s = std::clamp(client_->retry_after(), 1, 10);
+        auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 300 : wait_s * 1000));
+        co_await std::move(aw_sleep);
+        CERTCTRL_STEP(guard());
+        auto aw_o = client_->get_order(order_.url);
+        auto o = co_await std::move(aw_o);
+        if (!o) {
+            co_return o.error();
+        }
+        order_ = std::move(*o);
+    }
+    if (order_.status != "valid" || order_.certificate.empty()) {
+        co_return make_error(errc::external_service,
+                             "The order ended " + order_.status +
+                                 (order_.error_detail.empty() ? "" : ": " + order_.error_detail));
+    }
+    co_return true;
+}
+
+net::awaitable<result<bool>> acme_run::store() {
+    auto aw_dl = client_->download(order_.certificate);
+    auto chain = co_await std::move(aw_dl);
+    if (!chain) {
+        co_return chain.error();
+    }
+    auto info = crypto::inspect_certificate_pem(*chain);
+    if (!info || !crypto::key_matches_certificate(leaf_key_, *chain)) {
+        co_return make_error(errc::external_service, "The CA's certificate does not match the order's key");
+    }
+    repo::issued_material m;
+    for (auto const& block : crypto::split_certificates(*chain)) {
+        m.cert_pem += block;
+    }
+    m.serial_number = info->serial_hex;
+    m.not_before = info->not_before;
+    m.not_after = info->not_after;
+    service::seal_certificate_key(m, env_.keys, leaf_key_, ctx_.cert);
+    auto aw_store = env_.issuance.complete(row_.id, ctx_.cert.id, std::move(m), std::nullopt);
+    auto stored = co_await std::move(aw_store);
+    if (!stored) {
+        co_return stored.error();
+    }
+    if (!*stored) {
+        co_return stop_error("lease_lost");
+    }
+    chain_ = std::move(*chain);
+    spdlog::info("issue {} (certificate {}): SUCCESS, serial {}", row_.id, ctx_.cert.id, info->serial_hex);
+    co_return true;
+}
+
+// RFC 9773: where the CA suggests a renewal window, renew at a random time inside it.
+net::awaitable<void> acme_run::follow_renewal_info() {
+    auto ari_id = acme::ari_cert_id_of(chain_);
+    if (!ari_id) {
+        co_return;
+    }
+    auto aw_dir = client_->load_directory();
+    auto dir = co_await std::move(aw_dir);
+    if (!dir || dir->renewal_info.empty()) {
+        co_return;
+    }
+    auto aw_ri = client_->renewal_info(*ari_id);
+    auto window = co_await std::move(aw_ri);
+    if (!window) {
+        spdlog::info("issue {}: renewalInfo unavailable ({}); the 2/3 rule applies", row_.id,
+                     window.error().what);
+        co_return;
+    }
+    static thread_local std::mt19937_64 pick{std::random_device{}()};
+    std::int64_t const when =
+        std::uniform_int_distribution<std::int64_t>(window->first, window->second)(pick);
+    auto aw_set = env_.jobs.set_renew_after(ctx_.cert.id, when);
+    co_await std::move(aw_set);
+}
+
+#undef CERTCTRL_STEP
+
+}  // namespace certctrl::worker

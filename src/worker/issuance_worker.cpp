@@ -1,0 +1,188 @@
+#include "certctrl/worker/issuance_worker.hpp"
+
+#include "certctrl/acme/client.hpp"
+#include "certctrl/core/ids.hpp"
+#include "certctrl/worker/acme_run.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace certctrl::worker {
+
+namespace asio = boost::asio;
+
+issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
+                                 service::dns_provider_service& dns, crypto::keyring const& keys,
+                                 asio::thread_pool& cpu, config::issuance_config cfg, std::string instance_id)
+    : ioc_(ioc),
+      jobs_(jobs),
+      issuance_(issuance),
+      dns_(dns),
+      keys_(keys),
+      cpu_(cpu),
+      cfg_(std::move(cfg)),
+      instance_id_(std::move(instance_id)) {}
+
+issuance_worker::~issuance_worker() {
+    stop();
+}
+
+void issuance_worker::start() {
+    running_ = true;
+    for (unsigned i = 0; i < cfg_.workers; ++i) {
+        slots_.push_back(std::make_unique<slot>(ioc_));
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        asio::co_spawn(slots_[i]->strand, loop(i), asio::detached);
+    }
+    if (cfg_.renewal_check_seconds > 0) {
+        renewal_slot_ = std::make_unique<slot>(ioc_);
+        asio::co_spawn(renewal_slot_->strand, renewals(), asio::detached);
+    }
+}
+
+asio::awaitable<void> issuance_worker::renewals() {
+    while (running_) {
+        auto aw_due = jobs_.queue_due_renewals(500);
+        auto queued = co_await std::move(aw_due);
+        if (!queued) {
+            spdlog::warn("renewal check failed: {}", queued.error().what);
+        } else if (*queued > 0) {
+            spdlog::info("renewal: queued {} certificate(s)", *queued);
+            wake();
+        }
+        if (!running_) {
+            break;
+        }
+        renewal_slot_->timer.expires_after(std::chrono::seconds(cfg_.renewal_check_seconds));
+        co_await renewal_slot_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+void issuance_worker::wake() {
+    for (auto& s : slots_) {
+        asio::post(s->strand, [t = &s->timer] { t->cancel(); });
+    }
+}
+
+void issuance_worker::stop() {
+    running_ = false;
+    wake();
+    if (renewal_slot_) {
+        asio::post(renewal_slot_->strand, [t = &renewal_slot_->timer] { t->cancel(); });
+    }
+}
+
+asio::awaitable<void> issuance_worker::loop(std::size_t index) {
+    std::string const owner = instance_id_ + "/" + std::to_string(index);
+    slot& s = *slots_[index];
+    while (running_) {
+        auto aw_claim = jobs_.claim(owner, unix_now() + cfg_.lease_seconds);
+        auto row = co_await std::move(aw_claim);
+        if (row && *row) {
+            auto aw_run = run(**row, owner);
+            co_await std::move(aw_run);
+            continue;
+        }
+        if (!row) {
+            spdlog::warn("issuance worker {}: cannot claim work: {}", owner, row.error().what);
+        }
+        if (!running_) {
+            break;
+        }
+        s.timer.expires_after(std::chrono::milliseconds(cfg_.poll_interval_ms));
+        co_await s.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string owner) {
+    auto aw_ctx = jobs_.context(row.user_id, row.cert_id);
+    auto ctx = co_await std::move(aw_ctx);
+    if (!ctx) {
+        spdlog::warn("issue {}: loading its certificate failed: {}", row.id, ctx.error().what);
+        co_return;  // the lease expires and the row is claimed again
+    }
+    if (!*ctx) {
+        auto aw = issuance_.close(row.id, "FAILED", "The certificate or its ACME account no longer exists");
+        co_await std::move(aw);
+        co_return;
+    }
+    if ((*ctx)->account.provider == "SELF_CA") {
+        std::optional<std::int64_t> const ca_id =
+            (*ctx)->ca ? std::optional<std::int64_t>((*ctx)->ca->id) : std::nullopt;
+        auto aw_make = issuance_.make_self_ca(**ctx);
+        auto made = co_await std::move(aw_make);
+        if (!made) {
+            auto aw = issuance_.close(row.id, "FAILED", made.error().what);
+            co_await std::move(aw);
+            co_return;
+        }
+        auto aw_done = issuance_.complete(row.id, row.cert_id, std::move(*made), ca_id);
+        co_await std::move(aw_done);
+        co_return;
+    }
+    spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
+    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, cfg_}, std::move(**ctx),
+                                        row, owner);
+    auto aw_acme = r->run();
+    auto done = co_await std::move(aw_acme);
+    auto aw_drop = jobs_.drop_http_challenges(row.id);
+    co_await std::move(aw_drop);
+    if (!done) {
+        auto aw_fail = after_failure(row, done.error());
+        co_await std::move(aw_fail);
+    }
+}
+
+asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, app_error e) {
+    if (is_stop(e, "lease_lost")) {
+        spdlog::warn("issue {}: lease lost to another worker", row.id);
+        co_return;
+    }
+    if (is_stop(e, "cancelled")) {
+        auto aw = issuance_.close(row.id, "CANCELLED", "Cancelled by the user");
+        co_await std::move(aw);
+        co_return;
+    }
+    if (!acme::retryable(e)) {
+        spdlog::info("issue {} failed: {} {}", row.id, e.what, e.detail);
+        auto aw = issuance_.close(row.id, "FAILED", e.what);
+        co_await std::move(aw);
+        co_return;
+    }
+    // Transient: count the attempt in the resumable progress and come back later.
+    auto aw_progress = jobs_.progress(row.id);
+    auto progress = co_await std::move(aw_progress);
+    acme_progress p = progress ? std::move(*progress) : acme_progress{};
+    p.retries += 1;
+    auto aw_save = jobs_.save(row.id, p);
+    co_await std::move(aw_save);
+    if (p.retries >= static_cast<std::int64_t>(cfg_.max_attempts)) {
+        auto aw = issuance_.close(row.id, "FAILED",
+                                  "Gave up after " + std::to_string(p.retries) + " attempts: " + e.what);
+        co_await std::move(aw);
+        co_return;
+    }
+    std::int64_t delay = static_cast<std::int64_t>(cfg_.retry_base_seconds)
+                         << std::min<std::int64_t>(p.retries - 1, 10);
+    if (auto const* ra = e.params.if_contains("retry_after"); ra != nullptr && ra->is_int64()) {
+        delay = std::max(delay, ra->get_int64());
+    }
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    delay =
+        std::min<std::int64_t>(3600, delay / 2 + std::uniform_int_distribution<std::int64_t>(0, delay)(rng));
+    auto aw_retry = jobs_.retry_later(row.id, unix_now() + delay,
+                                      "Attempt " + std::to_string(p.retries) + " failed, retrying in " +
+                                          std::to_string(delay) + " s: " + e.what);
+    co_await std::move(aw_retry);
+    spdlog::info("issue {}: transient failure, retry in {} s: {}", row.id, delay, e.what);
+}
+
+}  // namespace certctrl::worker

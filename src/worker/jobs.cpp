@@ -1,0 +1,142 @@
+#include "certctrl/worker/jobs.hpp"
+
+#include "certctrl/core/ids.hpp"
+
+#include <boost/json.hpp>
+
+namespace certctrl::worker {
+
+namespace json = boost::json;
+
+acme_progress acme_progress::parse(std::string const& text) {
+    acme_progress p;
+    boost::system::error_code ec;
+    auto v = json::parse(text.empty() ? std::string("{}") : text, ec);
+    if (ec || !v.is_object()) {
+        return p;
+    }
+    auto const& o = v.get_object();
+    auto str = [&o](char const* k) {
+        auto const* x = o.if_contains(k);
+        return x && x->is_string() ? std::string(x->get_string()) : std::string();
+    };
+    p.sealed_key = str("key");
+    p.order_url = str("order_url");
+    p.replaced_order = str("replaced_order");
+    if (auto const* r = o.if_contains("retries"); r && r->is_int64()) {
+        p.retries = r->get_int64();
+    }
+    return p;
+}
+
+std::string acme_progress::to_json() const {
+    json::object o;
+    if (!sealed_key.empty()) {
+        o["key"] = sealed_key;
+    }
+    if (!order_url.empty()) {
+        o["order_url"] = order_url;
+    }
+    if (!replaced_order.empty()) {
+        o["replaced_order"] = replaced_order;
+    }
+    if (retries > 0) {
+        o["retries"] = retries;
+    }
+    return json::serialize(o);
+}
+
+task<std::optional<domain::issue_row>> issue_jobs::claim(std::string owner, std::int64_t lease_until) {
+    return r_.db->transact(
+        [this, owner, lease_until](repo::work& w) -> result<std::optional<domain::issue_row>> {
+            std::int64_t const now = unix_now();
+            auto id = r_.issuance->claimable(w, now);
+            if (!id) {
+                return std::optional<domain::issue_row>{};
+            }
+            r_.issuance->take(w, *id, owner, lease_until, now);
+            return r_.issuance->get(w, *id);
+        });
+}
+
+task<std::optional<domain::issue_row>> issue_jobs::heartbeat(std::int64_t id, std::string owner,
+                                                             std::int64_t lease_until) {
+    return r_.db->read(
+        [this, id, owner, lease_until](repo::work& w) -> result<std::optional<domain::issue_row>> {
+            return r_.issuance->extend_lease(w, id, owner, lease_until);
+        });
+}
+
+task<std::optional<repo::issue_context>> issue_jobs::context(std::int64_t user_id, std::int64_t cert_id) {
+    return r_.db->read([this, user_id, cert_id](repo::work& w) -> result<std::optional<repo::issue_context>> {
+        return r_.issuance->context(w, user_id, cert_id);
+    });
+}
+
+task<acme_progress> issue_jobs::progress(std::int64_t id) {
+    return r_.db->read([this, id](repo::work& w) -> result<acme_progress> {
+        return acme_progress::parse(r_.issuance->progress(w, id));
+    });
+}
+
+task<bool> issue_jobs::save(std::int64_t id, acme_progress p) {
+    return r_.db->read([this, id, p = std::move(p)](repo::work& w) -> result<bool> {
+        r_.issuance->save_progress(w, id, p.to_json(), p.order_url);
+        return true;
+    });
+}
+
+task<bool> issue_jobs::retry_later(std::int64_t id, std::int64_t run_after, std::string message) {
+    return r_.db->read([this, id, run_after, message](repo::work& w) -> result<bool> {
+        return r_.issuance->retry_later(w, id, run_after, message);
+    });
+}
+
+task<bool> issue_jobs::put_http_challenge(std::string token, std::string key_authorization,
+                                          std::int64_t history_id, std::int64_t expires_at) {
+    return r_.db->read(
+        [this, token, key_authorization, history_id, expires_at](repo::work& w) -> result<bool> {
+            r_.issuance->put_http_challenge(w, token, key_authorization, history_id, expires_at);
+            return true;
+        });
+}
+
+task<bool> issue_jobs::drop_http_challenges(std::int64_t history_id) {
+    return r_.db->read([this, history_id](repo::work& w) -> result<bool> {
+        r_.issuance->drop_http_challenges(w, history_id);
+        return true;
+    });
+}
+
+task<std::optional<std::string>> issue_jobs::http_challenge(std::string token) {
+    return r_.db->read([this, token](repo::work& w) -> result<std::optional<std::string>> {
+        return r_.issuance->http_challenge(w, token, unix_now());
+    });
+}
+
+task<bool> issue_jobs::set_account_kid(std::int64_t account_id, std::string kid) {
+    return r_.db->read([this, account_id, kid](repo::work& w) -> result<bool> {
+        r_.issuance->set_account_kid(w, account_id, kid, unix_now());
+        return true;
+    });
+}
+
+task<bool> issue_jobs::set_renew_after(std::int64_t cert_id, std::int64_t when) {
+    return r_.db->read([this, cert_id, when](repo::work& w) -> result<bool> {
+        r_.certificates->set_renew_after(w, cert_id, when);
+        return true;
+    });
+}
+
+task<std::size_t> issue_jobs::queue_due_renewals(std::int64_t limit) {
+    return r_.db->read([this, limit](repo::work& w) -> result<std::size_t> {
+        std::size_t queued = 0;
+        std::int64_t const now = unix_now();
+        for (auto const& [user_id, cert_id] : r_.certificates->due_for_renewal(w, now, limit)) {
+            queued += r_.issuance->insert_if_idle(w, user_id, cert_id, "renew", now) ? 1 : 0;
+        }
+        return queued;
+    });
+}
+
+}  // namespace certctrl::worker
