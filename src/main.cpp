@@ -24,6 +24,8 @@ Commands:
   rewrap-keys  Re-wrap certificate data keys and re-seal stored secrets under the current master key
                version (rotation: see docs/operator-guide.md).
   user add     Create an active user:  --email E --password-stdin [--admin]
+  user disable Disable a user: --email E. Its sessions and API keys stop working on every instance within a
+               second; `user enable --email E` lets it back in.
   apikey add   Create an API key for a user and print its token once:
                --email E --name N [--scope 'obtype:obid[action,...]']... [--expires-in SECONDS]
 
@@ -56,6 +58,9 @@ int main(int argc, char** argv) {
     } else if (args.size() >= 2 && ((args[0] == "user" || args[0] == "apikey") && args[1] == "add")) {
         command = args[0] + " add";
         first_option = 2;
+    } else if (args.size() >= 2 && args[0] == "user" && (args[1] == "disable" || args[1] == "enable")) {
+        command = "user " + args[1];
+        first_option = 2;
     }
     std::optional<std::string> config_path;
     std::optional<std::string> email;
@@ -87,7 +92,7 @@ int main(int argc, char** argv) {
             target = &config_path;
         } else if (a == "--port-file" && command == "serve") {
             target = &scratch;
-        } else if (a == "--email" && (command == "user add" || command == "apikey add")) {
+        } else if (a == "--email" && (command.rfind("user ", 0) == 0 || command == "apikey add")) {
             target = &email;
         } else if (a == "--name" && command == "apikey add") {
             target = &name;
@@ -143,6 +148,13 @@ int main(int argc, char** argv) {
             std::string password;
             std::getline(std::cin, password);
             return certctrl::app::user_add(cfg, *email, password, admin);
+        }
+        if (command == "user disable" || command == "user enable") {
+            if (!email) {
+                return usage_error(command + " needs --email E");
+            }
+            return certctrl::app::user_set_status(cfg, *email,
+                                                  command == "user disable" ? "DISABLED" : "ACTIVE");
         }
         if (command == "apikey add") {
             if (!email || !name) {

@@ -139,8 +139,10 @@ struct identity_stack {
     std::unique_ptr<repo::api_key_repository> keys;
     std::unique_ptr<repo::audit_repository> audit_log;
     std::unique_ptr<repo::rate_limit_repository> rates;
+    std::unique_ptr<repo::auth_epoch_repository> epoch;
     service::audit_service audit;
     service::rate_limiter limits;
+    service::principal_cache credentials;
     service::auth_service auth;
     service::api_key_service api_keys;
 
@@ -150,10 +152,12 @@ struct identity_stack {
           keys(repo::make_mysql_api_key_repository(pool)),
           audit_log(repo::make_mysql_audit_repository(pool)),
           rates(repo::make_mysql_rate_limit_repository(pool)),
+          epoch(repo::make_mysql_auth_epoch_repository(pool)),
           audit(*audit_log),
           limits(*rates, cfg.rate_limits),
-          auth(*users, *sessions, audit, cpu, cfg.auth),
-          api_keys(*keys, audit) {}
+          credentials(*epoch),
+          auth(*users, *sessions, audit, credentials, cpu, cfg.auth),
+          api_keys(*keys, audit, credentials) {}
 };
 
 // Runs one coroutine of a command-line subcommand to completion against the configured database.
@@ -192,6 +196,23 @@ int user_add(config::config const& cfg, std::string const& email, std::string co
         if (!u)
             co_return report(u.error());
         std::cout << "user " << u->id << " <" << u->email << ">" << (admin ? " (admin)" : "") << " created\n";
+        co_return exit_ok;
+    });
+}
+
+int user_set_status(config::config const& cfg, std::string const& email, std::string const& status) {
+    return run_command(cfg, [&](identity_stack& s) -> asio::awaitable<int> {
+        auto aw_find = s.users->find_by_email(email);
+        auto u = co_await std::move(aw_find);
+        if (!u)
+            co_return report(u.error());
+        if (!*u)
+            co_return report(make_error(errc::bad_request, "no user with email " + email));
+        auto aw_set = s.users->set_status((*u)->id, status);
+        auto set = co_await std::move(aw_set);
+        if (!set)
+            co_return report(set.error());
+        std::cout << "user " << (*u)->id << " <" << (*u)->email << "> " << status << "\n";
         co_return exit_ok;
     });
 }
@@ -452,6 +473,19 @@ int serve(config::config const& cfg, serve_options const& opts) {
     api.start();
     asio::co_spawn(ioc, housekeeping(identity.auth, identity.limits, device_auth), asio::detached);
     asio::co_spawn(ioc, notifier.run(), asio::detached);
+    asio::co_spawn(ioc, identity.credentials.run(), asio::detached);
+    metrics.add_source([&c = identity.credentials](std::string& out) {
+        out +=
+            "# HELP certctrl_credential_cache_lookups_total API key and session lookups, by where the answer "
+            "came from.\n";
+        out += "# TYPE certctrl_credential_cache_lookups_total counter\n";
+        out += fmt::format("certctrl_credential_cache_lookups_total{{result=\"hit\"}} {}\n", c.hits());
+        out += fmt::format("certctrl_credential_cache_lookups_total{{result=\"miss\"}} {}\n", c.misses());
+        out += "# HELP certctrl_credential_cache_entries API keys and sessions held in memory.\n";
+        out += "# TYPE certctrl_credential_cache_entries gauge\n";
+        out += fmt::format("certctrl_credential_cache_entries {}\n", c.size());
+    });
+    asio::co_spawn(ioc, identity.limits.run(), asio::detached);
     spdlog::info("listening on {}:{}", cfg.server.listen_address, api.port());
     if (metrics_server) {
         metrics_server->start();

@@ -363,8 +363,7 @@ http::awaitable<http::response> deny(http::request_context& ctx, identity_contex
 http::awaitable<http::response> run_guarded(identity_context& ids, access const& rule,
                                             http::router::handler const& h, http::request_context& ctx) {
     if (rule.auth_limit) {
-        auto aw_4 = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
-        auto ok = co_await std::move(aw_4);
+        auto ok = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
         if (!ok) {
             co_return http::error_response(ctx, ok.error());
         }
@@ -378,8 +377,7 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
         auto dev = co_await std::move(aw_dev);
         if (!dev) {
             if (dev.error().code == errc::unauthenticated) {
-                auto aw_fail = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
-                auto budget = co_await std::move(aw_fail);
+                auto budget = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
                 if (!budget) {
                     co_return http::error_response(ctx, budget.error());
                 }
@@ -387,9 +385,8 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
             co_return http::error_response(ctx, dev.error());
         }
         // Each device has its own budget, so a user's fleet of agents does not share one.
-        auto aw_budget =
+        auto within =
             ids.limits.check(service::rate_limiter::limit::api, "device:" + std::to_string(dev->device_id));
-        auto within = co_await std::move(aw_budget);
         if (!within) {
             co_return http::error_response(ctx, within.error());
         }
@@ -407,8 +404,7 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
                                 "ak_...'");
         if (err.code == errc::unauthenticated) {
             // Failed authentications spend the client's authentication budget, so guessing is throttled.
-            auto aw_fail = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
-            auto budget = co_await std::move(aw_fail);
+            auto budget = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
             if (!budget) {
                 co_return http::error_response(ctx, budget.error());
             }
@@ -417,8 +413,7 @@ http::awaitable<http::response> run_guarded(identity_context& ids, access const&
     }
     domain::principal& p = **found;
     // The user's budget is spent before authorisation, so denied requests (each audited) are limited too.
-    auto aw_11 = ids.limits.check(service::rate_limiter::limit::api, "user:" + std::to_string(p.who.id));
-    auto within = co_await std::move(aw_11);
+    auto within = ids.limits.check(service::rate_limiter::limit::api, "user:" + std::to_string(p.who.id));
     if (!within) {
         co_return http::error_response(ctx, within.error());
     }

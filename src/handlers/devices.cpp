@@ -308,8 +308,7 @@ void add_device_auth_routes(http::router& r, identity_context& ids) {
         if (action == "device_start" || action == "device_verify") {
             // Starting grants and entering codes spend the client's authentication budget; polling does not
             // (the agent polls every few seconds and slow_down paces it).
-            auto aw_limit = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
-            auto ok = co_await std::move(aw_limit);
+            auto ok = ids.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
             if (!ok)
                 co_return http::error_response(ctx, ok.error());
         }

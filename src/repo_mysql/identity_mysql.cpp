@@ -98,6 +98,12 @@ domain::audit_entry read_audit(sql::ResultSet& rs) {
     return e;
 }
 
+// Moves the revocation epoch inside the caller's transaction (see auth_epoch_repository).
+void bump_epoch(sql::Connection& c) {
+    auto ps = prepare(c, "UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1");
+    ps->executeUpdate();
+}
+
 class mysql_users final : public user_repository {
   public:
     explicit mysql_users(db::pool& p) : pool_(p) {}
@@ -135,11 +141,17 @@ class mysql_users final : public user_repository {
         return db::async_offload(
             pool_,
             [id, status](sql::Connection& c) -> result<bool> {
+                transaction tx(c);
                 auto ps =
                     prepare(c, "UPDATE users SET status = ?, updated_at = UNIX_TIMESTAMP() WHERE id = ?");
                 ps->setString(1, status);
                 ps->setInt64(2, id);
-                return ps->executeUpdate() > 0;
+                if (ps->executeUpdate() == 0) {
+                    return false;
+                }
+                bump_epoch(c);
+                tx.commit();
+                return true;
             },
             use_awaitable);
     }
@@ -180,7 +192,9 @@ class mysql_sessions final : public session_repository {
                 if (!replaces.empty()) {
                     auto del = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
                     del->setString(1, replaces);
-                    del->executeUpdate();
+                    if (del->executeUpdate() > 0) {
+                        bump_epoch(c);
+                    }
                 }
                 auto ps = prepare(
                     c,
@@ -217,9 +231,9 @@ class mysql_sessions final : public session_repository {
                 session_row row;
                 row.id = static_cast<std::int64_t>(rs->getInt64(1));
                 row.last_seen_at = static_cast<std::int64_t>(rs->getInt64(2));
-                std::int64_t const expires_at = static_cast<std::int64_t>(rs->getInt64(3));
+                row.expires_at = static_cast<std::int64_t>(rs->getInt64(3));
                 row.user = read_user(*rs, 4);
-                if (expires_at <= now || row.last_seen_at < idle_since) {
+                if (row.expires_at <= now || row.last_seen_at < idle_since) {
                     auto del = prepare(c, "DELETE FROM sessions WHERE id = ?");
                     del->setInt64(1, row.id);
                     del->executeUpdate();
@@ -246,9 +260,15 @@ class mysql_sessions final : public session_repository {
         return db::async_offload(
             pool_,
             [=](sql::Connection& c) -> result<bool> {
+                transaction tx(c);
                 auto ps = prepare(c, "DELETE FROM sessions WHERE token_hash = ?");
                 ps->setString(1, token_hash);
-                return ps->executeUpdate() > 0;
+                if (ps->executeUpdate() == 0) {
+                    return false;
+                }
+                bump_epoch(c);
+                tx.commit();
+                return true;
             },
             use_awaitable);
     }
@@ -322,10 +342,22 @@ class mysql_api_keys final : public api_key_repository {
             use_awaitable);
     }
 
-    task<bool> remove(std::int64_t user_id, std::int64_t id) override {
+    task<std::optional<std::string>> remove(std::int64_t user_id, std::int64_t id) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<bool> { return delete_owned_row(c, "api_keys", user_id, id); },
+            [=](sql::Connection& c) -> result<std::optional<std::string>> {
+                transaction tx(c);
+                auto key_id = find_one<std::string>(
+                    c, "SELECT key_id FROM api_keys WHERE user_id = ? AND id = ? FOR UPDATE",
+                    [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, user_id, id);
+                if (!key_id) {
+                    return std::optional<std::string>{};
+                }
+                delete_owned_row(c, "api_keys", user_id, id);
+                bump_epoch(c);
+                tx.commit();
+                return key_id;
+            },
             use_awaitable);
     }
 
@@ -399,26 +431,48 @@ class mysql_rate_limits final : public rate_limit_repository {
   public:
     explicit mysql_rate_limits(db::pool& p) : pool_(p) {}
 
-    task<rate_count> hit(std::string bucket, std::int64_t window_s, std::int64_t now) override {
+    task<std::vector<rate_count>> add(std::vector<rate_count> deltas,
+                                      std::vector<std::string> also_read) override {
         return db::async_offload(
             pool_,
-            [=](sql::Connection& c) -> result<rate_count> {
-                std::int64_t const start = now - now % window_s;
+            [deltas = std::move(deltas),
+             also_read = std::move(also_read)](sql::Connection& c) -> result<std::vector<rate_count>> {
+                transaction tx(c);
+                // One statement per batch size: the texts stay few, so their prepared forms are reused.
                 // `count` is assigned before `window_start`, so it still sees the old window.
-                auto ps = prepare(
-                    c,
-                    "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?, ?, 1) "
-                    "ON DUPLICATE KEY UPDATE count = IF(window_start = VALUES(window_start), count + 1, 1), "
-                    "window_start = VALUES(window_start)");
-                ps->setString(1, bucket);
-                ps->setInt64(2, start);
-                ps->executeUpdate();
-                auto q = prepare(c, "SELECT count, window_start FROM rate_limits WHERE bucket = ?");
-                q->setString(1, bucket);
-                rs_ptr rs(q->executeQuery());
-                rs->next();
-                return rate_count{static_cast<std::int64_t>(rs->getInt64(1)),
-                                  static_cast<std::int64_t>(rs->getInt64(2))};
+                for (auto const& d : deltas) {
+                    auto ps =
+                        prepare(c,
+                                "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?, ?, ?) ON "
+                                "DUPLICATE KEY UPDATE count = IF(window_start = VALUES(window_start), count "
+                                "+ VALUES(count), VALUES(count)), window_start = VALUES(window_start)");
+                    ps->setString(1, d.bucket);
+                    ps->setInt64(2, d.window_start);
+                    ps->setInt64(3, d.count);
+                    ps->executeUpdate();
+                }
+                std::vector<rate_count> out;
+                auto read = [&](std::string const& bucket) {
+                    auto row = find_one<rate_count>(
+                        c, "SELECT bucket, window_start, count FROM rate_limits WHERE bucket = ?",
+                        [](sql::ResultSet& rs) {
+                            return rate_count{std::string(rs.getString(1)),
+                                              static_cast<std::int64_t>(rs.getInt64(2)),
+                                              static_cast<std::int64_t>(rs.getInt64(3))};
+                        },
+                        bucket);
+                    if (row) {
+                        out.push_back(std::move(*row));
+                    }
+                };
+                for (auto const& d : deltas) {
+                    read(d.bucket);
+                }
+                for (auto const& b : also_read) {
+                    read(b);
+                }
+                tx.commit();
+                return out;
             },
             use_awaitable);
     }
@@ -430,6 +484,26 @@ class mysql_rate_limits final : public rate_limit_repository {
                 auto ps = prepare(c, "DELETE FROM rate_limits WHERE window_start < ?");
                 ps->setInt64(1, before);
                 return static_cast<std::int64_t>(ps->executeUpdate());
+            },
+            use_awaitable);
+    }
+
+  private:
+    db::pool& pool_;
+};
+
+class mysql_auth_epoch final : public auth_epoch_repository {
+  public:
+    explicit mysql_auth_epoch(db::pool& p) : pool_(p) {}
+
+    task<std::int64_t> current() override {
+        return db::async_offload(
+            pool_,
+            [](sql::Connection& c) -> result<std::int64_t> {
+                return find_one<std::int64_t>(
+                           c, "SELECT epoch FROM auth_epoch WHERE id = 1",
+                           [](sql::ResultSet& rs) { return static_cast<std::int64_t>(rs.getInt64(1)); })
+                    .value_or(0);
             },
             use_awaitable);
     }
@@ -454,6 +528,9 @@ std::unique_ptr<audit_repository> make_mysql_audit_repository(db::pool& p) {
 }
 std::unique_ptr<rate_limit_repository> make_mysql_rate_limit_repository(db::pool& p) {
     return std::make_unique<mysql_rate_limits>(p);
+}
+std::unique_ptr<auth_epoch_repository> make_mysql_auth_epoch_repository(db::pool& p) {
+    return std::make_unique<mysql_auth_epoch>(p);
 }
 
 }  // namespace certctrl::repo

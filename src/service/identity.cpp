@@ -80,49 +80,6 @@ boost::asio::awaitable<void> audit_service::record(std::optional<std::int64_t> u
     }
 }
 
-task<bool> rate_limiter::check(limit which, std::string key) {
-    unsigned budget = 0;
-    std::int64_t window = 60;
-    std::string name;
-    switch (which) {
-        case limit::auth:
-            budget = cfg_.auth_per_minute;
-            name = "auth";
-            break;
-        case limit::issuance:
-            budget = cfg_.issuance_per_hour;
-            window = 3600;
-            name = "issuance";
-            break;
-        case limit::api:
-            budget = cfg_.api_per_minute;
-            name = "api";
-            break;
-    }
-    if (budget == 0) {
-        co_return true;
-    }
-    std::int64_t const now = unix_now();
-    auto aw_2 = repo_.hit(name + ":" + key, window, now);
-    auto hit = co_await std::move(aw_2);
-    if (!hit) {
-        co_return hit.error();
-    }
-    if (hit->count > static_cast<std::int64_t>(budget)) {
-        std::int64_t const retry = std::max<std::int64_t>(1, hit->window_start + window - now);
-        co_return make_error(
-            errc::rate_limited,
-            "Rate limit '" + name + "' exceeded: " + std::to_string(budget) + " requests per " +
-                (window == 60 ? "minute" : "hour") + "; retry in " + std::to_string(retry) + " s",
-            {{"limit", name}, {"budget", budget}, {"window_seconds", window}, {"retry_after", retry}});
-    }
-    co_return true;
-}
-
-task<std::int64_t> rate_limiter::purge() {
-    return repo_.purge(unix_now() - 2 * 3600);  // the longest window is an hour
-}
-
 task<std::int64_t> auth_service::purge_sessions() {
     std::int64_t const now = unix_now();
     return sessions_.purge(now, now - cfg_.session_idle_timeout_s);
@@ -165,9 +122,12 @@ task<login_result> auth_service::login(std::string email_in, std::string passwor
     }
     std::string const session_id = hex_encode(crypto::random_bytes(32));
     std::int64_t const now = unix_now();
+    std::string const previous_hash = previous_id.empty() ? std::string() : crypto::sha256(previous_id);
+    if (!previous_hash.empty()) {
+        cache_.drop_session(previous_hash);  // this instance at once; the others through the epoch
+    }
     auto aw_7 = sessions_.create(user.id, crypto::sha256(session_id), now, now + cfg_.session_ttl_s,
-                                 client.ip, client.user_agent,
-                                 previous_id.empty() ? std::string() : crypto::sha256(previous_id));
+                                 client.ip, client.user_agent, previous_hash);
     auto created = co_await std::move(aw_7);
     if (!created) {
         co_return created.error();
@@ -180,7 +140,9 @@ task<login_result> auth_service::login(std::string email_in, std::string passwor
 
 task<bool> auth_service::logout(std::string session_id, std::optional<std::int64_t> user_id,
                                 client_info client) {
-    auto aw_9 = sessions_.remove(crypto::sha256(session_id));
+    std::string const hash = crypto::sha256(session_id);
+    cache_.drop_session(hash);  // this instance at once; the others through the epoch
+    auto aw_9 = sessions_.remove(hash);
     auto removed = co_await std::move(aw_9);
     if (!removed) {
         co_return removed.error();
@@ -198,24 +160,43 @@ task<std::optional<domain::principal>> auth_service::from_session(std::string se
     }
     std::string const hash = crypto::sha256(session_id);
     std::int64_t const now = unix_now();
-    auto aw_11 = sessions_.find_live(hash, now, now - cfg_.session_idle_timeout_s);
-    auto row = co_await std::move(aw_11);
-    if (!row) {
-        co_return row.error();
+    std::int64_t const idle_since = now - cfg_.session_idle_timeout_s;
+    // A cached session still needs its own clock: expired or idle (as far as this instance saw it used) goes
+    // to the database, which knows whether another instance used it since.
+    auto row = cache_.session(hash);
+    if (row && (row->expires_at <= now || row->last_seen_at < idle_since)) {
+        cache_.drop_session(hash);
+        row.reset();
     }
-    if (!*row || !(*row)->user.is_active()) {
+    if (!row) {
+        std::int64_t const generation = cache_.generation();
+        auto aw_11 = sessions_.find_live(hash, now, idle_since);
+        auto found = co_await std::move(aw_11);
+        if (!found) {
+            co_return found.error();
+        }
+        if (!*found) {
+            co_return std::optional<domain::principal>{};
+        }
+        row = std::move(*found);
+        cache_.put_session(hash, *row, generation);
+    }
+    if (!row->user.is_active()) {
         co_return std::optional<domain::principal>{};
     }
-    if (now - (*row)->last_seen_at >= touch_every_s) {
-        auto aw_12 = sessions_.touch((*row)->id, now);
+    if (now - row->last_seen_at >= touch_every_s) {
+        std::int64_t const generation = cache_.generation();
+        auto aw_12 = sessions_.touch(row->id, now);
         auto touched = co_await std::move(aw_12);
         if (!touched) {
             co_return touched.error();
         }
+        row->last_seen_at = now;
+        cache_.put_session(hash, *row, generation);
     }
     domain::principal p;
     p.via = domain::principal::kind::session;
-    p.who = std::move((*row)->user);
+    p.who = std::move(row->user);
     p.who.password_hash.clear();
     p.session_hash = hash;
     co_return std::optional<domain::principal>(std::move(p));
@@ -372,6 +353,7 @@ task<bool> api_key_service::remove(std::int64_t user_id, std::int64_t id, client
     if (!*removed) {
         co_return make_error(errc::not_found, "API key not found");
     }
+    cache_.drop_key(**removed);  // this instance at once; the others through the epoch
     boost::json::object detail;
     detail["apikey_id"] = id;
     auto aw_26 = audit_.record(user_id, "apikey.delete", "ok", client, std::move(detail));
@@ -388,16 +370,25 @@ task<domain::principal> api_key_service::authenticate(std::string token) {
     if (!hex_decode(key_id)) {
         co_return unauthenticated("Malformed API key");
     }
-    auto aw_27 = keys_.find_by_key_id(key_id);
-    auto found = co_await std::move(aw_27);
-    if (!found) {
-        co_return found.error();
+    auto entry = cache_.key(key_id);
+    if (!entry) {
+        std::int64_t const generation = cache_.generation();
+        auto aw_27 = keys_.find_by_key_id(key_id);
+        auto found = co_await std::move(aw_27);
+        if (!found) {
+            co_return found.error();
+        }
+        if (!*found) {
+            co_return unauthenticated("Invalid API key");
+        }
+        entry = principal_cache::key_entry{std::move((*found)->first), std::move((*found)->second)};
+        entry->owner.password_hash.clear();
+        cache_.put_key(key_id, *entry, generation);
     }
-    if (!*found ||
-        !crypto::constant_time_equal(crypto::sha256(token.substr(36)), (*found)->first.secret_hash)) {
+    if (!crypto::constant_time_equal(crypto::sha256(token.substr(36)), entry->key.secret_hash)) {
         co_return unauthenticated("Invalid API key");
     }
-    auto& [key, owner] = **found;
+    auto& [key, owner] = *entry;
     if (key.expires_at <= unix_now()) {
         co_return unauthenticated("API key expired");
     }

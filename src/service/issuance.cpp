@@ -74,8 +74,7 @@ void issuance_service::store(repo::work& w, std::int64_t cert_id, repo::issued_m
 }
 
 task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t cert_id, std::string kind) {
-    auto aw_budget = limits_.check(rate_limiter::limit::issuance, "user:" + std::to_string(user_id));
-    auto budget = co_await std::move(aw_budget);
+    auto budget = limits_.check(rate_limiter::limit::issuance, "user:" + std::to_string(user_id));
     if (!budget) {
         co_return budget.error();
     }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <thread>
 
 namespace certctrl::test {
 namespace {
@@ -468,20 +469,98 @@ TEST_F(Identity, ApiKeyLifecycleShowsTheTokenOnceAndStoresOnlyAHash) {
               3);
 }
 
-TEST_F(Identity, ADeletedKeyStopsAtOnceOnAnotherInstanceAndSessionsAreShared) {
-    start();
+// The cached-lookup count of an instance, from its /metrics.
+std::int64_t cache_hits(http_client& c, std::string const& token) {
+    auto m = c.get("/metrics", {{"Authorization", "Bearer " + token}});
+    std::smatch found;
+    if (!std::regex_search(m.body, found,
+                           std::regex(R"(certctrl_credential_cache_lookups_total\{result="hit"\} (\d+))"))) {
+        ADD_FAILURE() << "no cache metric in: " << m.body.substr(0, 200);
+        return -1;
+    }
+    return std::stoll(found[1].str());
+}
+
+// Polls `still` until it is false; the time it took (the test fails past `limit`).
+template <class Still>
+std::chrono::milliseconds until_refused(Still still, std::chrono::milliseconds limit) {
+    auto const t0 = std::chrono::steady_clock::now();
+    while (still()) {
+        if (std::chrono::steady_clock::now() - t0 > limit + std::chrono::seconds(2)) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+}
+
+TEST_F(Identity, RevocationsReachAnotherInstanceWithinASecond) {
+    std::string const metrics_token = "metrics-token-0123456789";
+    start(json::object{{"metrics", {{"token_env", "E2E_METRICS_TOKEN"}}}},
+          {"E2E_METRICS_TOKEN=" + metrics_token});
     auto uid = add_user("kim@example.com");
     auto cookie = login("kim@example.com");
     auto [id, token] =
         make_key(cookie, uid, R"([{"obtype":"apikeys","obid":"*","actions":["read","write"]}])");
-    server_process other(cfg_, schema_->db().password);
+    auto const keys_path = "/apiv1/users/" + std::to_string(uid) + "/apikeys";
+    server_process other(cfg_, schema_->db().password, env_);
     http_client b(other.port());
-    EXPECT_EQ(b.get("/apiv1/me/apikeys", bearer(token)).status, 200);
-    EXPECT_EQ(
-        b.get("/apiv1/users/" + std::to_string(uid) + "/apikeys", {{"Cookie", "cjj365=" + cookie}}).status,
-        200);
+    // Both credentials work on the other instance and are served from its memory once seen.
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(b.get("/apiv1/me/apikeys", bearer(token)).status, 200);
+        EXPECT_EQ(b.get(keys_path, session(cookie)).status, 200);
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(300));  // the cache is trusted once the epoch is read
+    }
+    auto const hits = cache_hits(b, metrics_token);
+    EXPECT_GE(hits, 2) << "the other instance answered from its cache";
+
+    // A deleted key: refused here at once, and there within a second.
     EXPECT_EQ(call("DELETE", "/apiv1/me/apikeys/" + std::to_string(id), bearer(token)).status, 204);
+    EXPECT_EQ(call("GET", "/apiv1/me/apikeys", bearer(token)).status, 401);
+    auto took = until_refused([&] { return b.get("/apiv1/me/apikeys", bearer(token)).status == 200; },
+                              std::chrono::seconds(1));
+    EXPECT_LT(took, std::chrono::milliseconds(1000))
+        << "key revocation reached the other instance in " << took.count() << " ms";
     EXPECT_EQ(b.get("/apiv1/me/apikeys", bearer(token)).status, 401);
+
+    // A logout: the session ends there within a second.
+    EXPECT_EQ(b.get(keys_path, session(cookie)).status, 200);
+    EXPECT_EQ(call("POST", "/auth/logout", session(cookie)).status, 200);
+    took = until_refused([&] { return b.get(keys_path, session(cookie)).status == 200; },
+                         std::chrono::seconds(1));
+    EXPECT_LT(took, std::chrono::milliseconds(1000))
+        << "logout reached the other instance in " << took.count() << " ms";
+
+    // A disabled user: its remaining session and key end on both instances within a second.
+    auto cookie2 = login("kim@example.com");
+    auto [id2, token2] = make_key(cookie2, uid, R"([{"obtype":"apikeys","obid":"*","actions":["read"]}])");
+    EXPECT_EQ(b.get("/apiv1/me/apikeys", bearer(token2)).status, 200);
+    EXPECT_EQ(b.get(keys_path, session(cookie2)).status, 200);
+    auto r =
+        run_server_command({"user", "disable", "--config", cfg_path_.string(), "--email", "kim@example.com"},
+                           cli_env(), std::chrono::seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    took = until_refused(
+        [&] {
+            return b.get("/apiv1/me/apikeys", bearer(token2)).status == 200 ||
+                   b.get(keys_path, session(cookie2)).status == 200 ||
+                   call("GET", "/apiv1/me/apikeys", bearer(token2)).status == 200;
+        },
+        std::chrono::seconds(1));
+    EXPECT_LT(took, std::chrono::milliseconds(1000))
+        << "disabling reached both instances in " << took.count() << " ms";
+    EXPECT_EQ(post_json("/auth/general",
+                        R"({"email":"kim@example.com","password":")" + std::string(password) + R"("})")
+                  .status,
+              401)
+        << "a disabled user cannot log in";
+    r = run_server_command({"user", "enable", "--config", cfg_path_.string(), "--email", "kim@example.com"},
+                           cli_env(), std::chrono::seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    took = until_refused([&] { return call("GET", "/apiv1/me/apikeys", bearer(token2)).status != 200; },
+                         std::chrono::seconds(1));
+    EXPECT_LT(took, std::chrono::milliseconds(1000)) << "enabled again after " << took.count() << " ms";
 }
 
 TEST_F(Identity, BadInputIs400WithAPreciseMessageAndNothingIsStored) {

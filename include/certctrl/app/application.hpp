@@ -39,6 +39,10 @@ int rewrap_keys(config::config const& cfg);
 /// `user add`: creates an ACTIVE user (admin when asked). Returns an exit code (2 for a bad or taken email).
 int user_add(config::config const& cfg, std::string const& email, std::string const& password, bool admin);
 
+/// `user disable` / `user enable`: sets the user's status (DISABLED or ACTIVE); cached sessions and keys of a
+/// disabled user end on every instance within a second. Returns an exit code (2 for an unknown email).
+int user_set_status(config::config const& cfg, std::string const& email, std::string const& status);
+
 /// `apikey add`: creates an API key for the user with `email` and prints the token (once) on stdout.
 int apikey_add(config::config const& cfg, std::string const& email, std::string const& name,
                std::vector<std::string> const& scopes, std::int64_t expires_in_seconds);

@@ -28,6 +28,7 @@ std::unique_ptr<session_repository> make_mysql_session_repository(db::pool& pool
 std::unique_ptr<api_key_repository> make_mysql_api_key_repository(db::pool& pool);
 std::unique_ptr<audit_repository> make_mysql_audit_repository(db::pool& pool);
 std::unique_ptr<rate_limit_repository> make_mysql_rate_limit_repository(db::pool& pool);
+std::unique_ptr<auth_epoch_repository> make_mysql_auth_epoch_repository(db::pool& pool);
 std::unique_ptr<acme_account_repository> make_mysql_acme_account_repository(db::pool& pool);
 std::unique_ptr<dns_provider_repository> make_mysql_dns_provider_repository(db::pool& pool);
 

@@ -4,6 +4,8 @@
 #include "certctrl/core/error.hpp"
 #include "certctrl/domain/principal.hpp"
 #include "certctrl/repo/identity.hpp"
+#include "certctrl/service/principal_cache.hpp"
+#include "certctrl/service/rate_limiter.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -39,22 +41,6 @@ class audit_service {
     repo::audit_repository& repo_;
 };
 
-/// Fixed-window request budgets kept in MySQL, so every instance shares them.
-class rate_limiter {
-  public:
-    enum class limit { auth, issuance, api };
-    rate_limiter(repo::rate_limit_repository& repo, config::rate_limit_config cfg) : repo_(repo), cfg_(cfg) {}
-    /// Counts one request against `which` for `key` (client IP or user id). Errors: rate_limited (429) with
-    /// params {limit, retry_after}; database.
-    task<bool> check(limit which, std::string key);
-    /// Deletes counters of windows long over. Returns how many.
-    task<std::int64_t> purge();
-
-  private:
-    repo::rate_limit_repository& repo_;
-    config::rate_limit_config cfg_;
-};
-
 /// Outcome of a successful login: the new session id (only ever sent in the cookie) and the user.
 struct login_result {
     std::string session_id;
@@ -65,8 +51,8 @@ struct login_result {
 class auth_service {
   public:
     auth_service(repo::user_repository& users, repo::session_repository& sessions, audit_service& audit,
-                 boost::asio::thread_pool& cpu, config::auth_config cfg)
-        : users_(users), sessions_(sessions), audit_(audit), cpu_(cpu), cfg_(std::move(cfg)) {}
+                 principal_cache& cache, boost::asio::thread_pool& cpu, config::auth_config cfg)
+        : users_(users), sessions_(sessions), audit_(audit), cache_(cache), cpu_(cpu), cfg_(std::move(cfg)) {}
 
     /// Checks email and password and opens a new session; the session `previous_id` (if any) is deleted.
     /// Errors: unauthenticated (wrong email or password, or account not active), database.
@@ -74,7 +60,8 @@ class auth_service {
                              client_info client);
     /// Ends the session. Errors: database.
     task<bool> logout(std::string session_id, std::optional<std::int64_t> user_id, client_info client);
-    /// The principal of a live session, or nothing. Errors: database.
+    /// The principal of a live session, or nothing: from the credential cache when it holds the session, else
+    /// from the database (then cached). Errors: database.
     task<std::optional<domain::principal>> from_session(std::string session_id);
     /// Creates an ACTIVE user (operators' CLI). Errors: bad_request (email/password), conflict, database.
     task<domain::user> create_user(std::string email, std::string password, bool admin);
@@ -96,6 +83,7 @@ class auth_service {
     repo::user_repository& users_;
     repo::session_repository& sessions_;
     audit_service& audit_;
+    principal_cache& cache_;
     boost::asio::thread_pool& cpu_;
     config::auth_config cfg_;
 };
@@ -109,7 +97,8 @@ struct created_api_key {
 /// API keys: `ak_<32 hex key id>.<36 base62 secret>`; only SHA-256 of the secret is stored.
 class api_key_service {
   public:
-    api_key_service(repo::api_key_repository& keys, audit_service& audit) : keys_(keys), audit_(audit) {}
+    api_key_service(repo::api_key_repository& keys, audit_service& audit, principal_cache& cache)
+        : keys_(keys), audit_(audit), cache_(cache) {}
 
     /// Creates a key for `user_id`. A key acting for its user may only grant what it holds.
     /// Errors: bad_request (name, expiry, permissions), forbidden (escalation), database.
@@ -123,13 +112,14 @@ class api_key_service {
     task<domain::api_key> get(std::int64_t user_id, std::int64_t id);
     /// Deletes at once: the next request with that key fails. Errors: not_found, database.
     task<bool> remove(std::int64_t user_id, std::int64_t id, client_info client);
-    /// The principal of a Bearer token. Errors: unauthenticated (malformed, unknown, wrong secret, expired,
-    /// owner not active), database.
+    /// The principal of a Bearer token, verified against the cached key (else the stored one, then cached).
+    /// Errors: unauthenticated (malformed, unknown, wrong secret, expired, owner not active), database.
     task<domain::principal> authenticate(std::string token);
 
   private:
     repo::api_key_repository& keys_;
     audit_service& audit_;
+    principal_cache& cache_;
 };
 
 /// Validates an email address as accepted by this server (1-254 chars, one '@', no spaces or controls).
