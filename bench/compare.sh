@@ -59,6 +59,7 @@ curl -s "$api/health" >"$ng/www/health.json"
 curl -s "${auth[@]}" "$api/apiv1/me/certificates?offset=0&limit=20" >"$ng/www/list.json"
 ngport=$(certctrl_free_port)
 cat >"$ng/nginx.conf" <<NGINX
+user root;  # the files live under a private temp dir (mode 0700)
 worker_processes 2;
 pid $ng/nginx.pid;
 error_log $ng/logs/error.log warn;
@@ -79,13 +80,17 @@ nginx -p "$ng" -c "$ng/nginx.conf" -e "$ng/logs/error.log" -g 'daemon off;' &
 ngpid=$!
 trap 'kill -QUIT $ngpid 2>/dev/null || true; bench_cleanup' EXIT
 sleep 0.5
-echo "list body: $(wc -c <"$ng/www/list.json") bytes (server) vs $(curl -s "http://127.0.0.1:$ngport/list" | wc -c) (nginx)"
+for what in health list; do
+    cmp -s "$ng/www/$what.json" <(curl -sf "http://127.0.0.1:$ngport/$what") ||
+        { echo "nginx does not serve the same bytes for /$what" >&2; exit 1; }
+done
+echo "bodies: /health $(wc -c <"$ng/www/health.json") bytes, list $(wc -c <"$ng/www/list.json") bytes (same bytes from nginx)"
 
 # wrk's summary as "req/s p50 p99" (latencies in ms).
 run_wrk() {
     wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" | awk '
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-        /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)} /Non-2xx/ {bad=$5}
+        /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)} /Non-2xx/ {bad=$NF}
         END {printf "%.0f %.2f %.2f %s\n", rps, p50, p99, bad == "" ? 0 : bad}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
@@ -98,14 +103,14 @@ for what in health list; do
         else
             c=$(run_wrk -H "Authorization: Bearer $key" "$api/apiv1/me/certificates?offset=0&limit=20")
         fi
-        read -r nr np50 np99 _ <<<"$n"; read -r cr cp50 cp99 cbad <<<"$c"
-        echo "$what run $r: nginx $nr req/s (p50 $np50 ms, p99 $np99 ms) | certctrl $cr req/s (p50 $cp50 ms, p99 $cp99 ms, non-2xx $cbad) | ratio $(ratio "$cr" "$nr")"
+        read -r nr np50 np99 nbad <<<"$n"; read -r cr cp50 cp99 cbad <<<"$c"
+        echo "$what run $r: nginx $nr req/s (p50 $np50 ms, p99 $np99 ms, non-2xx $nbad) | certctrl $cr req/s (p50 $cp50 ms, p99 $cp99 ms, non-2xx $cbad) | ratio $(ratio "$cr" "$nr")"
     done
 done
 
 # SELF_CA issuance: each request picks one of the 200 certificates at random.
 cat >"$tmp/issue.lua" <<LUA
-local ids = { ${certs[*]// /, } }
+local ids = { $(IFS=,; echo "${certs[*]}") }
 local key = "$key"
 request = function()
     local id = ids[math.random(#ids)]

@@ -27,7 +27,7 @@ bench_start_mariadb() {
 
 # Serves with $tmp/c.json in the background; sets $server_pid and $port.
 bench_start_server() {
-    build/release/src/certctrl-server serve --config "$tmp/c.json" --port-file "$tmp/port" >"$tmp/server.log" 2>&1 &
+    ${SERVER_PRELOAD:+env LD_PRELOAD=$SERVER_PRELOAD} build/release/src/certctrl-server serve --config "$tmp/c.json" --port-file "$tmp/port" >"$tmp/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
     port=$(cat "$tmp/port")

@@ -9,7 +9,7 @@ CERTCTRL_APT_PACKAGES=(
     # libraries (Boost 1.81: headers + the compiled parts we use)
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
     libmysqlcppconn7v5 libspdlog-dev libssl-dev libsodium-dev libargon2-dev libzip-dev libldns-dev
-    libgtest-dev libgmock-dev
+    libgtest-dev libgmock-dev libjemalloc-dev
     # services run by the scripts (never as system services)
     mariadb-server mariadb-client pebble knot
 )

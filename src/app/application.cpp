@@ -33,6 +33,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -396,7 +397,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
 
     asio::io_context ioc(static_cast<int>(cfg.server.threads));
     // Declared after the io_context, so its threads are joined before the io_context goes away.
-    boost::asio::thread_pool cpu(2);
+    // CPU work (key generation, signing, password hashing) gets a thread per core.
+    boost::asio::thread_pool cpu(std::max(2u, std::thread::hardware_concurrency()));
     http::metrics metrics;
     add_pool_gauges(metrics, pool);
     auto health = repo::make_mysql_health_repository(pool);

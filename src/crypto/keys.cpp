@@ -4,6 +4,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <memory>
@@ -61,7 +62,11 @@ std::string_view to_string(key_algorithm a) {
     return "unknown";
 }
 
-std::string generate_private_key_pem(key_algorithm a) {
+void pkey_deleter::operator()(EVP_PKEY* key) const {
+    EVP_PKEY_free(key);
+}
+
+private_key generate_private_key(key_algorithm a) {
     EVP_PKEY* raw = nullptr;
     switch (a) {
         case key_algorithm::ecdsa_p256:
@@ -80,15 +85,41 @@ std::string generate_private_key_pem(key_algorithm a) {
             raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(4096));
             break;
     }
-    pkey_ptr key(raw, EVP_PKEY_free);
-    bio_ptr bio(BIO_new(BIO_s_mem()), BIO_free);
-    if (!key || !bio ||
-        PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    if (raw == nullptr) {
         throw std::runtime_error("private key generation failed");
+    }
+    return private_key(raw);
+}
+
+std::string generate_private_key_pem(key_algorithm a) {
+    return private_key_pem(generate_private_key(a).get());
+}
+
+std::string private_key_pem(EVP_PKEY const* key) {
+    bio_ptr bio(BIO_new(BIO_s_mem()), BIO_free);
+    if (key == nullptr || !bio ||
+        PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        throw std::runtime_error("private key PEM encoding failed");
     }
     char* data = nullptr;
     long const len = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string private_key_der(EVP_PKEY const* key) {
+    // PKCS#8, the form every stored certificate key has.
+    std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)> p8(
+        key == nullptr ? nullptr : EVP_PKEY2PKCS8(key), PKCS8_PRIV_KEY_INFO_free);
+    int const len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8.get(), nullptr) : -1;
+    if (len <= 0) {
+        throw std::runtime_error("private key DER encoding failed");
+    }
+    std::string out(static_cast<std::size_t>(len), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(out.data());
+    if (i2d_PKCS8_PRIV_KEY_INFO(p8.get(), &p) != len) {
+        throw std::runtime_error("private key DER encoding failed");
+    }
+    return out;
 }
 
 std::optional<key_algorithm> algorithm_of_key(EVP_PKEY const* key) {

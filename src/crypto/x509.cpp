@@ -2,6 +2,8 @@
 
 #include "certctrl/crypto/random.hpp"
 
+#include "ossl.hpp"
+
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -25,97 +27,9 @@
 
 namespace certctrl::crypto {
 
+using namespace ossl;
+
 namespace {
-
-using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using bio_ptr = std::unique_ptr<BIO, decltype(&BIO_free)>;
-using x509_ptr = std::unique_ptr<X509, decltype(&X509_free)>;
-using name_ptr = std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)>;
-using ext_ptr = std::unique_ptr<X509_EXTENSION, decltype(&X509_EXTENSION_free)>;
-using bn_ptr = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
-using bc_ptr = std::unique_ptr<BASIC_CONSTRAINTS, decltype(&BASIC_CONSTRAINTS_free)>;
-using req_ptr = std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)>;
-using gens_ptr = std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)>;
-using p8_ptr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)>;
-using p12_ptr = std::unique_ptr<PKCS12, decltype(&PKCS12_free)>;
-using store_ptr = std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)>;
-using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)>;
-
-void free_x509_stack(STACK_OF(X509) * s) {
-    sk_X509_pop_free(s, X509_free);
-}
-void free_extension_stack(STACK_OF(X509_EXTENSION) * s) {
-    sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
-}
-using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), decltype(&free_x509_stack)>;
-using ext_stack_ptr = std::unique_ptr<STACK_OF(X509_EXTENSION), decltype(&free_extension_stack)>;
-
-[[noreturn]] void fail(char const* what) {
-    ERR_clear_error();
-    throw std::runtime_error(std::string("X.509 operation failed: ") + what);
-}
-
-bio_ptr read_bio(std::string const& text) {
-    if (text.size() > static_cast<std::size_t>(INT_MAX)) {
-        return bio_ptr(nullptr, BIO_free);
-    }
-    return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), BIO_free);
-}
-
-std::string bio_text(BIO* bio) {
-    char* data = nullptr;
-    long const len = BIO_get_mem_data(bio, &data);
-    if (len <= 0 || data == nullptr) {
-        return {};
-    }
-    return std::string(data, static_cast<std::size_t>(len));
-}
-
-/// Never asks for a pass phrase (OpenSSL would prompt on the terminal without a callback): encrypted keys
-/// simply do not parse.
-int no_pass_phrase(char*, int, int, void*) {
-    return -1;
-}
-
-/// The first private key in a PEM text, or null.
-pkey_ptr read_private_key(std::string const& pem) {
-    bio_ptr bio = read_bio(pem);
-    pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_pass_phrase, nullptr) : nullptr,
-                 EVP_PKEY_free);
-    ERR_clear_error();
-    return key;
-}
-
-/// The first certificate in a PEM text, or null.
-x509_ptr read_certificate(std::string const& pem) {
-    bio_ptr bio = read_bio(pem);
-    x509_ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
-    ERR_clear_error();
-    return cert;
-}
-
-std::string pem_of(X509* cert) {
-    bio_ptr pem(BIO_new(BIO_s_mem()), BIO_free);
-    if (!pem || PEM_write_bio_X509(pem.get(), cert) != 1) {
-        fail("PEM encoding");
-    }
-    return bio_text(pem.get());
-}
-
-template <typename T>
-std::string der_of(T const* object, int (*i2d)(T const*, unsigned char**), char const* what) {
-    int const len = i2d(object, nullptr);
-    if (len <= 0) {
-        fail(what);
-    }
-    std::string out(static_cast<std::size_t>(len), '\0');
-    auto* p = reinterpret_cast<unsigned char*>(out.data());
-    if (i2d(object, &p) != len) {
-        fail(what);
-    }
-    return out;
-}
-
 /// SHA-384 for P-384 keys, none for EdDSA (which hashes itself), SHA-256 otherwise.
 EVP_MD const* digest_for(EVP_PKEY const* key) {
     if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")) {
@@ -406,32 +320,50 @@ std::optional<certificate_info> inspect_certificate_pem(std::string const& pem) 
     return info_of(cert.get());
 }
 
-issued_leaf issue_leaf(leaf_request const& req) {
-    check_dns_names(req.dns_names);
-    if (req.valid_seconds < 1) {
-        throw std::invalid_argument("leaf validity must be at least one second");
-    }
-    x509_ptr ca = read_certificate(req.ca_cert_pem);
-    if (!ca) {
+struct leaf_issuer::impl {
+    x509_ptr ca{nullptr, X509_free};
+    pkey_ptr ca_key{nullptr, EVP_PKEY_free};
+    std::int64_t ca_not_after = 0;
+    EVP_MD const* md = nullptr;
+};
+
+leaf_issuer::leaf_issuer(std::string const& ca_cert_pem, std::string const& ca_key_pem)
+    : impl_(std::make_unique<impl>()) {
+    impl_->ca = read_certificate(ca_cert_pem);
+    if (!impl_->ca) {
         throw std::invalid_argument("CA certificate does not parse");
     }
-    pkey_ptr ca_key = read_private_key(req.ca_key_pem);
-    if (!ca_key) {
+    impl_->ca_key = read_private_key(ca_key_pem);
+    if (!impl_->ca_key) {
         throw std::invalid_argument("CA private key does not parse");
     }
-    pkey_ptr key = read_private_key(req.key_pem);
-    if (!key) {
-        throw std::invalid_argument("leaf private key does not parse");
-    }
-    EVP_PKEY const* ca_public = X509_get0_pubkey(ca.get());
-    bool const ca_key_matches = ca_public != nullptr && EVP_PKEY_eq(ca_public, ca_key.get()) == 1;
+    EVP_PKEY const* ca_public = X509_get0_pubkey(impl_->ca.get());
+    bool const ca_key_matches = ca_public != nullptr && EVP_PKEY_eq(ca_public, impl_->ca_key.get()) == 1;
     ERR_clear_error();
     if (!ca_key_matches) {
         throw std::invalid_argument("CA private key does not match the CA certificate");
     }
+    impl_->ca_not_after = epoch_of(X509_get0_notAfter(impl_->ca.get()));
+    impl_->md = digest_for(impl_->ca_key.get());
+    // Fills the certificate's cached extensions now, so concurrent issue() calls only read it.
+    X509_check_purpose(impl_->ca.get(), -1, 0);
+    ERR_clear_error();
+}
+
+leaf_issuer::~leaf_issuer() = default;
+leaf_issuer::leaf_issuer(leaf_issuer&&) noexcept = default;
+
+issued_leaf leaf_issuer::issue(EVP_PKEY* key, leaf_request const& req) const {
+    check_dns_names(req.dns_names);
+    if (req.valid_seconds < 1) {
+        throw std::invalid_argument("leaf validity must be at least one second");
+    }
+    if (key == nullptr) {
+        throw std::invalid_argument("leaf private key does not parse");
+    }
+    X509* const ca = impl_->ca.get();
     std::time_t const now = std::time(nullptr);
-    std::int64_t const ca_not_after = epoch_of(X509_get0_notAfter(ca.get()));
-    if (ca_not_after <= now) {
+    if (impl_->ca_not_after <= now) {
         throw std::invalid_argument("CA certificate has expired");
     }
 
@@ -448,8 +380,8 @@ issued_leaf issue_leaf(leaf_request const& req) {
         fail("validity");
     }
     // Compared as a difference so that a huge valid_seconds cannot overflow.
-    if (req.valid_seconds >= ca_not_after - static_cast<std::int64_t>(now)) {
-        if (X509_set1_notAfter(cert.get(), X509_get0_notAfter(ca.get())) != 1) {
+    if (req.valid_seconds >= impl_->ca_not_after - static_cast<std::int64_t>(now)) {
+        if (X509_set1_notAfter(cert.get(), X509_get0_notAfter(ca)) != 1) {
             fail("validity");
         }
     } else if (ASN1_TIME_adj(X509_getm_notAfter(cert.get()), now, 0, static_cast<long>(req.valid_seconds)) ==
@@ -459,19 +391,19 @@ issued_leaf issue_leaf(leaf_request const& req) {
 
     name_ptr name = subject_name(req.subject, common_name_for(req.dns_names));
     if (X509_set_subject_name(cert.get(), name.get()) != 1 ||
-        X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get())) != 1) {
+        X509_set_issuer_name(cert.get(), X509_get_subject_name(ca)) != 1) {
         fail("names");
     }
-    if (X509_set_pubkey(cert.get(), key.get()) != 1) {
+    if (X509_set_pubkey(cert.get(), key) != 1) {
         fail("public key");
     }
 
     X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, ca.get(), cert.get(), nullptr, nullptr, 0);
+    X509V3_set_ctx(&ctx, ca, cert.get(), nullptr, nullptr, 0);
     add_extension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(cert.get(), &ctx, NID_key_usage,
-                  EVP_PKEY_is_a(key.get(), "RSA") ? "critical,digitalSignature,keyEncipherment"
-                                                  : "critical,digitalSignature");
+                  EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                            : "critical,digitalSignature");
     add_extension(cert.get(), &ctx, NID_ext_key_usage,
                   req.client_auth ? "serverAuth,clientAuth" : "serverAuth");
     ext_ptr san = san_extension(req.dns_names, X509_NAME_entry_count(name.get()) == 0, req.ip_addresses);
@@ -482,13 +414,22 @@ issued_leaf issue_leaf(leaf_request const& req) {
     // From the issuer's subjectKeyIdentifier; left out when the issuer has none.
     add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid");
 
-    if (X509_sign(cert.get(), ca_key.get(), digest_for(ca_key.get())) <= 0) {
+    if (X509_sign(cert.get(), impl_->ca_key.get(), impl_->md) <= 0) {
         fail("signature");
     }
     issued_leaf out;
     out.cert_pem = pem_of(cert.get());
     out.info = info_of(cert.get());
     return out;
+}
+
+issued_leaf issue_leaf(leaf_request const& req) {
+    leaf_issuer const issuer(req.ca_cert_pem, req.ca_key_pem);
+    pkey_ptr key = read_private_key(req.key_pem);
+    if (!key) {
+        throw std::invalid_argument("leaf private key does not parse");
+    }
+    return issuer.issue(key.get(), req);
 }
 
 std::string make_csr_der(std::string const& key_pem, std::vector<std::string> const& dns_names) {
@@ -523,185 +464,6 @@ std::string make_csr_der(std::string const& key_pem, std::vector<std::string> co
         fail("CSR signature");
     }
     return der_of<X509_REQ>(req.get(), i2d_X509_REQ, "CSR encoding");
-}
-
-std::string private_key_der(std::string const& pem) {
-    pkey_ptr key = read_private_key(pem);
-    if (!key) {
-        throw std::invalid_argument("private key does not parse");
-    }
-    p8_ptr p8(EVP_PKEY2PKCS8(key.get()), PKCS8_PRIV_KEY_INFO_free);
-    if (!p8) {
-        fail("PKCS#8 conversion");
-    }
-    return der_of<PKCS8_PRIV_KEY_INFO>(p8.get(), i2d_PKCS8_PRIV_KEY_INFO, "PKCS#8 encoding");
-}
-
-std::string private_key_pem_from_der(std::string const& der) {
-    if (der.empty() || der.size() > static_cast<std::size_t>(LONG_MAX)) {
-        throw std::invalid_argument("private key DER is empty or too large");
-    }
-    auto const* p = reinterpret_cast<unsigned char const*>(der.data());
-    auto const* const end = p + der.size();
-    pkey_ptr key(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size())), EVP_PKEY_free);
-    ERR_clear_error();
-    if (!key || p != end) {
-        throw std::invalid_argument("private key DER does not parse");
-    }
-    bio_ptr bio(BIO_new(BIO_s_mem()), BIO_free);
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-        fail("private key PEM encoding");
-    }
-    return bio_text(bio.get());
-}
-
-std::string certificate_der(std::string const& pem) {
-    x509_ptr cert = read_certificate(pem);
-    if (!cert) {
-        throw std::invalid_argument("certificate does not parse");
-    }
-    return der_of<X509>(cert.get(), i2d_X509, "certificate encoding");
-}
-
-std::vector<std::string> split_certificates(std::string const& pem) {
-    static constexpr std::string_view begin_line = "-----BEGIN CERTIFICATE-----";
-    static constexpr std::string_view end_line = "-----END CERTIFICATE-----";
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (true) {
-        std::size_t begin = pem.find(begin_line, pos);
-        if (begin == std::string::npos) {
-            break;
-        }
-        std::size_t const end = pem.find(end_line, begin + begin_line.size());
-        if (end == std::string::npos) {
-            break;
-        }
-        // A BEGIN without its END followed by a complete block: keep the complete one.
-        for (std::size_t next = pem.find(begin_line, begin + begin_line.size());
-             next != std::string::npos && next < end; next = pem.find(begin_line, next + begin_line.size())) {
-            begin = next;
-        }
-        std::size_t const stop = end + end_line.size();
-        out.push_back(pem.substr(begin, stop - begin) + "\n");
-        pos = stop;
-    }
-    return out;
-}
-
-bool key_matches_certificate(std::string const& key_pem, std::string const& cert_pem) {
-    pkey_ptr key = read_private_key(key_pem);
-    x509_ptr cert = read_certificate(cert_pem);
-    if (!key || !cert) {
-        return false;
-    }
-    EVP_PKEY const* cert_key = X509_get0_pubkey(cert.get());
-    bool const matches = cert_key != nullptr && EVP_PKEY_eq(cert_key, key.get()) == 1;
-    ERR_clear_error();
-    return matches;
-}
-
-std::string make_pkcs12(std::string const& key_pem, std::string const& chain_pem, std::string const& password,
-                        std::string const& friendly_name) {
-    if (password.find('\0') != std::string::npos || friendly_name.find('\0') != std::string::npos) {
-        throw std::runtime_error("PKCS#12 password and friendly name must not contain NUL characters");
-    }
-    pkey_ptr key = read_private_key(key_pem);
-    if (!key) {
-        throw std::runtime_error("PKCS#12: private key does not parse");
-    }
-    std::vector<std::string> const blocks = split_certificates(chain_pem);
-    x509_ptr leaf = blocks.empty() ? x509_ptr(nullptr, X509_free) : read_certificate(blocks.front());
-    if (!leaf) {
-        throw std::runtime_error("PKCS#12: no leaf certificate");
-    }
-    EVP_PKEY const* leaf_key = X509_get0_pubkey(leaf.get());
-    bool const matches = leaf_key != nullptr && EVP_PKEY_eq(leaf_key, key.get()) == 1;
-    ERR_clear_error();
-    if (!matches) {
-        throw std::runtime_error("PKCS#12: private key does not match the leaf certificate");
-    }
-    x509_stack_ptr cas(sk_X509_new_null(), free_x509_stack);
-    if (!cas) {
-        fail("allocation");
-    }
-    for (std::size_t i = 1; i < blocks.size(); ++i) {
-        x509_ptr ca = read_certificate(blocks[i]);
-        if (!ca) {
-            throw std::runtime_error("PKCS#12: chain certificate " + std::to_string(i + 1) +
-                                     " does not parse");
-        }
-        if (sk_X509_push(cas.get(), ca.get()) <= 0) {
-            fail("allocation");
-        }
-        ca.release();  // owned by the stack now
-    }
-    // No MAC from PKCS12_create (mac_iter -1): HMAC-SHA-256 is set explicitly below instead of relying on
-    // the library default (SHA-1 before OpenSSL 3.0).
-    p12_ptr p12(PKCS12_create(password.c_str(), friendly_name.empty() ? nullptr : friendly_name.c_str(),
-                              key.get(), leaf.get(), cas.get(), NID_aes_256_cbc, NID_aes_256_cbc, 0, -1, 0),
-                PKCS12_free);
-    if (!p12) {
-        fail("PKCS#12 creation");
-    }
-    if (PKCS12_set_mac(p12.get(), password.c_str(), -1, nullptr, 0, PKCS12_DEFAULT_ITER, EVP_sha256()) != 1) {
-        fail("PKCS#12 MAC");
-    }
-    return der_of<PKCS12>(p12.get(), i2d_PKCS12, "PKCS#12 encoding");
-}
-
-std::string verify_chain(std::string const& leaf_and_chain_pem, std::string const& trusted_root_pem) {
-    std::vector<std::string> const chain_blocks = split_certificates(leaf_and_chain_pem);
-    std::vector<std::string> const root_blocks = split_certificates(trusted_root_pem);
-    if (chain_blocks.empty()) {
-        return "no certificate to verify";
-    }
-    if (root_blocks.empty()) {
-        return "no trusted root certificate";
-    }
-    x509_ptr leaf = read_certificate(chain_blocks.front());
-    if (!leaf) {
-        return "the leaf certificate does not parse";
-    }
-    x509_stack_ptr untrusted(sk_X509_new_null(), free_x509_stack);
-    store_ptr store(X509_STORE_new(), X509_STORE_free);
-    store_ctx_ptr ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
-    if (!untrusted || !store || !ctx) {
-        fail("allocation");
-    }
-    for (std::size_t i = 1; i < chain_blocks.size(); ++i) {
-        x509_ptr cert = read_certificate(chain_blocks[i]);
-        if (!cert) {
-            return "chain certificate " + std::to_string(i + 1) + " does not parse";
-        }
-        if (sk_X509_push(untrusted.get(), cert.get()) <= 0) {
-            fail("allocation");
-        }
-        cert.release();  // owned by the stack now
-    }
-    for (std::size_t i = 0; i < root_blocks.size(); ++i) {
-        x509_ptr root = read_certificate(root_blocks[i]);
-        if (!root) {
-            return "trusted root certificate " + std::to_string(i + 1) + " does not parse";
-        }
-        if (X509_STORE_add_cert(store.get(), root.get()) != 1) {  // takes its own reference
-            fail("trust store");
-        }
-    }
-    if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), untrusted.get()) != 1 ||
-        X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER) != 1) {
-        fail("verification setup");
-    }
-    int const ok = X509_verify_cert(ctx.get());
-    int const error = X509_STORE_CTX_get_error(ctx.get());
-    ERR_clear_error();
-    if (ok == 1) {
-        return {};
-    }
-    if (error == X509_V_OK) {
-        return "certificate verification failed";
-    }
-    return X509_verify_cert_error_string(error);
 }
 
 }  // namespace certctrl::crypto

@@ -73,6 +73,10 @@ namespace detail {
 // so the thread can tell a dead connection from an ordinary failure.
 thread_local int last_job_errno = 0;
 
+void note_job_error(int mysql_errno) {
+    last_job_errno = mysql_errno;
+}
+
 app_error current_exception_to_error() {
     try {
         throw;

@@ -81,35 +81,38 @@ result<repo::page_query> parse_page(http::request_context const& ctx) {
     return p;
 }
 
-http::response list_response(http::request_context const& ctx, boost::json::array items,
+http::response list_response(http::request_context const& ctx, boost::json::array const& items,
+                             std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
+                             repo::page_query const& page) {
+    return list_response(ctx, boost::json::serialize(items), items.size(), total, has_more, last_id, page);
+}
+
+http::response list_response(http::request_context const& ctx, std::string_view items_json, std::size_t count,
                              std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
                              repo::page_query const& page) {
     // Without ?total=true the total is known only where the page shows it: the last page of an offset
     // listing.
-    if (!total && !has_more && !page.before_id && (page.offset == 0 || !items.empty())) {
-        total = page.offset + static_cast<std::int64_t>(items.size());
+    if (!total && !has_more && !page.before_id && (page.offset == 0 || count > 0)) {
+        total = page.offset + static_cast<std::int64_t>(count);
     }
-    boost::json::object meta{{"offset", page.offset}, {"limit", page.limit}};
+    std::string body;
+    body.reserve(items_json.size() + 160);
+    http::json_writer w(body);
+    w.begin_object().key("data").raw(items_json);
+    w.key("meta").begin_object().member("offset", page.offset).member("limit", page.limit);
     if (total) {
-        meta["total"] = *total;
+        w.member("total", *total);
     }
-    boost::json::object body;
-    body["data"] = std::move(items);
-    body["meta"] = std::move(meta);
-    boost::json::object pagination;
-    pagination["has_more"] = has_more;
+    w.end_object();
+    w.key("pagination").begin_object().member("has_more", has_more).key("cursor");
     if (has_more) {
-        pagination["cursor"] = base64_encode(boost::json::serialize(boost::json::object{{"id", last_id}}));
+        w.value(base64_encode("{\"id\":" + std::to_string(last_id) + "}"));
     } else {
-        pagination["cursor"] = nullptr;
+        w.null();
     }
-    body["pagination"] = std::move(pagination);
-    http::response res{bh::status::ok, ctx.req.version()};
-    res.set(bh::field::content_type, "application/json");
+    w.end_object().end_object();
+    auto res = http::json_text(ctx.req, std::move(body), 200);
     res.set(bh::field::cache_control, "no-store");
-    res.keep_alive(ctx.req.keep_alive());
-    res.body() = boost::json::serialize(body);
-    res.prepare_payload();
     return res;
 }
 

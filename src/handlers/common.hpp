@@ -3,6 +3,7 @@
 
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/device.hpp"
+#include "certctrl/http/json_writer.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
 #include "certctrl/http/types.hpp"
@@ -15,6 +16,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 namespace certctrl::handlers::detail {
 
@@ -29,20 +32,37 @@ result<repo::page_query> parse_page(http::request_context const& ctx);
 /// `{"data": items, "meta": {offset, limit, total?}, "pagination": {cursor, has_more}}`: both documented list
 /// shapes at once. `meta.total` is there when counted (?total=true) or when the page shows it (the last page
 /// of an offset listing). `last_id` is the id of the last item (for the next cursor).
-http::response list_response(http::request_context const& ctx, boost::json::array items,
+http::response list_response(http::request_context const& ctx, boost::json::array const& items,
+                             std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
+                             repo::page_query const& page);
+/// list_response() for items already written as a JSON array (`count` of them).
+http::response list_response(http::request_context const& ctx, std::string_view items_json, std::size_t count,
                              std::optional<std::int64_t> total, bool has_more, std::int64_t last_id,
                              repo::page_query const& page);
 
-/// A page of rows as list_response() shapes it, each row mapped by `to_json`.
+/// Writes one row: with `to_json(writer, row)` when it writes JSON text itself, else the value
+/// `to_json(row)`.
+template <class T, class ToJson>
+void write_row(http::json_writer& w, T const& row, ToJson const& to_json) {
+    if constexpr (std::is_invocable_v<ToJson const&, http::json_writer&, T const&>) {
+        to_json(w, row);
+    } else {
+        w.value(boost::json::value(to_json(row)));
+    }
+}
+
+/// A page of rows as list_response() shapes it, each row written by `to_json` (see write_row).
 template <class T, class ToJson>
 http::response page_response(http::request_context const& ctx, repo::page<T> const& rows, ToJson to_json,
                              repo::page_query const& page) {
-    boost::json::array items;
+    std::string items = "[";
+    http::json_writer w(items);
     for (auto const& row : rows.items) {
-        items.push_back(to_json(row));
+        write_row(w, row, to_json);
     }
+    items += ']';
     std::int64_t const last = rows.items.empty() ? 0 : rows.items.back().id;
-    return list_response(ctx, std::move(items), rows.total, rows.has_more, last, page);
+    return list_response(ctx, items, rows.items.size(), rows.total, rows.has_more, last, page);
 }
 
 /// Awaits `rows` and answers with the page (or the error). A coroutine: `ctx` outlives it, the rest is
@@ -57,6 +77,17 @@ http::awaitable<http::response> respond_page(http::request_context& ctx, repo::p
     co_return page_response(ctx, *r, to_json, page);
 }
 
+/// `{"data": <row written by to_json>}` with `status` (see write_row).
+template <class T, class ToJson>
+http::response one_response(http::request_context const& ctx, T const& row, ToJson const& to_json,
+                            unsigned status = 200) {
+    std::string body = "{\"data\":";
+    http::json_writer w(body);
+    write_row(w, row, to_json);
+    body += '}';
+    return http::json_text(ctx.req, std::move(body), status);
+}
+
 /// Awaits `one` and answers `{"data": to_json(value)}` with `status` (or the error).
 template <class T, class ToJson>
 http::awaitable<http::response> respond_one(http::request_context& ctx, repo::task<T> one, ToJson to_json,
@@ -65,23 +96,25 @@ http::awaitable<http::response> respond_one(http::request_context& ctx, repo::ta
     if (!r) {
         co_return http::error_response(ctx, r.error());
     }
-    co_return http::json_data(ctx.req, to_json(*r), status);
+    co_return one_response(ctx, *r, to_json, status);
 }
 
 /// Awaits `done` and answers 204 (or the error).
 http::awaitable<http::response> respond_done(http::request_context& ctx, repo::task<bool> done);
 
-/// The certificate record of agent contract 4.1 (with the overview document's aliases); the heavy fields
-/// cert/der/csr only when `most`.
-boost::json::object cert_json(domain::certificate const& c, bool most);
+/// The members of the certificate record of agent contract 4.1 (with the overview document's aliases); the
+/// heavy fields cert/der/csr only when `most`. `for_issue` leaves out status and cert, which an issue
+/// response gives otherwise.
+void write_cert_members(http::json_writer& w, domain::certificate const& c, bool most,
+                        bool for_issue = false);
 
 /// A device (agent contract 4.4); never its keys.
 boost::json::object device_json(domain::device const& d);
 
-/// cert_json() as a named function object for the respond_* helpers.
+/// The certificate record as a row writer for the respond_* helpers.
 struct cert_view {
     bool most = false;
-    boost::json::object operator()(domain::certificate const& c) const { return cert_json(c, most); }
+    void operator()(http::json_writer& w, domain::certificate const& c) const;
 };
 
 /// `?detail=most` (true), absent (false), anything else: bad_request.

@@ -61,25 +61,24 @@ boost::json::object install_config_json(repo::install_config const& c) {
 
 // The certificate detail a device fetches: the record with its PEM chain (leaf first) in the names the agent
 // looks for (agent contract 5.3).
-boost::json::object device_cert_json(repo::device_cert_material const& m) {
-    boost::json::object o = detail::cert_json(m.cert, true);
+void device_cert_json(http::json_writer& w, repo::device_cert_material const& m) {
+    w.begin_object();
+    detail::write_cert_members(w, m.cert, true);
     auto blocks = crypto::split_certificates(m.cert.cert_pem);
     if (!blocks.empty()) {
         std::string chain;
         for (std::size_t i = 1; i < blocks.size(); ++i) {
             chain += blocks[i];
         }
-        o["certificate_pem"] = blocks.front();
-        o["chain_pem"] = chain;
-        o["fullchain_pem"] = m.cert.cert_pem;
+        w.member("certificate_pem", blocks.front()).member("chain_pem", chain);
+        w.member("fullchain_pem", m.cert.cert_pem);
         try {
-            o["certificate_der_b64"] = base64_encode(crypto::certificate_der(blocks.front()));
+            w.member("certificate_der_b64", base64_encode(crypto::certificate_der(blocks.front())));
         } catch (std::exception const&) {  // a stored PEM that does not parse: leave the DER out
         }
     }
-    o["issued"] = m.issued;
-    o["wrap_ready"] = m.enc_data_key && m.enc_data_key->size() == 80;
-    return o;
+    w.member("issued", m.issued).member("wrap_ready", m.enc_data_key && m.enc_data_key->size() == 80);
+    w.end_object();
 }
 
 boost::json::object ca_bundle_json(domain::ca const& c) {

@@ -44,22 +44,22 @@ http::awaitable<http::response> request_issue(service::issuance_service& svc, ht
     if (!out) {
         co_return http::error_response(ctx, out.error());
     }
-    boost::json::object data;
+    std::string body = "{\"data\":";
+    http::json_writer w(body);
+    w.begin_object();
     if (out->cert) {
-        for (auto const& kv : detail::cert_json(*out->cert, true)) {
-            if (kv.key() != "status" && kv.key() != "cert") {
-                data[kv.key()] = kv.value();
-            }
-        }
-        data["cert"] = detail::cert_json(*out->cert, true);
+        detail::write_cert_members(w, *out->cert, true, true);
+        w.key("cert");
+        detail::cert_view{true}(w, *out->cert);
     }
-    data["issue_history_id"] = out->row.id;
-    data["status"] = out->row.status;
-    data["issue_attempt_number"] = out->row.attempt;
+    w.member("issue_history_id", out->row.id).member("status", out->row.status);
+    w.member("issue_attempt_number", out->row.attempt);
     if (!out->row.error_message.empty()) {
-        data["error_message"] = out->row.error_message;
+        w.member("error_message", out->row.error_message);
     }
-    co_return http::json_data(ctx.req, std::move(data));
+    w.end_object();
+    body += '}';
+    co_return http::json_text(ctx.req, std::move(body));
 }
 
 bool wants_zip(http::request_context const& ctx) {

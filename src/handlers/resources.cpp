@@ -21,54 +21,53 @@ namespace detail {
 
 // The record of agent contract 4.1, plus the overview document's names (domain, acme_account_id, status).
 // Heavy fields (cert, der, csr) only with ?detail=most; the encrypted key never.
-boost::json::object cert_json(domain::certificate const& c, bool most) {
-    boost::json::array sans;
-    boost::json::array identifiers;
-    for (auto const& s : c.sans) {
-        sans.emplace_back(s);
-        identifiers.push_back(boost::json::object{{"type", "dns"}, {"value", s}});
-    }
-    std::string status = "pending";
-    if (!c.cert_pem.empty()) {
+void write_cert_members(http::json_writer& w, domain::certificate const& c, bool most, bool for_issue) {
+    char const* status = "pending";
+    if (c.has_certificate) {
         status = c.not_after != 0 && c.not_after < unix_now() ? "expired" : "active";
     }
-    boost::json::object o{{"id", c.id},
-                          {"user_id", c.user_id},
-                          {"public_id", c.public_id},
-                          {"domain_name", c.domain_name},
-                          {"domain", c.domain_name},
-                          {"sans", std::move(sans)},
-                          {"acct_id", c.acct_id},
-                          {"acme_account_id", c.acct_id},
-                          {"dns_provider_id", c.dns_provider_id ? boost::json::value(*c.dns_provider_id)
-                                                                : boost::json::value(nullptr)},
-                          {"key_algorithm", c.key_algorithm},
-                          {"key_dist_policy", c.key_dist_policy},
-                          {"server_decrypt_export", c.server_decrypt_export},
-                          {"auto_renew", c.auto_renew},
-                          {"client_auth", c.client_auth},
-                          {"status", status},
-                          {"serial_number", c.serial_number},
-                          {"self_signed", c.self_signed},
-                          {"verified", c.verified},
-                          {"organization", c.organization},
-                          {"organizational_unit", c.organizational_unit},
-                          {"country", c.country},
-                          {"state", c.state},
-                          {"locality", c.locality},
-                          {"not_before", c.not_before},
-                          {"not_after", c.not_after},
-                          {"has_private_key", c.has_key},
-                          {"dhparam", ""},
-                          {"orders", boost::json::object{{"identifiers", std::move(identifiers)}}},
-                          {"created_at", c.created_at},
-                          {"updated_at", c.updated_at}};
-    if (most) {
-        o["cert"] = c.cert_pem;
-        o["der"] = "";
-        o["csr"] = c.csr_pem;
+    w.member("id", c.id).member("user_id", c.user_id).member("public_id", c.public_id);
+    w.member("domain_name", c.domain_name).member("domain", c.domain_name);
+    w.key("sans").begin_array();
+    for (auto const& s : c.sans) {
+        w.value(s);
     }
-    return o;
+    w.end_array();
+    w.member("acct_id", c.acct_id).member("acme_account_id", c.acct_id);
+    w.member("dns_provider_id", c.dns_provider_id);
+    w.member("key_algorithm", c.key_algorithm).member("key_dist_policy", c.key_dist_policy);
+    w.member("server_decrypt_export", c.server_decrypt_export).member("auto_renew", c.auto_renew);
+    w.member("client_auth", c.client_auth);
+    if (!for_issue) {
+        w.member("status", status);
+    }
+    w.member("serial_number", c.serial_number)
+        .member("self_signed", c.self_signed)
+        .member("verified", c.verified);
+    w.member("organization", c.organization).member("organizational_unit", c.organizational_unit);
+    w.member("country", c.country).member("state", c.state).member("locality", c.locality);
+    w.member("not_before", c.not_before)
+        .member("not_after", c.not_after)
+        .member("has_private_key", c.has_key);
+    w.member("dhparam", "");
+    w.key("orders").begin_object().key("identifiers").begin_array();
+    for (auto const& s : c.sans) {
+        w.begin_object().member("type", "dns").member("value", s).end_object();
+    }
+    w.end_array().end_object();
+    w.member("created_at", c.created_at).member("updated_at", c.updated_at);
+    if (most) {
+        if (!for_issue) {
+            w.member("cert", c.cert_pem);
+        }
+        w.member("der", "").member("csr", c.csr_pem);
+    }
+}
+
+void cert_view::operator()(http::json_writer& w, domain::certificate const& c) const {
+    w.begin_object();
+    write_cert_members(w, c, most, false);
+    w.end_object();
 }
 
 // ?detail=most adds the heavy fields; any other value is refused so a typo is not silently ignored.
@@ -87,7 +86,6 @@ result<bool> detail_most(http::request_context const& ctx) {
 
 namespace {
 
-using detail::cert_json;
 using detail::cert_param;
 using detail::cert_view;
 using detail::detail_most;
@@ -214,8 +212,8 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         } else if (auto b = ctx.params.id("acme_account_id"); b) {
             acct = b;
         }
-        auto aw =
-            detail::respond_page(ctx, *page, certs.list(subject_user(ctx), *page, acct), cert_view{*most});
+        auto aw = detail::respond_page(ctx, *page, certs.list(subject_user(ctx), *page, acct, *most),
+                                       cert_view{*most});
         co_return co_await std::move(aw);
     };
     auto create = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -327,7 +325,8 @@ void add_certificate_routes(http::router& r, identity_context& ids, service::cer
         if (!most)
             co_return http::json_error(ctx.req, most.error());
         auto aw = detail::respond_page(
-            ctx, *page, certs.certificates_of(subject_user(ctx), device_param(ctx), *page), cert_view{*most});
+            ctx, *page, certs.certificates_of(subject_user(ctx), device_param(ctx), *page, *most),
+            cert_view{*most});
         co_return co_await std::move(aw);
     };
     auto device_cert = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {

@@ -29,6 +29,10 @@ response json_data(request const& req, boost::json::value data, unsigned status)
     return make(req.version(), req.keep_alive(), status, boost::json::serialize(o));
 }
 
+response json_text(request const& req, std::string body, unsigned status) {
+    return make(req.version(), req.keep_alive(), status, std::move(body));
+}
+
 response no_content(request const& req) {
     response res{bh::status::no_content, req.version()};
     res.keep_alive(req.keep_alive());

@@ -5,6 +5,8 @@
 #include "factories.hpp"
 #include "rows.hpp"
 
+#include <cppconn/exception.h>
+
 namespace certctrl::repo::mysql_detail {
 
 namespace {
@@ -42,11 +44,14 @@ std::string const context_query =
     "c.user_id LEFT JOIN cas ca ON ca.id = a.ca_id AND ca.user_id = c.user_id "
     "WHERE c.user_id = ? AND c.id = ?";
 
+// Read after the certificate row is locked, without locking itself: a locking read of the history would take
+// gap locks that concurrent inserts of other certificates' rows deadlock on. Every writer of a certificate's
+// open row or assignments locks the certificate row first (or relies on the unique in-flight key).
 std::string const slot_query =
-    std::string("SELECT c.id, ") + qualified("h", issue_columns) +
-    ", (SELECT COUNT(*) FROM issue_history x WHERE x.cert_id = c.id) FROM certificates c "
-    "LEFT JOIN issue_history h ON h.inflight_cert_id = c.id WHERE c.user_id = ? AND c.id "
-    "= ? FOR UPDATE";
+    std::string("SELECT ") + qualified("h", issue_columns) +
+    ", (SELECT COUNT(*) FROM issue_history x WHERE x.cert_id = ?), (SELECT "
+    "GROUP_CONCAT(a.device_id ORDER BY a.device_id) FROM certificate_assignments a WHERE "
+    "a.cert_id = ?) FROM (SELECT 1) one LEFT JOIN issue_history h ON h.inflight_cert_id = ?";
 
 class mysql_issuance final : public issuance_repository {
   public:
@@ -67,20 +72,31 @@ class mysql_issuance final : public issuance_repository {
     }
 
     std::optional<issue_slot> lock_slot(work& w, std::int64_t user_id, std::int64_t cert_id) override {
+        auto& c = conn(w);
+        if (!exists(c, "SELECT id FROM certificates WHERE user_id = ? AND id = ? FOR UPDATE",
+                    {user_id, cert_id})) {
+            return std::nullopt;
+        }
         return find_one<issue_slot>(
-            conn(w), slot_query,
+            c, slot_query,
             [](sql::ResultSet& rs) {
                 issue_slot s;
-                if (!rs.isNull(2)) {
-                    s.open_row = read_issue_at(rs, 2);
+                if (!rs.isNull(1)) {
+                    s.open_row = read_issue_at(rs, 1);
                 }
-                s.attempts = rs.getInt(14);
+                s.attempts = rs.getInt(13);
+                std::string const devices = opt_string(rs, 14).value_or("");
+                for (std::size_t at = 0; at < devices.size();) {
+                    auto const comma = devices.find(',', at);
+                    s.devices.push_back(std::stoll(devices.substr(at, comma - at)));
+                    at = comma == std::string::npos ? devices.size() : comma + 1;
+                }
                 return s;
             },
-            user_id, cert_id);
+            cert_id, cert_id, cert_id);
     }
 
-    std::int64_t insert(work& w, domain::issue_row const& r, std::int64_t run_after) override {
+    std::optional<std::int64_t> insert(work& w, domain::issue_row const& r, std::int64_t run_after) override {
         auto& c = conn(w);
         auto ps = prepare(
             c,
@@ -100,8 +116,23 @@ class mysql_issuance final : public issuance_repository {
         ps->setInt64(10, r.started_at);
         ps->setInt64(11, r.completed_at);
         ps->setInt64(12, r.created_at);
-        ps->executeUpdate();
+        try {
+            ps->executeUpdate();
+        } catch (sql::SQLException const& e) {
+            if (e.getErrorCode() == 1062) {  // the unique in-flight key: another open row holds the slot
+                return std::nullopt;
+            }
+            throw;
+        }
         return last_insert_id(c);
+    }
+
+    std::optional<domain::issue_row> open_row(work& w, std::int64_t cert_id) override {
+        return find_one<domain::issue_row>(
+            conn(w),
+            std::string("SELECT ") + issue_columns +
+                " FROM issue_history WHERE inflight_cert_id = ? LOCK IN SHARE MODE",
+            read_issue, cert_id);
     }
 
     bool insert_if_idle(work& w, std::int64_t user_id, std::int64_t cert_id, std::string const& kind,

@@ -131,20 +131,22 @@ class mysql_certificates final : public certificate_repository {
     }
 
     page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
-                                   std::optional<std::int64_t> acct_id) override {
+                                   std::optional<std::int64_t> acct_id, bool with_pem) override {
         std::optional<row_filter> f;
         if (acct_id) {
             f = row_filter{"acct_id = ?", *acct_id};
         }
-        return list_page<domain::certificate>(conn(w), "certificates c", cert_columns, user_id, q, read_cert,
-                                              f);
+        return list_page<domain::certificate>(conn(w), "certificates c",
+                                              with_pem ? cert_columns : cert_summary_columns, user_id, q,
+                                              read_cert, f);
     }
 
     page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
-                                              page_query const& q) override {
+                                              page_query const& q, bool with_pem) override {
         return list_page<domain::certificate>(
-            conn(w), "certificates c JOIN certificate_assignments a ON a.cert_id = c.id", cert_columns,
-            user_id, q, read_cert, row_filter{"a.device_id = ?", device_id});
+            conn(w), "certificates c JOIN certificate_assignments a ON a.cert_id = c.id",
+            with_pem ? cert_columns : cert_summary_columns, user_id, q, read_cert,
+            row_filter{"a.device_id = ?", device_id});
     }
 
     std::optional<domain::certificate> get(work& w, std::int64_t user_id, std::int64_t id,

@@ -6,9 +6,14 @@
 #include "common.hpp"
 #include "factories.hpp"
 
+#include <cppconn/exception.h>
+
 namespace certctrl::repo {
 
 namespace {
+
+constexpr int deadlock = 1213;  // ER_LOCK_DEADLOCK
+constexpr int max_attempts = 3;
 
 class unit_job final : public db::pool::job {
   public:
@@ -22,26 +27,40 @@ class unit_job final : public db::pool::job {
             return;
         }
         mysql_detail::mysql_work w(*conn);
-        bool open = false;
-        try {
-            if (transactional_) {
-                db::begin_transaction(*conn);
-                open = true;
-            }
-            bool const ok = unit_->run(w);
-            if (open) {
-                open = false;
-                if (ok) {
-                    db::commit_transaction(*conn);
-                } else {
+        // A transaction chosen as a deadlock victim is rolled back by the server and run again (units touch
+        // nothing outside the database, so running one twice is safe).
+        for (int attempt = 1;; ++attempt) {
+            bool open = false;
+            try {
+                if (transactional_) {
+                    db::begin_transaction(*conn);
+                    open = true;
+                }
+                bool const ok = unit_->run(w);
+                if (open) {
+                    open = false;
+                    if (ok) {
+                        db::commit_transaction(*conn);
+                    } else {
+                        db::rollback_transaction(*conn);
+                    }
+                }
+            } catch (sql::SQLException const& e) {
+                if (open) {
                     db::rollback_transaction(*conn);
                 }
+                if (e.getErrorCode() == deadlock && transactional_ && attempt < max_attempts) {
+                    continue;
+                }
+                unit_->fail(db::map_sql_error(e));
+                db::detail::note_job_error(e.getErrorCode());
+            } catch (...) {
+                if (open) {
+                    db::rollback_transaction(*conn);
+                }
+                unit_->fail(db::detail::current_exception_to_error());
             }
-        } catch (...) {
-            if (open) {
-                db::rollback_transaction(*conn);
-            }
-            unit_->fail(db::detail::current_exception_to_error());
+            break;
         }
         unit_->complete();
     }

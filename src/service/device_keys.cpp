@@ -93,8 +93,11 @@ wrap_state device_keys::wrap(repo::work& w, std::int64_t cert_id, std::int64_t d
     return state;
 }
 
-void device_keys::wrap_all(repo::work& w, std::int64_t cert_id, std::string const& data_key) const {
-    auto const devices = r_.assignments->devices_of(w, cert_id);
+void device_keys::wrap_all(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
+                           std::string const& data_key) const {
+    if (devices.empty()) {
+        return;
+    }
     r_.devices->lock(w, devices);
     for (auto device_id : devices) {
         wrap(w, cert_id, device_id, data_key);

@@ -10,6 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <mutex>
+
 namespace certctrl::service {
 
 namespace {
@@ -35,14 +38,45 @@ domain::certificate issued_record(domain::certificate c, repo::issued_material c
 
 }  // namespace
 
+struct issuance_service::issuers {
+    std::mutex mu;
+    std::map<std::int64_t, std::pair<std::string, std::shared_ptr<crypto::leaf_issuer const>>> by_ca;
+
+    // The CA's issuer, parsed on first use. Throws like leaf_issuer, and when the key does not open.
+    std::shared_ptr<crypto::leaf_issuer const> of(domain::ca const& ca, crypto::keyring const& keys) {
+        {
+            std::lock_guard lock(mu);
+            if (auto it = by_ca.find(ca.id); it != by_ca.end() && it->second.first == ca.enc_private_key) {
+                return it->second.second;
+            }
+        }
+        auto ca_key = keys.open(ca.enc_private_key, ca_service::seal_context(ca.user_id));
+        if (!ca_key) {
+            throw std::runtime_error("The CA key does not open (master key changed?)");
+        }
+        auto made = std::make_shared<crypto::leaf_issuer const>(ca.cert_pem, *ca_key);
+        std::lock_guard lock(mu);
+        if (by_ca.size() >= 1000) {
+            by_ca.clear();  // bounds memory; the next issuances parse again
+        }
+        by_ca[ca.id] = {ca.enc_private_key, made};
+        return made;
+    }
+};
+
+issuance_service::issuance_service(repo::repositories& r, device_keys const& wraps,
+                                   crypto::keyring const& keys, boost::asio::thread_pool& cpu,
+                                   rate_limiter& limits)
+    : r_(r), wraps_(wraps), keys_(keys), cpu_(cpu), limits_(limits), issuers_(std::make_shared<issuers>()) {}
+
 std::string issuance_service::data_key_context(std::int64_t cert_id) {
     return "certificates." + std::to_string(cert_id);
 }
 
-void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_pem,
+void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_der,
                           domain::certificate const& cert) {
     std::string data_key = crypto::random_bytes(32);
-    m.private_key = crypto::aes256gcm_encrypt(data_key, crypto::private_key_der(key_pem));
+    m.private_key = crypto::aes256gcm_encrypt(data_key, key_der);
     m.data_key = keys.wrap(data_key, issuance_service::data_key_context(cert.id));
     m.keep_master_copy = cert.key_dist_policy != "DEVICE_REQUIRED";
     m.plain_data_key = std::move(data_key);
@@ -62,12 +96,13 @@ result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stor
     }
 }
 
-void issuance_service::store(repo::work& w, std::int64_t cert_id, repo::issued_material const& m,
-                             std::optional<std::int64_t> ca_id, std::int64_t now) const {
+void issuance_service::store(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
+                             repo::issued_material const& m, std::optional<std::int64_t> ca_id,
+                             std::int64_t now) const {
     r_.certificates->store_issued(w, cert_id, m, now);
     // Every device holding the certificate gets the new data key sealed to it (or a pending mark) and a
     // cert.updated signal, in this same transaction.
-    wraps_.wrap_all(w, cert_id, m.plain_data_key);
+    wraps_.wrap_all(w, cert_id, devices, m.plain_data_key);
     if (ca_id) {
         r_.cas->count_use(w, *ca_id, now);
     }
@@ -106,8 +141,16 @@ task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t
         row.attempt = slot->attempts + 1;
         row.kind = kind;
         row.created_at = unix_now();
-        row.id = r_.issuance->insert(w, row, row.created_at);
-        return issue_outcome{row, std::nullopt};
+        if (auto id = r_.issuance->insert(w, row, row.created_at)) {
+            row.id = *id;
+            return issue_outcome{row, std::nullopt};
+        }
+        // A renewal queued meanwhile (it does not wait for the certificate's lock) holds the slot: it
+        // answers.
+        if (auto open = r_.issuance->open_row(w, cert_id)) {
+            return issue_outcome{*open, std::nullopt};
+        }
+        return make_error(errc::conflict, "The certificate's issuance is changing; try again");
     });
     auto queued = co_await std::move(aw_queue);
     if (queued && queued->row.status == "PENDING" && on_queued_) {
@@ -120,22 +163,17 @@ task<repo::issued_material> issuance_service::make_self_ca(repo::issue_context c
     if (!ctx.ca) {
         co_return make_error(errc::internal, "The account's CA no longer exists; choose another account");
     }
-    auto issue = [&keys = keys_,
-                  ctx = std::move(ctx)]() -> certctrl::result<repo::issued_material> {  // named
+    auto issue =
+        [&keys = keys_, issuers = issuers_,
+         ctx = std::move(ctx)]() -> certctrl::result<repo::issued_material> {  // named: see compute.hpp
         try {
-            auto ca_key = keys.open(ctx.ca->enc_private_key, ca_service::seal_context(ctx.cert.user_id));
-            if (!ca_key) {
-                return make_error(errc::internal, "The CA key does not open (master key changed?)");
-            }
             auto alg = crypto::parse_key_algorithm(ctx.cert.key_algorithm);
             if (!alg) {
                 return make_error(errc::internal, "Unknown key algorithm " + ctx.cert.key_algorithm);
             }
-            std::string const key_pem = crypto::generate_private_key_pem(*alg);
+            auto const issuer = issuers->of(*ctx.ca, keys);
+            crypto::private_key const key = crypto::generate_private_key(*alg);
             crypto::leaf_request req;
-            req.ca_cert_pem = ctx.ca->cert_pem;
-            req.ca_key_pem = *ca_key;
-            req.key_pem = key_pem;
             req.dns_names = ctx.cert.sans;
             req.subject.organization = ctx.cert.organization;
             req.subject.organizational_unit = ctx.cert.organizational_unit;
@@ -144,7 +182,7 @@ task<repo::issued_material> issuance_service::make_self_ca(repo::issue_context c
             req.subject.locality = ctx.cert.locality;
             req.valid_seconds = ctx.account.cert_valid_seconds.value_or(default_self_ca_validity);
             req.client_auth = ctx.cert.client_auth;
-            auto leaf = crypto::issue_leaf(req);
+            auto leaf = issuer->issue(key.get(), req);
             repo::issued_material m;
             m.cert_pem = leaf.cert_pem + ctx.ca->cert_pem;
             m.serial_number = leaf.info.serial_hex;
@@ -152,7 +190,7 @@ task<repo::issued_material> issuance_service::make_self_ca(repo::issue_context c
             m.not_after = leaf.info.not_after;
             m.self_signed = true;
             m.verified = true;
-            seal_certificate_key(m, keys, key_pem, ctx.cert);
+            seal_certificate_key(m, keys, crypto::private_key_der(key.get()), ctx.cert);
             return m;
         } catch (std::exception const& e) {
             return make_error(errc::internal, "SELF_CA issuance failed", {}, e.what());
@@ -190,34 +228,36 @@ task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std:
         row.attempt = slot->attempts + 1;
         row.kind = kind;
         row.started_at = row.completed_at = row.created_at = now;
+        row.status = made ? "SUCCESS" : "FAILED";
         if (!made) {
-            row.status = "FAILED";
             row.error_message =
                 made.error().what + (made.error().detail.empty() ? "" : ": " + made.error().detail);
-            row.id = r_.issuance->insert(w, row, now);
+        }
+        row.id = *r_.issuance->insert(w, row, now);  // a closed row takes no slot
+        if (!made) {
             return issue_outcome{row, std::nullopt};
         }
-        row.status = "SUCCESS";
-        row.id = r_.issuance->insert(w, row, now);
-        store(w, cert_id, *made, ca_id, now);
+        store(w, cert_id, slot->devices, *made, ca_id, now);
         return issue_outcome{row, issued_record(cert, *made, now)};
     });
     co_return co_await std::move(aw_store);
 }
 
-task<bool> issuance_service::complete(std::int64_t history_id, std::int64_t cert_id, repo::issued_material m,
-                                      std::optional<std::int64_t> ca_id) {
-    return r_.db->transact(
-        [this, history_id, cert_id, m = std::move(m), ca_id](repo::work& w) -> certctrl::result<bool> {
-            auto row = r_.issuance->get(w, history_id, repo::row_lock::update);
-            if (!row || row->status != "PROCESSING") {
-                return false;
-            }
-            std::int64_t const now = unix_now();
-            store(w, cert_id, m, ca_id, now);
-            r_.issuance->close(w, history_id, "SUCCESS", "", now);
-            return true;
-        });
+task<bool> issuance_service::complete(std::int64_t history_id, std::int64_t user_id, std::int64_t cert_id,
+                                      repo::issued_material m, std::optional<std::int64_t> ca_id) {
+    return r_.db->transact([this, history_id, user_id, cert_id, m = std::move(m),
+                            ca_id](repo::work& w) -> certctrl::result<bool> {
+        // The certificate row first (the lock order of assignments), then the worker's row.
+        auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
+        auto row = r_.issuance->get(w, history_id, repo::row_lock::update);
+        if (!slot || !row || row->status != "PROCESSING") {
+            return false;
+        }
+        std::int64_t const now = unix_now();
+        store(w, cert_id, slot->devices, m, ca_id, now);
+        r_.issuance->close(w, history_id, "SUCCESS", "", now);
+        return true;
+    });
 }
 
 task<bool> issuance_service::close(std::int64_t history_id, std::string status, std::string message) {

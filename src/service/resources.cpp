@@ -141,13 +141,15 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
 }
 
 task<repo::page<domain::certificate>> certificate_service::list(std::int64_t user_id, repo::page_query q,
-                                                                std::optional<std::int64_t> acct_id) {
-    return r_.db->read([this, user_id, q, acct_id](repo::work& w) -> result<repo::page<domain::certificate>> {
-        if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
-            return not_found("ACME account not found");
-        }
-        return r_.certificates->list(w, user_id, q, acct_id);
-    });
+                                                                std::optional<std::int64_t> acct_id,
+                                                                bool with_pem) {
+    return r_.db->read(
+        [this, user_id, q, acct_id, with_pem](repo::work& w) -> result<repo::page<domain::certificate>> {
+            if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
+                return not_found("ACME account not found");
+            }
+            return r_.certificates->list(w, user_id, q, acct_id, with_pem);
+        });
 }
 
 task<domain::certificate> certificate_service::get(std::int64_t user_id, std::int64_t id) {
@@ -246,13 +248,14 @@ task<bool> certificate_service::remove_device(std::int64_t user_id, std::int64_t
 
 task<repo::page<domain::certificate>> certificate_service::certificates_of(std::int64_t user_id,
                                                                            std::int64_t device_id,
-                                                                           repo::page_query q) {
+                                                                           repo::page_query q,
+                                                                           bool with_pem) {
     return r_.db->read(
-        [this, user_id, device_id, q](repo::work& w) -> result<repo::page<domain::certificate>> {
+        [this, user_id, device_id, q, with_pem](repo::work& w) -> result<repo::page<domain::certificate>> {
             if (!r_.devices->get(w, user_id, device_id)) {
                 return not_found("Device not found");
             }
-            return r_.certificates->list_for_device(w, user_id, device_id, q);
+            return r_.certificates->list_for_device(w, user_id, device_id, q, with_pem);
         });
 }
 

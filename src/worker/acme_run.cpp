@@ -396,8 +396,8 @@ net::awaitable<result<bool>> acme_run::store() {
     m.serial_number = info->serial_hex;
     m.not_before = info->not_before;
     m.not_after = info->not_after;
-    service::seal_certificate_key(m, env_.keys, leaf_key_, ctx_.cert);
-    auto aw_store = env_.issuance.complete(row_.id, ctx_.cert.id, std::move(m), std::nullopt);
+    service::seal_certificate_key(m, env_.keys, crypto::private_key_der(leaf_key_), ctx_.cert);
+    auto aw_store = env_.issuance.complete(row_.id, row_.user_id, ctx_.cert.id, std::move(m), std::nullopt);
     auto stored = co_await std::move(aw_store);
     if (!stored) {
         co_return stored.error();

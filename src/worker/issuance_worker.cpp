@@ -124,7 +124,7 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
             co_await std::move(aw);
             co_return;
         }
-        auto aw_done = issuance_.complete(row.id, row.cert_id, std::move(*made), ca_id);
+        auto aw_done = issuance_.complete(row.id, row.user_id, row.cert_id, std::move(*made), ca_id);
         co_await std::move(aw_done);
         co_return;
     }

@@ -132,14 +132,14 @@ TEST_F(ResourcesRepo, DeletingACertificateRemovesEverythingItOwns) {
             << table;
     }
     // The account-filtered keyset list sees only what is left.
-    auto page = run_awaitable(certs_->list(uid, repo::page_query{}, acct));
+    auto page = run_awaitable(certs_->list(uid, repo::page_query{}, acct, false));
     ASSERT_TRUE(page);
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0].id, keep->id);
     EXPECT_FALSE(page->total) << "not counted unless asked";
     repo::page_query counted;
     counted.with_total = true;
-    EXPECT_EQ(run_awaitable(certs_->list(uid, counted, acct))->total, 1);
+    EXPECT_EQ(run_awaitable(certs_->list(uid, counted, acct, false))->total, 1);
 }
 
 TEST_F(ResourcesRepo, RenewalFollowsTheCasSuggestedTimeWhenThereIsOne) {

@@ -3,6 +3,7 @@
 #include "certctrl/crypto/keys.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,6 +81,26 @@ struct issued_leaf {
 /// valid_seconds < 1, key/cert unparsable, CA key does not match the CA certificate, CA certificate expired),
 /// std::runtime_error on OpenSSL failure (including a subject field OpenSSL rejects).
 issued_leaf issue_leaf(leaf_request const& req);
+
+/// A CA's certificate and key parsed and checked once (the key matches the certificate), to sign many leaves.
+/// issue() may run on several threads at once.
+class leaf_issuer {
+  public:
+    /// Throws std::invalid_argument when either does not parse or the key is not the certificate's.
+    leaf_issuer(std::string const& ca_cert_pem, std::string const& ca_key_pem);
+    ~leaf_issuer();
+    leaf_issuer(leaf_issuer&&) noexcept;
+    leaf_issuer(leaf_issuer const&) = delete;
+    leaf_issuer& operator=(leaf_issuer const&) = delete;
+
+    /// The leaf of issue_leaf() for `key` (its public key goes into the certificate); the CA and key fields
+    /// of `req` are not used. Throws like issue_leaf (an expired CA included).
+    issued_leaf issue(EVP_PKEY* key, leaf_request const& req) const;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
 
 /// A PKCS#10 CSR (DER) for an ACME finalize: subject CN = first name (empty subject when it is longer than
 /// 64 characters), SAN extension with all `dns_names`, signed with `key_pem` (SHA-256; SHA-384 for P-384).

@@ -125,6 +125,9 @@ class offload_job final : public pool::job {
 
 app_error current_exception_to_error();
 
+/// Records the MySQL error number a job ended with, so its pool thread can drop a dead connection.
+void note_job_error(int mysql_errno);
+
 template <class Fn>
 auto run_guarded(Fn& fn, sql::Connection& c) -> std::invoke_result_t<Fn&, sql::Connection&> {
     try {

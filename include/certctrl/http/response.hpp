@@ -12,6 +12,9 @@ struct request_context;
 /// `{"data": <data>}` with the given status (200 by default), Content-Type application/json.
 response json_data(request const& req, boost::json::value data, unsigned status = 200);
 
+/// A body that already is JSON text, with the given status, Content-Type application/json.
+response json_text(request const& req, std::string body, unsigned status = 200);
+
 /// An empty 204 response.
 response no_content(request const& req);
 

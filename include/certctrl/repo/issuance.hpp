@@ -13,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace certctrl::repo {
 
@@ -27,6 +28,7 @@ struct issue_context {
 struct issue_slot {
     std::optional<domain::issue_row> open_row;  // its PENDING/PROCESSING row, if any
     int attempts = 0;                           // the rows it has had
+    std::vector<std::int64_t> devices;          // the devices it is assigned to, ascending
 };
 
 class issuance_repository {
@@ -36,13 +38,16 @@ class issuance_repository {
     /// The certificate with its account (and CA for SELF_CA), in one read. Nothing when the certificate or
     /// its account is not the user's.
     virtual std::optional<issue_context> context(work& w, std::int64_t user_id, std::int64_t cert_id) = 0;
-    /// Locks the user's certificate row (serialising issuance requests for it) and reads its open row and
-    /// how many rows it had. Nothing when the user has no such certificate.
+    /// Locks the user's certificate row (serialising issuance requests and assignments for it) and reads its
+    /// open row, how many rows it had and the devices holding it. Nothing when the user has no such
+    /// certificate.
     virtual std::optional<issue_slot> lock_slot(work& w, std::int64_t user_id, std::int64_t cert_id) = 0;
-    /// Inserts a row (its id and attempt are taken from `r`'s other fields: id is returned). An open row
-    /// (PENDING/PROCESSING) takes the certificate's single in-flight slot; a second one throws a
-    /// duplicate-key error (conflict).
-    virtual std::int64_t insert(work& w, domain::issue_row const& r, std::int64_t run_after) = 0;
+    /// Inserts a row and returns its id. An open row (PENDING/PROCESSING) takes the certificate's single
+    /// in-flight slot: nothing is inserted (nothing returned) while another open row holds it.
+    virtual std::optional<std::int64_t> insert(work& w, domain::issue_row const& r,
+                                               std::int64_t run_after) = 0;
+    /// The certificate's open row as last committed (a locking read, past the transaction's snapshot).
+    virtual std::optional<domain::issue_row> open_row(work& w, std::int64_t cert_id) = 0;
     /// Queues a renewal unless the certificate has an open row; true when queued.
     virtual bool insert_if_idle(work& w, std::int64_t user_id, std::int64_t cert_id, std::string const& kind,
                                 std::int64_t now) = 0;

@@ -57,12 +57,13 @@ class certificate_repository {
     virtual ~certificate_repository() = default;
     /// Inserts a certificate record; returns it with its id.
     virtual domain::certificate insert(work& w, domain::certificate c) = 0;
-    /// The user's certificates, newest first; `acct_id`: only that account's.
+    /// The user's certificates, newest first; `acct_id`: only that account's. The PEM texts are read only
+    /// `with_pem` (else left empty; has_certificate still tells whether one was issued).
     virtual page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
-                                           std::optional<std::int64_t> acct_id) = 0;
-    /// The certificates assigned to a device.
+                                           std::optional<std::int64_t> acct_id, bool with_pem) = 0;
+    /// The certificates assigned to a device (PEM texts as in list()).
     virtual page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
-                                                      page_query const& q) = 0;
+                                                      page_query const& q, bool with_pem) = 0;
     virtual std::optional<domain::certificate> get(work& w, std::int64_t user_id, std::int64_t id,
                                                    row_lock lock = row_lock::none) = 0;
     /// Deletes a certificate with its wrapped key, issue history and assignments.

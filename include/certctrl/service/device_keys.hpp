@@ -54,8 +54,10 @@ class device_keys {
     /// a re-issue queued so every device receives a fresh key. The device row must be locked by the caller.
     wrap_state wrap(repo::work& w, std::int64_t cert_id, std::int64_t device_id,
                     std::optional<std::string> const& data_key = std::nullopt) const;
-    /// wrap() for every device holding the certificate (locked in id order): after an issuance.
-    void wrap_all(repo::work& w, std::int64_t cert_id, std::string const& data_key) const;
+    /// wrap() for each of `devices` (the ones holding the certificate, read under its lock; locked here in id
+    /// order): after an issuance.
+    void wrap_all(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
+                  std::string const& data_key) const;
     /// The cert.updated ref for a device: wrap details when the key is sealed to it.
     static boost::json::object cert_updated_ref(std::int64_t cert_id, wrap_state s, std::string const& keyfp,
                                                 std::string const& serial);

@@ -39,8 +39,7 @@ struct export_zip {
 class issuance_service {
   public:
     issuance_service(repo::repositories& r, device_keys const& wraps, crypto::keyring const& keys,
-                     boost::asio::thread_pool& cpu, rate_limiter& limits)
-        : r_(r), wraps_(wraps), keys_(keys), cpu_(cpu), limits_(limits) {}
+                     boost::asio::thread_pool& cpu, rate_limiter& limits);
 
     /// Called when a row is queued for a worker (the worker pool wakes up instead of waiting to poll).
     void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
@@ -74,8 +73,8 @@ class issuance_service {
     /// Stores the material on the certificate, seals it to the devices holding it and closes the worker's row
     /// as SUCCESS, in one transaction; `ca_id` counts a SELF_CA issuance. False when the row is no longer
     /// PROCESSING (cancelled or taken over).
-    task<bool> complete(std::int64_t history_id, std::int64_t cert_id, repo::issued_material m,
-                        std::optional<std::int64_t> ca_id);
+    task<bool> complete(std::int64_t history_id, std::int64_t user_id, std::int64_t cert_id,
+                        repo::issued_material m, std::optional<std::int64_t> ca_id);
     /// Closes a row as FAILED (or CANCELLED) with a message a user can act on.
     task<bool> close(std::int64_t history_id, std::string status, std::string message);
 
@@ -84,9 +83,10 @@ class issuance_service {
 
   private:
     task<issue_outcome> issue_inline(repo::issue_context ctx, std::string kind);
-    /// Stores an issuance's outcome on the certificate (inside `w`, the certificate's row locked).
-    void store(repo::work& w, std::int64_t cert_id, repo::issued_material const& m,
-               std::optional<std::int64_t> ca_id, std::int64_t now) const;
+    /// Stores an issuance's outcome on the certificate and seals it to `devices` (inside `w`, the
+    /// certificate's row locked, `devices` read under that lock).
+    void store(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
+               repo::issued_material const& m, std::optional<std::int64_t> ca_id, std::int64_t now) const;
 
     repo::repositories& r_;
     device_keys const& wraps_;
@@ -94,12 +94,16 @@ class issuance_service {
     boost::asio::thread_pool& cpu_;
     rate_limiter& limits_;
     std::function<void()> on_queued_;
+    /// Parsed CA certificates and keys by CA id (with the sealed key they came from, so a changed CA is
+    /// reread).
+    struct issuers;
+    std::shared_ptr<issuers> issuers_;
 };
 
-/// Encrypts a private key (PEM) into `m` as the agent contract stores it: AES-256-GCM of its PKCS#8 DER under
-/// a fresh 32-byte data key (no AAD), the data key wrapped under the current master key (kept unless the
-/// policy is DEVICE_REQUIRED) and kept in plain in `m` to seal for the assigned devices. Throws on bad input.
-void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_pem,
+/// Encrypts a private key (PKCS#8 DER) into `m` as the agent contract stores it: AES-256-GCM under a fresh
+/// 32-byte data key (no AAD), the data key wrapped under the current master key (kept unless the policy is
+/// DEVICE_REQUIRED) and kept in plain in `m` to seal for the assigned devices.
+void seal_certificate_key(repo::issued_material& m, crypto::keyring const& keys, std::string const& key_der,
                           domain::certificate const& cert);
 
 /// The PEM private key back from its stored form. Errors: forbidden (no master copy), internal.

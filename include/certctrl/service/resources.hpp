@@ -49,9 +49,10 @@ class certificate_service {
 
     /// Errors: not_found (account or DNS provider not the user's, naming the field), database.
     task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
-    /// `acct_id`: only that account's certificates. Errors: not_found (no such account).
+    /// `acct_id`: only that account's certificates; `with_pem`: with the PEM texts (?detail=most).
+    /// Errors: not_found (no such account).
     task<repo::page<domain::certificate>> list(std::int64_t user_id, repo::page_query q,
-                                               std::optional<std::int64_t> acct_id);
+                                               std::optional<std::int64_t> acct_id, bool with_pem);
     /// Errors: not_found.
     task<domain::certificate> get(std::int64_t user_id, std::int64_t id);
     /// Removes keys, history and assignments too; devices holding it are told (cert.unassigned) in the same
@@ -72,7 +73,7 @@ class certificate_service {
     task<bool> remove_device(std::int64_t user_id, std::int64_t id);
     /// The certificates assigned to a device. Errors: not_found (no such device).
     task<repo::page<domain::certificate>> certificates_of(std::int64_t user_id, std::int64_t device_id,
-                                                          repo::page_query q);
+                                                          repo::page_query q, bool with_pem);
     /// One certificate assigned to a device. Errors: not_found (no device, or the certificate is not
     /// assigned).
     task<domain::certificate> certificate_of(std::int64_t user_id, std::int64_t device_id,
