@@ -4,6 +4,7 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/handlers/access.hpp"
 #include "certctrl/handlers/health.hpp"
+#include "certctrl/http/io_pool.hpp"
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/server.hpp"
 #include "certctrl/repo/mysql.hpp"
@@ -395,7 +396,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
         return rc;
     }
 
-    asio::io_context ioc(static_cast<int>(cfg.server.threads));
+    http::io_pool io(cfg.server.threads);
+    asio::io_context& ioc = io.main();
     // Declared after the io_context, so its threads are joined before the io_context goes away.
     // CPU work (key generation, signing, password hashing) gets a thread per core.
     boost::asio::thread_pool cpu(std::max(2u, std::thread::hardware_concurrency()));
@@ -449,7 +451,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);
     }
 
-    http::server api(ioc, cfg.server, api_routes, metrics, "api");
+    http::server api(io, cfg.server, api_routes, metrics, "api");
     http::router metrics_routes;
     std::unique_ptr<http::server> metrics_server;
     http::router challenge_routes;
@@ -459,13 +461,13 @@ int serve(config::config const& cfg, serve_options const& opts) {
         if (cfg.issuance.http01_port != 0) {
             handlers::add_acme_challenge_route(challenge_routes, jobs);
             challenge_server =
-                std::make_unique<http::server>(ioc, cfg.server, challenge_routes, metrics, "http01");
+                std::make_unique<http::server>(io, cfg.server, challenge_routes, metrics, "http01");
             challenge_server->listen(cfg.issuance.http01_listen_address, cfg.issuance.http01_port);
         }
         if (separate_metrics) {
             handlers::add_metrics_route(metrics_routes, metrics, cfg.metrics.token);
             metrics_server =
-                std::make_unique<http::server>(ioc, cfg.server, metrics_routes, metrics, "metrics");
+                std::make_unique<http::server>(io, cfg.server, metrics_routes, metrics, "metrics");
             metrics_server->listen(cfg.metrics.listen_address, cfg.metrics.port);
         }
     } catch (boost::system::system_error const& e) {
@@ -506,7 +508,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         std::ofstream(*opts.port_file) << api.port() << "\n";
     }
 
-    // Shutdown: stop accepting, let in-flight requests finish, then stop the io_context once every
+    // Shutdown: stop accepting, let in-flight requests finish, then stop the I/O contexts once every
     // connection closed or the grace period ran out.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer drain(ioc);
@@ -519,7 +521,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
             if (open != 0) {
                 spdlog::warn("shutdown grace period over with {} connection(s) open", open);
             }
-            ioc.stop();
+            io.stop();
             return;
         }
         drain.expires_after(std::chrono::milliseconds(20));
@@ -544,14 +546,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         poll_drain();
     });
 
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < cfg.server.threads; ++i) {
-        threads.emplace_back([&ioc] { ioc.run(); });
-    }
-    ioc.run();
-    for (auto& t : threads) {
-        t.join();
-    }
+    io.run();
     cpu.stop();
     cpu.join();
     pool.stop();

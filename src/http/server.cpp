@@ -11,7 +11,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -37,7 +36,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 struct server::connection {
     explicit connection(tcp::socket s) : stream(std::move(s)) {}
     beast::tcp_stream stream;
-    bool idle = true;  // touched only on the connection's strand
+    bool idle = true;  // touched only on the connection's context
 };
 
 namespace {
@@ -92,15 +91,14 @@ std::string request_id_for(request const& req) {
     return new_request_id();
 }
 
-server::server(asio::io_context& ioc, config::server_config limits, router const& r, metrics& m,
-               std::string name)
-    : ioc_(ioc),
+server::server(io_pool& io, config::server_config limits, router const& r, metrics& m, std::string name)
+    : io_(io),
       limits_(std::move(limits)),
       router_(r),
       metrics_(m),
       name_(std::move(name)),
-      // On a strand of its own, so begin_shutdown() can close it from any thread.
-      acceptor_(asio::make_strand(ioc)) {}
+      // On the main context (one thread), where begin_shutdown() posts its close.
+      acceptor_(io.main()) {}
 
 server::~server() = default;
 
@@ -135,7 +133,7 @@ void server::begin_shutdown() {
     });
     std::lock_guard lock(mutex_);
     for (auto const& [id, c] : connections_) {
-        // On the connection's strand, so `idle` is read without a race.
+        // On the connection's context (one thread), so `idle` is read without a race.
         asio::post(c->stream.get_executor(), [c] {
             if (c->idle) {
                 c->stream.cancel();
@@ -146,7 +144,7 @@ void server::begin_shutdown() {
 
 awaitable<void> server::accept_loop() {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
+        auto [ec, socket] = co_await acceptor_.async_accept(io_.next(), use_tuple);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open() || stopping_) {
                 co_return;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/config/config.hpp"
+#include "certctrl/http/io_pool.hpp"
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/router.hpp"
 
@@ -15,14 +16,14 @@
 
 namespace certctrl::http {
 
-/// One HTTP/1.1 listener: an awaitable accept loop, each connection a coroutine on its own strand.
+/// One HTTP/1.1 listener: an awaitable accept loop on the pool's main context, each connection a coroutine on
+/// one of the pool's contexts (one thread each, so no strand).
 /// Enforces header/body size limits, read/idle/write timeouts and a connection cap; answers every
 /// request (including malformed ones) with a JSON body, and writes one access-log line per request.
 class server {
   public:
     /// `r` and `m` must outlive the server. `name` labels log lines ("api", "metrics").
-    server(boost::asio::io_context& ioc, config::server_config limits, router const& r, metrics& m,
-           std::string name = "api");
+    server(io_pool& io, config::server_config limits, router const& r, metrics& m, std::string name = "api");
     ~server();
     server(server const&) = delete;
     server& operator=(server const&) = delete;
@@ -51,7 +52,7 @@ class server {
     awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
                                  std::string& route_out);
 
-    boost::asio::io_context& ioc_;
+    io_pool& io_;
     config::server_config limits_;
     router const& router_;
     metrics& metrics_;
