@@ -3,6 +3,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace certctrl::http {
 
@@ -83,13 +85,37 @@ json_writer& json_writer::raw(std::string_view json) {
     return *this;
 }
 
+namespace {
+
+// True when any byte of the 8 in `w` is below 0x20, a quote or a backslash (the bytes JSON escapes).
+bool any_special(std::uint64_t w) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    auto const has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    std::uint64_t const below_space = (w - ones * 0x20) & ~w & highs;
+    return (below_space | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+
+}  // namespace
+
 void json_writer::escaped(std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out_.push_back('"');
     std::size_t run = 0;  // start of the pending run of characters that need no escape
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        // Eight bytes at a time while none needs an escape (most text is plain).
+        if (i + 8 <= s.size()) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            if (!any_special(w)) {
+                i += 8;
+                continue;
+            }
+        }
         auto const c = static_cast<unsigned char>(s[i]);
         if (c >= 0x20 && c != '"' && c != '\\') {
+            ++i;
             continue;
         }
         out_.append(s.data() + run, i - run);
@@ -121,6 +147,7 @@ void json_writer::escaped(std::string_view s) {
                 out_.push_back(hex[c >> 4]);
                 out_.push_back(hex[c & 15]);
         }
+        ++i;
     }
     out_.append(s.data() + run, s.size() - run);
     out_.push_back('"');
