@@ -20,7 +20,8 @@ bench_start_mariadb() {
     dbport=$(certctrl_free_port)
     mariadb_start "$tmp/data" "$tmp/run" "$dbport"
     mariadb_sql "$tmp/run" "CREATE DATABASE bench; CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY 'benchpw';
-        GRANT ALL ON bench.* TO 'bench'@'127.0.0.1';"
+        GRANT ALL ON bench.* TO 'bench'@'127.0.0.1'; CREATE USER 'bench'@'localhost' IDENTIFIED BY 'benchpw';
+        GRANT ALL ON bench.* TO 'bench'@'localhost';"
     export BENCH_DB_PW=benchpw
     export CERTCTRL_MASTER_KEY=${CERTCTRL_MASTER_KEY:-$(openssl rand -hex 32)}  # serve refuses to start without one
 }

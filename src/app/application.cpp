@@ -4,6 +4,7 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/handlers/access.hpp"
 #include "certctrl/handlers/health.hpp"
+#include "certctrl/handlers/routes.hpp"
 #include "certctrl/http/io_pool.hpp"
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/server.hpp"
@@ -409,8 +410,6 @@ int serve(config::config const& cfg, serve_options const& opts) {
     for (auto const& o : cfg.auth.dashboard_origins) {
         origins.push_back(handlers::origin_of(o));
     }
-    handlers::identity_context ids{identity.auth, identity.api_keys, identity.limits, identity.audit,
-                                   origins};
     crypto::keyring keys = make_keyring(cfg);
     auto acme_repo = repo::make_mysql_acme_account_repository(pool);
     service::acme_account_service acme_accounts(*acme_repo, keys, cpu);
@@ -422,9 +421,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::install_config_service install_configs(repos, feed_signals);
     service::ca_service cas(repos, feed_signals, keys, cpu);
     service::certificate_service certificates(repos, feed_signals, wraps, install_configs);
-    service::issuance_service issuance(repos, wraps, keys, cpu, ids.limits);
+    service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits);
     service::device_auth_service device_auth(repos, wraps, keys, cfg.devices, cfg.server.public_url);
-    ids.devices = &device_auth;
     service::update_notifier notifier(repos, std::chrono::milliseconds(250));
     metrics.add_source([&notifier](std::string& out) {
         out += "# HELP certctrl_device_longpolls_waiting Device update long-polls waiting for a signal.\n";
@@ -437,15 +435,21 @@ int serve(config::config const& cfg, serve_options const& opts) {
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_openapi_route(api_routes);
-    handlers::add_auth_routes(api_routes, ids, cfg);
-    handlers::add_api_key_routes(api_routes, ids);
-    handlers::add_acme_account_routes(api_routes, ids, acme_accounts);
-    handlers::add_dns_provider_routes(api_routes, ids, dns_providers);
-    handlers::add_ca_routes(api_routes, ids, cas);
-    handlers::add_certificate_routes(api_routes, ids, certificates);
-    handlers::add_issuance_routes(api_routes, ids, issuance);
-    handlers::add_device_auth_routes(api_routes, ids);
-    handlers::add_device_routes(api_routes, ids, device_side, install_configs, cfg.devices);
+    handlers::services handler_services{identity.auth,
+                                        identity.api_keys,
+                                        identity.limits,
+                                        identity.audit,
+                                        device_auth,
+                                        device_side,
+                                        install_configs,
+                                        certificates,
+                                        cas,
+                                        issuance,
+                                        acme_accounts,
+                                        dns_providers,
+                                        cfg,
+                                        origins};
+    handlers::add_routes(api_routes, handler_services);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
     if (!separate_metrics && !cfg.metrics.token.empty()) {
         handlers::add_metrics_route(api_routes, metrics, cfg.metrics.token);

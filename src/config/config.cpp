@@ -211,6 +211,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         section_reader r(*s, "database");
         r.read("host", c.database.host);
         r.read_int("port", c.database.port, 1, 65535);
+        r.read("socket", c.database.socket);
         r.read("user", c.database.user);
         r.read("name", c.database.name);
         r.read("password_env", c.database.password_env);

@@ -159,8 +159,12 @@ pool::stats pool::current_stats() const {
 
 std::unique_ptr<sql::Connection> pool::connect(bool multi_statements) const {
     sql::ConnectOptionsMap opts;
-    opts["hostName"] = sql::SQLString(cfg_.host);
-    opts["port"] = static_cast<int>(cfg_.port);
+    if (cfg_.socket.empty()) {
+        opts["hostName"] = sql::SQLString(cfg_.host);
+        opts["port"] = static_cast<int>(cfg_.port);
+    } else {
+        opts["hostName"] = sql::SQLString("unix://" + cfg_.socket);
+    }
     opts["userName"] = sql::SQLString(cfg_.user);
     opts["password"] = sql::SQLString(cfg_.password);
     opts["schema"] = sql::SQLString(cfg_.name);

@@ -6,6 +6,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 namespace certctrl::handlers {
 
@@ -45,52 +46,46 @@ std::int64_t account_id(http::request_context const& ctx) {
 
 }  // namespace
 
-void add_acme_account_routes(http::router& r, identity_context& ids,
-                             service::acme_account_service& accounts) {
-    auto list = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw =
-            detail::respond_page(ctx, *page, accounts.list(detail::subject_user(ctx), *page), account_json);
-        co_return co_await std::move(aw);
-    };
-    auto create = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto input = domain::parse_acme_account_input(*body);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw = detail::respond_one(ctx, accounts.create(detail::subject_user(ctx), std::move(*input)),
-                                      account_json);
-        co_return co_await std::move(aw);
-    };
-    auto get = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            detail::respond_one(ctx, accounts.get(detail::subject_user(ctx), account_id(ctx)), account_json);
-        co_return co_await std::move(aw);
-    };
-    auto put = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto aw = detail::respond_one(
-            ctx, accounts.update(detail::subject_user(ctx), account_id(ctx), std::move(*body)), account_json);
-        co_return co_await std::move(aw);
-    };
-    auto remove = [&accounts](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_done(ctx, accounts.remove(detail::subject_user(ctx), account_id(ctx)));
-        co_return co_await std::move(aw);
-    };
-    for (auto const& [prefix, id] : {std::pair<std::string, std::string>{"/apiv1/users/:user_id", ":acct_id"},
-                                     std::pair<std::string, std::string>{"/apiv1/me", ":acme_account_id"}}) {
-        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts", list);
-        add_guarded(r, ids, bh::verb::post, prefix + "/acme-accounts", create);
-        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts/" + id, get);
-        add_guarded(r, ids, bh::verb::put, prefix + "/acme-accounts/" + id, put);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/acme-accounts/" + id, remove);
-    }
+http::awaitable<http::response> list_acme_accounts(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw = detail::respond_page(ctx, *page, s.acme_accounts.list(detail::subject_user(ctx), *page),
+                                   account_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> create_acme_account(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto input = domain::parse_acme_account_input(*body);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(ctx, s.acme_accounts.create(detail::subject_user(ctx), std::move(*input)),
+                                  account_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_acme_account(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_one(ctx, s.acme_accounts.get(detail::subject_user(ctx), account_id(ctx)),
+                                  account_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> update_acme_account(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto aw = detail::respond_one(
+        ctx, s.acme_accounts.update(detail::subject_user(ctx), account_id(ctx), std::move(*body)),
+        account_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> delete_acme_account(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(ctx, s.acme_accounts.remove(detail::subject_user(ctx), account_id(ctx)));
+    co_return co_await std::move(aw);
 }
 
 }  // namespace certctrl::handlers

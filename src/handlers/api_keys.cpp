@@ -7,6 +7,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 namespace certctrl::handlers {
 
@@ -30,11 +31,13 @@ std::int64_t subject(http::request_context const& ctx) {
     return ctx.params.id("user_id").value_or(ctx.principal->who.id);
 }
 
-http::awaitable<http::response> list_keys(http::request_context& ctx, identity_context& ids) {
+}  // namespace
+
+http::awaitable<http::response> list_api_keys(http::request_context& ctx, services& s) {
     auto page = detail::parse_page(ctx);
     if (!page)
         co_return http::json_error(ctx.req, page.error());
-    auto aw_1 = ids.keys.list(subject(ctx), *page);
+    auto aw_1 = s.keys.list(subject(ctx), *page);
     auto r = co_await std::move(aw_1);
     if (!r)
         co_return http::error_response(ctx, r.error());
@@ -45,7 +48,7 @@ http::awaitable<http::response> list_keys(http::request_context& ctx, identity_c
     co_return detail::list_response(ctx, std::move(items), r->total, r->has_more, last, *page);
 }
 
-http::awaitable<http::response> create_key(http::request_context& ctx, identity_context& ids) {
+http::awaitable<http::response> create_api_key(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)
         co_return http::json_error(ctx.req, body.error());
@@ -73,8 +76,8 @@ http::awaitable<http::response> create_key(http::request_context& ctx, identity_
     auto perms = domain::parse_permissions(*perms_json);
     if (!perms)
         co_return http::json_error(ctx.req, perms.error());
-    auto aw_2 = ids.keys.create(*ctx.principal, subject(ctx), *name, expires, std::move(*perms),
-                                detail::client_of(ctx));
+    auto aw_2 = s.keys.create(*ctx.principal, subject(ctx), *name, expires, std::move(*perms),
+                              detail::client_of(ctx));
     auto created = co_await std::move(aw_2);
     if (!created)
         co_return http::error_response(ctx, created.error());
@@ -84,27 +87,27 @@ http::awaitable<http::response> create_key(http::request_context& ctx, identity_
     co_return http::json_data(ctx.req, std::move(data), 201);
 }
 
-http::awaitable<http::response> get_key(http::request_context& ctx, identity_context& ids) {
-    auto aw_3 = ids.keys.get(subject(ctx), *ctx.params.id("apikey_id"));
+http::awaitable<http::response> get_api_key(http::request_context& ctx, services& s) {
+    auto aw_3 = s.keys.get(subject(ctx), *ctx.params.id("apikey_id"));
     auto k = co_await std::move(aw_3);
     if (!k)
         co_return http::error_response(ctx, k.error());
     co_return http::json_data(ctx.req, key_json(*k));
 }
 
-http::awaitable<http::response> delete_key(http::request_context& ctx, identity_context& ids) {
-    auto aw_4 = ids.keys.remove(subject(ctx), *ctx.params.id("apikey_id"), detail::client_of(ctx));
+http::awaitable<http::response> delete_api_key(http::request_context& ctx, services& s) {
+    auto aw_4 = s.keys.remove(subject(ctx), *ctx.params.id("apikey_id"), detail::client_of(ctx));
     auto r = co_await std::move(aw_4);
     if (!r)
         co_return http::error_response(ctx, r.error());
     co_return http::no_content(ctx.req);
 }
 
-http::awaitable<http::response> list_audit(http::request_context& ctx, identity_context& ids) {
+http::awaitable<http::response> list_audit(http::request_context& ctx, services& s) {
     auto page = detail::parse_page(ctx);
     if (!page)
         co_return http::json_error(ctx.req, page.error());
-    auto aw_5 = ids.audit.list(subject(ctx), *page);
+    auto aw_5 = s.audit.list(subject(ctx), *page);
     auto r = co_await std::move(aw_5);
     if (!r)
         co_return http::error_response(ctx, r.error());
@@ -121,26 +124,6 @@ http::awaitable<http::response> list_audit(http::request_context& ctx, identity_
     }
     std::int64_t const last = r->items.empty() ? 0 : r->items.back().id;
     co_return detail::list_response(ctx, std::move(items), r->total, r->has_more, last, *page);
-}
-
-template <auto Fn>
-http::router::handler bind(identity_context& ids) {
-    return [&ids](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw_6 = Fn(ctx, ids);
-        co_return co_await std::move(aw_6);
-    };
-}
-
-}  // namespace
-
-void add_api_key_routes(http::router& r, identity_context& ids) {
-    for (std::string prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
-        add_guarded(r, ids, bh::verb::get, prefix + "/apikeys", bind<list_keys>(ids));
-        add_guarded(r, ids, bh::verb::post, prefix + "/apikeys", bind<create_key>(ids));
-        add_guarded(r, ids, bh::verb::get, prefix + "/apikeys/:apikey_id", bind<get_key>(ids));
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/apikeys/:apikey_id", bind<delete_key>(ids));
-        add_guarded(r, ids, bh::verb::get, prefix + "/audit", bind<list_audit>(ids));
-    }
 }
 
 }  // namespace certctrl::handlers

@@ -6,6 +6,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 namespace certctrl::handlers {
 
@@ -30,8 +31,9 @@ std::string session_cookie(config::config const& cfg, std::string const& value, 
     return c;
 }
 
-http::awaitable<http::response> login(http::request_context& ctx, identity_context& ids,
-                                      config::config const& cfg, boost::json::object const& body) {
+http::awaitable<http::response> login(http::request_context& ctx, services& s,
+                                      boost::json::object const& body) {
+    config::config const& cfg = s.cfg;
     auto email = detail::required_string(body, "email", 254);
     if (!email)
         co_return http::json_error(ctx.req, email.error());
@@ -43,7 +45,7 @@ http::awaitable<http::response> login(http::request_context& ctx, identity_conte
                                    make_error(errc::bad_request, "email and password must not be empty"));
     }
     std::string previous = http::cookie_value(ctx.req[bh::field::cookie], cfg.auth.cookie_name).value_or("");
-    auto aw_1 = ids.auth.login(*email, *password, previous, detail::client_of(ctx));
+    auto aw_1 = s.auth.login(*email, *password, previous, detail::client_of(ctx));
     auto r = co_await std::move(aw_1);
     if (!r)
         co_return http::error_response(ctx, r.error());
@@ -54,8 +56,9 @@ http::awaitable<http::response> login(http::request_context& ctx, identity_conte
     co_return res;
 }
 
-http::awaitable<http::response> general(http::request_context& ctx, identity_context& ids,
-                                        config::config const& cfg) {
+}  // namespace
+
+http::awaitable<http::response> auth_general(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)
         co_return http::json_error(ctx.req, body.error());
@@ -63,7 +66,7 @@ http::awaitable<http::response> general(http::request_context& ctx, identity_con
     if (!action)
         co_return http::json_error(ctx.req, action.error());
     if (action->empty() || *action == "login") {
-        auto aw_2 = login(ctx, ids, cfg, *body);
+        auto aw_2 = login(ctx, s, *body);
         co_return co_await std::move(aw_2);
     }
     if (*action == "register") {
@@ -73,7 +76,7 @@ http::awaitable<http::response> general(http::request_context& ctx, identity_con
         auto password = detail::required_string(*body, "password", 1024);
         if (!password)
             co_return http::json_error(ctx.req, password.error());
-        auto aw_3 = ids.auth.register_user(*email, *password, detail::client_of(ctx));
+        auto aw_3 = s.auth.register_user(*email, *password, detail::client_of(ctx));
         auto u = co_await std::move(aw_3);
         if (!u)
             co_return http::error_response(ctx, u.error());
@@ -88,7 +91,7 @@ http::awaitable<http::response> general(http::request_context& ctx, identity_con
         auto code = detail::required_string(*body, "verify_code", 256);
         if (!code)
             co_return http::json_error(ctx.req, code.error());
-        auto aw_4 = ids.auth.activate(*email, *code, detail::client_of(ctx));
+        auto aw_4 = s.auth.activate(*email, *code, detail::client_of(ctx));
         auto u = co_await std::move(aw_4);
         if (!u)
             co_return http::error_response(ctx, u.error());
@@ -100,60 +103,45 @@ http::awaitable<http::response> general(http::request_context& ctx, identity_con
                             {{"field", "action"}}));
 }
 
-}  // namespace
+http::awaitable<http::response> auth_logout(http::request_context& ctx, services& s) {
+    auto cookie = http::cookie_value(ctx.req[bh::field::cookie], s.cfg.auth.cookie_name);
+    bool removed = false;
+    if (cookie) {
+        auto aw_6 = s.auth.from_session(*cookie);
+        auto p = co_await std::move(aw_6);
+        std::optional<std::int64_t> uid;
+        if (p && *p)
+            uid = (*p)->who.id;
+        auto aw_7 = s.auth.logout(*cookie, uid, detail::client_of(ctx));
+        auto out = co_await std::move(aw_7);
+        if (!out)
+            co_return http::error_response(ctx, out.error());
+        removed = *out;
+    }
+    auto res =
+        http::json_data(ctx.req, boost::json::object{{"status", "logged_out"}, {"session_ended", removed}});
+    res.set(bh::field::set_cookie, session_cookie(s.cfg, "", 0));
+    co_return res;
+}
 
-void add_auth_routes(http::router& r, identity_context& ids, config::config const& cfg) {
-    auto general_handler = [&ids, &cfg](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw_5 = general(ctx, ids, cfg);
-        co_return co_await std::move(aw_5);
-    };
-    add_guarded(r, ids, bh::verb::post, "/auth/general", general_handler);
-    add_guarded(r, ids, bh::verb::post, "/auth", general_handler);
-
-    add_guarded(r, ids, bh::verb::post, "/auth/logout",
-                [&ids, &cfg](http::request_context& ctx) -> http::awaitable<http::response> {
-                    auto cookie = http::cookie_value(ctx.req[bh::field::cookie], cfg.auth.cookie_name);
-                    bool removed = false;
-                    if (cookie) {
-                        auto aw_6 = ids.auth.from_session(*cookie);
-                        auto p = co_await std::move(aw_6);
-                        std::optional<std::int64_t> uid;
-                        if (p && *p)
-                            uid = (*p)->who.id;
-                        auto aw_7 = ids.auth.logout(*cookie, uid, detail::client_of(ctx));
-                        auto out = co_await std::move(aw_7);
-                        if (!out)
-                            co_return http::error_response(ctx, out.error());
-                        removed = *out;
-                    }
-                    auto res = http::json_data(
-                        ctx.req, boost::json::object{{"status", "logged_out"}, {"session_ended", removed}});
-                    res.set(bh::field::set_cookie, session_cookie(cfg, "", 0));
-                    co_return res;
-                });
-
-    add_guarded(r, ids, bh::verb::get, "/auth/status",
-                [&ids, &cfg](http::request_context& ctx) -> http::awaitable<http::response> {
-                    auto cookie = http::cookie_value(ctx.req[bh::field::cookie], cfg.auth.cookie_name);
-                    std::optional<domain::principal> p;
-                    if (cookie) {
-                        auto aw_8 = ids.auth.from_session(*cookie);
-                        auto found = co_await std::move(aw_8);
-                        if (!found)
-                            co_return http::error_response(ctx, found.error());
-                        p = std::move(*found);
-                    }
-                    if (!p) {
-                        // The agent contract: logged out is HTTP 200 with the NOT_AN_ERROR code.
-                        co_return http::json_error(ctx.req, make_error(errc::not_an_error, "Not logged in"));
-                    }
-                    boost::json::object user{{"id", p->who.id},
-                                             {"name", p->who.name},
-                                             {"email", p->who.email},
-                                             {"roles", roles_json(p->who)}};
-                    co_return http::json_data(ctx.req, boost::json::object{{"user", std::move(user)},
-                                                                           {"to", cfg.auth.login_redirect}});
-                });
+http::awaitable<http::response> auth_status(http::request_context& ctx, services& s) {
+    auto cookie = http::cookie_value(ctx.req[bh::field::cookie], s.cfg.auth.cookie_name);
+    std::optional<domain::principal> p;
+    if (cookie) {
+        auto aw_8 = s.auth.from_session(*cookie);
+        auto found = co_await std::move(aw_8);
+        if (!found)
+            co_return http::error_response(ctx, found.error());
+        p = std::move(*found);
+    }
+    if (!p) {
+        // The agent contract: logged out is HTTP 200 with the NOT_AN_ERROR code.
+        co_return http::json_error(ctx.req, make_error(errc::not_an_error, "Not logged in"));
+    }
+    boost::json::object user{
+        {"id", p->who.id}, {"name", p->who.name}, {"email", p->who.email}, {"roles", roles_json(p->who)}};
+    co_return http::json_data(
+        ctx.req, boost::json::object{{"user", std::move(user)}, {"to", s.cfg.auth.login_redirect}});
 }
 
 }  // namespace certctrl::handlers

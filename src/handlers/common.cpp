@@ -178,4 +178,30 @@ boost::json::object device_json(domain::device const& d) {
             {"last_seen_at", d.last_seen_at}};
 }
 
+std::optional<std::int64_t> int_of(boost::json::value const* v) {
+    if (!v) {
+        return std::nullopt;
+    }
+    if (v->is_int64()) {
+        return v->get_int64();
+    }
+    if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+        return static_cast<std::int64_t>(v->get_uint64());
+    }
+    if (v->is_string()) {
+        std::int64_t n = 0;
+        auto s = v->get_string();
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+        if (ec == std::errc() && p == s.data() + s.size()) {
+            return n;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string str_or(boost::json::object const& o, char const* name) {
+    auto const* v = o.if_contains(name);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
 }  // namespace certctrl::handlers::detail

@@ -129,6 +129,12 @@ std::int64_t path_id(http::request_context const& ctx, std::string_view a, std::
 /// The certificate id of the path (:cert_id under /users, :certificate_id under /me).
 std::int64_t cert_param(http::request_context const& ctx);
 
+/// An integer from a JSON number or a string of digits; nothing otherwise.
+std::optional<std::int64_t> int_of(boost::json::value const* v);
+
+/// The string member `name`, or "" when absent or not a string.
+std::string str_or(boost::json::object const& o, char const* name);
+
 /// A required string member of at most `max` bytes. Errors: bad_request naming the field.
 result<std::string> required_string(boost::json::object const& o, char const* field, std::size_t max);
 
@@ -138,14 +144,14 @@ result<std::string> optional_string(boost::json::object const& o, char const* fi
 }  // namespace certctrl::handlers::detail
 
 namespace certctrl::handlers {
-struct identity_context;
+struct services;
 }
 
 namespace certctrl::handlers::detail {
 
 /// Registers an agent's device from its registration body (device_public_id, dev_pk, ...) for `user_id` and
 /// answers {device, session} (the API-key path of agent contract 2.3 step 5).
-http::awaitable<http::response> register_agent(http::request_context& ctx, identity_context& ids,
-                                               std::int64_t user_id, boost::json::object body);
+http::awaitable<http::response> register_agent(http::request_context& ctx, services& s, std::int64_t user_id,
+                                               boost::json::object body);
 
 }  // namespace certctrl::handlers::detail

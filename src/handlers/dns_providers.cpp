@@ -6,6 +6,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 namespace certctrl::handlers {
 
@@ -43,49 +44,43 @@ std::int64_t provider_id(http::request_context const& ctx) {
 
 }  // namespace
 
-void add_dns_provider_routes(http::router& r, identity_context& ids,
-                             service::dns_provider_service& providers) {
-    auto list = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw =
-            detail::respond_page(ctx, *page, providers.list(detail::subject_user(ctx), *page), provider_json);
-        co_return co_await std::move(aw);
-    };
-    auto create = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto input = read_input(ctx);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw = detail::respond_one(ctx, providers.create(detail::subject_user(ctx), std::move(*input)),
-                                      provider_json, 201);
-        co_return co_await std::move(aw);
-    };
-    auto get = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_one(ctx, providers.get(detail::subject_user(ctx), provider_id(ctx)),
-                                      provider_json);
-        co_return co_await std::move(aw);
-    };
-    auto put = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto input = read_input(ctx);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw = detail::respond_one(
-            ctx, providers.replace(detail::subject_user(ctx), provider_id(ctx), std::move(*input)),
-            provider_json);
-        co_return co_await std::move(aw);
-    };
-    auto remove = [&providers](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_done(ctx, providers.remove(detail::subject_user(ctx), provider_id(ctx)));
-        co_return co_await std::move(aw);
-    };
-    for (std::string prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
-        add_guarded(r, ids, bh::verb::get, prefix + "/dns-providers", list);
-        add_guarded(r, ids, bh::verb::post, prefix + "/dns-providers", create);
-        add_guarded(r, ids, bh::verb::get, prefix + "/dns-providers/:dns_provider_id", get);
-        add_guarded(r, ids, bh::verb::put, prefix + "/dns-providers/:dns_provider_id", put);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/dns-providers/:dns_provider_id", remove);
-    }
+http::awaitable<http::response> list_dns_providers(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw = detail::respond_page(ctx, *page, s.dns_providers.list(detail::subject_user(ctx), *page),
+                                   provider_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> create_dns_provider(http::request_context& ctx, services& s) {
+    auto input = read_input(ctx);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(ctx, s.dns_providers.create(detail::subject_user(ctx), std::move(*input)),
+                                  provider_json, 201);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_dns_provider(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_one(ctx, s.dns_providers.get(detail::subject_user(ctx), provider_id(ctx)),
+                                  provider_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> replace_dns_provider(http::request_context& ctx, services& s) {
+    auto input = read_input(ctx);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(
+        ctx, s.dns_providers.replace(detail::subject_user(ctx), provider_id(ctx), std::move(*input)),
+        provider_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> delete_dns_provider(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(ctx, s.dns_providers.remove(detail::subject_user(ctx), provider_id(ctx)));
+    co_return co_await std::move(aw);
 }
 
 }  // namespace certctrl::handlers

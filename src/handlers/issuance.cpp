@@ -7,6 +7,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/core/ids.hpp"
@@ -72,99 +73,6 @@ bool wants_zip(http::request_context const& ctx) {
 
 }  // namespace
 
-void add_issuance_routes(http::router& r, identity_context& ids, service::issuance_service& svc) {
-    auto issue = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = request_issue(svc, ctx, "issue");
-        co_return co_await std::move(aw);
-    };
-    auto renew = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = request_issue(svc, ctx, "renew");
-        co_return co_await std::move(aw);
-    };
-    auto history = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(ctx, *page, svc.history(subject_user(ctx), cert_param(ctx), *page),
-                                       history_json);
-        co_return co_await std::move(aw);
-    };
-    auto worker_callback = [](http::request_context& ctx) -> http::awaitable<http::response> {
-        co_return http::json_error(
-            ctx.req,
-            make_error(errc::forbidden,
-                       "POST .../issues/history is the issuance workers' internal callback, not a user "
-                       "route; use POST .../issues"));
-    };
-    auto cancel = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_one(
-            ctx,
-            svc.cancel(subject_user(ctx), cert_param(ctx), ctx.params.id("issue_history_id").value_or(0)),
-            history_json);
-        co_return co_await std::move(aw);
-    };
-    auto result = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = svc.result(subject_user(ctx), cert_param(ctx));
-        auto aw2 = detail::respond_one(ctx, std::move(aw), detail::cert_view{true});
-        co_return co_await std::move(aw2);
-    };
-    auto export_ = [&svc](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto format = http::query_value(ctx.query, "format");
-        if (format && *format != "zip" && *format != "json") {
-            co_return http::json_error(
-                ctx.req, make_error(errc::bad_request, "format must be json or zip", {{"param", "format"}}));
-        }
-        if (wants_zip(ctx)) {
-            auto aw = svc.zip_for(subject_user(ctx), cert_param(ctx));
-            auto z = co_await std::move(aw);
-            if (!z) {
-                co_return http::error_response(ctx, z.error());
-            }
-            http::response res{bh::status::ok, ctx.req.version()};
-            res.set(bh::field::content_type, "application/zip");
-            res.set(bh::field::content_disposition,
-                    "attachment; filename=\"cert-" + std::to_string(z->cert_id) + ".zip\"");
-            res.set("X-Export-Password", z->password);
-            res.set(bh::field::cache_control, "no-store");
-            res.keep_alive(ctx.req.keep_alive());
-            res.body() = std::move(z->zip);
-            res.prepare_payload();
-            co_return res;
-        }
-        auto aw = svc.export_for(subject_user(ctx), cert_param(ctx));
-        auto m = co_await std::move(aw);
-        if (!m) {
-            co_return http::error_response(ctx, m.error());
-        }
-        http::response res =
-            http::json_data(ctx.req, boost::json::object{{"id", m->cert.id},
-                                                         {"domain_name", m->cert.domain_name},
-                                                         {"serial_number", m->cert.serial_number},
-                                                         {"not_before", m->cert.not_before},
-                                                         {"not_after", m->cert.not_after},
-                                                         {"key_algorithm", m->cert.key_algorithm},
-                                                         {"cert", m->leaf_pem},
-                                                         {"chain", m->chain_pem},
-                                                         {"fullchain", m->leaf_pem + m->chain_pem},
-                                                         {"privkey", base64_encode(m->key_pem)}});
-        res.set(bh::field::cache_control, "no-store");
-        co_return res;
-    };
-    for (auto const& [prefix, cert] :
-         {std::pair<std::string, std::string>{"/apiv1/users/:user_id", ":cert_id"},
-          std::pair<std::string, std::string>{"/apiv1/me", ":certificate_id"}}) {
-        std::string const base = prefix + "/certificates/" + cert;
-        add_guarded(r, ids, bh::verb::post, base + "/issues", issue);
-        add_guarded(r, ids, bh::verb::get, base + "/issues", history);
-        add_guarded(r, ids, bh::verb::get, base + "/issues/history", history);
-        add_guarded(r, ids, bh::verb::post, base + "/issues/history", worker_callback);
-        add_guarded(r, ids, bh::verb::post, base + "/issues/:issue_history_id/cancel", cancel);
-        add_guarded(r, ids, bh::verb::get, base + "/issue-result", result);
-        add_guarded(r, ids, bh::verb::post, base + "/renew", renew);
-        add_guarded(r, ids, bh::verb::get, base + "/export", export_);
-    }
-}
-
 void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs) {
     r.add(bh::verb::get, "/.well-known/acme-challenge/{token}",
           [&jobs](http::request_context& ctx) -> http::awaitable<http::response> {
@@ -183,6 +91,89 @@ void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs) {
               res.prepare_payload();
               co_return res;
           });
+}
+
+http::awaitable<http::response> request_issuance(http::request_context& ctx, services& s) {
+    auto aw = request_issue(s.issuance, ctx, "issue");
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> request_renewal(http::request_context& ctx, services& s) {
+    auto aw = request_issue(s.issuance, ctx, "renew");
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> list_issue_history(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw = detail::respond_page(ctx, *page, s.issuance.history(subject_user(ctx), cert_param(ctx), *page),
+                                   history_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> refuse_worker_callback(http::request_context& ctx, services& /*s*/) {
+    co_return http::json_error(
+        ctx.req, make_error(errc::forbidden,
+                            "POST .../issues/history is the issuance workers' internal callback, not a user "
+                            "route; use POST .../issues"));
+}
+
+http::awaitable<http::response> cancel_issuance(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_one(
+        ctx,
+        s.issuance.cancel(subject_user(ctx), cert_param(ctx), ctx.params.id("issue_history_id").value_or(0)),
+        history_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_issue_result(http::request_context& ctx, services& s) {
+    auto aw = s.issuance.result(subject_user(ctx), cert_param(ctx));
+    auto aw2 = detail::respond_one(ctx, std::move(aw), detail::cert_view{true});
+    co_return co_await std::move(aw2);
+}
+
+http::awaitable<http::response> export_certificate(http::request_context& ctx, services& s) {
+    auto format = http::query_value(ctx.query, "format");
+    if (format && *format != "zip" && *format != "json") {
+        co_return http::json_error(
+            ctx.req, make_error(errc::bad_request, "format must be json or zip", {{"param", "format"}}));
+    }
+    if (wants_zip(ctx)) {
+        auto aw = s.issuance.zip_for(subject_user(ctx), cert_param(ctx));
+        auto z = co_await std::move(aw);
+        if (!z) {
+            co_return http::error_response(ctx, z.error());
+        }
+        http::response res{bh::status::ok, ctx.req.version()};
+        res.set(bh::field::content_type, "application/zip");
+        res.set(bh::field::content_disposition,
+                "attachment; filename=\"cert-" + std::to_string(z->cert_id) + ".zip\"");
+        res.set("X-Export-Password", z->password);
+        res.set(bh::field::cache_control, "no-store");
+        res.keep_alive(ctx.req.keep_alive());
+        res.body() = std::move(z->zip);
+        res.prepare_payload();
+        co_return res;
+    }
+    auto aw = s.issuance.export_for(subject_user(ctx), cert_param(ctx));
+    auto m = co_await std::move(aw);
+    if (!m) {
+        co_return http::error_response(ctx, m.error());
+    }
+    http::response res =
+        http::json_data(ctx.req, boost::json::object{{"id", m->cert.id},
+                                                     {"domain_name", m->cert.domain_name},
+                                                     {"serial_number", m->cert.serial_number},
+                                                     {"not_before", m->cert.not_before},
+                                                     {"not_after", m->cert.not_after},
+                                                     {"key_algorithm", m->cert.key_algorithm},
+                                                     {"cert", m->leaf_pem},
+                                                     {"chain", m->chain_pem},
+                                                     {"fullchain", m->leaf_pem + m->chain_pem},
+                                                     {"privkey", base64_encode(m->key_pem)}});
+    res.set(bh::field::cache_control, "no-store");
+    co_return res;
 }
 
 }  // namespace certctrl::handlers

@@ -8,6 +8,7 @@
 #include "certctrl/http/response.hpp"
 
 #include "common.hpp"
+#include "handlers.hpp"
 
 #include "certctrl/core/ids.hpp"
 
@@ -161,298 +162,274 @@ using prefix_pair = std::pair<std::string, std::string>;
 
 }  // namespace
 
-void add_ca_routes(http::router& r, identity_context& ids, service::ca_service& cas) {
-    auto list = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(ctx, *page, cas.list(subject_user(ctx), *page), ca_json);
-        co_return co_await std::move(aw);
-    };
-    auto create = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto input = domain::parse_ca_input(*body);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw = detail::respond_one(ctx, cas.create(subject_user(ctx), std::move(*input)), ca_json);
-        co_return co_await std::move(aw);
-    };
-    auto get = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            detail::respond_one(ctx, cas.get(subject_user(ctx), ctx.params.id("ca_id").value_or(0)), ca_json);
-        co_return co_await std::move(aw);
-    };
-    auto remove = [&cas](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            detail::respond_done(ctx, cas.remove(subject_user(ctx), ctx.params.id("ca_id").value_or(0)));
-        co_return co_await std::move(aw);
-    };
-    for (std::string const prefix : {"/apiv1/users/:user_id", "/apiv1/me"}) {
-        add_guarded(r, ids, bh::verb::get, prefix + "/cas", list);
-        add_guarded(r, ids, bh::verb::post, prefix + "/cas", create);
-        add_guarded(r, ids, bh::verb::get, prefix + "/cas/:ca_id", get);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/cas/:ca_id", remove);
-    }
+http::awaitable<http::response> list_cas(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw = detail::respond_page(ctx, *page, s.cas.list(subject_user(ctx), *page), ca_json);
+    co_return co_await std::move(aw);
 }
 
-void add_certificate_routes(http::router& r, identity_context& ids, service::certificate_service& certs) {
-    // ------------------------------------------------------------------------------------ certificates
-    auto list = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto most = detail_most(ctx);
-        if (!most)
-            co_return http::json_error(ctx.req, most.error());
-        std::optional<std::int64_t> acct;
-        if (auto a = ctx.params.id("acct_id"); a) {
-            acct = a;
-        } else if (auto b = ctx.params.id("acme_account_id"); b) {
-            acct = b;
-        }
-        auto aw = detail::respond_page(ctx, *page, certs.list(subject_user(ctx), *page, acct, *most),
-                                       cert_view{*most});
-        co_return co_await std::move(aw);
-    };
-    auto create = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto input = domain::parse_certificate_input(*body);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw =
-            detail::respond_one(ctx, certs.create(subject_user(ctx), std::move(*input)), cert_view{true});
-        co_return co_await std::move(aw);
-    };
-    auto get = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto most = detail_most(ctx);
-        if (!most)
-            co_return http::json_error(ctx.req, most.error());
-        auto aw = detail::respond_one(ctx, certs.get(subject_user(ctx), cert_param(ctx)), cert_view{*most});
-        co_return co_await std::move(aw);
-    };
-    auto remove = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_done(ctx, certs.remove(subject_user(ctx), cert_param(ctx)));
-        co_return co_await std::move(aw);
-    };
-    auto devices_of = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(
-            ctx, *page, certs.devices_of(subject_user(ctx), cert_param(ctx), *page), device_json);
-        co_return co_await std::move(aw);
-    };
-    // POST .../certificates/:cert_id/assign {device_id | device_public_id}
-    auto assign_to = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto dev = body_id(*body, "device_id", "user_device_id");
-        if (!dev)
-            co_return http::json_error(ctx.req, dev.error());
-        std::int64_t const user = subject_user(ctx);
-        std::int64_t device_id = dev->value_or(0);
-        if (!*dev) {
-            auto const* pid = body->if_contains("device_public_id");
-            if (pid == nullptr || !pid->is_string()) {
-                co_return http::json_error(
-                    ctx.req, make_error(errc::bad_request, "device_id (or device_public_id) is required",
-                                        {{"field", "device_id"}}));
-            }
-            auto aw_d = certs.get_device_by_public_id(user, std::string(pid->get_string()));
-            auto d = co_await std::move(aw_d);
-            if (!d)
-                co_return http::error_response(ctx, d.error());
-            device_id = d->id;
-        }
-        auto aw = certs.assign(user, cert_param(ctx), device_id);
-        auto a = co_await std::move(aw);
-        if (!a)
-            co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
-    };
+http::awaitable<http::response> create_ca(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto input = domain::parse_ca_input(*body);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(ctx, s.cas.create(subject_user(ctx), std::move(*input)), ca_json);
+    co_return co_await std::move(aw);
+}
 
-    // ----------------------------------------------------------------------------------------- devices
-    auto list_devices = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto aw = detail::respond_page(ctx, *page, certs.list_devices(subject_user(ctx), *page), device_json);
-        co_return co_await std::move(aw);
-    };
-    auto register_device = [&certs, &ids](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        if (body->if_contains("dev_pk")) {
-            // The agent's own registration (cert-ctrl login --apikey): its X25519 key and a session.
-            auto aw_agent = detail::register_agent(ctx, ids, subject_user(ctx), std::move(*body));
-            co_return co_await std::move(aw_agent);
-        }
-        auto input = domain::parse_device_input(*body);
-        if (!input)
-            co_return http::json_error(ctx.req, input.error());
-        auto aw = detail::respond_one(
-            ctx, certs.register_device(subject_user(ctx), std::move(*input), detail::client_of(ctx)),
-            device_json, 201);
-        co_return co_await std::move(aw);
-    };
-    auto get_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            detail::respond_one(ctx, certs.get_device(subject_user(ctx), device_param(ctx)), device_json);
-        co_return co_await std::move(aw);
-    };
-    auto by_public_id = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_one(
-            ctx,
-            certs.get_device_by_public_id(subject_user(ctx), ctx.params.str("device_public_id").value_or("")),
-            device_json);
-        co_return co_await std::move(aw);
-    };
-    auto remove_device = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw = detail::respond_done(ctx, certs.remove_device(subject_user(ctx), device_param(ctx)));
-        co_return co_await std::move(aw);
-    };
-    auto device_certs = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto page = detail::parse_page(ctx);
-        if (!page)
-            co_return http::json_error(ctx.req, page.error());
-        auto most = detail_most(ctx);
-        if (!most)
-            co_return http::json_error(ctx.req, most.error());
-        auto aw = detail::respond_page(
-            ctx, *page, certs.certificates_of(subject_user(ctx), device_param(ctx), *page, *most),
-            cert_view{*most});
-        co_return co_await std::move(aw);
-    };
-    auto device_cert = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto most = detail_most(ctx);
-        if (!most)
-            co_return http::json_error(ctx.req, most.error());
-        auto aw = detail::respond_one(
-            ctx, certs.certificate_of(subject_user(ctx), device_param(ctx), cert_param(ctx)),
-            cert_view{*most});
-        co_return co_await std::move(aw);
-    };
-    // POST .../devices/:device_id/certificates {cert_id | certificate_id}
-    auto device_assign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto cert = body_id(*body, "cert_id", "certificate_id");
-        if (!cert)
-            co_return http::json_error(ctx.req, cert.error());
-        if (!*cert) {
-            co_return http::json_error(
-                ctx.req, make_error(errc::bad_request, "cert_id is required", {{"field", "cert_id"}}));
-        }
-        auto aw = certs.assign(subject_user(ctx), **cert, device_param(ctx));
-        auto a = co_await std::move(aw);
-        if (!a)
-            co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
-    };
-    auto device_unassign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto aw =
-            detail::respond_done(ctx, certs.unassign(subject_user(ctx), cert_param(ctx), device_param(ctx)));
-        co_return co_await std::move(aw);
-    };
+http::awaitable<http::response> get_ca(http::request_context& ctx, services& s) {
+    auto aw =
+        detail::respond_one(ctx, s.cas.get(subject_user(ctx), ctx.params.id("ca_id").value_or(0)), ca_json);
+    co_return co_await std::move(aw);
+}
 
-    for (auto const& [prefix, cert, acct] :
-         {std::tuple<std::string, std::string, std::string>{"/apiv1/users/:user_id", ":cert_id", ":acct_id"},
-          std::tuple<std::string, std::string, std::string>{"/apiv1/me", ":certificate_id",
-                                                            ":acme_account_id"}}) {
-        add_guarded(r, ids, bh::verb::get, prefix + "/certificates", list);
-        add_guarded(r, ids, bh::verb::post, prefix + "/certificates", create);
-        add_guarded(r, ids, bh::verb::get, prefix + "/certificates/" + cert, get);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/certificates/" + cert, remove);
-        add_guarded(r, ids, bh::verb::get, prefix + "/acme-accounts/" + acct + "/certificates", list);
-        add_guarded(r, ids, bh::verb::get, prefix + "/certificates/" + cert + "/devices", devices_of);
-        add_guarded(r, ids, bh::verb::post, prefix + "/certificates/" + cert + "/assign", assign_to);
-        add_guarded(r, ids, bh::verb::get, prefix + "/devices", list_devices);
-        add_guarded(r, ids, bh::verb::post, prefix + "/devices", register_device);
-        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id", get_device);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/devices/:device_id", remove_device);
-        add_guarded(r, ids, bh::verb::get, prefix + "/devices/by-public-id/{device_public_id}", by_public_id);
-        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id/certificates", device_certs);
-        add_guarded(r, ids, bh::verb::post, prefix + "/devices/:device_id/certificates", device_assign);
-        add_guarded(r, ids, bh::verb::get, prefix + "/devices/:device_id/certificates/" + cert, device_cert);
-        add_guarded(r, ids, bh::verb::delete_, prefix + "/devices/:device_id/certificates/" + cert,
-                    device_unassign);
+http::awaitable<http::response> delete_ca(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(ctx, s.cas.remove(subject_user(ctx), ctx.params.id("ca_id").value_or(0)));
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> list_certificates(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto most = detail_most(ctx);
+    if (!most)
+        co_return http::json_error(ctx.req, most.error());
+    std::optional<std::int64_t> acct;
+    if (auto a = ctx.params.id("acct_id"); a) {
+        acct = a;
+    } else if (auto b = ctx.params.id("acme_account_id"); b) {
+        acct = b;
     }
+    auto aw = detail::respond_page(ctx, *page, s.certificates.list(subject_user(ctx), *page, acct, *most),
+                                   cert_view{*most});
+    co_return co_await std::move(aw);
+}
 
-    // POST /apiv1/me/certificate-assign {device_public_id | device_id, certificate_id?}: the agent sends only
-    // the device; the certificate is the one the API key's permission names (agent contract 3.5).
-    auto me_assign = [&certs](http::request_context& ctx) -> http::awaitable<http::response> {
-        auto body = http::parse_json_object(ctx.req);
-        if (!body)
-            co_return http::json_error(ctx.req, body.error());
-        auto explicit_cert = body_id(*body, "certificate_id", "cert_id");
-        if (!explicit_cert)
-            co_return http::json_error(ctx.req, explicit_cert.error());
-        domain::principal const& p = *ctx.principal;
-        std::int64_t cert_id = explicit_cert->value_or(0);
-        if (p.is_api_key()) {
-            std::set<std::int64_t> named;
-            for (auto const& perm : p.permissions) {
-                if (perm.obtype == "certificates" && perm.obid != "*") {
-                    named.insert(std::stoll(perm.obid));
-                }
+http::awaitable<http::response> create_certificate(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto input = domain::parse_certificate_input(*body);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(ctx, s.certificates.create(subject_user(ctx), std::move(*input)),
+                                  cert_view{true});
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_certificate(http::request_context& ctx, services& s) {
+    auto most = detail_most(ctx);
+    if (!most)
+        co_return http::json_error(ctx.req, most.error());
+    auto aw =
+        detail::respond_one(ctx, s.certificates.get(subject_user(ctx), cert_param(ctx)), cert_view{*most});
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> delete_certificate(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(ctx, s.certificates.remove(subject_user(ctx), cert_param(ctx)));
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> list_certificate_devices(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw = detail::respond_page(
+        ctx, *page, s.certificates.devices_of(subject_user(ctx), cert_param(ctx), *page), device_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> assign_certificate(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto dev = body_id(*body, "device_id", "user_device_id");
+    if (!dev)
+        co_return http::json_error(ctx.req, dev.error());
+    std::int64_t const user = subject_user(ctx);
+    std::int64_t device_id = dev->value_or(0);
+    if (!*dev) {
+        auto const* pid = body->if_contains("device_public_id");
+        if (pid == nullptr || !pid->is_string()) {
+            co_return http::json_error(
+                ctx.req, make_error(errc::bad_request, "device_id (or device_public_id) is required",
+                                    {{"field", "device_id"}}));
+        }
+        auto aw_d = s.certificates.get_device_by_public_id(user, std::string(pid->get_string()));
+        auto d = co_await std::move(aw_d);
+        if (!d)
+            co_return http::error_response(ctx, d.error());
+        device_id = d->id;
+    }
+    auto aw = s.certificates.assign(user, cert_param(ctx), device_id);
+    auto a = co_await std::move(aw);
+    if (!a)
+        co_return http::error_response(ctx, a.error());
+    co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
+}
+
+http::awaitable<http::response> list_devices(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto aw =
+        detail::respond_page(ctx, *page, s.certificates.list_devices(subject_user(ctx), *page), device_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> register_device(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    if (body->if_contains("dev_pk")) {
+        // The agent's own registration (cert-ctrl login --apikey): its X25519 key and a session.
+        auto aw_agent = detail::register_agent(ctx, s, subject_user(ctx), std::move(*body));
+        co_return co_await std::move(aw_agent);
+    }
+    auto input = domain::parse_device_input(*body);
+    if (!input)
+        co_return http::json_error(ctx.req, input.error());
+    auto aw = detail::respond_one(
+        ctx, s.certificates.register_device(subject_user(ctx), std::move(*input), detail::client_of(ctx)),
+        device_json, 201);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_device(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_one(ctx, s.certificates.get_device(subject_user(ctx), device_param(ctx)),
+                                  device_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_device_by_public_id(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_one(ctx,
+                                  s.certificates.get_device_by_public_id(
+                                      subject_user(ctx), ctx.params.str("device_public_id").value_or("")),
+                                  device_json);
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> delete_device(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(ctx, s.certificates.remove_device(subject_user(ctx), device_param(ctx)));
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> list_device_certificates(http::request_context& ctx, services& s) {
+    auto page = detail::parse_page(ctx);
+    if (!page)
+        co_return http::json_error(ctx.req, page.error());
+    auto most = detail_most(ctx);
+    if (!most)
+        co_return http::json_error(ctx.req, most.error());
+    auto aw = detail::respond_page(
+        ctx, *page, s.certificates.certificates_of(subject_user(ctx), device_param(ctx), *page, *most),
+        cert_view{*most});
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> get_device_certificate(http::request_context& ctx, services& s) {
+    auto most = detail_most(ctx);
+    if (!most)
+        co_return http::json_error(ctx.req, most.error());
+    auto aw = detail::respond_one(
+        ctx, s.certificates.certificate_of(subject_user(ctx), device_param(ctx), cert_param(ctx)),
+        cert_view{*most});
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> assign_to_device(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto cert = body_id(*body, "cert_id", "certificate_id");
+    if (!cert)
+        co_return http::json_error(ctx.req, cert.error());
+    if (!*cert) {
+        co_return http::json_error(
+            ctx.req, make_error(errc::bad_request, "cert_id is required", {{"field", "cert_id"}}));
+    }
+    auto aw = s.certificates.assign(subject_user(ctx), **cert, device_param(ctx));
+    auto a = co_await std::move(aw);
+    if (!a)
+        co_return http::error_response(ctx, a.error());
+    co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
+}
+
+http::awaitable<http::response> unassign_from_device(http::request_context& ctx, services& s) {
+    auto aw = detail::respond_done(
+        ctx, s.certificates.unassign(subject_user(ctx), cert_param(ctx), device_param(ctx)));
+    co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> assign_by_key(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    auto explicit_cert = body_id(*body, "certificate_id", "cert_id");
+    if (!explicit_cert)
+        co_return http::json_error(ctx.req, explicit_cert.error());
+    domain::principal const& p = *ctx.principal;
+    std::int64_t cert_id = explicit_cert->value_or(0);
+    if (p.is_api_key()) {
+        std::set<std::int64_t> named;
+        for (auto const& perm : p.permissions) {
+            if (perm.obtype == "certificates" && perm.obid != "*") {
+                named.insert(std::stoll(perm.obid));
             }
-            bool const wildcard = std::any_of(
-                p.permissions.begin(), p.permissions.end(),
-                [](auto const& perm) { return perm.obtype == "certificates" && perm.obid == "*"; });
-            if (cert_id != 0 && !wildcard && named.count(cert_id) == 0) {
+        }
+        bool const wildcard = std::any_of(p.permissions.begin(), p.permissions.end(), [](auto const& perm) {
+            return perm.obtype == "certificates" && perm.obid == "*";
+        });
+        if (cert_id != 0 && !wildcard && named.count(cert_id) == 0) {
+            co_return http::json_error(
+                ctx.req, make_error(errc::forbidden, "The API key has no permission on certificate " +
+                                                         std::to_string(cert_id)));
+        }
+        if (cert_id == 0) {
+            if (named.size() != 1) {
                 co_return http::json_error(
-                    ctx.req, make_error(errc::forbidden, "The API key has no permission on certificate " +
-                                                             std::to_string(cert_id)));
+                    ctx.req,
+                    make_error(errc::bad_request,
+                               named.empty() ? "certificate_id is required: the API key names no single "
+                                               "certificate (certificates:<id>[...])"
+                                             : "certificate_id is required: the API key names several "
+                                               "certificates",
+                               {{"field", "certificate_id"}}));
             }
-            if (cert_id == 0) {
-                if (named.size() != 1) {
-                    co_return http::json_error(
-                        ctx.req,
-                        make_error(errc::bad_request,
-                                   named.empty() ? "certificate_id is required: the API key names no single "
-                                                   "certificate (certificates:<id>[...])"
-                                                 : "certificate_id is required: the API key names several "
-                                                   "certificates",
-                                   {{"field", "certificate_id"}}));
-                }
-                cert_id = *named.begin();
-            }
-        } else if (cert_id == 0) {
-            co_return http::json_error(ctx.req, make_error(errc::bad_request, "certificate_id is required",
-                                                           {{"field", "certificate_id"}}));
+            cert_id = *named.begin();
         }
-        std::int64_t const user = subject_user(ctx);
-        auto dev = body_id(*body, "device_id", "user_device_id");
-        if (!dev)
-            co_return http::json_error(ctx.req, dev.error());
-        std::int64_t device_id = dev->value_or(0);
-        if (device_id == 0) {
-            auto const* pid = body->if_contains("device_public_id");
-            if (pid == nullptr || !pid->is_string()) {
-                co_return http::json_error(ctx.req,
-                                           make_error(errc::bad_request, "device_public_id is required",
-                                                      {{"field", "device_public_id"}}));
-            }
-            auto aw_d = certs.get_device_by_public_id(user, std::string(pid->get_string()));
-            auto d = co_await std::move(aw_d);
-            if (!d)
-                co_return http::error_response(ctx, d.error());
-            device_id = d->id;
+    } else if (cert_id == 0) {
+        co_return http::json_error(ctx.req, make_error(errc::bad_request, "certificate_id is required",
+                                                       {{"field", "certificate_id"}}));
+    }
+    std::int64_t const user = subject_user(ctx);
+    auto dev = body_id(*body, "device_id", "user_device_id");
+    if (!dev)
+        co_return http::json_error(ctx.req, dev.error());
+    std::int64_t device_id = dev->value_or(0);
+    if (device_id == 0) {
+        auto const* pid = body->if_contains("device_public_id");
+        if (pid == nullptr || !pid->is_string()) {
+            co_return http::json_error(ctx.req, make_error(errc::bad_request, "device_public_id is required",
+                                                           {{"field", "device_public_id"}}));
         }
-        auto aw = certs.assign(user, cert_id, device_id);
-        auto a = co_await std::move(aw);
-        if (!a)
-            co_return http::error_response(ctx, a.error());
-        co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
-    };
-    add_guarded(r, ids, bh::verb::post, "/apiv1/me/certificate-assign", me_assign);
+        auto aw_d = s.certificates.get_device_by_public_id(user, std::string(pid->get_string()));
+        auto d = co_await std::move(aw_d);
+        if (!d)
+            co_return http::error_response(ctx, d.error());
+        device_id = d->id;
+    }
+    auto aw = s.certificates.assign(user, cert_id, device_id);
+    auto a = co_await std::move(aw);
+    if (!a)
+        co_return http::error_response(ctx, a.error());
+    co_return http::json_data(ctx.req, assignment_json(*a), a->wrap_pending ? 202 : 200);
 }
 
 }  // namespace certctrl::handlers

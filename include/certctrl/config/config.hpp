@@ -36,6 +36,7 @@ struct server_config {
 struct database_config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 3306;
+    std::string socket;  // a Unix socket path of a local server; when set, host and port are not used
     std::string user = "certctrl";
     std::string name = "certctrl";
     std::string password;  // resolved from password_env or password_file at load
