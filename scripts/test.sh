@@ -38,7 +38,9 @@ port=$(certctrl_free_port)
 mariadb_start "$tmp/template" "$tmp/template-run" "$port"
 db_password=$(openssl rand -hex 16)
 mariadb_sql "$tmp/template-run" "CREATE USER 'certctrl_test'@'127.0.0.1' IDENTIFIED BY '$db_password';
-    GRANT ALL PRIVILEGES ON *.* TO 'certctrl_test'@'127.0.0.1' WITH GRANT OPTION;"
+    GRANT ALL PRIVILEGES ON *.* TO 'certctrl_test'@'127.0.0.1' WITH GRANT OPTION;
+    CREATE USER 'certctrl_test'@'localhost' IDENTIFIED BY '$db_password';
+    GRANT ALL PRIVILEGES ON *.* TO 'certctrl_test'@'localhost' WITH GRANT OPTION;"
 mariadb_stop "$tmp/template-run"
 mkdir -p "$tmp/db"
 cp -a "$tmp/template" "$tmp/db/data"
@@ -47,7 +49,7 @@ echo "MariaDB on 127.0.0.1:$port ($(mariadbd --version 2>/dev/null | awk '{print
 
 export CERTCTRL_TEST_DB_HOST=127.0.0.1 CERTCTRL_TEST_DB_PORT=$port CERTCTRL_TEST_DB_USER=certctrl_test
 export CERTCTRL_TEST_DB_PASSWORD=$db_password CERTCTRL_TEST_MARIADB_TEMPLATE=$tmp/template
-export CERTCTRL_TEST_TMP=$tmp
+export CERTCTRL_TEST_DB_SOCKET=$tmp/db/run/mysqld.sock CERTCTRL_TEST_TMP=$tmp
 
 # A local ACME CA for the issuance tests: pebble resolving names through knot, which serves the zone
 # certctrl.test (every name 127.0.0.1) and takes TSIG-signed RFC 2136 updates for DNS-01.

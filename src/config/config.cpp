@@ -231,6 +231,9 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         if (c.database.user.empty()) {
             r.fail("user", "must not be empty");
         }
+        if (!c.database.socket.empty()) {
+            c.database.socket = resolve(base_dir, c.database.socket).string();
+        }
     }
     c.database.password =
         resolve_secret(c.database.password_env, c.database.password_file, base_dir, "database.password_file");

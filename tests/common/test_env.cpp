@@ -90,6 +90,10 @@ std::optional<config::database_config> admin_db() {
     return db;
 }
 
+std::string admin_db_socket() {
+    return env("CERTCTRL_TEST_DB_SOCKET");
+}
+
 test_schema::test_schema() {
     auto admin = admin_db();
     if (!admin) {

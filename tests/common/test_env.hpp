@@ -12,6 +12,9 @@ namespace certctrl::test {
 /// Admin credentials of the MariaDB started by scripts/test.sh (CERTCTRL_TEST_DB_* variables).
 std::optional<config::database_config> admin_db();
 
+/// The Unix socket of that MariaDB (CERTCTRL_TEST_DB_SOCKET; the same user may connect over it), or "".
+std::string admin_db_socket();
+
 /// True when running under CI=true: missing services are then failures, never skips.
 bool in_ci();
 

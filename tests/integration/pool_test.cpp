@@ -84,6 +84,44 @@ TEST_F(Pool, OffloadReturnsValueOnCallersExecutor) {
     EXPECT_EQ(resumed_on, std::this_thread::get_id());
 }
 
+// How the server sees this connection: "localhost" over a Unix socket, "127.0.0.1:port" over TCP.
+result<std::string> client_host(sql::Connection& c) {
+    std::unique_ptr<sql::Statement> st(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()"));
+    rs->next();
+    return std::string(rs->getString(1));
+}
+
+TEST_F(Pool, ConnectsOverTheUnixSocketWhenOneIsConfigured) {
+    auto over_tcp = offload(*pool_, client_host);
+    ASSERT_TRUE(over_tcp);
+    EXPECT_EQ(over_tcp->rfind("127.0.0.1:", 0), 0u) << *over_tcp;
+
+    if (admin_db_socket().empty()) {
+        if (in_ci()) {
+            FAIL() << "CERTCTRL_TEST_DB_SOCKET not set (run scripts/test.sh)";
+        }
+        GTEST_SKIP() << "CERTCTRL_TEST_DB_SOCKET not set";
+    }
+    auto cfg = schema_->db();
+    cfg.pool_size = 1;
+    cfg.socket = admin_db_socket();
+    cfg.host = "203.0.113.1";  // unused when a socket is set: a TCP attempt here would time out
+    db::pool over_socket(cfg);
+    auto host = offload(over_socket, client_host);
+    ASSERT_TRUE(host) << host.error().what;
+    EXPECT_EQ(*host, "localhost");
+    auto users = offload(over_socket, [](sql::Connection& c) -> result<long long> {
+        std::unique_ptr<sql::Statement> st(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COUNT(*) FROM users"));
+        rs->next();
+        return static_cast<long long>(rs->getInt64(1));
+    });
+    ASSERT_TRUE(users) << users.error().what;  // the schema is the configured one
+    EXPECT_EQ(*users, 0);
+}
+
 TEST_F(Pool, DuplicateKeyMapsToConflict) {
     auto insert = [](sql::Connection& c) -> result<int> {
         std::unique_ptr<sql::Statement> st(c.createStatement());

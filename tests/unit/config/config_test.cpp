@@ -64,6 +64,15 @@ TEST(Config, CommentsAndNestedValues) {
     EXPECT_EQ(c.log.level, "debug");
 }
 
+TEST(Config, DatabaseSocketIsAPathRelativeToTheConfigFolder) {
+    EXPECT_TRUE(parse("{}", here).database.socket.empty());
+    auto c = parse(R"({"database": {"socket": "var/mysqld.sock"}})", here);
+    EXPECT_EQ(c.database.socket, (here / "var/mysqld.sock").string());
+    auto abs = parse(R"({"database": {"socket": "/run/mysqld/mysqld.sock"}})", here);
+    EXPECT_EQ(abs.database.socket, "/run/mysqld/mysqld.sock");
+    expect_error(R"({"database": {"socket": 3306}})", "database.socket");
+}
+
 TEST(Config, UnknownKeysAreNamed) {
     expect_error(R"({"sever": {}})", "unknown config key 'sever'");
     expect_error(R"({"server": {"prot": 1}})", "unknown config key 'server.prot'");
