@@ -435,6 +435,17 @@ int serve(config::config const& cfg, serve_options const& opts) {
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_openapi_route(api_routes);
+    handlers::rendered_certificates rendered;
+    metrics.add_source([&rendered](std::string& out) {
+        out +=
+            "# HELP certctrl_rendered_certificates_lookups_total Certificate list items found rendered at "
+            "their row version, or rendered anew.\n";
+        out += "# TYPE certctrl_rendered_certificates_lookups_total counter\n";
+        out += fmt::format("certctrl_rendered_certificates_lookups_total{{result=\"hit\"}} {}\n",
+                           rendered.hits());
+        out += fmt::format("certctrl_rendered_certificates_lookups_total{{result=\"miss\"}} {}\n",
+                           rendered.misses());
+    });
     handlers::services handler_services{identity.auth,
                                         identity.api_keys,
                                         identity.limits,
@@ -447,6 +458,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
                                         issuance,
                                         acme_accounts,
                                         dns_providers,
+                                        rendered,
                                         cfg,
                                         origins};
     handlers::add_routes(api_routes, handler_services);

@@ -102,6 +102,13 @@ http::awaitable<http::response> respond_one(http::request_context& ctx, repo::ta
 /// Awaits `done` and answers 204 (or the error).
 http::awaitable<http::response> respond_done(http::request_context& ctx, repo::task<bool> done);
 
+/// "pending" before the first issuance, then "active" or, past `not_after`, "expired".
+char const* cert_status(bool has_certificate, std::int64_t not_after, std::int64_t now);
+/// The members of a certificate record before "status" (id ... client_auth) and after it (serial_number ...
+/// updated_at), without the heavy ones.
+void write_cert_head(http::json_writer& w, domain::certificate const& c);
+void write_cert_tail(http::json_writer& w, domain::certificate const& c);
+
 /// The members of the certificate record of agent contract 4.1 (with the overview document's aliases); the
 /// heavy fields cert/der/csr only when `most`. `for_issue` leaves out status and cert, which an issue
 /// response gives otherwise.

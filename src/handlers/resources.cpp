@@ -12,7 +12,9 @@
 
 #include "certctrl/core/ids.hpp"
 
+#include <memory>
 #include <set>
+#include <unordered_map>
 
 namespace certctrl::handlers {
 
@@ -22,11 +24,14 @@ namespace detail {
 
 // The record of agent contract 4.1, plus the overview document's names (domain, acme_account_id, status).
 // Heavy fields (cert, der, csr) only with ?detail=most; the encrypted key never.
-void write_cert_members(http::json_writer& w, domain::certificate const& c, bool most, bool for_issue) {
-    char const* status = "pending";
-    if (c.has_certificate) {
-        status = c.not_after != 0 && c.not_after < unix_now() ? "expired" : "active";
+char const* cert_status(bool has_certificate, std::int64_t not_after, std::int64_t now) {
+    if (!has_certificate) {
+        return "pending";
     }
+    return not_after != 0 && not_after < now ? "expired" : "active";
+}
+
+void write_cert_head(http::json_writer& w, domain::certificate const& c) {
     w.member("id", c.id).member("user_id", c.user_id).member("public_id", c.public_id);
     w.member("domain_name", c.domain_name).member("domain", c.domain_name);
     w.key("sans").begin_array();
@@ -39,9 +44,9 @@ void write_cert_members(http::json_writer& w, domain::certificate const& c, bool
     w.member("key_algorithm", c.key_algorithm).member("key_dist_policy", c.key_dist_policy);
     w.member("server_decrypt_export", c.server_decrypt_export).member("auto_renew", c.auto_renew);
     w.member("client_auth", c.client_auth);
-    if (!for_issue) {
-        w.member("status", status);
-    }
+}
+
+void write_cert_tail(http::json_writer& w, domain::certificate const& c) {
     w.member("serial_number", c.serial_number)
         .member("self_signed", c.self_signed)
         .member("verified", c.verified);
@@ -57,6 +62,14 @@ void write_cert_members(http::json_writer& w, domain::certificate const& c, bool
     }
     w.end_array().end_object();
     w.member("created_at", c.created_at).member("updated_at", c.updated_at);
+}
+
+void write_cert_members(http::json_writer& w, domain::certificate const& c, bool most, bool for_issue) {
+    write_cert_head(w, c);
+    if (!for_issue) {
+        w.member("status", cert_status(c.has_certificate, c.not_after, unix_now()));
+    }
+    write_cert_tail(w, c);
     if (most) {
         if (!for_issue) {
             w.member("cert", c.cert_pem);
@@ -205,9 +218,47 @@ http::awaitable<http::response> list_certificates(http::request_context& ctx, se
     } else if (auto b = ctx.params.id("acme_account_id"); b) {
         acct = b;
     }
-    auto aw = detail::respond_page(ctx, *page, s.certificates.list(subject_user(ctx), *page, acct, *most),
-                                   cert_view{*most});
-    co_return co_await std::move(aw);
+    if (*most) {
+        auto aw = detail::respond_page(ctx, *page, s.certificates.list(subject_user(ctx), *page, acct, true),
+                                       cert_view{true});
+        co_return co_await std::move(aw);
+    }
+    // Without the PEM texts: rows whose version was rendered before are not read again. The texts a page uses
+    // are held here (the cache may drop them meanwhile).
+    using pinned_map = std::unordered_map<std::int64_t, rendered_certificates::item_ptr>;
+    auto pinned = std::make_shared<pinned_map>();
+    auto known = [pinned, &cache = s.rendered](repo::cert_version const& v) {
+        if (auto it = cache.find(v)) {
+            (*pinned)[v.id] = std::move(it);
+            return true;
+        }
+        return false;
+    };
+    auto aw = s.certificates.list_changed(subject_user(ctx), *page, acct, known);
+    auto r = co_await std::move(aw);
+    if (!r) {
+        co_return http::error_response(ctx, r.error());
+    }
+    for (auto const& row : r->rows) {
+        (*pinned)[row.id] = s.rendered.put(row);
+    }
+    auto const now = unix_now();
+    std::string items = "[";
+    items.reserve(r->page.items.size() * 900 + 2);
+    std::size_t count = 0;
+    for (auto const& v : r->page.items) {
+        auto it = pinned->find(v.id);
+        if (it == pinned->end()) {
+            continue;  // deleted between the two reads of the page
+        }
+        if (count++ > 0) {
+            items += ',';
+        }
+        rendered_certificates::append(items, *it->second, now);
+    }
+    items += ']';
+    std::int64_t const last = r->page.items.empty() ? 0 : r->page.items.back().id;
+    co_return detail::list_response(ctx, items, count, r->page.total, r->page.has_more, last, *page);
 }
 
 http::awaitable<http::response> create_certificate(http::request_context& ctx, services& s) {

@@ -141,6 +141,52 @@ class mysql_certificates final : public certificate_repository {
                                               read_cert, f);
     }
 
+    page<cert_version> list_versions(work& w, std::int64_t user_id, page_query const& q,
+                                     std::optional<std::int64_t> acct_id) override {
+        std::optional<row_filter> f;
+        if (acct_id) {
+            f = row_filter{"acct_id = ?", *acct_id};
+        }
+        return list_page<cert_version>(
+            conn(w), "certificates c", "c.id, c.row_version", user_id, q,
+            [](sql::ResultSet& rs) {
+                return cert_version{i64(rs, 1), i64(rs, 2)};
+            },
+            f);
+    }
+
+    std::vector<domain::certificate> get_many(work& w, std::int64_t user_id,
+                                              std::vector<std::int64_t> const& ids) override {
+        std::vector<domain::certificate> out;
+        out.reserve(ids.size());
+        // In batches of a power of two (the last one padded with its last id), so there are few statement
+        // texts to prepare and keep.
+        std::size_t next = 0;
+        while (next < ids.size()) {
+            std::size_t batch = 1;
+            while (batch < ids.size() - next && batch < 256) {
+                batch *= 2;
+            }
+            std::string q = std::string("SELECT ") + cert_summary_columns +
+                            " FROM certificates c WHERE c.user_id = ? AND c.id IN (?";
+            for (std::size_t i = 1; i < batch; ++i) {
+                q += ", ?";
+            }
+            q += ")";
+            auto ps = prepare(conn(w), q);
+            ps->setInt64(1, user_id);
+            for (std::size_t i = 0; i < batch; ++i) {
+                ps->setInt64(static_cast<unsigned>(i + 2), ids[std::min(next + i, ids.size() - 1)]);
+            }
+            rs_ptr rs(ps->executeQuery());
+            while (rs->next()) {
+                out.push_back(read_cert(*rs));
+            }
+            next += batch;
+        }
+        return out;
+    }
+
     page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
                                               page_query const& q, bool with_pem) override {
         return list_page<domain::certificate>(
@@ -196,11 +242,11 @@ class mysql_certificates final : public certificate_repository {
 
     void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) override {
         auto& c = conn(w);
-        auto cert =
-            prepare(c,
-                    "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
-                    "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
-                    "enc_scheme = 1, renew_after = 0, updated_at = ? WHERE id = ?");
+        auto cert = prepare(
+            c,
+            "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
+            "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
+            "enc_scheme = 1, renew_after = 0, updated_at = ?, row_version = row_version + 1 WHERE id = ?");
         cert->setString(1, m.cert_pem);
         cert->setString(2, m.serial_number);
         cert->setInt64(3, m.not_before);
@@ -232,7 +278,8 @@ class mysql_certificates final : public certificate_repository {
     }
 
     void set_renew_after(work& w, std::int64_t id, std::int64_t when) override {
-        auto ps = prepare(conn(w), "UPDATE certificates SET renew_after = ? WHERE id = ?");
+        auto ps = prepare(
+            conn(w), "UPDATE certificates SET renew_after = ?, row_version = row_version + 1 WHERE id = ?");
         ps->setInt64(1, when);
         ps->setInt64(2, id);
         ps->executeUpdate();

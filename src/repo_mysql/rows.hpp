@@ -150,14 +150,14 @@ constexpr char const* cert_columns =
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL)";
+    "(c.cert_pem IS NOT NULL), c.row_version";
 /// cert_columns without the PEM texts (read_cert leaves them empty): what a list shows without ?detail=most.
 constexpr char const* cert_summary_columns =
     "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, NULL, NULL, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL)";
+    "(c.cert_pem IS NOT NULL), c.row_version";
 
 // `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
 // (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
@@ -188,7 +188,21 @@ inline std::string sans_text(std::vector<std::string> const& sans) {
     return boost::json::serialize(a);
 }
 
-constexpr unsigned cert_column_count = 28;
+constexpr unsigned cert_column_count = 29;
+
+// The number of columns of a column list (commas outside parentheses, plus one).
+constexpr unsigned column_count(std::string_view cols) {
+    unsigned n = 1;
+    int depth = 0;
+    for (char ch : cols) {
+        depth += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+        n += ch == ',' && depth == 0 ? 1 : 0;
+    }
+    return n;
+}
+static_assert(column_count(cert_columns) == cert_column_count,
+              "read_cert and the reads after it count these");
+static_assert(column_count(cert_summary_columns) == cert_column_count);
 
 inline domain::certificate read_cert(sql::ResultSet& rs) {
     domain::certificate c;
@@ -220,6 +234,7 @@ inline domain::certificate read_cert(sql::ResultSet& rs) {
     c.updated_at = i64(rs, 26);
     c.client_auth = rs.getBoolean(27);
     c.has_certificate = rs.getBoolean(28);
+    c.row_version = i64(rs, 29);
     return c;
 }
 

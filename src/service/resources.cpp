@@ -152,6 +152,29 @@ task<repo::page<domain::certificate>> certificate_service::list(std::int64_t use
         });
 }
 
+task<certificate_listing> certificate_service::list_changed(
+    std::int64_t user_id, repo::page_query q, std::optional<std::int64_t> acct_id,
+    std::function<bool(repo::cert_version const&)> known) {
+    return r_.db->read(
+        [this, user_id, q, acct_id, known = std::move(known)](repo::work& w) -> result<certificate_listing> {
+            if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
+                return not_found("ACME account not found");
+            }
+            certificate_listing out;
+            out.page = r_.certificates->list_versions(w, user_id, q, acct_id);
+            std::vector<std::int64_t> unknown;
+            for (auto const& v : out.page.items) {
+                if (!known(v)) {
+                    unknown.push_back(v.id);
+                }
+            }
+            if (!unknown.empty()) {
+                out.rows = r_.certificates->get_many(w, user_id, unknown);
+            }
+            return out;
+        });
+}
+
 task<domain::certificate> certificate_service::get(std::int64_t user_id, std::int64_t id) {
     return r_.db->read([this, user_id, id](repo::work& w) -> result<domain::certificate> {
         auto c = r_.certificates->get(w, user_id, id);

@@ -45,6 +45,12 @@ class api_fixture : public ::testing::Test {
         auto cfg = make_config(schema_->db(), base);
         std::ofstream(dir_.path() / "c.json") << boost::json::serialize(cfg);
         server_ = std::make_unique<server_process>(cfg, schema_->db().password);
+        server_config_ = cfg;
+    }
+
+    /// Another server on the same database with the same config (start() first).
+    std::unique_ptr<server_process> another_instance() const {
+        return std::make_unique<server_process>(server_config_, schema_->db().password);
     }
 
     std::int64_t add_user(std::string const& email) {
@@ -116,6 +122,7 @@ class api_fixture : public ::testing::Test {
     temp_dir dir_;
     std::unique_ptr<test_schema> schema_;
     std::unique_ptr<server_process> server_;
+    boost::json::object server_config_;
 };
 
 }  // namespace certctrl::test

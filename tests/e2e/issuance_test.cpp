@@ -14,6 +14,7 @@
 
 #include <ctime>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -153,6 +154,84 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
     EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/issues", reader).status, 200);
     auto issuer = key_for("self@example.com", {"certificates:" + c + "[read,issue]"});
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", issuer, "{}").status, 200);
+}
+
+// The list items of `target` by id (the certificate list without ?detail answers rendered items).
+std::map<std::int64_t, json::object> items_by_id(http_client& c, std::string const& target,
+                                                 std::string const& key) {
+    auto r = c.get(target, {{"Authorization", "Bearer " + key}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::map<std::int64_t, json::object> out;
+    auto const doc = r.json();
+    for (auto const& v : doc.at("data").as_array()) {
+        out[v.at("id").as_int64()] = v.as_object();
+    }
+    return out;
+}
+
+TEST_F(Issuance, ListsShowEveryChangeAtOnceOnEveryInstance) {
+    start_with();
+    add_user("lists@example.com");
+    auto key = key_for("lists@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 3; ++i) {
+        ids.push_back(cert(key, acct));
+    }
+    auto other = another_instance();
+    http_client a(server_->port());
+    http_client b(other->port());
+    std::string const list = "/apiv1/me/certificates?limit=10";
+    // Both instances have listed (and rendered) the three pending certificates.
+    for (auto* c : {&a, &b}) {
+        auto items = items_by_id(*c, list, key);
+        ASSERT_EQ(items.size(), 3u);
+        for (auto id : ids) {
+            EXPECT_EQ(items[id].at("status"), "pending");
+            EXPECT_EQ(items[id].at("serial_number"), "");
+        }
+    }
+
+    // Issued through one instance, the list of the other shows it at once.
+    auto issued = call("POST", "/apiv1/me/certificates/" + std::to_string(ids[1]) + "/issues", key, "{}");
+    ASSERT_EQ(issued.json().at("data").at("status"), "SUCCESS") << issued.body;
+    auto const detail =
+        call("GET", "/apiv1/me/certificates/" + std::to_string(ids[1]), key).json().at("data");
+    ASSERT_NE(detail.at("serial_number"), "");
+    for (auto* c : {&b, &a}) {
+        auto items = items_by_id(*c, list, key);
+        EXPECT_EQ(items[ids[1]].at("status"), "active");
+        EXPECT_EQ(items[ids[1]].at("serial_number"), detail.at("serial_number"));
+        EXPECT_EQ(items[ids[1]].at("not_after"), detail.at("not_after"));
+        EXPECT_EQ(items[ids[1]].at("has_private_key"), true);
+        EXPECT_EQ(items[ids[0]].at("status"), "pending");
+    }
+
+    // A list item is the record of ?detail=most without the heavy fields, and the record of GET by id.
+    auto most = items_by_id(b, list + "&detail=most", key);
+    for (auto const& [id, item] : items_by_id(b, list, key)) {
+        auto full = most.at(id);
+        for (auto const* heavy : {"cert", "der", "csr"}) {
+            EXPECT_TRUE(full.erase(heavy));
+        }
+        EXPECT_EQ(json::value(item), json::value(full)) << "certificate " << id;
+        EXPECT_EQ(json::value(item),
+                  call("GET", "/apiv1/me/certificates/" + std::to_string(id), key).json().at("data"));
+    }
+
+    // Status follows the clock, not the text: a certificate expiring in two seconds lists as expired after
+    // them with no change of its row.
+    schema_->exec(
+        "UPDATE certificates SET not_after = UNIX_TIMESTAMP() + 2, row_version = row_version + 1 "
+        "WHERE id = " +
+        std::to_string(ids[1]));
+    EXPECT_EQ(items_by_id(b, list, key)[ids[1]].at("status"), "active");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+    EXPECT_EQ(items_by_id(b, list, key)[ids[1]].at("status"), "expired");
+
+    // A deleted certificate leaves every instance's list at once.
+    ASSERT_EQ(call("DELETE", "/apiv1/me/certificates/" + std::to_string(ids[2]), key).status, 204);
+    EXPECT_FALSE(items_by_id(b, list, key).contains(ids[2]));
 }
 
 TEST_F(Issuance, ClientAuthOnRequest) {

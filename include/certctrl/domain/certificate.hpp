@@ -41,6 +41,7 @@ struct certificate {
     std::int64_t not_after = 0;
     bool has_key = false;
     bool has_certificate = false;  // one was issued (cert_pem may be left unread, as lists do without detail)
+    std::int64_t row_version = 0;  // moved by every change of the stored row
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
 };

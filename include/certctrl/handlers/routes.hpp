@@ -4,6 +4,7 @@
 
 #include "certctrl/config/config.hpp"
 #include "certctrl/handlers/access.hpp"
+#include "certctrl/handlers/rendered_certificates.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/devices.hpp"
@@ -33,6 +34,7 @@ struct services {
     service::issuance_service& issuance;
     service::acme_account_service& acme_accounts;
     service::dns_provider_service& dns_providers;
+    rendered_certificates& rendered;  // certificate list items kept as text
     config::config const& cfg;
     std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins
 };

@@ -52,6 +52,12 @@ struct issued_material {
     std::string plain_data_key;    // sealed to each assigned device in the same transaction, never stored
 };
 
+/// A certificate id with the version of its row (moved by every change of the row).
+struct cert_version {
+    std::int64_t id = 0;
+    std::int64_t row_version = 0;
+};
+
 class certificate_repository {
   public:
     virtual ~certificate_repository() = default;
@@ -61,6 +67,13 @@ class certificate_repository {
     /// `with_pem` (else left empty; has_certificate still tells whether one was issued).
     virtual page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
                                            std::optional<std::int64_t> acct_id, bool with_pem) = 0;
+    /// The ids and row versions of a list() page, read from the index alone.
+    virtual page<cert_version> list_versions(work& w, std::int64_t user_id, page_query const& q,
+                                             std::optional<std::int64_t> acct_id) = 0;
+    /// The user's certificates among `ids` (without PEM texts), in no particular order; ids of other users or
+    /// of no certificate are left out.
+    virtual std::vector<domain::certificate> get_many(work& w, std::int64_t user_id,
+                                                      std::vector<std::int64_t> const& ids) = 0;
     /// The certificates assigned to a device (PEM texts as in list()).
     virtual page<domain::certificate> list_for_device(work& w, std::int64_t user_id, std::int64_t device_id,
                                                       page_query const& q, bool with_pem) = 0;

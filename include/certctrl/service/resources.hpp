@@ -12,6 +12,9 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <functional>
+#include <vector>
+
 namespace certctrl::service {
 
 /// Self-managed root CAs: the key is generated server-side and kept sealed under the master keyring.
@@ -41,6 +44,13 @@ class ca_service {
 };
 
 /// Certificate records, devices and the assignments between them.
+/// A list page for a caller that keeps certificates it has rendered: the ids and row versions of the page,
+/// and the rows of those it has no rendering of.
+struct certificate_listing {
+    repo::page<repo::cert_version> page;
+    std::vector<domain::certificate> rows;  // without PEM texts, in no particular order
+};
+
 class certificate_service {
   public:
     certificate_service(repo::repositories& r, device_signals const& signals, device_keys const& wraps,
@@ -53,6 +63,11 @@ class certificate_service {
     /// Errors: not_found (no such account).
     task<repo::page<domain::certificate>> list(std::int64_t user_id, repo::page_query q,
                                                std::optional<std::int64_t> acct_id, bool with_pem);
+    /// list() without PEM texts, reading in full only the rows for which `known(id, row_version)` is false
+    /// (it runs on a database thread while the caller waits). One read. Errors: not_found (no such account).
+    task<certificate_listing> list_changed(std::int64_t user_id, repo::page_query q,
+                                           std::optional<std::int64_t> acct_id,
+                                           std::function<bool(repo::cert_version const&)> known);
     /// Errors: not_found.
     task<domain::certificate> get(std::int64_t user_id, std::int64_t id);
     /// Removes keys, history and assignments too; devices holding it are told (cert.unassigned) in the same
