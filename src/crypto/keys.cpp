@@ -1,5 +1,7 @@
 #include "certctrl/crypto/keys.hpp"
 
+#include "ec_der.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -108,6 +110,9 @@ std::string private_key_pem(EVP_PKEY const* key) {
 
 std::string private_key_der(EVP_PKEY const* key) {
     // PKCS#8, the form every stored certificate key has.
+    if (auto ec = ec_der::pkcs8(key)) {
+        return std::move(*ec);
+    }
     std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)> p8(
         key == nullptr ? nullptr : EVP_PKEY2PKCS8(key), PKCS8_PRIV_KEY_INFO_free);
     int const len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8.get(), nullptr) : -1;

@@ -2,6 +2,7 @@
 
 #include "certctrl/crypto/random.hpp"
 
+#include "ec_der.hpp"
 #include "ossl.hpp"
 
 #include <openssl/asn1.h>
@@ -214,14 +215,16 @@ std::int64_t epoch_of(ASN1_TIME const* t) {
            tm.tm_min * 60 + tm.tm_sec;
 }
 
-certificate_info info_of(X509* cert) {
+// `subject_key`: the certificate's key when the caller has it (reading it back from the certificate would
+// decode it).
+certificate_info info_of(X509* cert, EVP_PKEY const* subject_key = nullptr) {
     certificate_info info;
     info.serial_hex = serial_hex_of(X509_get0_serialNumber(cert));
     info.subject = name_text(X509_get_subject_name(cert));
     info.issuer = name_text(X509_get_issuer_name(cert));
     info.not_before = epoch_of(X509_get0_notBefore(cert));
     info.not_after = epoch_of(X509_get0_notAfter(cert));
-    if (auto const alg = algorithm_of_key(X509_get0_pubkey(cert))) {
+    if (auto const alg = algorithm_of_key(subject_key != nullptr ? subject_key : X509_get0_pubkey(cert))) {
         info.key_algorithm = std::string(to_string(*alg));
     }
     ERR_clear_error();  // X509_get0_pubkey leaves an error behind for unsupported key types
@@ -394,7 +397,7 @@ issued_leaf leaf_issuer::issue(EVP_PKEY* key, leaf_request const& req) const {
         X509_set_issuer_name(cert.get(), X509_get_subject_name(ca)) != 1) {
         fail("names");
     }
-    if (X509_set_pubkey(cert.get(), key) != 1) {
+    if (!ec_der::set_public_key(cert.get(), key) && X509_set_pubkey(cert.get(), key) != 1) {
         fail("public key");
     }
 
@@ -419,7 +422,7 @@ issued_leaf leaf_issuer::issue(EVP_PKEY* key, leaf_request const& req) const {
     }
     issued_leaf out;
     out.cert_pem = pem_of(cert.get());
-    out.info = info_of(cert.get());
+    out.info = info_of(cert.get(), key);
     return out;
 }
 

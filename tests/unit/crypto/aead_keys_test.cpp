@@ -3,6 +3,11 @@
 #include "certctrl/crypto/random.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
 
 namespace certctrl::crypto {
 namespace {
@@ -78,6 +83,31 @@ TEST(Keys, GeneratesPkcs8KeysOfTheAskedAlgorithm) {
     }
     EXPECT_FALSE(algorithm_of_pem("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"));
     EXPECT_FALSE(algorithm_of_pem(""));
+}
+
+// EC keys are written without OpenSSL's encoder (it costs more than making the key); the bytes must be the
+// ones OpenSSL writes, and read back as the same key.
+TEST(Keys, Pkcs8DerIsWhatOpenSslWritesForEveryAlgorithm) {
+    for (auto a : {key_algorithm::ecdsa_p256, key_algorithm::ecdsa_p384, key_algorithm::rsa_2048}) {
+        for (int i = 0; i < (a == key_algorithm::rsa_2048 ? 2 : 50); ++i) {
+            auto key = generate_private_key(a);
+            std::unique_ptr<PKCS8_PRIV_KEY_INFO, decltype(&PKCS8_PRIV_KEY_INFO_free)> p8(
+                EVP_PKEY2PKCS8(key.get()), PKCS8_PRIV_KEY_INFO_free);
+            ASSERT_TRUE(p8);
+            unsigned char* raw = nullptr;
+            int const len = i2d_PKCS8_PRIV_KEY_INFO(p8.get(), &raw);
+            ASSERT_GT(len, 0);
+            std::string const openssl(reinterpret_cast<char*>(raw), static_cast<std::size_t>(len));
+            OPENSSL_free(raw);
+            std::string const ours = private_key_der(key.get());
+            ASSERT_EQ(ours, openssl) << to_string(a) << " key " << i;
+            auto const* p = reinterpret_cast<unsigned char const*>(ours.data());
+            std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> back(
+                d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(ours.size())), EVP_PKEY_free);
+            ASSERT_TRUE(back);
+            EXPECT_EQ(EVP_PKEY_eq(back.get(), key.get()), 1);
+        }
+    }
 }
 
 }  // namespace

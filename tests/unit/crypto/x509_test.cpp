@@ -629,6 +629,39 @@ TEST(X509Leaf, EcdsaP384RootSignsWithSha384) {
     expect_valid_leaf(key_algorithm::ecdsa_p384, key_algorithm::ecdsa_p256, true, NID_ecdsa_with_SHA384);
 }
 
+TEST(X509Leaf, EcdsaP384LeafKeyUnderAP256Root) {
+    expect_valid_leaf(key_algorithm::ecdsa_p256, key_algorithm::ecdsa_p384, false, NID_ecdsa_with_SHA256);
+}
+
+// The leaf's SubjectPublicKeyInfo (written without OpenSSL's encoder for EC keys) is the one OpenSSL writes
+// for the key, and reads back as the key.
+TEST(X509Leaf, SubjectPublicKeyInfoIsWhatOpenSslWritesForTheKey) {
+    root_ca const ca = make_root(key_algorithm::ecdsa_p256);
+    leaf_issuer const issuer(ca.cert_pem, ca.key_pem);
+    for (auto a : {key_algorithm::ecdsa_p256, key_algorithm::ecdsa_p384, key_algorithm::rsa_2048}) {
+        auto key = generate_private_key(a);
+        leaf_request req;
+        req.dns_names = {"spki.example.com"};
+        req.valid_seconds = 3600;
+        auto const leaf = issuer.issue(key.get(), req);
+        x509_ptr cert = parse_cert(leaf.cert_pem);
+        ASSERT_TRUE(cert) << to_string(a);
+        unsigned char* in_cert = nullptr;
+        int const n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.get()), &in_cert);
+        unsigned char* of_key = nullptr;
+        int const m = i2d_PUBKEY(key.get(), &of_key);
+        ASSERT_GT(n, 0);
+        EXPECT_EQ(std::string(reinterpret_cast<char*>(in_cert), static_cast<std::size_t>(n)),
+                  std::string(reinterpret_cast<char*>(of_key), static_cast<std::size_t>(m)))
+            << to_string(a);
+        OPENSSL_free(in_cert);
+        OPENSSL_free(of_key);
+        EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(cert.get()), key.get()), 1) << to_string(a);
+        EXPECT_EQ(leaf.info.key_algorithm, to_string(a));
+        EXPECT_EQ(verify_chain(leaf.cert_pem, ca.cert_pem), "") << to_string(a);
+    }
+}
+
 TEST(X509Leaf, NotAfterIsCappedAtTheCaNotAfter) {
     root_ca const ca = make_root(key_algorithm::ecdsa_p256, 30);
     leaf_request req;
