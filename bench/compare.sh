@@ -2,7 +2,8 @@
 # The data-path benchmark of issue 11, all in one run on the release build, with nginx (2 workers, access log
 # off) serving the same bytes as the peer:
 #   1. GET /health                                   vs nginx serving the same body
-#   2. GET /apiv1/me/certificates?offset=0&limit=20  (API key)  vs nginx serving the same 20-certificate body
+#   2. GET /apiv1/me/certificates?offset=0&limit=20  (API key)  vs nginx serving the same 20-certificate body,
+#      with the server reaching MariaDB over TCP, then (a second server) over its Unix socket
 #   3. SELF_CA POST .../certificates/:id/issues (P-256 leaf under a P-256 CA, inline), durable commits
 #   4. 1,000,000 certificates for one user: the first page vs a deep cursor page (limit 20)
 # and the server's RSS when idle and at its peak. Prints the ratios; results go to docs/benchmarks.md.
@@ -108,6 +109,23 @@ for what in health list; do
     done
 done
 
+# The same list from a second server that reaches MariaDB over its Unix socket (database.socket) instead of TCP;
+# the first one idles meanwhile.
+sed "s|\"port\": $dbport,|\"socket\": \"$tmp/run/mysqld.sock\",|" "$tmp/c.json" >"$tmp/c-socket.json"
+build/release/src/certctrl-server serve --config "$tmp/c-socket.json" --port-file "$tmp/port-socket" >"$tmp/server-socket.log" 2>&1 &
+sock_pid=$!
+for _ in $(seq 1 100); do [ -s "$tmp/port-socket" ] && break; sleep 0.1; done
+sock_api="http://127.0.0.1:$(cat "$tmp/port-socket")"
+cmp -s "$ng/www/list.json" <(curl -sf -H "Authorization: Bearer $key" "$sock_api/apiv1/me/certificates?offset=0&limit=20") ||
+    { echo "the socket server does not answer the same list" >&2; exit 1; }
+for r in $(seq 1 "$runs"); do
+    n=$(run_wrk "http://127.0.0.1:$ngport/list")
+    c=$(run_wrk -H "Authorization: Bearer $key" "$sock_api/apiv1/me/certificates?offset=0&limit=20")
+    read -r nr np50 np99 nbad <<<"$n"; read -r cr cp50 cp99 cbad <<<"$c"
+    echo "list over the Unix socket run $r: nginx $nr req/s (p50 $np50 ms, p99 $np99 ms) | certctrl $cr req/s (p50 $cp50 ms, p99 $cp99 ms, non-2xx $cbad) | ratio $(ratio "$cr" "$nr")"
+done
+kill -TERM "$sock_pid"; certctrl_wait_exit "$sock_pid" 15 || true
+
 # SELF_CA issuance: each request picks one of the 200 certificates at random.
 cat >"$tmp/issue.lua" <<LUA
 local ids = { $(IFS=,; echo "${certs[*]}") }
@@ -137,11 +155,18 @@ mariadb --no-defaults --socket="$tmp/run/mysqld.sock" -uroot bench -e "
 echo "inserted $rows certificates in $(( $(date +%s) - t0 )) s"
 low=$(mariadb --no-defaults --socket="$tmp/run/mysqld.sock" -uroot -N bench -e "SELECT MIN(id) + 1000 FROM certificates WHERE user_id = $uid")
 deep=$(printf '{"id":%s}' "$low" | base64 -w0)
+# Index entries MariaDB stepped through (Handler_read_next + _prev): a page that scans past what it returns shows.
+index_steps() {
+    mariadb --no-defaults --socket="$tmp/run/mysqld.sock" -uroot -N -e "SELECT SUM(VARIABLE_VALUE) FROM
+        information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('HANDLER_READ_NEXT', 'HANDLER_READ_PREV')"
+}
 for r in $(seq 1 "$runs"); do
     f=$(run_wrk -H "Authorization: Bearer $key" "$api/apiv1/me/certificates?limit=20")
+    prev0=$(index_steps)
     d=$(run_wrk -H "Authorization: Bearer $key" "$api/apiv1/me/certificates?limit=20&cursor=$deep")
+    prev1=$(index_steps)
     read -r fr fp50 fp99 fbad <<<"$f"; read -r dr dp50 dp99 dbad <<<"$d"
-    echo "1M rows run $r: first page $fr req/s (p50 $fp50, p99 $fp99 ms, non-2xx $fbad) | deep cursor page (id < $low) $dr req/s (p50 $dp50, p99 $dp99 ms, non-2xx $dbad) | p99 ratio deep/first $(ratio "$dp99" "$fp99")"
+    echo "1M rows run $r: first page $fr req/s (p50 $fp50, p99 $fp99 ms, non-2xx $fbad) | deep cursor page (id < $low) $dr req/s (p50 $dp50, p99 $dp99 ms, non-2xx $dbad, $(awk -v a="$prev0" -v b="$prev1" -v n="$dr" -v t="$dur" 'BEGIN{printf "%.0f", (b - a) / (n * t)}') index steps per request) | p99 ratio deep/first $(ratio "$dp99" "$fp99")"
 done
 rss_peak=$(awk '/VmHWM/{print $2}' /proc/$server_pid/status)
 echo "server RSS: idle $((rss_idle / 1024)) MiB, peak $((rss_peak / 1024)) MiB"
