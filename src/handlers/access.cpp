@@ -97,6 +97,8 @@ http::awaitable<result<domain::principal>> authenticate_device(http::request_con
     co_return co_await std::move(aw);
 }
 
+}  // namespace
+
 http::awaitable<http::response> deny(http::request_context& ctx, services& s,
                                      std::optional<std::int64_t> user_id, std::string what) {
     boost::json::object detail;
@@ -109,7 +111,20 @@ http::awaitable<http::response> deny(http::request_context& ctx, services& s,
     co_return http::json_error(ctx.req, make_error(errc::forbidden, std::move(what)));
 }
 
-}  // namespace
+std::optional<std::string> missing_assign_scope(domain::principal const& p, std::int64_t cert_id,
+                                                std::optional<std::int64_t> device_id) {
+    if (!p.is_api_key()) {
+        return std::nullopt;  // a session may do what its user may
+    }
+    if (!domain::allows(p.permissions, "certificates", cert_id, "assign") &&
+        !domain::allows(p.permissions, "certificates", cert_id, "write")) {
+        return "certificates:" + std::to_string(cert_id) + "[assign] (or [write])";
+    }
+    if (device_id && !domain::allows(p.permissions, "devices", *device_id, "write")) {
+        return "devices:" + std::to_string(*device_id) + "[write]";
+    }
+    return std::nullopt;
+}
 
 http::awaitable<http::response> guarded(services& s, access const& rule,
                                         http::awaitable<http::response> (*target)(http::request_context&,

@@ -318,6 +318,10 @@ http::awaitable<http::response> assign_certificate(http::request_context& ctx, s
             co_return http::error_response(ctx, d.error());
         device_id = d->id;
     }
+    if (auto missing = missing_assign_scope(*ctx.principal, cert_param(ctx), device_id)) {
+        auto aw_deny = deny(ctx, s, user, "The API key lacks the scope " + *missing);
+        co_return co_await std::move(aw_deny);
+    }
     auto aw = s.certificates.assign(user, cert_param(ctx), device_id);
     auto a = co_await std::move(aw);
     if (!a)
@@ -405,6 +409,10 @@ http::awaitable<http::response> assign_to_device(http::request_context& ctx, ser
         co_return http::json_error(
             ctx.req, make_error(errc::bad_request, "cert_id is required", {{"field", "cert_id"}}));
     }
+    if (auto missing = missing_assign_scope(*ctx.principal, **cert, std::nullopt)) {
+        auto aw_deny = deny(ctx, s, subject_user(ctx), "The API key lacks the scope " + *missing);
+        co_return co_await std::move(aw_deny);
+    }
     auto aw = s.certificates.assign(subject_user(ctx), **cert, device_param(ctx));
     auto a = co_await std::move(aw);
     if (!a)
@@ -428,19 +436,17 @@ http::awaitable<http::response> assign_by_key(http::request_context& ctx, servic
     domain::principal const& p = *ctx.principal;
     std::int64_t cert_id = explicit_cert->value_or(0);
     if (p.is_api_key()) {
+        // The certificates the key may assign (a read permission names a certificate but releases no key).
+        auto const assigns = [](domain::permission const& perm) {
+            return perm.obtype == "certificates" &&
+                   std::any_of(perm.actions.begin(), perm.actions.end(),
+                               [](std::string const& a) { return a == "assign" || a == "write"; });
+        };
         std::set<std::int64_t> named;
         for (auto const& perm : p.permissions) {
-            if (perm.obtype == "certificates" && perm.obid != "*") {
+            if (assigns(perm) && perm.obid != "*") {
                 named.insert(std::stoll(perm.obid));
             }
-        }
-        bool const wildcard = std::any_of(p.permissions.begin(), p.permissions.end(), [](auto const& perm) {
-            return perm.obtype == "certificates" && perm.obid == "*";
-        });
-        if (cert_id != 0 && !wildcard && named.count(cert_id) == 0) {
-            co_return http::json_error(
-                ctx.req, make_error(errc::forbidden, "The API key has no permission on certificate " +
-                                                         std::to_string(cert_id)));
         }
         if (cert_id == 0) {
             if (named.size() != 1) {
@@ -448,7 +454,7 @@ http::awaitable<http::response> assign_by_key(http::request_context& ctx, servic
                     ctx.req,
                     make_error(errc::bad_request,
                                named.empty() ? "certificate_id is required: the API key names no single "
-                                               "certificate (certificates:<id>[...])"
+                                               "certificate it may assign (certificates:<id>[assign])"
                                              : "certificate_id is required: the API key names several "
                                                "certificates",
                                {{"field", "certificate_id"}}));
@@ -475,6 +481,10 @@ http::awaitable<http::response> assign_by_key(http::request_context& ctx, servic
         if (!d)
             co_return http::error_response(ctx, d.error());
         device_id = d->id;
+    }
+    if (auto missing = missing_assign_scope(p, cert_id, std::nullopt)) {
+        auto aw_deny = deny(ctx, s, user, "The API key lacks the scope " + *missing);
+        co_return co_await std::move(aw_deny);
     }
     auto aw = s.certificates.assign(user, cert_id, device_id);
     auto a = co_await std::move(aw);

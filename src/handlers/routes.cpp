@@ -135,7 +135,7 @@ std::vector<route> const& route_table() {
         {bh::verb::post, "/apiv1/users/:user_id/certificates/:cert_id/assign", user_path(),
          assign_certificate},
         {bh::verb::post, "/apiv1/me/certificates/:certificate_id/assign",
-         me("certificates", "write", "certificate_id"), assign_certificate},
+         me("certificates", "assign", "certificate_id", "certificates", "write"), assign_certificate},
         {bh::verb::get, "/apiv1/users/:user_id/devices", user_path(), list_devices},
         {bh::verb::get, "/apiv1/me/devices", me("devices", "read"), list_devices},
         {bh::verb::post, "/apiv1/users/:user_id/devices",

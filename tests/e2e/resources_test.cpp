@@ -390,8 +390,40 @@ TEST_F(Resources, DevicesAndAssignmentsOnBothPrefixes) {
     EXPECT_EQ(call("POST", "/apiv1/me/devices/" + std::to_string(dev) + "/certificates", key, R"({})").status,
               400);
 
+    // Sealing a key to a device needs assign (or write) on the certificate: a key that only reads it, or that
+    // only writes the device, is refused on every route, and nothing is assigned.
+    auto const cert2s = std::to_string(cert2);
+    auto const devs = std::to_string(dev);
+    auto reader = key_for("dev@example.com", {"certificates:" + cert2s + "[read]", "devices:*[read,write]"});
+    auto refused =
+        call("POST", "/apiv1/me/certificate-assign", reader, R"({"device_public_id":")" + pid + R"("})");
+    EXPECT_EQ(refused.status, 400) << "names no certificate it may assign: " << refused.body;
+    refused = call("POST", "/apiv1/me/certificate-assign", reader,
+                   R"({"device_public_id":")" + pid + R"(","certificate_id":)" + cert2s + "}");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(what_of(refused).find("certificates:" + cert2s + "[assign]"), std::string::npos)
+        << refused.body;
+    refused =
+        call("POST", "/apiv1/me/devices/" + devs + "/certificates", reader, R"({"cert_id":)" + cert2s + "}");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(what_of(refused).find("certificates:" + cert2s + "[assign]"), std::string::npos)
+        << refused.body;
+    refused =
+        call("POST", "/apiv1/me/certificates/" + cert2s + "/assign", reader, R"({"device_id":)" + devs + "}");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    // ... and assign on the certificate without write on the device does not reach it through the
+    // certificate.
+    auto cert_only = key_for("dev@example.com", {"certificates:" + cert2s + "[assign]"});
+    refused = call("POST", "/apiv1/me/certificates/" + cert2s + "/assign", cert_only,
+                   R"({"device_id":)" + devs + "}");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(what_of(refused).find("devices:" + devs + "[write]"), std::string::npos) << refused.body;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_assignments WHERE cert_id = " + cert2s),
+              0);
+    EXPECT_GE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'permission.denied'"), 3);
+
     // The agent's route: the certificate comes from the key's permission.
-    auto agent_key = key_for("dev@example.com", {"certificates:" + std::to_string(cert2) + "[read]"});
+    auto agent_key = key_for("dev@example.com", {"certificates:" + std::to_string(cert2) + "[assign]"});
     auto agent =
         call("POST", "/apiv1/me/certificate-assign", agent_key, R"({"device_public_id":")" + pid + R"("})");
     ASSERT_EQ(agent.status, 200) << agent.body;
@@ -404,8 +436,8 @@ TEST_F(Resources, DevicesAndAssignmentsOnBothPrefixes) {
     auto not_covered = call("POST", "/apiv1/me/certificate-assign", agent_key,
                             R"({"device_public_id":")" + pid + R"(","certificate_id":)" + c + "}");
     EXPECT_EQ(not_covered.status, 403);
-    auto two_key = key_for("dev@example.com", {"certificates:" + c + "[read]",
-                                               "certificates:" + std::to_string(cert2) + "[read]"});
+    auto two_key = key_for("dev@example.com", {"certificates:" + c + "[assign]",
+                                               "certificates:" + std::to_string(cert2) + "[write]"});
     auto ambiguous =
         call("POST", "/apiv1/me/certificate-assign", two_key, R"({"device_public_id":")" + pid + R"("})");
     EXPECT_EQ(ambiguous.status, 400);

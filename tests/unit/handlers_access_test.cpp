@@ -35,8 +35,10 @@ std::string row_of(route_access const& ra) {
                         (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" +
                         ra.rule.action + "]`";
             }
-            if (!ra.rule.alt_obtype.empty()) {
-                scope += " or `" + ra.rule.alt_obtype + ":*[" + ra.rule.alt_action + "]`";
+            if (!ra.rule.alt_obtype.empty()) {  // checked against the same path id
+                scope += " or `" + ra.rule.alt_obtype + ":" +
+                         (ra.rule.id_param.empty() ? "*" : "<" + ra.rule.id_param + ">") + "[" +
+                         ra.rule.alt_action + "]`";
             }
             break;
     }

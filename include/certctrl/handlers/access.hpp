@@ -1,11 +1,14 @@
 #pragma once
 
+#include "certctrl/domain/principal.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/worker/jobs.hpp"
 
 #include <boost/beast/http/verb.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,15 @@ struct services;
 /// says Sec-Fetch-Site: same-origin. The guard applies it to every /apiv1 write; handlers of anyone-routes
 /// that act with a session (device_verify) call it themselves.
 bool cookie_write_allowed(http::request_context const& ctx, services const& s);
+
+/// Answers 403 with `what` and audits the denial (permission.denied), for checks a handler makes itself.
+http::awaitable<http::response> deny(http::request_context& ctx, services& s,
+                                     std::optional<std::int64_t> user_id, std::string what);
+
+/// The scope an API key lacks to seal certificate `cert_id`'s key to a device: `certificates:<id>[assign]` or
+/// `[write]` (read never releases a key), and with `device_id`, `devices:<id>[write]`. Nothing for sessions.
+std::optional<std::string> missing_assign_scope(domain::principal const& p, std::int64_t cert_id,
+                                                std::optional<std::int64_t> device_id);
 
 /// Runs `target` for `ctx` if `rule` lets the request's credentials through (authenticating them, spending
 /// the budgets, auditing denials); else answers 401/403/429.
