@@ -123,7 +123,10 @@ $('signin').addEventListener('click', async () => {
 });
 for (const [id, approve] of [['approve', true], ['deny', false]]) {
   $(id).addEventListener('click', async () => {
-    const r = await post('/auth/device', {action: 'device_verify', user_code: $('code').value.trim(), approve});
+    const body = {action: 'device_verify', user_code: $('code').value.trim(), approve};
+    const again = $('again').value.trim();
+    if (again) body.device_public_id = again;
+    const r = await post('/auth/device', body);
     say(r.ok ? (r.body.data.status === 'approved' ? 'Approved: the device continues on its own.' : 'Denied.')
              : ((r.body.error && r.body.error.what) || 'Failed'));
   });
@@ -144,6 +147,8 @@ std::string device_page() {
 <p><button id="signin" type="button">Sign in</button></p>
 </div>
 <p><label>Code shown by the device <input id="code" placeholder="XXXX-XXXX" autocomplete="off"></label></p>
+<p><label>Only to register an existing device again (its key may change): its device public id
+<input id="again" placeholder="xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx" autocomplete="off"></label></p>
 <p><button id="approve" type="button">Approve</button> <button id="deny" type="button">Deny</button></p>
 <p id="msg" role="status"></p>
 <script>)HTML") +
@@ -169,7 +174,13 @@ http::awaitable<http::response> register_agent(http::request_context& ctx, servi
     if (!reg) {
         co_return http::json_error(ctx.req, reg.error());
     }
-    auto op = s.device_auth.register_device(std::move(*reg), std::nullopt);
+    // The key's (or session's) own rights on an existing device are the proof it may register it again.
+    service::device_auth_service::rekey_proof proof;
+    proof.may_write_device = [p = *ctx.principal](std::int64_t device_id) {
+        return !p.is_api_key() || domain::allows(p.permissions, "devices", device_id, "write");
+    };
+    proof.refresh_token = str_or(body, "refresh_token");
+    auto op = s.device_auth.register_device(std::move(*reg), std::nullopt, std::move(proof));
     auto a = co_await std::move(op);
     if (!a) {
         co_return http::error_response(ctx, a.error());
@@ -248,7 +259,15 @@ http::awaitable<http::response> device_grant(http::request_context& ctx, service
                                                                {{"field", "approve"}}));
             approve = a->get_bool();
         }
-        auto op = s.device_auth.verify(who->who.id, *code, approve);
+        std::optional<std::string> device;
+        if (auto const* d = body->if_contains("device_public_id"); d && !d->is_null()) {
+            if (!d->is_string())
+                co_return http::json_error(ctx.req,
+                                           make_error(errc::bad_request, "device_public_id must be a string",
+                                                      {{"field", "device_public_id"}}));
+            device = std::string(d->get_string());
+        }
+        auto op = s.device_auth.verify(who->who.id, *code, approve, std::move(device));
         auto st = co_await std::move(op);
         if (!st)
             co_return http::error_response(ctx, st.error());
@@ -299,7 +318,9 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
             co_return http::error_response(ctx, again.error());
         co_return registration_response(ctx, *again);
     }
-    auto op = s.device_auth.register_device(std::move(*reg), code);
+    service::device_auth_service::rekey_proof proof;
+    proof.refresh_token = refresh;  // the agent's current one, if it still holds it
+    auto op = s.device_auth.register_device(std::move(*reg), code, std::move(proof));
     auto a = co_await std::move(op);
     if (!a)
         co_return http::error_response(ctx, a.error());

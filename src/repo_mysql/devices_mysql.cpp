@@ -255,11 +255,16 @@ class mysql_grants final : public device_grant_repository {
                                read_grant, device_code_hash);
     }
 
-    void decide(work& w, std::int64_t id, std::string const& status, std::int64_t user_id) override {
-        auto u = prepare(conn(w), "UPDATE device_auth_codes SET status = ?, user_id = ? WHERE id = ?");
+    void decide(work& w, std::int64_t id, std::string const& status, std::int64_t user_id,
+                std::optional<std::string> const& device_public_id) override {
+        auto u =
+            prepare(conn(w),
+                    "UPDATE device_auth_codes SET status = ?, user_id = ?, approved_device_public_id = ? "
+                    "WHERE id = ?");
         u->setString(1, status);
         u->setInt64(2, user_id);
-        u->setInt64(3, id);
+        set_optional(*u, 3, device_public_id);
+        u->setInt64(4, id);
         u->executeUpdate();
     }
 
@@ -285,10 +290,12 @@ class mysql_grants final : public device_grant_repository {
     std::optional<registration_code> lock_registration(work& w, std::string const& code_hash) override {
         return find_one<registration_code>(
             conn(w),
-            "SELECT id, user_id, registration_expires_at, registered_device_id FROM device_auth_codes WHERE "
-            "registration_code_hash = ? AND status = 'ISSUED' FOR UPDATE",
+            "SELECT id, user_id, registration_expires_at, registered_device_id, approved_device_public_id "
+            "FROM "
+            "device_auth_codes WHERE registration_code_hash = ? AND status = 'ISSUED' FOR UPDATE",
             [](sql::ResultSet& rs) {
-                return registration_code{i64(rs, 1), opt_int(rs, 2), i64(rs, 3), opt_int(rs, 4)};
+                return registration_code{i64(rs, 1), opt_int(rs, 2), i64(rs, 3), opt_int(rs, 4),
+                                         opt_string(rs, 5)};
             },
             code_hash);
     }

@@ -223,25 +223,42 @@ task<device_auth_service::grant> device_auth_service::start(std::vector<std::str
     co_return g;
 }
 
-task<std::string> device_auth_service::verify(std::int64_t user_id, std::string user_code, bool approve) {
+task<std::string> device_auth_service::verify(std::int64_t user_id, std::string user_code, bool approve,
+                                              std::optional<std::string> device_public_id) {
     std::string const code = normalize_user_code(user_code);
     if (code.empty()) {
         co_return make_error(errc::bad_request, "user_code must look like XXXX-XXXX",
                              {{"field", "user_code"}});
     }
-    auto op = r_.db->transact([this, &code, user_id, approve](repo::work& w) -> result<std::string> {
-        auto g = r_.grants->lock_by_user_code(w, code, unix_now());
-        // A grant another user decided is as unknown to this one as a code that never existed.
-        if (!g || (g->status != "PENDING" && g->user_id && *g->user_id != user_id)) {
-            return make_error(errc::not_found, "No pending device authorization with this user_code");
+    if (device_public_id) {
+        auto uuid = domain::normalize_uuid(*device_public_id);
+        if (!uuid) {
+            co_return make_error(errc::bad_request, "device_public_id must be a UUID",
+                                 {{"field", "device_public_id"}});
         }
-        std::string status = g->status;
-        if (status == "PENDING") {
-            status = approve ? "APPROVED" : "DENIED";
-            r_.grants->decide(w, g->id, status, user_id);
-        }
-        return std::string(status == "DENIED" ? "denied" : "approved");
-    });
+        device_public_id = std::move(*uuid);
+    }
+    auto op = r_.db->transact(
+        [this, &code, user_id, approve, &device_public_id](repo::work& w) -> result<std::string> {
+            auto g = r_.grants->lock_by_user_code(w, code, unix_now());
+            // A grant another user decided is as unknown to this one as a code that never existed.
+            if (!g || (g->status != "PENDING" && g->user_id && *g->user_id != user_id)) {
+                return make_error(errc::not_found, "No pending device authorization with this user_code");
+            }
+            if (device_public_id && approve) {
+                auto d = r_.devices->lock_by_public_id(w, *device_public_id);
+                if (!d || d->user_id != user_id) {
+                    return make_error(errc::not_found, "You have no device with this device_public_id",
+                                      {{"field", "device_public_id"}});
+                }
+            }
+            std::string status = g->status;
+            if (status == "PENDING") {
+                status = approve ? "APPROVED" : "DENIED";
+                r_.grants->decide(w, g->id, status, user_id, approve ? device_public_id : std::nullopt);
+            }
+            return std::string(status == "DENIED" ? "denied" : "approved");
+        });
     co_return co_await std::move(op);
 }
 
@@ -302,7 +319,7 @@ device_tokens device_auth_service::mint(repo::device_session const& s, std::stri
 }
 
 task<device_auth_service::registration_answer> device_auth_service::register_device(
-    repo::device_registration reg, std::optional<std::string> registration_code) {
+    repo::device_registration reg, std::optional<std::string> registration_code, rekey_proof proof) {
     if (reg.public_key.size() != crypto::x25519_key_bytes) {
         co_return make_error(errc::bad_request, "dev_pk must be the base64 of a 32-byte X25519 public key",
                              {{"field", "dev_pk"}});
@@ -317,7 +334,8 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
         repo::device_session session;
         bool created = false;
     };
-    auto op = r_.db->transact([this, &reg, &code_hash, &refresh](repo::work& w) -> result<registered> {
+    auto op = r_.db->transact([this, &reg, &code_hash, &refresh,
+                               &proof](repo::work& w) -> result<registered> {
         std::int64_t const now = unix_now();
         std::optional<repo::device_grant_repository::registration_code> code;
         if (code_hash) {
@@ -325,6 +343,9 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
             if (!code || code->user_id.value_or(0) != reg.user_id || code->expires_at <= now) {
                 return make_error(errc::unauthenticated,
                                   "registration_code is unknown, expired, or not for this user");
+            }
+            if (code->device_id) {
+                return make_error(errc::unauthenticated, "registration_code was already used");
             }
         }
         registered out;
@@ -334,16 +355,23 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
                 return make_error(errc::conflict, "device_public_id is registered to another account");
             }
             if (found->status != "ACTIVE") {
-                // A revoked or lost device stays out until its user takes it back: registering again must not
-                // swap in a new key that every assigned certificate would be sealed to.
+                // A revoked or lost device stays out until its user takes it back: registering again must
+                // not swap in a new key that every assigned certificate would be sealed to.
                 return make_error(errc::forbidden, "The device is " + found->status +
                                                        "; its user must set it ACTIVE again (PUT "
                                                        ".../devices/:device_id) before it registers");
             }
         }
         std::int64_t const device_id = found ? found->id : 0;
-        if (code && code->device_id && *code->device_id != device_id) {
-            return make_error(errc::unauthenticated, "registration_code was already used for another device");
+        if (found && !may_register_again(w, *found, reg.device_public_id,
+                                         code ? code->approved_device_public_id : std::nullopt, proof, now)) {
+            return make_error(errc::conflict,
+                              "device_public_id " + reg.device_public_id +
+                                  " is already registered; registering it again needs its current "
+                                  "refresh_token, a device authorization approved for this device "
+                                  "(device_verify with its device_public_id), or devices:" +
+                                  std::to_string(device_id) + "[write]",
+                              {{"field", "device_public_id"}});
         }
         std::string const fp = crypto::blake2b_256(reg.public_key);
         if (found) {
@@ -354,8 +382,8 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
             out.created = true;
         }
         std::int64_t const id = found ? device_id : r_.devices->insert_registered(w, reg, fp, now);
-        if (code && !code->device_id) {
-            r_.grants->mark_registered(w, code->id, id);
+        if (code) {
+            r_.grants->mark_registered(w, code->id, id);  // spent
         }
         if (!found || found->public_key != reg.public_key) {
             // A new device key: every assignment is sealed again to it (or marked pending).
@@ -378,6 +406,25 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
     a.created = r->created;
     a.tokens = mint(r->session, std::move(refresh));
     co_return a;
+}
+
+bool device_auth_service::may_register_again(repo::work& w, repo::device_repository::identity const& existing,
+                                             std::string const& public_id,
+                                             std::optional<std::string> const& approved_public_id,
+                                             rekey_proof const& proof, std::int64_t now) const {
+    if (approved_public_id && *approved_public_id == public_id) {
+        return true;  // the user approved this grant for this device
+    }
+    if (proof.may_write_device && proof.may_write_device(existing.id)) {
+        return true;
+    }
+    if (!proof.refresh_token.empty() && proof.refresh_token.size() <= 256) {
+        // The device's own live refresh token (not a rotated one: that is a stolen family's).
+        auto t = r_.device_sessions->lock_refresh_token(w, hash_of(proof.refresh_token));
+        return t && t->session.device_id == existing.id && t->rotated_at == 0 && t->terminated_at == 0 &&
+               t->expires_at > now;
+    }
+    return false;
 }
 
 result<device_auth_service::rotated> device_auth_service::rotate(repo::work& w,

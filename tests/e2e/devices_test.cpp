@@ -162,6 +162,26 @@ class Devices : public api_fixture {
         register_with_code(a, uid, code, 201);
     }
 
+    // A registration code from a grant `session` approved at once (naming `again`, an existing device it may
+    // register again, when given).
+    std::string approved_code(headers const& session, std::optional<std::string> again = std::nullopt) {
+        auto start = call("POST", "/auth/device", headers{},
+                          R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
+        EXPECT_EQ(start.status, 200) << start.body;
+        json::value const g = start.json().at("data");
+        json::object verify{{"action", "device_verify"}, {"user_code", g.at("user_code")}, {"approve", true}};
+        if (again) {
+            verify["device_public_id"] = *again;
+        }
+        auto v = call("POST", "/auth/device", session, json::serialize(verify));
+        EXPECT_EQ(v.status, 200) << v.body;
+        auto ready = call("POST", "/auth/device", headers{},
+                          R"({"action":"device_poll","device_code":")" +
+                              std::string(g.at("device_code").as_string()) + R"("})");
+        EXPECT_EQ(ready.json().at("data").at("status"), "ready") << ready.body;
+        return std::string(ready.json().at("data").at("registration_code").as_string());
+    }
+
     json::object registration_body(agent const& a) {
         return json::object{{"device_public_id", a.public_id},
                             {"platform", "linux"},
@@ -595,7 +615,13 @@ TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
     auto rb = call("POST", "/apiv1/me/devices", reg_key, body);
     ASSERT_EQ(rb.status, 201) << rb.body;
     take_tokens(b, rb.json().at("data"));
+    // The provisioning key only creates devices: registering b again needs proof tied to b, here its own
+    // refresh token (the agent's retry), and then it keeps its row.
     auto rb2 = call("POST", "/apiv1/users/" + std::to_string(uid) + "/devices", reg_key, body);
+    EXPECT_EQ(rb2.status, 409) << rb2.body;
+    auto with_refresh = registration_body(b);
+    with_refresh["refresh_token"] = b.refresh;
+    rb2 = call("POST", "/apiv1/me/devices", reg_key, json::serialize(with_refresh));
     ASSERT_EQ(rb2.status, 200) << rb2.body;
     EXPECT_EQ(rb2.json().at("data").at("device").at("id").as_int64(), b.device_id) << "same row";
     take_tokens(b, rb2.json().at("data"));
@@ -615,9 +641,16 @@ TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
     EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access).status,
               200);
 
-    // a re-registers with a new key (the same device_public_id): one row, the key re-sealed to the new key.
+    // A provisioning key cannot take a over with a new key; a key that may write the device can: one row,
+    // the key re-sealed to the new key.
     agent a2 = new_agent(a.public_id);
     auto ra = call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(a2)));
+    EXPECT_EQ(ra.status, 409) << ra.body;
+    EXPECT_EQ(code_of(ra), 4009);
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access).status,
+              200)
+        << "the real agent keeps its session and its key";
+    ra = call("POST", "/apiv1/me/devices", key, json::serialize(registration_body(a2)));
     ASSERT_EQ(ra.status, 200) << ra.body;
     take_tokens(a2, ra.json().at("data"));
     EXPECT_EQ(a2.device_id, a.device_id);
@@ -647,15 +680,74 @@ TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
               401);
     // Registering it again with a new key is refused until its user takes it back.
     agent b2 = new_agent(b.public_id);
-    auto again = call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(b2)));
+    auto again = call("POST", "/apiv1/me/devices", key, json::serialize(registration_body(b2)));
     EXPECT_EQ(again.status, 403) << again.body;
     ASSERT_EQ(
         call("PUT", "/apiv1/me/devices/" + std::to_string(b.device_id), key, R"({"status":"ACTIVE"})").status,
         200);
-    EXPECT_EQ(call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(b2))).status, 200);
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(b2))).status, 409);
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", key, json::serialize(registration_body(b2))).status, 200);
     // Deleted: its tokens die with it.
     EXPECT_EQ(call("DELETE", "/apiv1/me/devices/" + std::to_string(a.device_id), key).status, 204);
     EXPECT_EQ(call("GET", "/apiv1/devices/self/updates", a2.access).status, 401);
+}
+
+// A registration code from a grant that did not name the device only creates new devices; codes are single
+// use; a grant the user approved for that device, or the device's live refresh token, lets it register again.
+TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
+    start_devices();
+    auto uid = add_user("owner@example.com");
+    auto session = login("owner@example.com");
+    agent a = new_agent("12121212-3434-4565-8787-909090909090");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+
+    // Someone with an approved code (for a new device) tries a's device_public_id with their own key.
+    agent thief = new_agent(a.public_id);
+    std::string const code = approved_code(session);
+    auto body = registration_body(thief);
+    body["user_id"] = uid;
+    body["registration_code"] = code;
+    auto taken = call("POST", "/apiv1/device/registration", headers{}, json::serialize(body));
+    EXPECT_EQ(taken.status, 409) << taken.body;
+    EXPECT_EQ(code_of(taken), 4009);
+    EXPECT_NE(updates(a, "").status, 401) << "a keeps its session";
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM devices WHERE device_public_id = '" + a.public_id +
+                                 "' AND device_secret_hash = UNHEX('" + hex_encode(blake2b(a.pk)) + "')"),
+              1)
+        << "a's key is unchanged";
+
+    // The refused attempt did not spend the code: it registers a new device, once.
+    agent fresh = new_agent("34343434-5656-4787-9898-010101010101");
+    register_with_code(fresh, uid, code, 201);
+    auto reuse = registration_body(new_agent("56565656-7878-4909-8a8a-121212121212"));
+    reuse["user_id"] = uid;
+    reuse["registration_code"] = code;
+    auto spent = call("POST", "/apiv1/device/registration", headers{}, json::serialize(reuse));
+    EXPECT_EQ(spent.status, 401) << "single use: " << spent.body;
+
+    // Approving a grant for another user's device, or one that does not exist, is refused.
+    auto other = call("POST", "/auth/device", session,
+                      R"({"action":"device_verify","user_code":"ABCD-EFGH","approve":true,)"
+                      R"("device_public_id":"not-a-uuid"})");
+    EXPECT_EQ(other.status, 400) << other.body;
+
+    // A grant the user approved naming a lets it register again with a new key: same row, old session ended.
+    agent a2 = new_agent(a.public_id);
+    register_with_code(a2, uid, approved_code(session, a.public_id), 200);
+    EXPECT_EQ(a2.device_id, a.device_id);
+    EXPECT_EQ(updates(a, "").status, 401);
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM devices WHERE device_public_id = '" + a.public_id + "'"), 1);
+
+    // The agent that still holds its live refresh token may register again with any new code.
+    agent a3 = new_agent(a.public_id);
+    auto with_refresh = registration_body(a3);
+    with_refresh["user_id"] = uid;
+    with_refresh["registration_code"] = approved_code(session);
+    with_refresh["refresh_token"] = a2.refresh;
+    auto ok = call("POST", "/apiv1/device/registration", headers{}, json::serialize(with_refresh));
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    EXPECT_EQ(ok.json().at("data").at("device").at("id").as_int64(), a.device_id);
 }
 
 TEST_F(Devices, TamperedForeignAndMissingTokensAre401) {

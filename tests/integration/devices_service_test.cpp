@@ -31,6 +31,7 @@ class DevicesService : public ServiceStack {
         uid_ = user("d@x.y");
     }
 
+    // Registers (or, as a caller that may write the device, registers again) a device of the user.
     service::device_auth_service::registration_answer reg(std::string const& public_id,
                                                           std::string const& pk) {
         repo::device_registration r;
@@ -38,7 +39,9 @@ class DevicesService : public ServiceStack {
         r.device_public_id = public_id;
         r.name = "d";
         r.public_key = pk;
-        auto out = run_awaitable(auth_->register_device(r, std::nullopt));
+        service::device_auth_service::rekey_proof owner;
+        owner.may_write_device = [](std::int64_t) { return true; };
+        auto out = run_awaitable(auth_->register_device(r, std::nullopt, owner));
         EXPECT_TRUE(out) << (out ? "" : out.error().what);
         return out ? *out : service::device_auth_service::registration_answer{};
     }
@@ -56,6 +59,30 @@ class DevicesService : public ServiceStack {
 
     std::int64_t uid_ = 0;
 };
+
+TEST_F(DevicesService, AnExistingDeviceIsNotRegisteredAgainWithoutProof) {
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto first = reg("1f0e0d0c-0b0a-4908-8706-050403020100", pk);
+    auto [pk2, sk2] = crypto::x25519_keypair();
+    repo::device_registration r;
+    r.user_id = uid_;
+    r.device_public_id = "1f0e0d0c-0b0a-4908-8706-050403020100";
+    r.name = "thief";
+    r.public_key = pk2;
+    service::device_auth_service::rekey_proof not_this_one;
+    not_this_one.may_write_device = [&](std::int64_t id) { return id != first.device.id; };
+    not_this_one.refresh_token = "rt_not-a-token";
+    auto out = run_awaitable(auth_->register_device(r, std::nullopt, not_this_one));
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().code, errc::conflict);
+    EXPECT_TRUE(login(first.tokens.access_token)) << "the device keeps its session";
+    // Its own refresh token is proof.
+    service::device_auth_service::rekey_proof own;
+    own.refresh_token = first.tokens.refresh_token;
+    auto again = run_awaitable(auth_->register_device(r, std::nullopt, own));
+    ASSERT_TRUE(again) << again.error().what;
+    EXPECT_EQ(again->device.id, first.device.id);
+}
 
 TEST_F(DevicesService, ReRegistrationUpdatesTheRowAndEndsEarlierSessions) {
     auto [pk, sk] = crypto::x25519_keypair();

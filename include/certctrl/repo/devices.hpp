@@ -154,7 +154,10 @@ class device_grant_repository {
                                                    std::int64_t now) = 0;
     /// The grant of a device code, locked.
     virtual std::optional<grant> lock_by_device_code(work& w, std::string const& device_code_hash) = 0;
-    virtual void decide(work& w, std::int64_t id, std::string const& status, std::int64_t user_id) = 0;
+    /// Records the user's decision; `device_public_id`: an existing device of the user the grant may register
+    /// again.
+    virtual void decide(work& w, std::int64_t id, std::string const& status, std::int64_t user_id,
+                        std::optional<std::string> const& device_public_id) = 0;
     virtual void note_poll(work& w, std::int64_t id, std::int64_t now_ms, std::int64_t interval_s) = 0;
     /// APPROVED -> ISSUED with the registration code's hash and expiry.
     virtual void issue(work& w, std::int64_t id, std::string const& registration_code_hash,
@@ -164,7 +167,8 @@ class device_grant_repository {
         std::int64_t id = 0;
         std::optional<std::int64_t> user_id;
         std::int64_t expires_at = 0;
-        std::optional<std::int64_t> device_id;  // the device it registered, once used
+        std::optional<std::int64_t> device_id;                 // the device it registered, once used
+        std::optional<std::string> approved_device_public_id;  // an existing device it may register again
     };
     /// The ISSUED grant holding a registration code, locked.
     virtual std::optional<registration_code> lock_registration(work& w, std::string const& code_hash) = 0;

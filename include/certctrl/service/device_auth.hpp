@@ -9,6 +9,7 @@
 #include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,9 +58,11 @@ class device_auth_service {
     };
     /// device_start. Errors: bad_request (interval outside 1..60, expires_in outside 30..3600), database.
     task<grant> start(std::vector<std::string> scopes, std::int64_t interval, std::int64_t expires_in);
-    /// device_verify by a logged-in user. Returns approved | denied. Errors: bad_request, not_found,
-    /// database.
-    task<std::string> verify(std::int64_t user_id, std::string user_code, bool approve);
+    /// device_verify by a logged-in user. Returns approved | denied. `device_public_id`: the user allows the
+    /// grant to register that existing device of theirs again (with a new key); without it the grant only
+    /// creates new devices. Errors: bad_request, not_found (code, or no such device of the user), database.
+    task<std::string> verify(std::int64_t user_id, std::string user_code, bool approve,
+                             std::optional<std::string> device_public_id = std::nullopt);
 
     struct poll_answer {
         std::string status;  // authorization_pending | slow_down | access_denied | expired | ready
@@ -77,14 +80,24 @@ class device_auth_service {
         device_tokens tokens;
         bool created = false;
     };
-    /// POST /apiv1/device/registration (with a registration code) and the API-key path (without). Registers,
-    /// or re-registers the same row (same device_public_id), and opens a session; earlier sessions end. A
-    /// code must be the user's, unexpired, and unused or used before for this same device. A REVOKED or LOST
-    /// device stays out. A new key re-seals every assignment of the device. Errors: bad_request,
-    /// unauthenticated (bad code), conflict (public id of another user), forbidden (revoked device),
-    /// database.
+    /// What may register an existing device again (its device_public_id is taken). A provisioning key or a
+    /// registration code alone only creates new devices: a device that exists is re-registered (and its
+    /// certificates sealed to the new key) only with one of these.
+    struct rekey_proof {
+        /// The caller's credential may write that device (a session of its user, or devices:<id>[write]).
+        std::function<bool(std::int64_t device_id)> may_write_device;
+        /// The device's current refresh token, as the agent may send it with a registration.
+        std::string refresh_token;
+    };
+    /// POST /apiv1/device/registration (with a registration code) and the API-key path (without). Registers a
+    /// new device, or an existing one (same device_public_id, same row) when `proof` or a grant approved for
+    /// that device allows it, and opens a session; earlier sessions end. A code must be the user's, unexpired
+    /// and unused (single use). A REVOKED or LOST device stays out. A new key re-seals every assignment of
+    /// the device. Errors: bad_request, unauthenticated (bad or used code), conflict (public id of another
+    /// user, or an existing device without proof), forbidden (revoked device), database.
     task<registration_answer> register_device(repo::device_registration reg,
-                                              std::optional<std::string> registration_code);
+                                              std::optional<std::string> registration_code,
+                                              rekey_proof proof = {});
     /// A registration retry without a code (agent contract 2.3 step 4): the refresh token of that same device
     /// (checked before it rotates) stands in for the code. Errors: as refresh(), forbidden.
     task<registration_answer> re_register(std::string refresh_token, std::int64_t user_id,
@@ -108,6 +121,12 @@ class device_auth_service {
     };
     /// Rotates a refresh token inside `w`. `expect_user`/`expect_public_id` (0/"": any) refuse a token of
     /// another device before anything changes. Reuse of a rotated token ends the session.
+    // Whether an existing device may register again: a grant approved for it, `proof`'s credential, or its
+    // live refresh token.
+    bool may_register_again(repo::work& w, repo::device_repository::identity const& existing,
+                            std::string const& public_id,
+                            std::optional<std::string> const& approved_public_id, rekey_proof const& proof,
+                            std::int64_t now) const;
     result<rotated> rotate(repo::work& w, std::string const& refresh_token, std::int64_t expect_user,
                            std::string const& expect_public_id) const;
     device_tokens mint(repo::device_session const& s, std::string refresh_token) const;
