@@ -149,7 +149,7 @@ struct identity_stack {
     service::auth_service auth;
     service::api_key_service api_keys;
 
-    identity_stack(db::pool& pool, boost::asio::thread_pool& cpu, config::config const& cfg)
+    identity_stack(db::pool& pool, service::bounded_pool& hashing, config::config const& cfg)
         : users(repo::make_mysql_user_repository(pool)),
           sessions(repo::make_mysql_session_repository(pool)),
           keys(repo::make_mysql_api_key_repository(pool)),
@@ -159,7 +159,7 @@ struct identity_stack {
           audit(*audit_log),
           limits(*rates, cfg.rate_limits),
           credentials(*epoch),
-          auth(*users, *sessions, audit, credentials, cpu, cfg.auth),
+          auth(*users, *sessions, audit, credentials, hashing, cfg.auth),
           api_keys(*keys, audit, credentials) {}
 };
 
@@ -171,8 +171,8 @@ int run_command(config::config const& cfg, Fn fn) {
         return rc;
     }
     asio::io_context ioc;
-    boost::asio::thread_pool cpu(1);
-    identity_stack stack(pool, cpu, cfg);
+    service::bounded_pool hashing("password hashing", 1, 16);
+    identity_stack stack(pool, hashing, cfg);
     int rc = exit_failure;
     auto main_task = [&]() -> asio::awaitable<void> {
         auto op = fn(stack);
@@ -180,7 +180,7 @@ int run_command(config::config const& cfg, Fn fn) {
     };
     asio::co_spawn(ioc, main_task, asio::detached);
     ioc.run();
-    cpu.join();
+    hashing.join();
     pool.stop();
     return rc;
 }
@@ -401,11 +401,17 @@ int serve(config::config const& cfg, serve_options const& opts) {
     asio::io_context& ioc = io.main();
     // Declared after the io_context, so its threads are joined before the io_context goes away.
     // CPU work (key generation, signing, password hashing) gets a thread per core.
-    boost::asio::thread_pool cpu(std::max(2u, std::thread::hardware_concurrency()));
+    unsigned const cores = std::max(2u, std::thread::hardware_concurrency());
+    // Three pools, so one kind of work cannot stall another: signing and key generation; password hashing
+    // (logins); blocking DNS I/O (RFC 2136 updates and queries, which may wait on a server that never
+    // answers).
+    boost::asio::thread_pool cpu(cores);
+    service::bounded_pool hashing("password hashing", cores, 64);
+    service::bounded_pool dns_io("DNS", cfg.issuance.dns_threads, 4 * cfg.issuance.dns_threads);
     http::metrics metrics;
     add_pool_gauges(metrics, pool);
     auto health = repo::make_mysql_health_repository(pool);
-    identity_stack identity(pool, cpu, cfg);
+    identity_stack identity(pool, hashing, cfg);
     std::vector<std::string> origins{handlers::origin_of(cfg.server.public_url)};
     for (auto const& o : cfg.auth.dashboard_origins) {
         origins.push_back(handlers::origin_of(o));
@@ -516,7 +522,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         spdlog::info("HTTP-01 challenges on {}:{}", cfg.issuance.http01_listen_address,
                      challenge_server->port());
     }
-    worker::issuance_worker worker(ioc, jobs, issuance, dns_providers, keys, cpu, cfg.issuance,
+    worker::issuance_worker worker(ioc, jobs, issuance, dns_providers, keys, cpu, dns_io, cfg.issuance,
                                    instance_name());
     issuance.on_queued([&worker] { worker.wake(); });
     worker.start();
@@ -565,6 +571,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     io.run();
     cpu.stop();
     cpu.join();
+    hashing.join();
+    dns_io.join();  // waits out a DNS call in flight (each is bounded by its timeout)
     pool.stop();
     spdlog::info("stopped");
     return exit_ok;

@@ -94,14 +94,18 @@ task<login_result> auth_service::login(std::string email_in, std::string passwor
         co_return found.error();
     }
     // A named job, not a temporary: gcc 12 destroys temporaries inside a co_await expression twice.
-    auto verify = [hash = *found ? (*found)->password_hash : std::string(), password] {
+    auto verify = [hash = *found ? (*found)->password_hash : std::string(), password]() -> result<bool> {
         // No user, or a user without a hash: spend the same time, and fail.
         bool const real = !hash.empty();
         bool const match = crypto::verify_password(real ? hash : dummy_hash(), password);
         return real && match;
     };
-    auto aw_4 = async_compute(cpu_, std::move(verify));
-    bool const ok = co_await std::move(aw_4);
+    auto aw_4 = run_bounded(hashing_, std::move(verify), "Password hashing");
+    auto verified = co_await std::move(aw_4);
+    if (!verified) {
+        co_return verified.error();
+    }
+    bool const ok = *verified;
     if (!*found || !ok) {
         // Built outside the co_await: gcc 12 miscompiles brace-initialised objects inside one.
         boost::json::object detail;
@@ -215,10 +219,13 @@ task<domain::user> auth_service::create_with_status(std::string email_in, std::s
         co_return *e;
     domain::user u;
     u.email = email;
-    auto hash_job = [password] { return crypto::hash_password(password); };  // named: see login()
-    auto aw_13 = async_compute(cpu_, std::move(hash_job));
-    std::string hash = co_await std::move(aw_13);
-    u.password_hash = std::move(hash);
+    auto hash_job = [password]() -> result<std::string> { return crypto::hash_password(password); };  // named
+    auto aw_13 = run_bounded(hashing_, std::move(hash_job), "Password hashing");
+    auto hash = co_await std::move(aw_13);
+    if (!hash) {
+        co_return hash.error();
+    }
+    u.password_hash = std::move(*hash);
     u.roles = admin ? std::vector<std::string>{"user", "admin"} : std::vector<std::string>{"user"};
     u.status = status;
     u.created_at = unix_now();

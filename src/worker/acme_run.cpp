@@ -153,7 +153,8 @@ net::awaitable<result<bool>> acme_run::open_solver() {
     dopts.http.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
     dopts.cloudflare_api = env_.cfg.cloudflare_api_url;
     dopts.propagation_wait = std::chrono::seconds(env_.cfg.dns_propagation_seconds);
-    auto made = make_dns_solver(*provider, *creds, env_.cpu, dopts);
+    dopts.step_timeout = std::chrono::seconds(env_.cfg.dns_step_timeout_seconds);
+    auto made = make_dns_solver(*provider, *creds, env_.dns_io, dopts);
     if (!made) {
         co_return made.error();
     }

@@ -35,19 +35,23 @@ std::string setting(json::object const& o, char const* k) {
 
 class rfc2136_solver final : public dns_solver {
   public:
-    rfc2136_solver(dns::update_target t, asio::thread_pool& cpu) : target_(std::move(t)), cpu_(cpu) {}
+    rfc2136_solver(dns::update_target t, service::bounded_pool& io, std::chrono::seconds step_timeout)
+        : target_(std::move(t)), io_(io), step_timeout_(step_timeout) {}
 
+    // Each blocking call runs on the DNS pool (never on the threads of logins or signing), and a whole step
+    // gets step_timeout in all: a server that never answers costs this issuance that long, and no one else.
     net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
+        auto const until = std::chrono::steady_clock::now() + step_timeout_;
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, true); };  // named
-        auto aw = service::async_compute(cpu_, std::move(update));
+        auto aw = service::run_bounded(io_, std::move(update), what(), left(until));
         auto r = co_await std::move(aw);
         if (!r) {
             co_return r.error();
         }
         // The update is applied when the server answers it, but check it is served before the CA looks.
-        for (int i = 0; i < 50; ++i) {
+        while (std::chrono::steady_clock::now() < until) {
             auto query = [t = target_, fqdn] { return dns::query_txt(t.server, t.port, fqdn); };  // named
-            auto aw_q = service::async_compute(cpu_, std::move(query));
+            auto aw_q = service::run_bounded(io_, std::move(query), what(), left(until));
             auto txt = co_await std::move(aw_q);
             if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
                 co_return true;
@@ -55,21 +59,29 @@ class rfc2136_solver final : public dns_solver {
             auto aw_p = pause(std::chrono::milliseconds(200));
             co_await std::move(aw_p);
         }
-        co_return make_error(
-            errc::external_service,
-            "DNS server " + target_.server + " accepted the update but does not serve " + fqdn,
-            {{"retryable", true}});
+        co_return make_error(errc::external_service,
+                             "DNS server " + target_.server + " did not serve " + fqdn + " within " +
+                                 std::to_string(step_timeout_.count()) + " s of the update",
+                             {{"retryable", true}});
     }
 
     net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, false); };  // named
-        auto aw = service::async_compute(cpu_, std::move(update));
+        auto aw = service::run_bounded(io_, std::move(update), what(),
+                                       left(std::chrono::steady_clock::now() + step_timeout_));
         co_return co_await std::move(aw);
     }
 
   private:
+    std::string what() const { return "The DNS server " + target_.server; }
+    static std::chrono::milliseconds left(std::chrono::steady_clock::time_point until) {
+        return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                          until - std::chrono::steady_clock::now()));
+    }
+
     dns::update_target target_;
-    asio::thread_pool& cpu_;
+    service::bounded_pool& io_;
+    std::chrono::seconds step_timeout_;
 };
 
 class webhook_solver final : public dns_solver {
@@ -240,8 +252,8 @@ std::string webhook_signature(std::string const& secret, std::string const& time
 }
 
 result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& provider,
-                                                    json::object const& credentials, asio::thread_pool& cpu,
-                                                    dns_solver_options opts) {
+                                                    json::object const& credentials,
+                                                    service::bounded_pool& dns_io, dns_solver_options opts) {
     if (provider.kind == "rfc2136") {
         dns::update_target t;
         t.server = setting(provider.settings, "server");
@@ -252,7 +264,8 @@ result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& 
         t.tsig_key_name = setting(provider.settings, "tsig_key_name");
         t.tsig_algorithm = setting(provider.settings, "tsig_algorithm");
         t.tsig_secret = setting(credentials, "tsig_secret");
-        return std::unique_ptr<dns_solver>(std::make_unique<rfc2136_solver>(std::move(t), cpu));
+        return std::unique_ptr<dns_solver>(
+            std::make_unique<rfc2136_solver>(std::move(t), dns_io, opts.step_timeout));
     }
     if (provider.kind == "webhook") {
         return std::unique_ptr<dns_solver>(std::make_unique<webhook_solver>(

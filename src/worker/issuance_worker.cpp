@@ -20,13 +20,15 @@ namespace asio = boost::asio;
 
 issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
                                  service::dns_provider_service& dns, crypto::keyring const& keys,
-                                 asio::thread_pool& cpu, config::issuance_config cfg, std::string instance_id)
+                                 asio::thread_pool& cpu, service::bounded_pool& dns_io,
+                                 config::issuance_config cfg, std::string instance_id)
     : ioc_(ioc),
       jobs_(jobs),
       issuance_(issuance),
       dns_(dns),
       keys_(keys),
       cpu_(cpu),
+      dns_io_(dns_io),
       cfg_(std::move(cfg)),
       instance_id_(std::move(instance_id)) {}
 
@@ -129,8 +131,8 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         co_return;
     }
     spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
-    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, cfg_}, std::move(**ctx),
-                                        row, owner);
+    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_},
+                                        std::move(**ctx), row, owner);
     auto aw_acme = r->run();
     auto done = co_await std::move(aw_acme);
     auto aw_drop = jobs_.drop_http_challenges(row.id);

@@ -13,7 +13,11 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <thread>
 
 namespace certctrl::test {
@@ -282,6 +286,87 @@ TEST_F(Acme, WildcardThroughDns01WithRfc2136UpdatesToARealDnsServer) {
     EXPECT_EQ(wrow["status"], "FAILED");
     EXPECT_NE(std::string(wrow["error_message"].as_string()).find("TSIG"), std::string::npos)
         << json::serialize(wrow);
+}
+
+// A DNS server that never answers (a UDP socket that takes every packet) holds two issuances in their DNS-01
+// step. Logins must not wait behind them (blocking DNS calls have a pool of their own), and each step gives
+// up after dns_step_timeout_seconds with a retryable error naming the server.
+TEST_F(Acme, ADnsServerThatNeverAnswersStallsNoLoginAndTimesOut) {
+    int const hole = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(hole, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(hole, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(hole, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::string const hole_port = std::to_string(ntohs(addr.sin_port));
+
+    auto cfg = config_overrides(2);
+    cfg["issuance"].as_object()["dns_step_timeout_seconds"] = 4;
+    start(cfg);
+    add_user("stall@example.com");
+    auto key = key_for(
+        "stall@example.com",
+        {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto acct = pebble_account(key);
+    auto provider = call("POST", "/apiv1/me/dns-providers", key,
+                         R"({"name":"silent","kind":"rfc2136","server":"127.0.0.1","port":)" + hole_port +
+                             R"(,"zone":"certctrl.test","tsig_key_name":"k","tsig_algorithm":"hmac-sha256",)"
+                             R"("tsig_secret":"c2VjcmV0LXNlY3JldC1zZWNyZXQ="})");
+    ASSERT_EQ(provider.status, 201) << provider.body;
+    std::vector<std::pair<std::string, std::int64_t>> rows;
+    for (int i = 0; i < 2; ++i) {
+        std::string const base = fresh_domain();
+        auto created =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":")" + base + R"(","sans":["*.)" + base + R"("],"acct_id":)" +
+                     std::to_string(acct) + R"(,"dns_provider_id":)" + std::to_string(id_of(provider)) + "}");
+        ASSERT_EQ(created.status, 200) << created.body;
+        auto const cert = std::to_string(id_of(created));
+        auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+        ASSERT_EQ(issued.status, 200) << issued.body;
+        rows.emplace_back(cert, issued.json().at("data").at("issue_history_id").as_int64());
+    }
+    // Both workers reach their DNS step (the order and authorizations come from pebble first).
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'PROCESSING'") < 2 &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the DNS update
+
+    // Logins go through while both DNS calls hang (the CPU pool used to be shared: one ldns timeout each).
+    for (int i = 0; i < 3; ++i) {
+        auto const t0 = std::chrono::steady_clock::now();
+        login("stall@example.com");
+        auto const took = std::chrono::steady_clock::now() - t0;
+        EXPECT_LT(took, std::chrono::seconds(3))
+            << "login " << i << " took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    }
+
+    // Each DNS step gives up after its cap with a retryable error naming the server.
+    for (auto const& [cert, id] : rows) {
+        std::string message;
+        auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (message.find("did not finish in time") == std::string::npos &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            auto const doc =
+                call("GET", "/apiv1/me/certificates/" + cert + "/issues?offset=0&limit=10", key).json();
+            for (auto const& row : doc.at("data").as_array()) {
+                if (row.at("id").as_int64() == id && row.as_object().contains("error_message")) {
+                    message = std::string(row.at("error_message").as_string());
+                }
+            }
+        }
+        EXPECT_NE(message.find("The DNS server 127.0.0.1 did not finish in time"), std::string::npos)
+            << message;
+        call("POST", "/apiv1/me/certificates/" + cert + "/issues/" + std::to_string(id) + "/cancel", key,
+             "{}");
+    }
+    ::close(hole);
 }
 
 }  // namespace

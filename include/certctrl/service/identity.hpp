@@ -8,6 +8,8 @@
 #include "certctrl/service/rate_limiter.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include "certctrl/service/compute.hpp"
+
 #include <boost/asio/thread_pool.hpp>
 
 #include <optional>
@@ -51,8 +53,13 @@ struct login_result {
 class auth_service {
   public:
     auth_service(repo::user_repository& users, repo::session_repository& sessions, audit_service& audit,
-                 principal_cache& cache, boost::asio::thread_pool& cpu, config::auth_config cfg)
-        : users_(users), sessions_(sessions), audit_(audit), cache_(cache), cpu_(cpu), cfg_(std::move(cfg)) {}
+                 principal_cache& cache, bounded_pool& hashing, config::auth_config cfg)
+        : users_(users),
+          sessions_(sessions),
+          audit_(audit),
+          cache_(cache),
+          hashing_(hashing),
+          cfg_(std::move(cfg)) {}
 
     /// Checks email and password and opens a new session; the session `previous_id` (if any) is deleted.
     /// Errors: unauthenticated (wrong email or password, or account not active), database.
@@ -84,7 +91,7 @@ class auth_service {
     repo::session_repository& sessions_;
     audit_service& audit_;
     principal_cache& cache_;
-    boost::asio::thread_pool& cpu_;
+    bounded_pool& hashing_;  // Argon2 only, so no other work can hold up a login
     config::auth_config cfg_;
 };
 

@@ -27,6 +27,7 @@ struct acme_env {
     service::dns_provider_service& dns;
     crypto::keyring const& keys;
     boost::asio::thread_pool& cpu;
+    service::bounded_pool& dns_io;  // blocking DNS calls (RFC 2136)
     config::issuance_config const& cfg;
 };
 

@@ -24,7 +24,8 @@ class issuance_worker {
   public:
     issuance_worker(boost::asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
                     service::dns_provider_service& dns, crypto::keyring const& keys,
-                    boost::asio::thread_pool& cpu, config::issuance_config cfg, std::string instance_id);
+                    boost::asio::thread_pool& cpu, service::bounded_pool& dns_io, config::issuance_config cfg,
+                    std::string instance_id);
     ~issuance_worker();
 
     /// Starts cfg.workers loops and the renewal scheduler on the io_context.
@@ -52,6 +53,7 @@ class issuance_worker {
     service::dns_provider_service& dns_;
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
+    service::bounded_pool& dns_io_;
     config::issuance_config cfg_;
     std::string instance_id_;
     std::vector<std::unique_ptr<slot>> slots_;
