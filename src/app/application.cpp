@@ -2,6 +2,7 @@
 
 #include "certctrl/db/migrations.hpp"
 #include "certctrl/db/pool.hpp"
+#include "certctrl/dns/rfc2136.hpp"
 #include "certctrl/handlers/access.hpp"
 #include "certctrl/handlers/health.hpp"
 #include "certctrl/handlers/routes.hpp"
@@ -136,6 +137,32 @@ void add_pool_gauges(http::metrics& m, db::pool& pool) {
 }
 
 // Everything the identity routes and commands need, built once from the config.
+// Strict domain verification's TXT lookups: asked of the configured (or the system's) recursive resolver on
+// the DNS pool, at most 10 seconds each.
+service::txt_lookup txt_lookup_of(config::issuance_config const& cfg, service::bounded_pool& dns_io) {
+    std::string host =
+        cfg.domain_verification_resolver.empty() ? dns::system_resolver() : cfg.domain_verification_resolver;
+    unsigned port = 53;
+    if (!host.empty() && host.front() == '[') {
+        auto const close = host.find(']');
+        if (close != std::string::npos && close + 2 < host.size() && host[close + 1] == ':') {
+            port = static_cast<unsigned>(std::stoul(host.substr(close + 2)));
+        }
+        host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    } else if (auto colon = host.find(':'); colon != std::string::npos && host.rfind(':') == colon) {
+        port = static_cast<unsigned>(std::stoul(host.substr(colon + 1)));
+        host.resize(colon);
+    }
+    return [host, port, &dns_io](std::string fqdn) -> service::task<std::vector<std::string>> {
+        auto query = [host, port, fqdn] {  // named: see compute.hpp
+            return dns::query_txt(host, port, fqdn, std::chrono::seconds(5), true);
+        };
+        auto aw = service::run_bounded(dns_io, std::move(query), "The TXT lookup of " + fqdn,
+                                       std::chrono::seconds(10));
+        co_return co_await std::move(aw);
+    };
+}
+
 struct identity_stack {
     std::unique_ptr<repo::user_repository> users;
     std::unique_ptr<repo::session_repository> sessions;
@@ -427,7 +454,9 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::install_config_service install_configs(repos, feed_signals);
     service::ca_service cas(repos, feed_signals, keys, cpu);
     service::certificate_service certificates(repos, feed_signals, wraps, install_configs);
-    service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits);
+    service::domain_service domains(repos, identity.audit, txt_lookup_of(cfg.issuance, dns_io),
+                                    cfg.issuance.domain_verification == "dns_txt");
+    service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits, domains);
     service::device_auth_service device_auth(repos, wraps, keys, cfg.devices, cfg.server.public_url);
     service::update_notifier notifier(repos, std::chrono::milliseconds(250));
     metrics.add_source([&notifier](std::string& out) {
@@ -452,20 +481,11 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_rendered_certificates_lookups_total{{result=\"miss\"}} {}\n",
                            rendered.misses());
     });
-    handlers::services handler_services{identity.auth,
-                                        identity.api_keys,
-                                        identity.limits,
-                                        identity.audit,
-                                        device_auth,
-                                        device_side,
-                                        install_configs,
-                                        certificates,
-                                        cas,
-                                        issuance,
-                                        acme_accounts,
-                                        dns_providers,
-                                        rendered,
-                                        cfg,
+    handlers::services handler_services{identity.auth,   identity.api_keys, identity.limits,
+                                        identity.audit,  device_auth,       device_side,
+                                        install_configs, certificates,      cas,
+                                        issuance,        acme_accounts,     dns_providers,
+                                        domains,         rendered,          cfg,
                                         origins};
     handlers::add_routes(api_routes, handler_services);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();

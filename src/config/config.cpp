@@ -353,6 +353,31 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("dns_propagation_seconds", c.issuance.dns_propagation_seconds, 0, 3600);
         r.read_int("dns_step_timeout_seconds", c.issuance.dns_step_timeout_seconds, 1, 3600);
         r.read_int("dns_threads", c.issuance.dns_threads, 1, 64);
+        r.read("domain_verification", c.issuance.domain_verification);
+        if (c.issuance.domain_verification != "none" && c.issuance.domain_verification != "dns_txt") {
+            throw config_error("config key 'issuance.domain_verification': expected \"none\" or \"dns_txt\"");
+        }
+        r.read("domain_verification_resolver", c.issuance.domain_verification_resolver);
+        {
+            std::string const& v = c.issuance.domain_verification_resolver;
+            auto const colon = v.rfind(':');
+            bool const bracketed = !v.empty() && v.front() == '[';
+            bool ok =
+                v.find_first_not_of("0123456789abcdefABCDEF.:-[]_zyxwvutsrqponmlkjihgZYXWVUTSRQPONMLKJIHG") ==
+                std::string::npos;
+            if (ok && colon != std::string::npos && (!bracketed || v.find(']') < colon) &&
+                (bracketed || v.find(':') == colon)) {
+                std::string const port = v.substr(colon + 1);
+                ok = !port.empty() && port.size() <= 5 &&
+                     port.find_first_not_of("0123456789") == std::string::npos && std::stoul(port) >= 1 &&
+                     std::stoul(port) <= 65535;
+            }
+            if (!ok) {
+                throw config_error(
+                    "config key 'issuance.domain_verification_resolver': expected host, host:port or "
+                    "[v6]:port");
+            }
+        }
         r.read("cloudflare_api_url", c.issuance.cloudflare_api_url);
         check_url("issuance.cloudflare_api_url", c.issuance.cloudflare_api_url);
         r.finish();

@@ -1,5 +1,8 @@
 #include "certctrl/dns/rfc2136.hpp"
 
+#include <fstream>
+#include <sstream>
+
 #include <ldns/ldns.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -115,13 +118,14 @@ result<bool> update_txt(update_target const& t, std::string const& fqdn, std::st
 }
 
 result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
-                                           std::chrono::seconds timeout) {
+                                           std::chrono::seconds timeout, bool recursive) {
     CERTCTRL_TRY(res, resolver_for(server, port, timeout));
     rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
     if (!name) {
         return make_error(errc::bad_request, "Not a DNS name: " + fqdn);
     }
-    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 0),
+    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN,
+                                       recursive ? LDNS_RD : 0),
                    ldns_pkt_free);
     if (!answer) {
         return dns_error("TXT query for " + fqdn + " at " + server + " got no answer");
@@ -148,6 +152,20 @@ result<std::vector<std::string>> query_txt(std::string const& server, unsigned p
         out.push_back(std::move(joined));
     }
     return out;
+}
+
+std::string system_resolver() {
+    std::ifstream in("/etc/resolv.conf");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string key;
+        std::string value;
+        if (words >> key >> value && key == "nameserver") {
+            return value;
+        }
+    }
+    return "127.0.0.1";
 }
 
 }  // namespace certctrl::dns

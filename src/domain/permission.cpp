@@ -8,9 +8,9 @@ namespace certctrl::domain {
 
 std::vector<std::string_view> const& known_obtypes() {
     static std::vector<std::string_view> const v = {
-        "certificates",          "devices", "acme_accounts", "cas",
-        "dns_providers",         "apikeys", "audit",         "ForDeviceAuthenticate",
-        "ForInstallConfigUpdate"};
+        "certificates",           "devices", "acme_accounts", "cas",
+        "dns_providers",          "apikeys", "audit",         "ForDeviceAuthenticate",
+        "ForInstallConfigUpdate", "domains"};
     return v;
 }
 

@@ -185,6 +185,10 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
     if (!within) {
         co_return http::error_response(ctx, within.error());
     }
+    if (rule.kind == who::admin && (p.is_api_key() || !p.who.is_admin())) {
+        auto aw_adm = deny(ctx, s, p.who.id, "Only an admin's session may call /apiv1/admin routes");
+        co_return co_await std::move(aw_adm);
+    }
     if (rule.kind == who::user_path) {
         bool const key_allowed =
             p.is_api_key() && !rule.alt_obtype.empty() && ctx.params.id("user_id") == p.who.id &&

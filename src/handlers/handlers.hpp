@@ -47,6 +47,15 @@ http::awaitable<http::response> get_device_bundle(http::request_context& ctx, se
 http::awaitable<http::response> update_device(http::request_context& ctx, services& s);
 http::awaitable<http::response> patch_install_config(http::request_context& ctx, services& s);
 
+// domains.cpp
+http::awaitable<http::response> list_domains(http::request_context& ctx, services& s);
+http::awaitable<http::response> release_domain(http::request_context& ctx, services& s);
+http::awaitable<http::response> verify_domain(http::request_context& ctx, services& s);
+http::awaitable<http::response> admin_get_domain(http::request_context& ctx, services& s);
+http::awaitable<http::response> admin_transfer_domain(http::request_context& ctx, services& s);
+http::awaitable<http::response> admin_share_domain(http::request_context& ctx, services& s);
+http::awaitable<http::response> admin_unshare_domain(http::request_context& ctx, services& s);
+
 // dns_providers.cpp
 http::awaitable<http::response> list_dns_providers(http::request_context& ctx, services& s);
 http::awaitable<http::response> create_dns_provider(http::request_context& ctx, services& s);

@@ -12,6 +12,9 @@
 #include "certctrl/core/hex.hpp"
 #include "certctrl/core/ids.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace certctrl::handlers {
 
 namespace bh = boost::beast::http;
@@ -71,12 +74,32 @@ bool wants_zip(http::request_context const& ctx) {
     return accept != ctx.req.end() && accept->value().find("application/zip") != std::string_view::npos;
 }
 
+// The Host of a challenge request as an ACME identifier: lower-case, without port or trailing dot.
+std::string challenge_host(http::request const& req) {
+    auto it = req.find(bh::field::host);
+    if (it == req.end()) {
+        return {};
+    }
+    std::string host(it->value());
+    if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos) {
+        host.resize(colon);
+    }
+    if (!host.empty() && host.back() == '.') {
+        host.pop_back();
+    }
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return host;
+}
+
 }  // namespace
 
 void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs) {
     r.add(bh::verb::get, "/.well-known/acme-challenge/{token}",
           [&jobs](http::request_context& ctx) -> http::awaitable<http::response> {
-              auto aw = jobs.http_challenge(ctx.params.str("token").value_or(""));
+              // Only for the name the token's authorization is for: a token of one user's order is not
+              // served to requests for another name that reaches this listener.
+              auto aw = jobs.http_challenge(ctx.params.str("token").value_or(""), challenge_host(ctx.req));
               auto ka = co_await std::move(aw);
               if (!ka) {
                   co_return http::error_response(ctx, ka.error());

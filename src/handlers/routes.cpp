@@ -57,6 +57,9 @@ access me_id_in_body(std::string obtype) {
 access device() {
     return rule_of(who::device);
 }
+access admin() {
+    return rule_of(who::admin);
+}
 
 }  // namespace
 
@@ -168,6 +171,16 @@ std::vector<route> const& route_table() {
         {bh::verb::delete_, "/apiv1/me/devices/:device_id/certificates/:certificate_id",
          me("devices", "write", "device_id"), unassign_from_device},
         {bh::verb::post, "/apiv1/me/certificate-assign", me_id_in_body("certificates"), assign_by_key},
+        {bh::verb::get, "/apiv1/users/:user_id/domains", user_path(), list_domains},
+        {bh::verb::get, "/apiv1/me/domains", me("domains", "read"), list_domains},
+        {bh::verb::delete_, "/apiv1/users/:user_id/domains/{name}", user_path(), release_domain},
+        {bh::verb::delete_, "/apiv1/me/domains/{name}", me("domains", "write"), release_domain},
+        {bh::verb::post, "/apiv1/users/:user_id/domains/{name}/verify", user_path(), verify_domain},
+        {bh::verb::post, "/apiv1/me/domains/{name}/verify", me("domains", "write"), verify_domain},
+        {bh::verb::get, "/apiv1/admin/domains/{name}", admin(), admin_get_domain},
+        {bh::verb::post, "/apiv1/admin/domains/{name}/transfer", admin(), admin_transfer_domain},
+        {bh::verb::post, "/apiv1/admin/domains/{name}/shares", admin(), admin_share_domain},
+        {bh::verb::delete_, "/apiv1/admin/domains/{name}/shares/:user_id", admin(), admin_unshare_domain},
         {bh::verb::post, "/apiv1/users/:user_id/certificates/:cert_id/issues", user_path(), request_issuance},
         {bh::verb::post, "/apiv1/me/certificates/:certificate_id/issues",
          me("certificates", "issue", "certificate_id"), request_issuance},

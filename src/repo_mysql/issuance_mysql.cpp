@@ -278,16 +278,18 @@ class mysql_issuance final : public issuance_repository {
         ps->executeUpdate();
     }
 
-    void put_http_challenge(work& w, std::string const& token, std::string const& key_authorization,
-                            std::int64_t history_id, std::int64_t expires_at) override {
+    void put_http_challenge(work& w, std::string const& token, std::string const& identifier,
+                            std::string const& key_authorization, std::int64_t history_id,
+                            std::int64_t expires_at) override {
         auto ps =
             prepare(conn(w),
-                    "REPLACE INTO acme_http_challenges (token, key_authorization, history_id, expires_at) "
-                    "VALUES (?, ?, ?, ?)");
+                    "REPLACE INTO acme_http_challenges (token, identifier, key_authorization, history_id, "
+                    "expires_at) VALUES (?, ?, ?, ?, ?)");
         ps->setString(1, token);
-        ps->setString(2, key_authorization);
-        ps->setInt64(3, history_id);
-        ps->setInt64(4, expires_at);
+        ps->setString(2, identifier);
+        ps->setString(3, key_authorization);
+        ps->setInt64(4, history_id);
+        ps->setInt64(5, expires_at);
         ps->executeUpdate();
     }
 
@@ -297,10 +299,13 @@ class mysql_issuance final : public issuance_repository {
         ps->executeUpdate();
     }
 
-    std::optional<std::string> http_challenge(work& w, std::string const& token, std::int64_t now) override {
+    std::optional<std::string> http_challenge(work& w, std::string const& token, std::string const& host,
+                                              std::int64_t now) override {
         return find_one<std::string>(
-            conn(w), "SELECT key_authorization FROM acme_http_challenges WHERE token = ? AND expires_at >= ?",
-            [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, token, now);
+            conn(w),
+            "SELECT key_authorization FROM acme_http_challenges WHERE token = ? AND "
+            "identifier = ? AND expires_at >= ?",
+            [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, token, host, now);
     }
 };
 

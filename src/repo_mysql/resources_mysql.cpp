@@ -311,6 +311,15 @@ class mysql_certificates final : public certificate_repository {
             {user_id, acct_id});
     }
 
+    std::optional<std::string> account_provider(work& w, std::int64_t user_id, std::int64_t acct_id,
+                                                row_lock lock) override {
+        return find_one<std::string>(
+            conn(w),
+            std::string("SELECT provider FROM acme_accounts WHERE user_id = ? AND id = ?") +
+                lock_clause(lock),
+            [](sql::ResultSet& rs) { return std::string(rs.getString(1)); }, user_id, acct_id);
+    }
+
     bool dns_provider_exists(work& w, std::int64_t user_id, std::int64_t id, row_lock lock) override {
         return exists(
             conn(w),

@@ -101,6 +101,7 @@ repositories make_mysql_repositories(db::pool& p) {
     r.assignments = make_assignments();
     r.install_configs = make_install_configs();
     r.device_cas = make_device_cas();
+    r.domains = make_domain_claims();
     return r;
 }
 

@@ -66,8 +66,14 @@ struct issuance_service::issuers {
 
 issuance_service::issuance_service(repo::repositories& r, device_keys const& wraps,
                                    crypto::keyring const& keys, boost::asio::thread_pool& cpu,
-                                   rate_limiter& limits)
-    : r_(r), wraps_(wraps), keys_(keys), cpu_(cpu), limits_(limits), issuers_(std::make_shared<issuers>()) {}
+                                   rate_limiter& limits, domain_service& domains)
+    : r_(r),
+      wraps_(wraps),
+      keys_(keys),
+      cpu_(cpu),
+      limits_(limits),
+      domains_(domains),
+      issuers_(std::make_shared<issuers>()) {}
 
 std::string issuance_service::data_key_context(std::int64_t cert_id) {
     return "certificates." + std::to_string(cert_id);
@@ -126,12 +132,33 @@ task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t
         auto aw_inline = issue_inline(std::move(*ctx), std::move(kind));
         co_return co_await std::move(aw_inline);
     }
-    auto aw_queue = r_.db->transact([this, user_id, cert_id,
-                                     &kind](repo::work& w) -> certctrl::result<issue_outcome> {
+    if (domains_.strict()) {
+        // Strict mode: the names are claimed, then each claim proven by its TXT record, before a row is
+        // queued.
+        auto aw_claim =
+            r_.db->transact([this, user_id, &cert = ctx->cert](repo::work& w) -> certctrl::result<bool> {
+                return claim_names(*r_.domains, w, user_id, cert.sans, cert.domain_name, unix_now());
+            });
+        auto claimed = co_await std::move(aw_claim);
+        if (!claimed) {
+            co_return claimed.error();
+        }
+        auto aw_proof = domains_.require_verified(user_id, ctx->cert.sans);
+        auto proof = co_await std::move(aw_proof);
+        if (!proof) {
+            co_return proof.error();
+        }
+    }
+    // An ACME certificate's names are the user's (claimed now if they were not: certificates older than
+    // domain ownership claim at their next issuance) before anything is ordered.
+    auto aw_queue = r_.db->transact([this, user_id, cert_id, &kind,
+                                     &cert = ctx->cert](repo::work& w) -> certctrl::result<issue_outcome> {
         auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
         if (!slot) {
             return cert_not_found();
         }
+        CERTCTRL_TRY(claimed, claim_names(*r_.domains, w, user_id, cert.sans, cert.domain_name, unix_now()));
+        (void)claimed;
         if (slot->open_row) {
             return issue_outcome{*slot->open_row, std::nullopt};  // single in-flight: the open row answers
         }

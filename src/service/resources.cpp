@@ -5,6 +5,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
+#include "certctrl/service/domains.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -126,7 +127,8 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     c.created_at = c.updated_at = unix_now();
     return r_.db->transact([this, c = std::move(c)](repo::work& w) -> result<domain::certificate> {
         // Shared locks keep the account and provider from being deleted before the insert commits.
-        if (!r_.certificates->account_exists(w, c.user_id, c.acct_id, repo::row_lock::shared)) {
+        auto provider = r_.certificates->account_provider(w, c.user_id, c.acct_id, repo::row_lock::shared);
+        if (!provider) {
             return make_error(errc::not_found, "ACME account " + std::to_string(c.acct_id) + " not found",
                               {{"field", "acct_id"}});
         }
@@ -135,6 +137,13 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
             return make_error(errc::not_found,
                               "DNS provider " + std::to_string(*c.dns_provider_id) + " not found",
                               {{"field", "dns_provider_id"}});
+        }
+        if (*provider != "SELF_CA") {
+            // Names of certificates from ACME CAs belong to the first user who claims them; a SELF_CA
+            // certificate's names are private to its user and claim nothing.
+            CERTCTRL_TRY(claimed,
+                         claim_names(*r_.domains, w, c.user_id, c.sans, c.domain_name, c.created_at));
+            (void)claimed;
         }
         return r_.certificates->insert(w, c);
     });

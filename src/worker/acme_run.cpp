@@ -70,6 +70,9 @@ net::awaitable<result<bool>> acme_run::run() {
         }
         progress_ = std::move(*p);
     }
+    // Domain ownership is checked again before anything is ordered: a renewal, or a name transferred since
+    // the request, must not order a certificate for a name another user holds.
+    CERTCTRL_STEP(env_.jobs.check_names(row_.user_id, ctx_.cert.sans));
     CERTCTRL_STEP(open_account());
     CERTCTRL_STEP(open_solver());
     CERTCTRL_STEP(ensure_key());
@@ -316,7 +319,11 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
         }
         co_return true;
     }
-    CERTCTRL_STEP(env_.jobs.put_http_challenge(ch->token, ka, row_.id, unix_now() + 3600));
+    if (std::find(ctx_.cert.sans.begin(), ctx_.cert.sans.end(), a->identifier) == ctx_.cert.sans.end()) {
+        co_return make_error(errc::external_service, "The CA asked to validate " + a->identifier +
+                                                         ", which is not a name of this certificate");
+    }
+    CERTCTRL_STEP(env_.jobs.put_http_challenge(ch->token, a->identifier, ka, row_.id, unix_now() + 3600));
     if (ch->status == "pending") {
         CERTCTRL_STEP(client_->respond(ch->url));
     }

@@ -1,6 +1,7 @@
 #include "certctrl/worker/jobs.hpp"
 
 #include "certctrl/core/ids.hpp"
+#include "certctrl/service/domains.hpp"
 
 #include <boost/json.hpp>
 
@@ -92,11 +93,12 @@ task<bool> issue_jobs::retry_later(std::int64_t id, std::int64_t run_after, std:
     });
 }
 
-task<bool> issue_jobs::put_http_challenge(std::string token, std::string key_authorization,
-                                          std::int64_t history_id, std::int64_t expires_at) {
+task<bool> issue_jobs::put_http_challenge(std::string token, std::string identifier,
+                                          std::string key_authorization, std::int64_t history_id,
+                                          std::int64_t expires_at) {
     return r_.db->read(
-        [this, token, key_authorization, history_id, expires_at](repo::work& w) -> result<bool> {
-            r_.issuance->put_http_challenge(w, token, key_authorization, history_id, expires_at);
+        [this, token, identifier, key_authorization, history_id, expires_at](repo::work& w) -> result<bool> {
+            r_.issuance->put_http_challenge(w, token, identifier, key_authorization, history_id, expires_at);
             return true;
         });
 }
@@ -108,9 +110,15 @@ task<bool> issue_jobs::drop_http_challenges(std::int64_t history_id) {
     });
 }
 
-task<std::optional<std::string>> issue_jobs::http_challenge(std::string token) {
-    return r_.db->read([this, token](repo::work& w) -> result<std::optional<std::string>> {
-        return r_.issuance->http_challenge(w, token, unix_now());
+task<std::optional<std::string>> issue_jobs::http_challenge(std::string token, std::string host) {
+    return r_.db->read([this, token, host](repo::work& w) -> result<std::optional<std::string>> {
+        return r_.issuance->http_challenge(w, token, host, unix_now());
+    });
+}
+
+task<bool> issue_jobs::check_names(std::int64_t user_id, std::vector<std::string> names) {
+    return r_.db->read([this, user_id, names](repo::work& w) -> result<bool> {
+        return service::check_names(*r_.domains, w, user_id, names);
     });
 }
 

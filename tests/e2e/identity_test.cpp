@@ -131,6 +131,7 @@ std::string expand(std::string pattern, std::int64_t user_id, std::int64_t key_i
                                  std::to_string(account_id));
     pattern = std::regex_replace(pattern, std::regex("\\{device_public_id\\}"),
                                  "0d6f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e1f");
+    pattern = std::regex_replace(pattern, std::regex("\\{name\\}"), "www.example.com");
     return std::regex_replace(pattern, std::regex(":apikey_id"), std::to_string(key_id));
 }
 
@@ -146,7 +147,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"cas","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"certificates","obid":"*","actions":["read","write","issue"]},)"
-        R"({"obtype":"devices","obid":"*","actions":["read","write"]}])";
+        R"({"obtype":"devices","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"domains","obid":"*","actions":["read","write"]}])";
     // The weak key holds only a scope no guarded route asks for.
     auto [weak_id, weak] = make_key(
         alice_cookie, alice, R"([{"obtype":"ForDeviceAuthenticate","obid":"*","actions":["validate"]}])");
@@ -194,6 +196,11 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
             EXPECT_EQ(other.status, 403) << other.body;
             EXPECT_EQ(code_of(other), 4003);
             EXPECT_EQ(call(method, path, bearer(full)).status, 403);  // keys use /apiv1/me
+        } else if (row.rule.kind == handlers::access::who::admin) {
+            auto user = call(method, path, session(alice_cookie));
+            EXPECT_EQ(user.status, 403) << user.body;
+            EXPECT_EQ(code_of(user), 4003);
+            EXPECT_EQ(call(method, path, bearer(full)).status, 403) << "admin routes take no API key";
         } else if (row.rule.kind == handlers::access::who::device) {
             EXPECT_EQ(call(method, path, bearer(full)).status, 401) << "an API key is not a device token";
             EXPECT_EQ(call(method, path, session(alice_cookie)).status, 401);
@@ -206,6 +213,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         }
     }
     EXPECT_GE(guarded, 10);
+    add_user("root@example.com", true);
+    auto admin_cookie = login("root@example.com");
     // The rightful callers get through (DELETE rows come last, they remove the weak key).
     for (auto const& row : rows) {
         if (row.rule.kind == handlers::access::who::anyone)
@@ -215,11 +224,12 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         SCOPED_TRACE(method + " " + path);
         std::string const body =
             R"({"name":"n","expires_in_seconds":600,"permissions":[{"obtype":"audit","obid":"*","actions":["read"]}]})";
-        auto r = row.rule.kind == handlers::access::who::user_path
-                     ? call(method, path, session(alice_cookie), body)
-                 : row.rule.kind == handlers::access::who::device
-                     ? call(method, path, bearer(device_token), body)
-                     : call(method, path, bearer(full), body);
+        auto r =
+            row.rule.kind == handlers::access::who::user_path
+                ? call(method, path, session(alice_cookie), body)
+            : row.rule.kind == handlers::access::who::device ? call(method, path, bearer(device_token), body)
+            : row.rule.kind == handlers::access::who::admin  ? call(method, path, session(admin_cookie), body)
+                                                             : call(method, path, bearer(full), body);
         if (method == "POST" && row.pattern.ends_with("/issues/history")) {
             // The workers' internal callback refuses every user, rightful or not.
             EXPECT_EQ(r.status, 403);
@@ -231,9 +241,6 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         EXPECT_TRUE(r.status != 401 && r.status != 403 && r.status < 500) << r.status << r.body;
     }
     // An admin's session may act for another user.
-    auto root = add_user("root@example.com", true);
-    (void)root;
-    auto admin_cookie = login("root@example.com");
     EXPECT_EQ(call("GET", "/apiv1/users/" + std::to_string(bob) + "/apikeys", session(admin_cookie)).status,
               200);
     // Denials are audited for the denied user.

@@ -25,6 +25,9 @@ std::string row_of(route_access const& ra) {
         case access::who::device:
             who = "device access token";
             break;
+        case access::who::admin:
+            who = "admin session";
+            break;
         case access::who::me:
             who = "session or API key";
             if (ra.rule.id_in_body) {
@@ -76,6 +79,8 @@ TEST(AccessTable, EveryMeRouteNamesAScopeAndEveryUserRouteHasTheUserId) {
         if (ra.rule.kind == access::who::user_path) {
             EXPECT_EQ(ra.pattern.rfind("/apiv1/users/:user_id/", 0), 0u) << ra.pattern;
         }
+        EXPECT_EQ(ra.rule.kind == access::who::admin, ra.pattern.rfind("/apiv1/admin/", 0) == 0)
+            << ra.pattern;
     }
 }
 

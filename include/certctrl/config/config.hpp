@@ -109,6 +109,12 @@ struct issuance_config {
     unsigned dns_propagation_seconds = 10;    // webhook/cloudflare: wait after publishing before the CA looks
     unsigned dns_step_timeout_seconds = 120;  // rfc2136: the most publishing (or removing) a record may take
     unsigned dns_threads = 4;  // threads for blocking DNS calls (RFC 2136), apart from the rest
+    /// "none": the first user to claim a name holds it; "dns_txt": a claim also needs the TXT record
+    /// _certctrl-challenge.<name> = its token before the first issuance from an ACME CA.
+    std::string domain_verification = "none";
+    /// host[:port] of the recursive resolver asked for those TXT records; "" = the first nameserver of
+    /// /etc/resolv.conf.
+    std::string domain_verification_resolver;
     std::string cloudflare_api_url = "https://api.cloudflare.com/client/v4";
 };
 

@@ -23,8 +23,13 @@ struct update_target {
 /// external_service naming the server and the DNS response code (e.g. NOTAUTH for a bad key, REFUSED).
 result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add);
 
-/// The TXT strings of `fqdn` as `server` answers them (no recursion). Errors: external_service.
+/// The TXT strings of `fqdn` as `server` answers them (asking for recursion when `recursive`). Errors:
+/// external_service.
 result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
-                                           std::chrono::seconds timeout = std::chrono::seconds(5));
+                                           std::chrono::seconds timeout = std::chrono::seconds(5),
+                                           bool recursive = false);
+
+/// The first nameserver of /etc/resolv.conf, or "127.0.0.1".
+std::string system_resolver();
 
 }  // namespace certctrl::dns

@@ -21,6 +21,7 @@ struct access {
         user_path,  // /apiv1/users/:user_id/...: a session whose user is :user_id, or an admin's session
         me,         // /apiv1/me/...: a session, or an API key holding `obtype:obid[action]`
         device,     // /apiv1/devices/self/...: a device access token (HS256 JWT) of an ACTIVE device
+        admin,      // /apiv1/admin/...: the session of an admin user (never an API key)
     };
     who kind = who::anyone;
     std::string obtype;       // me: the scope's object type

@@ -9,6 +9,7 @@
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/devices.hpp"
 #include "certctrl/service/dns_providers.hpp"
+#include "certctrl/service/domains.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
@@ -34,6 +35,7 @@ struct services {
     service::issuance_service& issuance;
     service::acme_account_service& acme_accounts;
     service::dns_provider_service& dns_providers;
+    service::domain_service& domains;
     rendered_certificates& rendered;  // certificate list items kept as text
     config::config const& cfg;
     std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins

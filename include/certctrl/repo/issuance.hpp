@@ -90,11 +90,14 @@ class issuance_repository {
                                  std::int64_t now) = 0;
 
     // ---- HTTP-01 key authorizations, served by every instance's challenge listener
-    virtual void put_http_challenge(work& w, std::string const& token, std::string const& key_authorization,
-                                    std::int64_t history_id, std::int64_t expires_at) = 0;
+    virtual void put_http_challenge(work& w, std::string const& token, std::string const& identifier,
+                                    std::string const& key_authorization, std::int64_t history_id,
+                                    std::int64_t expires_at) = 0;
     virtual void drop_http_challenges(work& w, std::int64_t history_id) = 0;
+    /// The key authorization of `token` when it was stored for the name `host` (the HTTP-01 listener answers
+    /// a token only for a Host that is the name its authorization is for).
     virtual std::optional<std::string> http_challenge(work& w, std::string const& token,
-                                                      std::int64_t now) = 0;
+                                                      std::string const& host, std::int64_t now) = 0;
 };
 
 }  // namespace certctrl::repo

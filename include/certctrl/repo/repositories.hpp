@@ -3,6 +3,7 @@
 // ones by repo::make_mysql_repositories) and handed to the services.
 
 #include "certctrl/repo/devices.hpp"
+#include "certctrl/repo/domain_claims.hpp"
 #include "certctrl/repo/issuance.hpp"
 #include "certctrl/repo/resources.hpp"
 #include "certctrl/repo/work.hpp"
@@ -23,6 +24,7 @@ struct repositories {
     std::unique_ptr<assignment_repository> assignments;
     std::unique_ptr<install_config_repository> install_configs;
     std::unique_ptr<device_ca_repository> device_cas;
+    std::unique_ptr<domain_claim_repository> domains;
 };
 
 }  // namespace certctrl::repo

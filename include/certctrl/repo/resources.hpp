@@ -93,6 +93,9 @@ class certificate_repository {
                                                                                std::int64_t limit) = 0;
     /// True when the user has the ACME account; `lock` keeps it from being deleted until commit.
     virtual bool account_exists(work& w, std::int64_t user_id, std::int64_t acct_id, row_lock lock) = 0;
+    /// The provider of the user's ACME account ("SELF_CA", "letsencrypt", ...), or nothing.
+    virtual std::optional<std::string> account_provider(work& w, std::int64_t user_id, std::int64_t acct_id,
+                                                        row_lock lock) = 0;
     /// True when the user has the DNS provider; `lock` keeps it from being deleted until commit.
     virtual bool dns_provider_exists(work& w, std::int64_t user_id, std::int64_t id, row_lock lock) = 0;
 };

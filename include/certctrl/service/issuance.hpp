@@ -7,6 +7,7 @@
 #include "certctrl/domain/issuance.hpp"
 #include "certctrl/repo/repositories.hpp"
 #include "certctrl/service/device_keys.hpp"
+#include "certctrl/service/domains.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -39,7 +40,7 @@ struct export_zip {
 class issuance_service {
   public:
     issuance_service(repo::repositories& r, device_keys const& wraps, crypto::keyring const& keys,
-                     boost::asio::thread_pool& cpu, rate_limiter& limits);
+                     boost::asio::thread_pool& cpu, rate_limiter& limits, domain_service& domains);
 
     /// Called when a row is queued for a worker (the worker pool wakes up instead of waiting to poll).
     void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
@@ -47,8 +48,9 @@ class issuance_service {
     /// Requests an issuance (or renewal): counts against the user's issuance budget and answers the open row
     /// when there is one (single in-flight). A SELF_CA certificate is issued here: the key and certificate
     /// are made on the CPU pool, then stored with a SUCCESS row, the device wraps and the CA's count in one
-    /// transaction. Other certificates get a PENDING row for the workers. Errors: not_found, rate_limited,
-    /// database.
+    /// transaction. Other certificates (from ACME CAs) first claim their names for the user (domains.hpp;
+    /// strict mode: each claim proven by TXT) and then get a PENDING row for the workers. Errors: not_found,
+    /// rate_limited, conflict (a name is another user's), forbidden (strict mode: no proof yet), database.
     task<issue_outcome> request(std::int64_t user_id, std::int64_t cert_id, std::string kind);
     /// The certificate's history rows, newest first. Errors: not_found.
     task<repo::page<domain::issue_row>> history(std::int64_t user_id, std::int64_t cert_id,
@@ -93,6 +95,7 @@ class issuance_service {
     crypto::keyring const& keys_;
     boost::asio::thread_pool& cpu_;
     rate_limiter& limits_;
+    domain_service& domains_;
     std::function<void()> on_queued_;
     /// Parsed CA certificates and keys by CA id (with the sealed key they came from, so a changed CA is
     /// reread).

@@ -57,7 +57,8 @@ class certificate_service {
                         install_config_service const& configs)
         : r_(r), signals_(signals), wraps_(wraps), configs_(configs) {}
 
-    /// Errors: not_found (account or DNS provider not the user's, naming the field), database.
+    /// An ACME certificate claims its names for the user (domains.hpp). Errors: not_found (account or DNS
+    /// provider not the user's, naming the field), conflict (a name is another user's), database.
     task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
     /// `acct_id`: only that account's certificates; `with_pem`: with the PEM texts (?detail=most).
     /// Errors: not_found (no such account).

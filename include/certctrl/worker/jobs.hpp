@@ -42,11 +42,14 @@ class issue_jobs {
     task<bool> save(std::int64_t id, acme_progress p);
     /// Back to PENDING until `run_after`, keeping the progress. False when the row was not PROCESSING.
     task<bool> retry_later(std::int64_t id, std::int64_t run_after, std::string message);
-    task<bool> put_http_challenge(std::string token, std::string key_authorization, std::int64_t history_id,
-                                  std::int64_t expires_at);
+    task<bool> put_http_challenge(std::string token, std::string identifier, std::string key_authorization,
+                                  std::int64_t history_id, std::int64_t expires_at);
     task<bool> drop_http_challenges(std::int64_t history_id);
     /// The key authorization stored for an HTTP-01 token (the challenge listener of every instance).
-    task<std::optional<std::string>> http_challenge(std::string token);
+    /// `host`: the request's Host without port, lower-case; a token is answered only for its name.
+    task<std::optional<std::string>> http_challenge(std::string token, std::string host);
+    /// Errors: conflict when another user holds one of `names` (domain ownership, checked before ordering).
+    task<bool> check_names(std::int64_t user_id, std::vector<std::string> names);
     task<bool> set_account_kid(std::int64_t account_id, std::string kid);
     task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when);
     /// Queues a renewal row for up to `limit` certificates that are due and idle; returns how many.
