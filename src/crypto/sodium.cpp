@@ -29,6 +29,22 @@ std::string blake2b_256(std::string_view data) {
     return out;
 }
 
+bool x25519_public_key_usable(std::string_view public_key) {
+    ensure_init();
+    if (public_key.size() != crypto_box_PUBLICKEYBYTES) {
+        return false;
+    }
+    unsigned char sk[crypto_scalarmult_SCALARBYTES];
+    unsigned char shared[crypto_scalarmult_BYTES];
+    randombytes_buf(sk, sizeof sk);
+    // crypto_scalarmult fails when the product is the all-zero point, which a low-order key gives for every
+    // secret key.
+    bool const ok = crypto_scalarmult(shared, sk, bytes(public_key)) == 0;
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(shared, sizeof shared);
+    return ok;
+}
+
 std::string seal_to(std::string_view plaintext, std::string_view public_key) {
     ensure_init();
     if (public_key.size() != crypto_box_PUBLICKEYBYTES) {

@@ -324,6 +324,12 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
         co_return make_error(errc::bad_request, "dev_pk must be the base64 of a 32-byte X25519 public key",
                              {{"field", "dev_pk"}});
     }
+    if (!crypto::x25519_public_key_usable(reg.public_key)) {
+        co_return make_error(
+            errc::bad_request,
+            "dev_pk is a low-order X25519 point: keys sealed to it would be readable by anyone",
+            {{"field", "dev_pk"}});
+    }
     std::string refresh = "rt_" + crypto::random_base62(43);
     std::optional<std::string> code_hash;
     if (registration_code) {

@@ -76,10 +76,22 @@ wrap_state device_keys::wrap(repo::work& w, std::int64_t cert_id, std::int64_t d
                               opened.error().what);
             }
         }
+        std::optional<std::string> sealed;
         if (key && in->device_key) {
+            try {
+                sealed = crypto::seal_to(*key, *in->device_key);
+            } catch (std::exception const& e) {
+                // One device's unusable key never fails the issuance or assignment sealing for the others.
+                spdlog::warn("certificate {}: sealing to device {} failed ({}); left pending", cert_id,
+                             device_id, e.what());
+            }
+        }
+        if (sealed) {
             keyfp = crypto::blake2b_256(*in->device_key);
-            r_.assignments->store_wrap(w, cert_id, device_id, crypto::seal_to(*key, *in->device_key), keyfp);
+            r_.assignments->store_wrap(w, cert_id, device_id, std::move(*sealed), keyfp);
             state = wrap_state::wrapped;
+        } else if (key && in->device_key) {
+            r_.assignments->store_wrap(w, cert_id, device_id, repo::wrap_pending_sentinel(), std::nullopt);
         } else {
             r_.assignments->store_wrap(w, cert_id, device_id, repo::wrap_pending_sentinel(), std::nullopt);
             if (!in->master && in->device_key) {

@@ -694,6 +694,59 @@ TEST_F(Devices, ApiKeyRegistrationOtherDevicesRevocationAndReRegistration) {
 
 // A registration code from a grant that did not name the device only creates new devices; codes are single
 // use; a grant the user approved for that device, or the device's live refresh token, lets it register again.
+// A low-order X25519 key would make every key sealed to the device readable by anyone: refused (400), and
+// nothing is stored.
+TEST_F(Devices, ALowOrderDeviceKeyIsRefused) {
+    start_devices();
+    add_user("poison@example.com");
+    auto reg_key = key_for("poison@example.com", {"ForDeviceAuthenticate:*[authenticate]"});
+    agent a = new_agent("abababab-2222-4333-8444-555555555555");
+    for (auto const& hex :
+         {std::string(64, '0'), "01" + std::string(62, '0'),
+          std::string("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")}) {
+        a.pk = *hex_decode(hex);
+        auto r = call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(a)));
+        EXPECT_EQ(r.status, 400) << hex << " " << r.body;
+        EXPECT_NE(r.body.find("dev_pk"), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM devices"), 0);
+}
+
+// A device whose stored key cannot be sealed to (a low-order key from before it was refused) does not fail
+// the issuance: the others get their wraps, it stays pending.
+TEST_F(Devices, OneUnsealableDeviceNeverFailsAnIssuance) {
+    start_devices();
+    auto uid = add_user("mixed@example.com");
+    auto session = login("mixed@example.com");
+    auto key = key_for("mixed@example.com", scopes);
+    agent good = new_agent("cdcdcdcd-2222-4333-8444-555555555555");
+    agent bad = new_agent("efefefef-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(good, session, uid));
+    ASSERT_NO_FATAL_FAILURE(onboard(bad, session, uid));
+    auto const c = std::to_string(self_ca_cert(key, "HYBRID", "mixed.example.com"));
+    for (auto const* dev : {&good, &bad}) {
+        ASSERT_EQ(call("POST", "/apiv1/me/devices/" + std::to_string(dev->device_id) + "/certificates", key,
+                       R"({"cert_id":)" + c + "}")
+                          .status /
+                      100,
+                  2);
+    }
+    schema_->exec("UPDATE devices SET dev_public_key = UNHEX('" + std::string(64, '0') +
+                  "') WHERE id = " + std::to_string(bad.device_id));
+    auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    EXPECT_EQ(issued.json().at("data").at("status"), "SUCCESS") << issued.body;
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM certificate_assignments WHERE cert_id = " + c +
+                           " AND device_keyfp IS NOT NULL AND device_id = " + std::to_string(good.device_id)),
+        1);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_assignments WHERE cert_id = " + c +
+                                 " AND enc_data_key = UNHEX('" + std::string(96, '0') +
+                                 "') AND device_id = " + std::to_string(bad.device_id)),
+              1)
+        << "the unsealable device's wrap is pending";
+}
+
 TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
     start_devices();
     auto uid = add_user("owner@example.com");

@@ -141,6 +141,17 @@ TEST(Sodium, Blake2b256KnownAnswerAndSealedBoxes) {
     EXPECT_THROW(crypto::seal_to(data_key, "short"), std::invalid_argument);
 }
 
+TEST(Sodium, LowOrderX25519KeysAreNotUsable) {
+    EXPECT_TRUE(crypto::x25519_public_key_usable(crypto::x25519_keypair().first));
+    for (auto const* hex : {"0000000000000000000000000000000000000000000000000000000000000000",
+                            "0100000000000000000000000000000000000000000000000000000000000000",
+                            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+                            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"}) {
+        EXPECT_FALSE(crypto::x25519_public_key_usable(*hex_decode(hex))) << hex;
+    }
+    EXPECT_FALSE(crypto::x25519_public_key_usable("short"));
+}
+
 TEST(InstallConfig, ItemsAreValidated) {
     auto ok = service::parse_installs(json::parse(
         R"([{"type":"copy","ob_type":"cert","ob_id":5,"from":["private.key"],"to":["/etc/k.pem"]},

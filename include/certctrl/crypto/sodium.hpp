@@ -16,6 +16,10 @@ inline constexpr std::size_t sealed_data_key_bytes = 80;
 /// BLAKE2b with a 32-byte output and no key (crypto_generichash).
 std::string blake2b_256(std::string_view data);
 
+/// False for an X25519 public key of low order (all-zero shared secrets): sealing to it protects nothing, and
+/// libsodium refuses it. Such device keys are refused at registration.
+bool x25519_public_key_usable(std::string_view public_key);
+
 /// crypto_box_seal of `plaintext` to an X25519 public key. Throws std::invalid_argument for a key that is
 /// not 32 bytes, std::runtime_error when libsodium fails.
 std::string seal_to(std::string_view plaintext, std::string_view public_key);
