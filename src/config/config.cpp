@@ -336,6 +336,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("auth_per_minute", c.rate_limits.auth_per_minute, 0, 1000000);
         r.read_int("issuance_per_hour", c.rate_limits.issuance_per_hour, 0, 1000000);
         r.read_int("api_per_minute", c.rate_limits.api_per_minute, 0, 1000000);
+        r.read_int("login_failures_per_account_per_hour", c.rate_limits.login_failures_per_account_per_hour,
+                   0, 1000000);
         r.finish();
     }
     if (auto const* s = top.section("issuance")) {

@@ -131,7 +131,8 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
                                                                                   services&),
                                         http::request_context& ctx) {
     if (rule.auth_limit) {
-        auto ok = s.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+        auto ok = s.limits.check(service::rate_limiter::limit::auth,
+                                 "ip:" + service::client_budget_key(ctx.client_ip));
         if (!ok) {
             co_return http::error_response(ctx, ok.error());
         }
@@ -145,7 +146,8 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         auto dev = co_await std::move(aw_dev);
         if (!dev) {
             if (dev.error().code == errc::unauthenticated) {
-                auto budget = s.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+                auto budget = s.limits.check(service::rate_limiter::limit::auth,
+                                             "ip:" + service::client_budget_key(ctx.client_ip));
                 if (!budget) {
                     co_return http::error_response(ctx, budget.error());
                 }
@@ -172,7 +174,8 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
                                 "ak_...'");
         if (err.code == errc::unauthenticated) {
             // Failed authentications spend the client's authentication budget, so guessing is throttled.
-            auto budget = s.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+            auto budget = s.limits.check(service::rate_limiter::limit::auth,
+                                         "ip:" + service::client_budget_key(ctx.client_ip));
             if (!budget) {
                 co_return http::error_response(ctx, budget.error());
             }

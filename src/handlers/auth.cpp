@@ -44,11 +44,24 @@ http::awaitable<http::response> login(http::request_context& ctx, services& s,
         co_return http::json_error(ctx.req,
                                    make_error(errc::bad_request, "email and password must not be empty"));
     }
+    // Each account has its own budget of failed logins (from any address), so guessing one user's password
+    // from many addresses is throttled too. Once spent, the account's logins wait out the hour.
+    std::string account = *email;
+    std::transform(account.begin(), account.end(), account.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    account = "account:" + account;
+    if (auto spent = s.limits.peek(service::rate_limiter::limit::login_account, account); !spent) {
+        co_return http::error_response(ctx, spent.error());
+    }
     std::string previous = http::cookie_value(ctx.req[bh::field::cookie], cfg.auth.cookie_name).value_or("");
     auto aw_1 = s.auth.login(*email, *password, previous, detail::client_of(ctx));
     auto r = co_await std::move(aw_1);
-    if (!r)
+    if (!r) {
+        if (r.error().code == errc::unauthenticated) {
+            (void)s.limits.check(service::rate_limiter::limit::login_account, account);
+        }
         co_return http::error_response(ctx, r.error());
+    }
     boost::json::object user{{"id", r->user.id}, {"email", r->user.email}, {"roles", roles_json(r->user)}};
     auto res = http::json_data(
         ctx.req, boost::json::object{{"user", std::move(user)}, {"to", cfg.auth.login_redirect}});

@@ -198,7 +198,8 @@ http::awaitable<http::response> device_grant(http::request_context& ctx, service
     if (action == "device_start" || action == "device_verify") {
         // Starting grants and entering codes spend the client's authentication budget; polling does not
         // (the agent polls every few seconds and slow_down paces it).
-        auto ok = s.limits.check(service::rate_limiter::limit::auth, "ip:" + ctx.client_ip);
+        auto ok = s.limits.check(service::rate_limiter::limit::auth,
+                                 "ip:" + service::client_budget_key(ctx.client_ip));
         if (!ok)
             co_return http::error_response(ctx, ok.error());
     }

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +16,25 @@ namespace certctrl::service {
 namespace asio = boost::asio;
 
 result<bool> rate_limiter::check(limit which, std::string const& key) {
+    return count(which, key, true);
+}
+
+result<bool> rate_limiter::peek(limit which, std::string const& key) {
+    return count(which, key, false);
+}
+
+std::string client_budget_key(std::string_view ip) {
+    boost::system::error_code ec;
+    auto const addr = boost::asio::ip::make_address(std::string(ip), ec);
+    if (ec || !addr.is_v6() || addr.to_v6().is_v4_mapped()) {
+        return std::string(ip);
+    }
+    auto bytes = addr.to_v6().to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+result<bool> rate_limiter::count(limit which, std::string const& key, bool spend) {
     unsigned budget = 0;
     std::int64_t window = 60;
     char const* name = "api";
@@ -31,6 +51,11 @@ result<bool> rate_limiter::check(limit which, std::string const& key) {
         case limit::api:
             budget = cfg_.api_per_minute;
             break;
+        case limit::login_account:
+            budget = cfg_.login_failures_per_account_per_hour;
+            window = 3600;
+            name = "login_account";
+            break;
     }
     if (budget == 0) {
         return true;
@@ -45,7 +70,9 @@ result<bool> rate_limiter::check(limit which, std::string const& key) {
         }
         b.last_used = now;
         if (b.shared + b.pending < static_cast<std::int64_t>(budget)) {
-            ++b.pending;
+            if (spend) {
+                ++b.pending;
+            }
             return true;
         }
     }

@@ -378,6 +378,51 @@ TEST_F(Identity, TrustedProxyForwardedAddressesHaveTheirOwnBudget) {
     EXPECT_GE(denied, 2);
 }
 
+// Guessing one account's password from many addresses is throttled by the account's own budget of failed
+// logins; other accounts are not affected.
+TEST_F(Identity, FailedLoginsSpendAPerAccountBudgetFromAnyAddress) {
+    start(json::object{{"server", {{"port", 0}, {"trusted_proxies", json::array{"127.0.0.1"}}}},
+                       {"rate_limits",
+                        {{"auth_per_minute", 1000},
+                         {"api_per_minute", 100000},
+                         {"login_failures_per_account_per_hour", 5}}}});
+    add_user("hal@example.com");
+    add_user("ida@example.com");
+    auto attempt = [&](char const* email, char const* secret, std::string const& ip) {
+        return post_json("/auth/general",
+                         std::string(R"({"email":")") + email + R"(","password":")" + secret + R"("})",
+                         {{"X-Forwarded-For", ip}});
+    };
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(attempt("hal@example.com", "guess", "203.0.113." + std::to_string(i + 1)).status, 401);
+    }
+    auto limited = attempt("HAL@example.com", "correct-horse-battery", "203.0.113.99");
+    ASSERT_EQ(limited.status, 429) << limited.body;
+    EXPECT_EQ(limited.json().at("error").at("params").at("limit").as_string(), "login_account");
+    EXPECT_GE(std::stoi(limited.header("retry-after")), 1);
+    EXPECT_EQ(attempt("ida@example.com", "correct-horse-battery", "203.0.113.99").status, 200);
+}
+
+// IPv6 clients are budgeted per /64: addresses of one /64 share a budget.
+TEST_F(Identity, Ipv6ClientsShareTheBudgetOfTheirSlash64) {
+    start(json::object{{"server", {{"port", 0}, {"trusted_proxies", json::array{"127.0.0.1"}}}},
+                       {"rate_limits", {{"auth_per_minute", 3}, {"api_per_minute", 100000}}}});
+    auto attempt = [&](std::string const& ip) {
+        return post_json("/auth/general", R"({"email":"nobody@example.com","password":"x"})",
+                         {{"X-Forwarded-For", ip}})
+            .status;
+    };
+    // Every attempt from a new address of the same /64; the window may roll over once.
+    int first_429 = 0;
+    for (int i = 1; i <= 7 && first_429 == 0; ++i) {
+        if (attempt("2001:db8:1:2::" + std::to_string(i)) == 429)
+            first_429 = i;
+    }
+    EXPECT_GE(first_429, 4);
+    EXPECT_NE(first_429, 0) << "fresh addresses of one /64 were never limited";
+    EXPECT_EQ(attempt("2001:db8:1:3::1"), 401) << "another /64 has its own budget";
+}
+
 TEST_F(Identity, GeneralApiIsRateLimitedPerUser) {
     start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 5}}}});
     auto uid = add_user("hank@example.com");

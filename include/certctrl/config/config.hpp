@@ -89,9 +89,10 @@ struct auth_config {
 
 /// Request budgets, shared by every instance through MySQL. 0 disables a limit.
 struct rate_limit_config {
-    unsigned auth_per_minute = 10;   // per client IP, on /auth routes
-    unsigned issuance_per_hour = 5;  // per user, on issuance
-    unsigned api_per_minute = 100;   // per user, on /apiv1 routes
+    unsigned auth_per_minute = 10;                      // per client IP, on /auth routes
+    unsigned issuance_per_hour = 5;                     // per user, on issuance
+    unsigned api_per_minute = 100;                      // per user, on /apiv1 routes
+    unsigned login_failures_per_account_per_hour = 20;  // failed logins per email, from any address
 };
 
 /// The issuance engine: workers, the ACME client and the HTTP-01 challenge listener.

@@ -22,7 +22,7 @@ namespace certctrl::service {
 /// of them (in the worst case, bursts timed on every instance at once, N budgets per window).
 class rate_limiter {
   public:
-    enum class limit { auth, issuance, api };
+    enum class limit { auth, issuance, api, login_account };
     rate_limiter(repo::rate_limit_repository& repo, config::rate_limit_config cfg,
                  std::chrono::milliseconds sync_period = std::chrono::milliseconds(250))
         : repo_(repo), cfg_(cfg), sync_period_(sync_period) {}
@@ -30,6 +30,8 @@ class rate_limiter {
     /// Counts one request against `which` for `key` (client IP or user id). Errors: rate_limited (429) with
     /// params {limit, budget, window_seconds, retry_after}.
     result<bool> check(limit which, std::string const& key);
+    /// check() without counting: the error when `key`'s budget is spent already.
+    result<bool> peek(limit which, std::string const& key);
     /// Adds the counts made since the last sync to MySQL and reads back the shared totals. Errors: database.
     boost::asio::awaitable<result<bool>> sync();
     /// Runs sync() every sync period until the executor stops (co_spawn it once); a last sync when stopped.
@@ -38,6 +40,8 @@ class rate_limiter {
     boost::asio::awaitable<result<std::int64_t>> purge();
 
   private:
+    result<bool> count(limit which, std::string const& key, bool spend);
+
     struct bucket {
         std::int64_t window_start = 0;
         std::int64_t window_s = 60;
@@ -52,5 +56,9 @@ class rate_limiter {
     std::mutex mu_;
     std::unordered_map<std::string, bucket> buckets_;
 };
+
+/// The budget key of a client address: an IPv4 address as it is, an IPv6 address as its /64 (one host
+/// usually holds a whole /64, so per-address budgets would not limit it).
+std::string client_budget_key(std::string_view ip);
 
 }  // namespace certctrl::service
