@@ -314,6 +314,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("registration_enabled", c.auth.registration_enabled);
         r.read("activation_code_env", c.auth.activation_code_env);
         r.read("dashboard_origins", c.auth.dashboard_origins);
+        r.read("export_requires_export_action", c.auth.export_requires_export_action);
         r.finish();
         if (c.auth.cookie_name.empty() ||
             c.auth.cookie_name.find_first_not_of(

@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/handlers/routes.hpp"
 #include "certctrl/http/client.hpp"
 #include "certctrl/http/response.hpp"
 
@@ -137,6 +138,39 @@ result<std::string> optional_string(boost::json::object const& o, char const* fi
         return std::string();
     }
     return required_string(o, field, max);
+}
+
+http::awaitable<void> audit_key_release(http::request_context& ctx, services& s, std::int64_t cert_id,
+                                        char const* how) {
+    std::int64_t const owner = subject_user(ctx);
+    boost::json::object detail{{"cert_id", cert_id}, {"how", how}};
+    if (ctx.principal) {
+        auto const& p = *ctx.principal;
+        detail["via"] = p.is_device() ? "device" : p.is_api_key() ? "api_key" : "session";
+        if (p.is_device()) {
+            detail["device_id"] = p.device_id;
+        }
+        if (p.api_key_id) {
+            detail["api_key_id"] = *p.api_key_id;
+        }
+        if (p.who.id != owner) {
+            detail["by_user_id"] = p.who.id;  // an admin acting for the owner
+        }
+    }
+    auto aw = s.audit.record(owner, "key.release", "ok", client_of(ctx), std::move(detail));
+    co_await std::move(aw);
+}
+
+std::optional<std::string> missing_export_scope(http::request_context const& ctx, services const& s,
+                                                std::int64_t cert_id) {
+    if (!ctx.principal || !ctx.principal->is_api_key()) {
+        return std::nullopt;
+    }
+    char const* action = s.cfg.auth.export_requires_export_action ? "export" : "read";
+    if (domain::allows(ctx.principal->permissions, "certificates", cert_id, action)) {
+        return std::nullopt;
+    }
+    return "certificates:" + std::to_string(cert_id) + "[" + action + "]";
 }
 
 std::int64_t subject_user(http::request_context const& ctx) {

@@ -19,6 +19,10 @@
 #include <string_view>
 #include <type_traits>
 
+namespace certctrl::handlers {
+struct services;
+}  // namespace certctrl::handlers
+
 namespace certctrl::handlers::detail {
 
 /// Address, user agent and request id of the request, for audit records.
@@ -126,6 +130,17 @@ struct cert_view {
 
 /// `?detail=most` (true), absent (false), anything else: bad_request.
 result<bool> detail_most(http::request_context const& ctx);
+
+/// Writes the audit record of a private key leaving the server (`how`: export, zip, plaintext_bundle,
+/// deploy_materials) into the certificate owner's log, naming who received it (an admin acting for another
+/// user, an API key, a session or a device).
+http::awaitable<void> audit_key_release(http::request_context& ctx, services& s, std::int64_t cert_id,
+                                        char const* how);
+
+/// An API key's right to receive certificate `cert_id`'s key in plaintext: with
+/// auth.export_requires_export_action, `certificates:<id>[export]`; else [read]. The scope it lacks, if any.
+std::optional<std::string> missing_export_scope(http::request_context const& ctx, services const& s,
+                                                std::int64_t cert_id);
 
 /// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
 std::int64_t subject_user(http::request_context const& ctx);

@@ -188,6 +188,8 @@ http::awaitable<http::response> get_deploy_materials(http::request_context& ctx,
     auto m = co_await std::move(op);
     if (!m)
         co_return http::error_response(ctx, m.error());
+    auto aw_audit = detail::audit_key_release(ctx, s, cert_param(ctx), "deploy_materials");
+    co_await std::move(aw_audit);
     auto res = http::json_data(ctx.req, std::move(*m));
     res.set(bh::field::cache_control, "no-store");
     co_return res;
@@ -294,13 +296,13 @@ http::awaitable<http::response> get_device_bundle(http::request_context& ctx, se
     if (!m)
         co_return http::error_response(ctx, m.error());
     bool const plain = m->if_contains("enc_scheme") && m->at("enc_scheme") == "plaintext";
-    if (plain && ctx.principal->is_api_key() &&
-        !domain::allows(ctx.principal->permissions, "certificates", cert_id, "read")) {
-        // A plaintext key is an export: the key needs the certificate's read scope, as /export does.
-        co_return http::json_error(
-            ctx.req, make_error(errc::forbidden,
-                                "The API key lacks the scope certificates:" + std::to_string(cert_id) +
-                                    "[read] (a plaintext key export)"));
+    if (plain) {
+        // A plaintext key is an export: the key needs the scope /export needs.
+        if (auto missing = detail::missing_export_scope(ctx, s, cert_id)) {
+            auto aw_deny = deny(ctx, s, subject_user(ctx),
+                                "The API key lacks the scope " + *missing + " (a plaintext key export)");
+            co_return co_await std::move(aw_deny);
+        }
     }
     auto cert_op = s.devices.certificate(subject_user(ctx), device_id, cert_id);
     auto cert = co_await std::move(cert_op);
@@ -312,6 +314,10 @@ http::awaitable<http::response> get_device_bundle(http::request_context& ctx, se
     data["domain_name"] = cert->cert.domain_name;
     data["fullchain_pem"] = cert->cert.cert_pem;
     data["serial_number"] = cert->cert.serial_number;
+    if (plain) {
+        auto aw_audit = detail::audit_key_release(ctx, s, cert_id, "plaintext_bundle");
+        co_await std::move(aw_audit);
+    }
     co_return with_download(http::json_data(ctx.req, std::move(data)), *download,
                             "cert_" + std::to_string(cert_id) + (plain ? "_plaintext.json" : "_bundle.json"));
 }

@@ -162,12 +162,19 @@ http::awaitable<http::response> export_certificate(http::request_context& ctx, s
         co_return http::json_error(
             ctx.req, make_error(errc::bad_request, "format must be json or zip", {{"param", "format"}}));
     }
+    if (auto missing = detail::missing_export_scope(ctx, s, cert_param(ctx))) {
+        auto aw_deny = deny(ctx, s, subject_user(ctx),
+                            "The API key lacks the scope " + *missing + " (a private key export)");
+        co_return co_await std::move(aw_deny);
+    }
     if (wants_zip(ctx)) {
         auto aw = s.issuance.zip_for(subject_user(ctx), cert_param(ctx));
         auto z = co_await std::move(aw);
         if (!z) {
             co_return http::error_response(ctx, z.error());
         }
+        auto aw_audit = detail::audit_key_release(ctx, s, cert_param(ctx), "zip");
+        co_await std::move(aw_audit);
         http::response res{bh::status::ok, ctx.req.version()};
         res.set(bh::field::content_type, "application/zip");
         res.set(bh::field::content_disposition,
@@ -184,6 +191,8 @@ http::awaitable<http::response> export_certificate(http::request_context& ctx, s
     if (!m) {
         co_return http::error_response(ctx, m.error());
     }
+    auto aw_audit = detail::audit_key_release(ctx, s, cert_param(ctx), "export");
+    co_await std::move(aw_audit);
     http::response res =
         http::json_data(ctx.req, boost::json::object{{"id", m->cert.id},
                                                      {"domain_name", m->cert.domain_name},

@@ -210,7 +210,7 @@ std::vector<route> const& route_table() {
         {bh::verb::get, "/apiv1/users/:user_id/certificates/:cert_id/export", user_path(),
          export_certificate},
         {bh::verb::get, "/apiv1/me/certificates/:certificate_id/export",
-         me("certificates", "read", "certificate_id"), export_certificate},
+         me("certificates", "read", "certificate_id", "certificates", "export"), export_certificate},
         {bh::verb::put, "/apiv1/users/:user_id/devices/:device_id", user_path(), update_device},
         {bh::verb::put, "/apiv1/me/devices/:device_id", me("devices", "write", "device_id"), update_device},
         {bh::verb::get, "/apiv1/users/:user_id/devices/:device_id/install-config", user_path(),

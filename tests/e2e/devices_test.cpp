@@ -468,6 +468,16 @@ TEST_F(Devices, MasterOnlyDeliversPlaintextOnlyWhenExportIsAllowed) {
              devices_only);
     EXPECT_EQ(no_export.status, 403) << "a plaintext key needs the certificate's read scope: "
                                      << no_export.body;
+    // Each release above is in the owner's audit log: the device's plaintext fetch and the session's bundle.
+    auto const released = [&](char const* how, char const* via) {
+        return schema_->query_int(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'key.release' AND user_id = " +
+            std::to_string(uid) + " AND JSON_VALUE(detail, '$.how') = '" + how +
+            "' AND JSON_VALUE(detail, '$.via') = '" + via +
+            "' AND JSON_VALUE(detail, '$.cert_id') = " + open);
+    };
+    EXPECT_EQ(released("deploy_materials", "device"), 1);
+    EXPECT_EQ(released("plaintext_bundle", "session"), 1);
     // Deleting a certificate tells the devices holding it, in the same transaction.
     auto before = updates(a, "", "?limit=100");
     ASSERT_EQ(before.status, 200);

@@ -334,6 +334,54 @@ TEST_F(Issuance, ExportFollowsThePolicyAndTheZipHoldsTheDocumentedEntries) {
     EXPECT_NE(by_accept.header("x-export-password"), password);
 }
 
+// Every release of a private key is audited in the owner's log (JSON, zip, an admin acting for the owner);
+// with auth.export_requires_export_action a key needs certificates:<id>[export], read is not enough.
+TEST_F(Issuance, KeyReleasesAreAuditedAndTheExportActionCanBeRequired) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"auth", {{"export_requires_export_action", true}}}});
+    auto const uid = add_user("rel@example.com");
+    add_user("boss@example.com");
+    schema_->exec("UPDATE users SET roles = 'user,admin' WHERE email = 'boss@example.com'");
+    auto key = key_for("rel@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(key);
+    auto const c = std::to_string(cert(key, acct, R"(,"policy":"MASTER_ONLY","server_decrypt_export":true)"));
+    ASSERT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
+    auto const releases = [&](std::string const& how) {
+        return schema_->query_int(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'key.release' AND user_id = " +
+            std::to_string(uid) + " AND JSON_VALUE(detail, '$.how') = '" + how +
+            "' AND JSON_VALUE(detail, '$.cert_id') = " + c);
+    };
+    auto const read_only = key_for("rel@example.com", {"certificates:*[read]"});
+    auto refused = call("GET", "/apiv1/me/certificates/" + c + "/export", read_only);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("[export]"), std::string::npos) << refused.body;
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/export?format=zip", read_only).status, 403);
+    EXPECT_EQ(releases("export") + releases("zip"), 0);
+
+    auto const exporter = key_for("rel@example.com", {"certificates:" + c + "[export]"});
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/export", exporter).status, 200);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/export?format=zip", exporter).status, 200);
+    EXPECT_EQ(releases("export"), 1);
+    EXPECT_EQ(releases("zip"), 1);
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'key.release' AND "
+                           "JSON_VALUE(detail, '$.via') = 'api_key' AND JSON_VALUE(detail, '$.api_key_id') "
+                           "IS NOT NULL"),
+        2);
+    // A session exports without scopes; an admin acting for the owner is named in the owner's log.
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/export", login("rel@example.com")).status, 200);
+    auto const boss = login("boss@example.com");
+    EXPECT_EQ(
+        call("GET", "/apiv1/users/" + std::to_string(uid) + "/certificates/" + c + "/export", boss).status,
+        200);
+    EXPECT_EQ(releases("export"), 3);
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'key.release' AND user_id = " +
+                           std::to_string(uid) + " AND JSON_VALUE(detail, '$.by_user_id') IS NOT NULL"),
+        1);
+}
+
 TEST_F(Issuance, OneOpenRowUnderConcurrentRequestsAndCancellation) {
     start_with(1000, 0);  // no workers: ACME rows stay queued
     add_user("acme@example.com");

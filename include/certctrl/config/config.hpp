@@ -85,6 +85,9 @@ struct auth_config {
     std::string activation_code;                     // resolved from activation_code_env
     std::string activation_code_env = "CERTCTRL_ACTIVATION_CODE";
     std::vector<std::string> dashboard_origins;  // extra origins allowed to send cookie-authenticated writes
+    /// API keys need certificates:<id>[export] (not only [read]) to receive a private key in plaintext
+    /// (export, zip, plaintext device bundle). Off by default: the agent contract's keys export with read.
+    bool export_requires_export_action = false;
 };
 
 /// Request budgets, shared by every instance through MySQL. 0 disables a limit.
