@@ -41,11 +41,34 @@ boost::json::object history_json(domain::issue_row const& r) {
 
 // POST .../issues and .../renew: {issue_history_id, status}; an inline SELF_CA success adds the record in
 // `cert` and, for clients of the older contract, the record's fields beside it.
-http::awaitable<http::response> request_issue(service::issuance_service& svc, http::request_context& ctx,
-                                              std::string kind) {
-    auto aw = svc.request(subject_user(ctx), cert_param(ctx), std::move(kind));
+// For an API key: the scope it lacks to issue from a SELF_CA account. A private CA is the user's own trust
+// anchor, so certificates:*[issue] alone is not enough: the key needs acme_accounts:<acct_id>[issue|write]
+// or cas:<ca_id>[issue|write].
+std::optional<std::string> missing_private_ca_scope(domain::principal const& p,
+                                                    domain::acme_account const& account) {
+    for (char const* action : {"issue", "write"}) {
+        if (domain::allows(p.permissions, "acme_accounts", account.id, action) ||
+            (account.ca_id && domain::allows(p.permissions, "cas", *account.ca_id, action))) {
+            return std::nullopt;
+        }
+    }
+    return "acme_accounts:" + std::to_string(account.id) + "[issue]";
+}
+
+http::awaitable<http::response> request_issue(services& s, http::request_context& ctx, std::string kind) {
+    std::function<std::optional<std::string>(domain::acme_account const&)> gate;
+    if (ctx.principal && ctx.principal->is_api_key()) {
+        gate = [&p = *ctx.principal](domain::acme_account const& a) {
+            return missing_private_ca_scope(p, a);
+        };
+    }
+    auto aw = s.issuance.request(subject_user(ctx), cert_param(ctx), std::move(kind), std::move(gate));
     auto out = co_await std::move(aw);
     if (!out) {
+        if (out.error().code == errc::forbidden && out.error().params.contains("scope")) {
+            auto aw_deny = deny(ctx, s, subject_user(ctx), out.error().what);
+            co_return co_await std::move(aw_deny);
+        }
         co_return http::error_response(ctx, out.error());
     }
     std::string body = "{\"data\":";
@@ -117,12 +140,12 @@ void add_acme_challenge_route(http::router& r, worker::issue_jobs& jobs) {
 }
 
 http::awaitable<http::response> request_issuance(http::request_context& ctx, services& s) {
-    auto aw = request_issue(s.issuance, ctx, "issue");
+    auto aw = request_issue(s, ctx, "issue");
     co_return co_await std::move(aw);
 }
 
 http::awaitable<http::response> request_renewal(http::request_context& ctx, services& s) {
-    auto aw = request_issue(s.issuance, ctx, "renew");
+    auto aw = request_issue(s, ctx, "renew");
     co_return co_await std::move(aw);
 }
 

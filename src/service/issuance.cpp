@@ -114,7 +114,9 @@ void issuance_service::store(repo::work& w, std::int64_t cert_id, std::vector<st
     }
 }
 
-task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t cert_id, std::string kind) {
+task<issue_outcome> issuance_service::request(
+    std::int64_t user_id, std::int64_t cert_id, std::string kind,
+    std::function<std::optional<std::string>(domain::acme_account const&)> may_issue_from) {
     auto budget = limits_.check(rate_limiter::limit::issuance, "user:" + std::to_string(user_id));
     if (!budget) {
         co_return budget.error();
@@ -127,6 +129,15 @@ task<issue_outcome> issuance_service::request(std::int64_t user_id, std::int64_t
     auto ctx = co_await std::move(aw_ctx);
     if (!ctx) {
         co_return ctx.error();
+    }
+    if (ctx->account.provider == "SELF_CA" && may_issue_from) {
+        if (auto missing = may_issue_from(ctx->account)) {
+            co_return make_error(errc::forbidden,
+                                 "The API key lacks the scope " + *missing +
+                                     " to issue from this private CA (acme_accounts:<acct_id>[issue] or "
+                                     "cas:<ca_id>[issue] also do)",
+                                 {{"scope", *missing}});
+        }
     }
     if (ctx->account.provider == "SELF_CA") {
         auto aw_inline = issue_inline(std::move(*ctx), std::move(kind));

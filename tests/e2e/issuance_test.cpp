@@ -148,11 +148,13 @@ TEST_F(Issuance, SelfCaIssuesInlineAndTheChainVerifies) {
 
     // The worker callback is not a user route.
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues/history", key, "{}").status, 403);
-    // Scopes: read alone cannot issue; read+issue on this certificate can.
+    // Scopes: read alone cannot issue; read+issue on this certificate can, with a scope on its private CA's
+    // account.
     auto reader = key_for("self@example.com", {"certificates:" + c + "[read]"});
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", reader, "{}").status, 403);
     EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + c + "/issues", reader).status, 200);
-    auto issuer = key_for("self@example.com", {"certificates:" + c + "[read,issue]"});
+    auto issuer = key_for("self@example.com", {"certificates:" + c + "[read,issue]",
+                                               "acme_accounts:" + std::to_string(acct) + "[issue]"});
     EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", issuer, "{}").status, 200);
 }
 
@@ -380,6 +382,36 @@ TEST_F(Issuance, KeyReleasesAreAuditedAndTheExportActionCanBeRequired) {
         schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'key.release' AND user_id = " +
                            std::to_string(uid) + " AND JSON_VALUE(detail, '$.by_user_id') IS NOT NULL"),
         1);
+}
+
+// A private CA is its user's trust anchor: an API key issuing from it needs a scope on that account or CA,
+// not only certificates:*[issue].
+TEST_F(Issuance, IssuingFromAPrivateCaNeedsAScopeOnTheAccountOrTheCa) {
+    start_with();
+    add_user("pca@example.com");
+    auto admin_key = key_for("pca@example.com", scopes);
+    auto [acct, ca_pem] = self_ca(admin_key);
+    auto const ca_id =
+        schema_->query_int("SELECT ca_id FROM acme_accounts WHERE id = " + std::to_string(acct));
+    auto const c = std::to_string(cert(admin_key, acct));
+    auto const certs_only = key_for("pca@example.com", {"certificates:*[read,write,issue]"});
+    auto refused = call("POST", "/apiv1/me/certificates/" + c + "/issues", certs_only, "{}");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("acme_accounts:" + std::to_string(acct) + "[issue]"), std::string::npos)
+        << refused.body;
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/renew", certs_only, "{}").status, 403);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + c), 0);
+    EXPECT_GE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'permission.denied'"), 2);
+
+    auto const by_account = key_for(
+        "pca@example.com", {"certificates:*[issue]", "acme_accounts:" + std::to_string(acct) + "[issue]"});
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", by_account, "{}").status, 200);
+    auto const by_ca =
+        key_for("pca@example.com", {"certificates:*[issue]", "cas:" + std::to_string(ca_id) + "[issue]"});
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", by_ca, "{}").status, 200);
+    // A session needs no scope.
+    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", login("pca@example.com"), "{}").status,
+              200);
 }
 
 TEST_F(Issuance, OneOpenRowUnderConcurrentRequestsAndCancellation) {

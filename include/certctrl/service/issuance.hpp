@@ -51,7 +51,11 @@ class issuance_service {
     /// transaction. Other certificates (from ACME CAs) first claim their names for the user (domains.hpp;
     /// strict mode: each claim proven by TXT) and then get a PENDING row for the workers. Errors: not_found,
     /// rate_limited, conflict (a name is another user's), forbidden (strict mode: no proof yet), database.
-    task<issue_outcome> request(std::int64_t user_id, std::int64_t cert_id, std::string kind);
+    /// `may_issue_from(account)`: for an API key, the scope it lacks to issue from a SELF_CA account (a
+    /// private CA), if any; the request is then refused (forbidden, params.scope) before anything is made.
+    task<issue_outcome> request(
+        std::int64_t user_id, std::int64_t cert_id, std::string kind,
+        std::function<std::optional<std::string>(domain::acme_account const&)> may_issue_from = {});
     /// The certificate's history rows, newest first. Errors: not_found.
     task<repo::page<domain::issue_row>> history(std::int64_t user_id, std::int64_t cert_id,
                                                 repo::page_query q);
