@@ -394,6 +394,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("updates_kept_per_device", c.devices.updates_kept_per_device, 1, 100000);
         r.read_int("updates_max_wait_seconds", c.devices.updates_max_wait_seconds, 0, 30);
         r.read_int("poll_interval_hint_seconds", c.devices.poll_interval_hint_seconds, 0, 86400);
+        r.read("allow_commands", c.devices.allow_commands);
         r.finish();
     }
     top.finish();

@@ -15,8 +15,9 @@ std::vector<std::string_view> const& known_obtypes() {
 }
 
 std::vector<std::string_view> const& known_actions() {
-    static std::vector<std::string_view> const v = {"read",   "write",        "issue",    "update", "delete",
-                                                    "assign", "authenticate", "validate", "revoke", "export"};
+    static std::vector<std::string_view> const v = {"read",   "write",  "issue",        "update",
+                                                    "delete", "assign", "authenticate", "validate",
+                                                    "revoke", "export", "exec"};
     return v;
 }
 

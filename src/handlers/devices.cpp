@@ -113,6 +113,49 @@ http::response with_download(http::response res, bool download, std::string cons
     return res;
 }
 
+// Who may set install items that run commands: devices.allow_commands, and for an API key
+// devices:<id>[exec] (on install-config-update also ForInstallConfigUpdate:*[exec]).
+service::install_config_service::command_policy command_policy_of(http::request_context const& ctx,
+                                                                  services const& s,
+                                                                  bool update_route = false) {
+    service::install_config_service::command_policy p;
+    p.allowed = s.cfg.devices.allow_commands;
+    if (ctx.principal && ctx.principal->is_api_key()) {
+        p.may_exec = [perms = ctx.principal->permissions, update_route](std::int64_t device_id) {
+            return domain::allows(perms, "devices", device_id, "exec") ||
+                   (update_route && domain::allows(perms, "ForInstallConfigUpdate", std::nullopt, "exec"));
+        };
+    }
+    return p;
+}
+
+// The answer to an install-config change: audited (install_config.update) when made; a missing exec scope
+// is an audited denial.
+http::awaitable<http::response> install_config_answer(http::request_context& ctx, services& s,
+                                                      result<repo::install_config> c, bool with_message) {
+    if (!c) {
+        if (c.error().code == errc::forbidden && c.error().params.contains("scope")) {
+            auto aw_deny = deny(ctx, s, subject_user(ctx), c.error().what);
+            co_return co_await std::move(aw_deny);
+        }
+        co_return http::error_response(ctx, c.error());
+    }
+    boost::json::object detail{
+        {"device_id", c->device_id},
+        {"version", c->version},
+        {"updated_by", c->updated_by},
+        {"installs_hash", c->installs_hash},
+        {"runs_commands", service::runs_commands(c->installs, c->after_update_script)}};
+    auto aw_audit = s.audit.record(subject_user(ctx), "install_config.update", "ok", detail::client_of(ctx),
+                                   std::move(detail));
+    co_await std::move(aw_audit);
+    boost::json::object data = install_config_json(*c);
+    if (with_message) {
+        data["message"] = "Install config updated to version " + std::to_string(c->version);
+    }
+    co_return http::json_data(ctx.req, std::move(data));
+}
+
 }  // namespace
 
 http::awaitable<http::response> device_updates(http::request_context& ctx, services& s) {
@@ -223,10 +266,11 @@ http::awaitable<http::response> put_install_config(http::request_context& ctx, s
     auto body = http::parse_json_object(ctx.req);
     if (!body)
         co_return http::json_error(ctx.req, body.error());
-    auto aw = detail::respond_one(ctx,
-                                  s.install_configs.put(subject_user(ctx), device_of(ctx), std::move(*body),
-                                                        "user:" + std::to_string(ctx.principal->who.id)),
-                                  install_config_json);
+    auto op =
+        s.install_configs.put(subject_user(ctx), device_of(ctx), std::move(*body),
+                              "user:" + std::to_string(ctx.principal->who.id), command_policy_of(ctx, s));
+    auto c = co_await std::move(op);
+    auto aw = install_config_answer(ctx, s, std::move(c), false);
     co_return co_await std::move(aw);
 }
 
@@ -248,12 +292,11 @@ http::awaitable<http::response> restore_install_config(http::request_context& ct
         co_return http::json_error(ctx.req,
                                    make_error(errc::bad_request, "version (a positive integer) is required",
                                               {{"field", "version"}}));
-    auto aw = detail::respond_one(
-        ctx,
-        s.install_configs.restore(subject_user(ctx), device_of(ctx), static_cast<int>(*version),
-                                  str_or(*body, "change_note"),
-                                  "user:" + std::to_string(ctx.principal->who.id)),
-        install_config_json);
+    auto op = s.install_configs.restore(
+        subject_user(ctx), device_of(ctx), static_cast<int>(*version), str_or(*body, "change_note"),
+        "user:" + std::to_string(ctx.principal->who.id), command_policy_of(ctx, s));
+    auto c = co_await std::move(op);
+    auto aw = install_config_answer(ctx, s, std::move(c), false);
     co_return co_await std::move(aw);
 }
 
@@ -359,13 +402,11 @@ http::awaitable<http::response> patch_install_config(http::request_context& ctx,
     auto op = s.install_configs.patch(subject_user(ctx), *pid, std::move(body),
                                       ctx.principal->is_api_key()
                                           ? "apikey:" + std::to_string(ctx.principal->api_key_id.value_or(0))
-                                          : "user:" + std::to_string(ctx.principal->who.id));
+                                          : "user:" + std::to_string(ctx.principal->who.id),
+                                      command_policy_of(ctx, s, true));
     auto c = co_await std::move(op);
-    if (!c)
-        co_return http::error_response(ctx, c.error());
-    boost::json::object data = install_config_json(*c);
-    data["message"] = "Install config updated to version " + std::to_string(c->version);
-    co_return http::json_data(ctx.req, std::move(data));
+    auto aw = install_config_answer(ctx, s, std::move(c), true);
+    co_return co_await std::move(aw);
 }
 
 }  // namespace certctrl::handlers

@@ -115,7 +115,74 @@ result<boost::json::array> apply_patches(boost::json::array installs, boost::jso
     return parse_installs(installs);
 }
 
+// The parts of a config that run commands on the agent, as text ("" when there are none): exec items whole,
+// cmd/cmd_argv/env of any item, and the after-update script.
+std::string commands_of(boost::json::array const& installs, std::optional<std::string> const& script) {
+    boost::json::array parts;
+    for (auto const& item : installs) {
+        if (!item.is_object()) {
+            continue;
+        }
+        auto const& o = item.get_object();
+        if (auto const* t = o.if_contains("type"); t && *t == "exec") {
+            parts.push_back(o);
+            continue;
+        }
+        boost::json::object part;
+        for (char const* f : {"cmd", "cmd_argv", "env"}) {
+            if (auto const* v = o.if_contains(f);
+                v && !v->is_null() && !(v->is_string() && v->get_string().empty()) &&
+                !(v->is_array() && v->get_array().empty()) && !(v->is_object() && v->get_object().empty())) {
+                part[f] = *v;
+            }
+        }
+        if (!part.empty()) {
+            part["ob_type"] = o.if_contains("ob_type") ? o.at("ob_type") : nullptr;
+            part["ob_id"] = o.if_contains("ob_id") ? o.at("ob_id") : nullptr;
+            parts.push_back(std::move(part));
+        }
+    }
+    if (script && !script->empty()) {
+        parts.push_back(boost::json::object{{"after_update_script", *script}});
+    }
+    return parts.empty() ? std::string() : boost::json::serialize(parts);
+}
+
 }  // namespace
+
+bool runs_commands(boost::json::array const& installs, std::optional<std::string> const& script) {
+    return !commands_of(installs, script).empty();
+}
+
+result<bool> install_config_service::check_commands(repo::work& w, std::int64_t device_id,
+                                                    boost::json::array const& installs,
+                                                    std::optional<std::string> const& script,
+                                                    command_policy const& policy) const {
+    std::string const after = commands_of(installs, script);
+    if (after.empty()) {
+        return true;  // removing commands needs no more than writing the config
+    }
+    auto cur = r_.install_configs->current(w, device_id, false);
+    if (cur && commands_of(cur->installs, cur->after_update_script) == after) {
+        return true;  // the commands stay as they are
+    }
+    if (!policy.allowed) {
+        return make_error(
+            errc::forbidden,
+            "Install items that run commands (exec, cmd, cmd_argv, env, after_update_script) are "
+            "turned off on this server (devices.allow_commands)",
+            {{"field", "installs"}});
+    }
+    if (policy.may_exec && !policy.may_exec(device_id)) {
+        std::string const scope = "devices:" + std::to_string(device_id) + "[exec]";
+        return make_error(errc::forbidden,
+                          "The API key lacks the scope " + scope +
+                              " to set install items that run commands (exec, cmd, cmd_argv, env, "
+                              "after_update_script)",
+                          {{"scope", scope}});
+    }
+    return true;
+}
 
 repo::install_config install_config_service::write(repo::work& w, std::int64_t user_id,
                                                    std::int64_t device_id, boost::json::array const& installs,
@@ -199,20 +266,24 @@ task<repo::page<repo::install_config>> install_config_service::history(std::int6
 task<repo::install_config> install_config_service::store(std::int64_t user_id, std::int64_t device_id,
                                                          boost::json::array installs,
                                                          std::optional<std::string> script,
-                                                         std::string updated_by, std::string change_note) {
-    return r_.db->transact(
-        [this, user_id, device_id, installs = std::move(installs), script = std::move(script),
-         updated_by = std::move(updated_by),
-         change_note = std::move(change_note)](repo::work& w) -> result<repo::install_config> {
-            if (!r_.devices->lock_owned(w, user_id, device_id)) {
-                return no_device();
-            }
-            return write(w, user_id, device_id, installs, script, updated_by, change_note, unix_now());
-        });
+                                                         std::string updated_by, std::string change_note,
+                                                         command_policy policy) {
+    return r_.db->transact([this, user_id, device_id, installs = std::move(installs),
+                            script = std::move(script), updated_by = std::move(updated_by),
+                            change_note = std::move(change_note),
+                            policy = std::move(policy)](repo::work& w) -> result<repo::install_config> {
+        if (!r_.devices->lock_owned(w, user_id, device_id)) {
+            return no_device();
+        }
+        CERTCTRL_TRY(allowed, check_commands(w, device_id, installs, script, policy));
+        (void)allowed;
+        return write(w, user_id, device_id, installs, script, updated_by, change_note, unix_now());
+    });
 }
 
 task<repo::install_config> install_config_service::put(std::int64_t user_id, std::int64_t device_id,
-                                                       boost::json::object body, std::string updated_by) {
+                                                       boost::json::object body, std::string updated_by,
+                                                       command_policy policy) {
     auto installs = installs_of(body);
     if (!installs) {
         co_return installs.error();
@@ -222,21 +293,21 @@ task<repo::install_config> install_config_service::put(std::int64_t user_id, std
         co_return script.error();
     }
     auto op = store(user_id, device_id, std::move(*installs), std::move(*script), std::move(updated_by),
-                    note_of(body));
+                    note_of(body), std::move(policy));
     co_return co_await std::move(op);
 }
 
 task<repo::install_config> install_config_service::restore(std::int64_t user_id, std::int64_t device_id,
                                                            int version, std::string change_note,
-                                                           std::string updated_by) {
+                                                           std::string updated_by, command_policy policy) {
     if (version < 1) {
         co_return make_error(errc::bad_request, "version must be a positive integer", {{"field", "version"}});
     }
     if (change_note.empty()) {
         change_note = "restored version " + std::to_string(version);
     }
-    auto op = r_.db->transact([this, user_id, device_id, version, &change_note,
-                               &updated_by](repo::work& w) -> result<repo::install_config> {
+    auto op = r_.db->transact([this, user_id, device_id, version, &change_note, &updated_by,
+                               &policy](repo::work& w) -> result<repo::install_config> {
         if (!r_.devices->lock_owned(w, user_id, device_id)) {
             return no_device();
         }
@@ -244,6 +315,8 @@ task<repo::install_config> install_config_service::restore(std::int64_t user_id,
         if (!old) {
             return make_error(errc::not_found, "No such install config version", {{"field", "version"}});
         }
+        CERTCTRL_TRY(allowed, check_commands(w, device_id, old->installs, old->after_update_script, policy));
+        (void)allowed;
         return write(w, user_id, device_id, old->installs, old->after_update_script, updated_by, change_note,
                      unix_now());
     });
@@ -251,13 +324,14 @@ task<repo::install_config> install_config_service::restore(std::int64_t user_id,
 }
 
 task<repo::install_config> install_config_service::patch(std::int64_t user_id, std::string device_public_id,
-                                                         boost::json::value body, std::string updated_by) {
+                                                         boost::json::value body, std::string updated_by,
+                                                         command_policy policy) {
     auto request = patch_request_of(body);
     if (!request) {
         co_return request.error();
     }
-    auto op = r_.db->transact([this, user_id, &device_public_id, &request,
-                               &updated_by](repo::work& w) -> result<repo::install_config> {
+    auto op = r_.db->transact([this, user_id, &device_public_id, &request, &updated_by,
+                               &policy](repo::work& w) -> result<repo::install_config> {
         auto dev = r_.devices->by_public_id(w, user_id, device_public_id);
         if (!dev || !r_.devices->lock_owned(w, user_id, dev->id)) {
             return no_device();
@@ -268,6 +342,8 @@ task<repo::install_config> install_config_service::patch(std::int64_t user_id, s
         if (request->script) {
             script = *request->script;
         }
+        CERTCTRL_TRY(allowed, check_commands(w, dev->id, installs, script, policy));
+        (void)allowed;
         return write(w, user_id, dev->id, installs, script, updated_by, "install-config-update", unix_now());
     });
     co_return co_await std::move(op);

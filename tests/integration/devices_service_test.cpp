@@ -139,8 +139,8 @@ TEST_F(DevicesService, TheFeedKeepsABoundedWindowPerDevice) {
     auto [pk, sk] = crypto::x25519_keypair();
     auto d = reg("2f0e0d0c-0b0a-4908-8706-050403020100", pk);
     for (int i = 0; i < 5; ++i) {
-        ASSERT_TRUE(run_awaitable(
-            configs.put(uid_, d.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t")));
+        ASSERT_TRUE(run_awaitable(configs.put(
+            uid_, d.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t", {})));
     }
     EXPECT_EQ(feed_count(d.device.id), 3);
     auto all = feed(*devices_, d.device.id, "");
@@ -185,7 +185,7 @@ TEST_F(DevicesService, AnEmptyFirstPageHandsOutTheHighWaterMarkSoALaterTrimIsNot
     auto quiet = reg("8f0e0d0c-0b0a-4908-8706-050403020100", pk);
     auto put = [&](std::int64_t device) {
         return run_awaitable(
-            configs.put(uid_, device, boost::json::object{{"installs", boost::json::array{}}}, "t"));
+            configs.put(uid_, device, boost::json::object{{"installs", boost::json::array{}}}, "t", {}));
     };
     ASSERT_TRUE(put(busy.device.id));
     auto first = feed(*devices_, quiet.device.id, "");
@@ -248,7 +248,7 @@ TEST_F(DevicesService, ADevicesSignalsBecomeVisibleInIdOrder) {
     auto [pk, sk] = crypto::x25519_keypair();
     auto a = reg("6f0e0d0c-0b0a-4908-8706-050403020100", pk);
     ASSERT_TRUE(run_awaitable(
-        configs_->put(uid_, a.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t")));
+        configs_->put(uid_, a.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t", {})));
     auto first = feed(*devices_, a.device.id, "");
     ASSERT_TRUE(first);
     std::string const cursor = first->cursor;  // the agent's steady state: a cursor, no lock on the read
@@ -301,7 +301,7 @@ TEST_F(DevicesService, ALongPollWakesForASignalCommittedAfterANewerOne) {
     // Until the notifier has seen b's newer id (it polls every 50 ms): b's waiter is registered first.
     auto wb = notifier_->watch(ioc.get_executor(), b.device.id);
     ASSERT_TRUE(run_awaitable(
-        configs_->put(uid_, b.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t")));
+        configs_->put(uid_, b.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t", {})));
     std::promise<void> b_seen;
     auto wait_b = [&]() -> boost::asio::awaitable<void> {
         auto op = notifier_->wait(wb, std::chrono::steady_clock::now() + std::chrono::seconds(10));

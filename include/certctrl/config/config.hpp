@@ -131,6 +131,9 @@ struct devices_config {
     unsigned updates_kept_per_device = 1000;  // feed signals kept; an older cursor must resync (409 40901)
     unsigned updates_max_wait_seconds = 30;   // cap of the ?wait= long-poll
     unsigned poll_interval_hint_seconds = 0;  // sent as X-Poll-Interval when set
+    /// Install items that run commands on agents (exec items, cmd, cmd_argv, env, after_update_script) may be
+    /// set; false refuses every new or changed one (403).
+    bool allow_commands = true;
 };
 
 /// The whole validated configuration.
