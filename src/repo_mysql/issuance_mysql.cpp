@@ -179,17 +179,32 @@ class mysql_issuance final : public issuance_repository {
     }
 
     bool close(work& w, std::int64_t id, std::string const& status, std::string const& message,
-               std::int64_t now) override {
-        auto ps =
-            prepare(conn(w),
-                    "UPDATE issue_history SET status = ?, error_message = LEFT(?, 2048), inflight_cert_id = "
-                    "NULL, completed_at = ?, lease_owner = NULL WHERE id = ? AND status IN ('PENDING', "
-                    "'PROCESSING')");
+               std::int64_t now, std::string const& owner) override {
+        auto ps = prepare(
+            conn(w), owner.empty()
+                         ? "UPDATE issue_history SET status = ?, error_message = LEFT(?, 2048), "
+                           "inflight_cert_id = NULL, completed_at = ?, lease_owner = NULL WHERE id = ? AND "
+                           "status IN ('PENDING', 'PROCESSING')"
+                         : "UPDATE issue_history SET status = ?, error_message = LEFT(?, 2048), "
+                           "inflight_cert_id = NULL, completed_at = ?, lease_owner = NULL WHERE id = ? AND "
+                           "status = 'PROCESSING' AND lease_owner = ?");
         ps->setString(1, status);
         ps->setString(2, message);
         ps->setInt64(3, now);
         ps->setInt64(4, id);
+        if (!owner.empty()) {
+            ps->setString(5, owner);
+        }
         return ps->executeUpdate() > 0;
+    }
+
+    bool held_by(work& w, std::int64_t id, std::string const& owner) override {
+        return find_one<std::int64_t>(
+                   conn(w),
+                   "SELECT id FROM issue_history WHERE id = ? AND status = 'PROCESSING' AND "
+                   "lease_owner = ? FOR UPDATE",
+                   [](sql::ResultSet& rs) { return i64(rs, 1); }, id, owner)
+            .has_value();
     }
 
     void request_cancel(work& w, std::int64_t id) override {
@@ -245,27 +260,32 @@ class mysql_issuance final : public issuance_repository {
             .value_or("");
     }
 
-    void save_progress(work& w, std::int64_t id, std::string const& progress,
+    bool save_progress(work& w, std::int64_t id, std::string const& owner, std::string const& progress,
                        std::string const& order_url) override {
         auto ps =
             prepare(conn(w),
                     "UPDATE issue_history SET acme_state = ?, acme_order_id = IF(? = '', acme_order_id, "
-                    "LEFT(?, 1024)) WHERE id = ?");
+                    "LEFT(?, 1024)) WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?");
         ps->setString(1, progress);
         ps->setString(2, order_url);
         ps->setString(3, order_url);
         ps->setInt64(4, id);
-        ps->executeUpdate();
+        ps->setString(5, owner);
+        // MySQL counts changed rows: saving the same progress again changes none, so ask whether it is held.
+        return ps->executeUpdate() > 0 || held_by(w, id, owner);
     }
 
-    bool retry_later(work& w, std::int64_t id, std::int64_t run_after, std::string const& message) override {
+    bool retry_later(work& w, std::int64_t id, std::string const& owner, std::int64_t run_after,
+                     std::string const& message) override {
         auto ps =
             prepare(conn(w),
                     "UPDATE issue_history SET status = 'PENDING', run_after = ?, lease_owner = NULL, "
-                    "lease_until = 0, error_message = LEFT(?, 2048) WHERE id = ? AND status = 'PROCESSING'");
+                    "lease_until = 0, error_message = LEFT(?, 2048) WHERE id = ? AND status = 'PROCESSING' "
+                    "AND lease_owner = ?");
         ps->setInt64(1, run_after);
         ps->setString(2, message);
         ps->setInt64(3, id);
+        ps->setString(4, owner);
         return ps->executeUpdate() > 0;
     }
 

@@ -281,14 +281,15 @@ task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std:
     co_return co_await std::move(aw_store);
 }
 
-task<bool> issuance_service::complete(std::int64_t history_id, std::int64_t user_id, std::int64_t cert_id,
-                                      repo::issued_material m, std::optional<std::int64_t> ca_id) {
-    return r_.db->transact([this, history_id, user_id, cert_id, m = std::move(m),
+task<bool> issuance_service::complete(std::int64_t history_id, std::string owner, std::int64_t user_id,
+                                      std::int64_t cert_id, repo::issued_material m,
+                                      std::optional<std::int64_t> ca_id) {
+    return r_.db->transact([this, history_id, owner = std::move(owner), user_id, cert_id, m = std::move(m),
                             ca_id](repo::work& w) -> certctrl::result<bool> {
-        // The certificate row first (the lock order of assignments), then the worker's row.
+        // The certificate row first (the lock order of assignments), then the worker's row: stored only while
+        // this worker still holds the lease (a worker that lost it must not overwrite the new holder's work).
         auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
-        auto row = r_.issuance->get(w, history_id, repo::row_lock::update);
-        if (!slot || !row || row->status != "PROCESSING") {
+        if (!slot || !r_.issuance->held_by(w, history_id, owner)) {
             return false;
         }
         std::int64_t const now = unix_now();
@@ -298,9 +299,10 @@ task<bool> issuance_service::complete(std::int64_t history_id, std::int64_t user
     });
 }
 
-task<bool> issuance_service::close(std::int64_t history_id, std::string status, std::string message) {
-    return r_.db->read([this, history_id, status, message](repo::work& w) -> certctrl::result<bool> {
-        return r_.issuance->close(w, history_id, status, message, unix_now());
+task<bool> issuance_service::close(std::int64_t history_id, std::string status, std::string message,
+                                   std::string owner) {
+    return r_.db->read([this, history_id, status, message, owner](repo::work& w) -> certctrl::result<bool> {
+        return r_.issuance->close(w, history_id, status, message, unix_now(), owner);
     });
 }
 

@@ -85,9 +85,30 @@ net::awaitable<result<bool>> acme_run::run() {
     co_return true;
 }
 
+// Stores the progress while this worker holds the row; a lost lease stops the run.
+net::awaitable<result<bool>> acme_run::save_progress() {
+    auto aw = env_.jobs.save(row_.id, owner_, progress_);
+    auto saved = co_await std::move(aw);
+    if (!saved) {
+        co_return saved.error();
+    }
+    if (!*saved) {
+        co_return stop_error("lease_lost");
+    }
+    co_return true;
+}
+
 // The lease is renewed at every step; a cancel request stops the run at the next one.
 net::awaitable<result<bool>> acme_run::guard() {
-    auto aw = env_.jobs.heartbeat(row_.id, owner_, unix_now() + env_.cfg.lease_seconds);
+    auto aw = guard_for(std::chrono::seconds(env_.cfg.lease_seconds));
+    co_return co_await std::move(aw);
+}
+
+// guard() with a lease long enough for a step that may take `step` (a DNS solver step, capped by
+// issuance.dns_step_timeout_seconds), so no other worker takes the row over while it runs.
+net::awaitable<result<bool>> acme_run::guard_for(std::chrono::seconds step) {
+    auto aw = env_.jobs.heartbeat(
+        row_.id, owner_, unix_now() + std::max<std::int64_t>(env_.cfg.lease_seconds, step.count() + 30));
     auto r = co_await std::move(aw);
     if (!r) {
         co_return r.error();
@@ -193,7 +214,7 @@ net::awaitable<result<bool>> acme_run::ensure_key() {
         co_return make_error(errc::internal, "Generating the certificate key failed");
     }
     progress_.sealed_key = base64_encode(env_.keys.seal(leaf_key_, key_context(row_.id)));
-    auto aw_save = env_.jobs.save(row_.id, progress_);
+    auto aw_save = save_progress();
     co_return co_await std::move(aw_save);
 }
 
@@ -228,7 +249,7 @@ net::awaitable<result<bool>> acme_run::ensure_order() {
     }
     order_ = std::move(*o);
     progress_.order_url = order_.url;
-    auto aw_save = env_.jobs.save(row_.id, progress_);
+    auto aw_save = save_progress();
     co_return co_await std::move(aw_save);
 }
 
@@ -295,6 +316,7 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
     if (solver_) {
         std::string const fqdn = "_acme-challenge." + a->identifier;
         std::string const value = acme::dns01_txt_value(ka);
+        CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds)));
         auto aw_present = solver_->present(fqdn, value);
         auto presented = co_await std::move(aw_present);
         result<acme::authorization> verdict = presented.error();
@@ -309,6 +331,11 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
             }
         }
         // Clean up whatever happened; a failed cleanup is logged, not fatal.
+        {
+            // Longer lease for the cleanup too; the records are removed even when the lease was lost.
+            auto aw_lease = guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds));
+            (void)co_await std::move(aw_lease);
+        }
         auto aw_clean = solver_->cleanup(fqdn, value);
         auto cleaned = co_await std::move(aw_clean);
         if (!cleaned) {
@@ -405,7 +432,8 @@ net::awaitable<result<bool>> acme_run::store() {
     m.not_before = info->not_before;
     m.not_after = info->not_after;
     service::seal_certificate_key(m, env_.keys, crypto::private_key_der(leaf_key_), ctx_.cert);
-    auto aw_store = env_.issuance.complete(row_.id, row_.user_id, ctx_.cert.id, std::move(m), std::nullopt);
+    auto aw_store =
+        env_.issuance.complete(row_.id, owner_, row_.user_id, ctx_.cert.id, std::move(m), std::nullopt);
     auto stored = co_await std::move(aw_store);
     if (!stored) {
         co_return stored.error();

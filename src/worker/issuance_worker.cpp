@@ -112,7 +112,8 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         co_return;  // the lease expires and the row is claimed again
     }
     if (!*ctx) {
-        auto aw = issuance_.close(row.id, "FAILED", "The certificate or its ACME account no longer exists");
+        auto aw =
+            issuance_.close(row.id, "FAILED", "The certificate or its ACME account no longer exists", owner);
         co_await std::move(aw);
         co_return;
     }
@@ -122,11 +123,11 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         auto aw_make = issuance_.make_self_ca(**ctx);
         auto made = co_await std::move(aw_make);
         if (!made) {
-            auto aw = issuance_.close(row.id, "FAILED", made.error().what);
+            auto aw = issuance_.close(row.id, "FAILED", made.error().what, owner);
             co_await std::move(aw);
             co_return;
         }
-        auto aw_done = issuance_.complete(row.id, row.user_id, row.cert_id, std::move(*made), ca_id);
+        auto aw_done = issuance_.complete(row.id, owner, row.user_id, row.cert_id, std::move(*made), ca_id);
         co_await std::move(aw_done);
         co_return;
     }
@@ -138,24 +139,24 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     auto aw_drop = jobs_.drop_http_challenges(row.id);
     co_await std::move(aw_drop);
     if (!done) {
-        auto aw_fail = after_failure(row, done.error());
+        auto aw_fail = after_failure(row, owner, done.error());
         co_await std::move(aw_fail);
     }
 }
 
-asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, app_error e) {
+asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std::string owner, app_error e) {
     if (is_stop(e, "lease_lost")) {
         spdlog::warn("issue {}: lease lost to another worker", row.id);
         co_return;
     }
     if (is_stop(e, "cancelled")) {
-        auto aw = issuance_.close(row.id, "CANCELLED", "Cancelled by the user");
+        auto aw = issuance_.close(row.id, "CANCELLED", "Cancelled by the user", owner);
         co_await std::move(aw);
         co_return;
     }
     if (!acme::retryable(e)) {
         spdlog::info("issue {} failed: {} {}", row.id, e.what, e.detail);
-        auto aw = issuance_.close(row.id, "FAILED", e.what);
+        auto aw = issuance_.close(row.id, "FAILED", e.what, owner);
         co_await std::move(aw);
         co_return;
     }
@@ -164,11 +165,15 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, app_
     auto progress = co_await std::move(aw_progress);
     acme_progress p = progress ? std::move(*progress) : acme_progress{};
     p.retries += 1;
-    auto aw_save = jobs_.save(row.id, p);
-    co_await std::move(aw_save);
+    auto aw_save = jobs_.save(row.id, owner, p);
+    auto saved = co_await std::move(aw_save);
+    if (saved && !*saved) {
+        spdlog::warn("issue {}: lease lost to another worker", row.id);
+        co_return;
+    }
     if (p.retries >= static_cast<std::int64_t>(cfg_.max_attempts)) {
-        auto aw = issuance_.close(row.id, "FAILED",
-                                  "Gave up after " + std::to_string(p.retries) + " attempts: " + e.what);
+        auto aw = issuance_.close(
+            row.id, "FAILED", "Gave up after " + std::to_string(p.retries) + " attempts: " + e.what, owner);
         co_await std::move(aw);
         co_return;
     }
@@ -180,7 +185,7 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, app_
     static thread_local std::mt19937 rng{std::random_device{}()};
     delay =
         std::min<std::int64_t>(3600, delay / 2 + std::uniform_int_distribution<std::int64_t>(0, delay)(rng));
-    auto aw_retry = jobs_.retry_later(row.id, unix_now() + delay,
+    auto aw_retry = jobs_.retry_later(row.id, owner, unix_now() + delay,
                                       "Attempt " + std::to_string(p.retries) + " failed, retrying in " +
                                           std::to_string(delay) + " s: " + e.what);
     co_await std::move(aw_retry);

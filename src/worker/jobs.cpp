@@ -80,17 +80,19 @@ task<acme_progress> issue_jobs::progress(std::int64_t id) {
     });
 }
 
-task<bool> issue_jobs::save(std::int64_t id, acme_progress p) {
-    return r_.db->read([this, id, p = std::move(p)](repo::work& w) -> result<bool> {
-        r_.issuance->save_progress(w, id, p.to_json(), p.order_url);
-        return true;
-    });
+task<bool> issue_jobs::save(std::int64_t id, std::string owner, acme_progress p) {
+    return r_.db->transact(
+        [this, id, owner = std::move(owner), p = std::move(p)](repo::work& w) -> result<bool> {
+            return r_.issuance->save_progress(w, id, owner, p.to_json(), p.order_url);
+        });
 }
 
-task<bool> issue_jobs::retry_later(std::int64_t id, std::int64_t run_after, std::string message) {
-    return r_.db->read([this, id, run_after, message](repo::work& w) -> result<bool> {
-        return r_.issuance->retry_later(w, id, run_after, message);
-    });
+task<bool> issue_jobs::retry_later(std::int64_t id, std::string owner, std::int64_t run_after,
+                                   std::string message) {
+    return r_.db->read(
+        [this, id, owner = std::move(owner), run_after, message](repo::work& w) -> result<bool> {
+            return r_.issuance->retry_later(w, id, owner, run_after, message);
+        });
 }
 
 task<bool> issue_jobs::put_http_challenge(std::string token, std::string identifier,

@@ -61,8 +61,11 @@ class issuance_repository {
                        std::int64_t now) = 0;
     /// Closes an open row (PENDING or PROCESSING) with a terminal status and message, releasing the
     /// certificate's in-flight slot; false when it was not open.
+    /// With `owner` (a worker), only a PROCESSING row under that worker's lease is closed.
     virtual bool close(work& w, std::int64_t id, std::string const& status, std::string const& message,
-                       std::int64_t now) = 0;
+                       std::int64_t now, std::string const& owner = "") = 0;
+    /// True when the row is PROCESSING under `owner`'s lease (locked for update).
+    virtual bool held_by(work& w, std::int64_t id, std::string const& owner) = 0;
     /// Flags a PROCESSING row for its worker to cancel.
     virtual void request_cancel(work& w, std::int64_t id) = 0;
 
@@ -79,11 +82,12 @@ class issuance_repository {
                                                           std::int64_t lease_until) = 0;
     /// The row's resumable ACME progress (JSON text, "" when none).
     virtual std::string progress(work& w, std::int64_t id) = 0;
-    /// Stores the progress; `order_url` "" keeps the recorded acme_order_id.
-    virtual void save_progress(work& w, std::int64_t id, std::string const& progress,
-                               std::string const& order_url) = 0;
-    /// PROCESSING -> PENDING until `run_after`, keeping the progress; false when the row was not PROCESSING.
-    virtual bool retry_later(work& w, std::int64_t id, std::int64_t run_after,
+    /// Stores the progress while `owner` holds the row; `order_url` "" keeps the recorded acme_order_id.
+    /// False when the lease is someone else's.
+    virtual bool save_progress(work& w, std::int64_t id, std::string const& owner,
+                               std::string const& progress, std::string const& order_url) = 0;
+    /// PROCESSING under `owner` -> PENDING until `run_after`, keeping the progress; false otherwise.
+    virtual bool retry_later(work& w, std::int64_t id, std::string const& owner, std::int64_t run_after,
                              std::string const& message) = 0;
     /// Records the account URL (kid) the CA gave an account.
     virtual void set_account_kid(work& w, std::int64_t account_id, std::string const& kid,

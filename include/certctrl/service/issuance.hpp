@@ -79,10 +79,12 @@ class issuance_service {
     /// Stores the material on the certificate, seals it to the devices holding it and closes the worker's row
     /// as SUCCESS, in one transaction; `ca_id` counts a SELF_CA issuance. False when the row is no longer
     /// PROCESSING (cancelled or taken over).
-    task<bool> complete(std::int64_t history_id, std::int64_t user_id, std::int64_t cert_id,
-                        repo::issued_material m, std::optional<std::int64_t> ca_id);
+    task<bool> complete(std::int64_t history_id, std::string owner, std::int64_t user_id,
+                        std::int64_t cert_id, repo::issued_material m, std::optional<std::int64_t> ca_id);
     /// Closes a row as FAILED (or CANCELLED) with a message a user can act on.
-    task<bool> close(std::int64_t history_id, std::string status, std::string message);
+    /// With `owner` (a worker), only while that worker holds the row's lease.
+    task<bool> close(std::int64_t history_id, std::string status, std::string message,
+                     std::string owner = "");
 
     /// AAD of a certificate's master-wrapped data key.
     static std::string data_key_context(std::int64_t cert_id);

@@ -39,9 +39,10 @@ class issue_jobs {
     task<std::optional<repo::issue_context>> context(std::int64_t user_id, std::int64_t cert_id);
     task<acme_progress> progress(std::int64_t id);
     /// Stores the progress; the order URL also becomes the row's acme_order_id.
-    task<bool> save(std::int64_t id, acme_progress p);
-    /// Back to PENDING until `run_after`, keeping the progress. False when the row was not PROCESSING.
-    task<bool> retry_later(std::int64_t id, std::int64_t run_after, std::string message);
+    /// False when `owner` no longer holds the row's lease.
+    task<bool> save(std::int64_t id, std::string owner, acme_progress p);
+    /// Back to PENDING until `run_after`, keeping the progress. False when `owner` does not hold the row.
+    task<bool> retry_later(std::int64_t id, std::string owner, std::int64_t run_after, std::string message);
     task<bool> put_http_challenge(std::string token, std::string identifier, std::string key_authorization,
                                   std::int64_t history_id, std::int64_t expires_at);
     task<bool> drop_http_challenges(std::int64_t history_id);

@@ -1,0 +1,58 @@
+// Integration: a worker that lost its lease cannot change the row any more (every status change checks
+// lease_owner), against the real MariaDB.
+#include "service_stack.hpp"
+
+#include <cppconn/connection.h>
+#include <gtest/gtest.h>
+
+namespace certctrl::test {
+namespace {
+
+using IssueLeases = ServiceStack;
+
+TEST_F(IssueLeases, AWorkerThatLostItsLeaseChangesNothing) {
+    auto uid = user("lease@x.y");
+    auto cert = run_awaitable(certs_->create(uid, cert_input(account(uid), "lease.test")));
+    ASSERT_TRUE(cert);
+    std::int64_t const now = 1'700'000'000;
+    auto id = in_read([&](repo::work& w) -> result<std::int64_t> {
+        domain::issue_row row;
+        row.cert_id = cert->id;
+        row.user_id = uid;
+        row.attempt = 1;
+        row.kind = "issue";
+        row.created_at = now;
+        auto inserted = repos_.issuance->insert(w, row, now);
+        if (!inserted) {
+            return make_error(errc::internal, "no row");
+        }
+        EXPECT_TRUE(repos_.issuance->start(w, *inserted, "worker-a", now + 60, now));
+        // The lease expired; worker b took the row over.
+        repos_.issuance->take(w, *inserted, "worker-b", now + 600, now + 100);
+        return *inserted;
+    });
+    auto const stale = in_read([&](repo::work& w) -> result<std::vector<bool>> {
+        return std::vector<bool>{
+            repos_.issuance->save_progress(w, id, "worker-a", R"({"order_url":"https://evil/order"})",
+                                           "https://evil/order"),
+            repos_.issuance->retry_later(w, id, "worker-a", now + 1000, "a says retry"),
+            repos_.issuance->close(w, id, "FAILED", "a says failed", now, "worker-a"),
+            repos_.issuance->held_by(w, id, "worker-a")};
+    });
+    EXPECT_EQ(stale, (std::vector<bool>{false, false, false, false}));
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE id = " + std::to_string(id) +
+                                 " AND status = 'PROCESSING' AND lease_owner = 'worker-b' AND "
+                                 "(acme_order_id IS NULL OR acme_order_id = '') AND error_message = ''"),
+              1);
+    // The holder can.
+    auto const held = in_read([&](repo::work& w) -> result<std::vector<bool>> {
+        return std::vector<bool>{repos_.issuance->held_by(w, id, "worker-b"),
+                                 repos_.issuance->save_progress(w, id, "worker-b", "{}", ""),
+                                 repos_.issuance->save_progress(w, id, "worker-b", "{}", ""),
+                                 repos_.issuance->close(w, id, "FAILED", "b says failed", now, "worker-b")};
+    });
+    EXPECT_EQ(held, (std::vector<bool>{true, true, true, true}));
+}
+
+}  // namespace
+}  // namespace certctrl::test
