@@ -465,7 +465,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
     service::device_service device_side(repos, feed_signals, keys, notifier, cfg.devices);
-    worker::issue_jobs jobs(repos);
+    worker::issue_jobs jobs(repos, cfg.issuance.max_concurrent_per_user);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);

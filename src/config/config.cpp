@@ -356,6 +356,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("dns_propagation_seconds", c.issuance.dns_propagation_seconds, 0, 3600);
         r.read_int("dns_step_timeout_seconds", c.issuance.dns_step_timeout_seconds, 1, 3600);
         r.read_int("dns_threads", c.issuance.dns_threads, 1, 64);
+        r.read_int("max_concurrent_per_user", c.issuance.max_concurrent_per_user, 0, 1000);
         r.read("domain_verification", c.issuance.domain_verification);
         if (c.issuance.domain_verification != "none" && c.issuance.domain_verification != "dns_txt") {
             throw config_error("config key 'issuance.domain_verification': expected \"none\" or \"dns_txt\"");

@@ -213,13 +213,25 @@ class mysql_issuance final : public issuance_repository {
         ps->executeUpdate();
     }
 
-    std::optional<std::int64_t> claimable(work& w, std::int64_t now) override {
+    std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user) override {
+        if (max_per_user == 0) {
+            return find_one<std::int64_t>(
+                conn(w),
+                "SELECT id FROM issue_history WHERE (status = 'PENDING' AND run_after <= ?) OR "
+                "(status = 'PROCESSING' AND lease_until < ?) ORDER BY id LIMIT 1 FOR UPDATE "
+                "SKIP LOCKED",
+                [](sql::ResultSet& rs) { return i64(rs, 1); }, now, now);
+        }
+        // The count reads without locks (a consistent read): two instances may each start one more row of a
+        // user in the same instant, so the cap can be exceeded by the number of instances, briefly.
         return find_one<std::int64_t>(
             conn(w),
-            "SELECT id FROM issue_history WHERE (status = 'PENDING' AND run_after <= ?) OR "
-            "(status = 'PROCESSING' AND lease_until < ?) ORDER BY id LIMIT 1 FOR UPDATE "
-            "SKIP LOCKED",
-            [](sql::ResultSet& rs) { return i64(rs, 1); }, now, now);
+            "SELECT h.id FROM issue_history h WHERE ((h.status = 'PENDING' AND h.run_after <= ?) OR "
+            "(h.status = 'PROCESSING' AND h.lease_until < ?)) AND (SELECT COUNT(*) FROM issue_history p "
+            "WHERE p.user_id = h.user_id AND p.status = 'PROCESSING' AND p.lease_until >= ?) < ? ORDER BY "
+            "h.id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            [](sql::ResultSet& rs) { return i64(rs, 1); }, now, now, now,
+            static_cast<std::int64_t>(max_per_user));
     }
 
     void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,

@@ -54,5 +54,51 @@ TEST_F(IssueLeases, AWorkerThatLostItsLeaseChangesNothing) {
     EXPECT_EQ(held, (std::vector<bool>{true, true, true, true}));
 }
 
+// One tenant with many queued rows cannot hold every worker: at its cap of running rows, the next claim goes
+// to another user's row, and to none of its own until one ends.
+TEST_F(IssueLeases, AUserAtItsCapOfRunningRowsWaitsForTheOthers) {
+    auto busy = user("busy@x.y");
+    auto quiet = user("quiet@x.y");
+    auto busy_acct = account(busy);
+    std::int64_t const now = 1'700'000'000;
+    auto queue = [&](std::int64_t uid, std::int64_t acct, std::string const& name) {
+        auto cert = run_awaitable(certs_->create(uid, cert_input(acct, name)));
+        EXPECT_TRUE(cert);
+        return in_read([&](repo::work& w) -> result<std::int64_t> {
+            domain::issue_row row;
+            row.cert_id = cert->id;
+            row.user_id = uid;
+            row.attempt = 1;
+            row.kind = "renew";
+            row.created_at = now;
+            return *repos_.issuance->insert(w, row, now);
+        });
+    };
+    std::vector<std::int64_t> busy_rows;
+    for (int i = 0; i < 4; ++i) {
+        busy_rows.push_back(queue(busy, busy_acct, "b" + std::to_string(i) + ".busy.test"));
+    }
+    auto const quiet_row = queue(quiet, account(quiet), "q.quiet.test");
+    auto claim = [&](unsigned cap) {
+        return in_read([&](repo::work& w) -> result<std::int64_t> {
+            auto id = repos_.issuance->claimable(w, now, cap);
+            if (!id) {
+                return std::int64_t{0};
+            }
+            repos_.issuance->take(w, *id, "worker", now + 60, now);
+            return *id;
+        });
+    };
+    EXPECT_EQ(claim(2), busy_rows[0]);
+    EXPECT_EQ(claim(2), busy_rows[1]);
+    EXPECT_EQ(claim(2), quiet_row) << "busy is at its cap of 2";
+    EXPECT_EQ(claim(2), 0);
+    in_read([&](repo::work& w) -> result<bool> {
+        return repos_.issuance->close(w, busy_rows[0], "SUCCESS", "", now, "worker");
+    });
+    EXPECT_EQ(claim(2), busy_rows[2]);
+    EXPECT_EQ(claim(0), busy_rows[3]) << "no cap";
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -113,6 +113,9 @@ struct issuance_config {
     unsigned dns_propagation_seconds = 10;    // webhook/cloudflare: wait after publishing before the CA looks
     unsigned dns_step_timeout_seconds = 120;  // rfc2136: the most publishing (or removing) a record may take
     unsigned dns_threads = 4;  // threads for blocking DNS calls (RFC 2136), apart from the rest
+    /// Rows of one user PROCESSING at once over every instance (0: no cap), so one tenant's slow CA or DNS
+    /// cannot hold every worker.
+    unsigned max_concurrent_per_user = 2;
     /// "none": the first user to claim a name holds it; "dns_txt": a claim also needs the TXT record
     /// _certctrl-challenge.<name> = its token before the first issuance from an ACME CA.
     std::string domain_verification = "none";

@@ -72,7 +72,9 @@ class issuance_repository {
     // ---- workers
     /// The oldest runnable row (PENDING with run_after <= now, or PROCESSING with an expired lease), locked
     /// with SKIP LOCKED, so instances never take the same row.
-    virtual std::optional<std::int64_t> claimable(work& w, std::int64_t now) = 0;
+    /// With `max_per_user` > 0, rows of users who have that many rows PROCESSING under a live lease wait, so
+    /// one tenant's slow CA or DNS cannot hold every worker (renewals and re-issues included).
+    virtual std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) = 0;
     /// Moves a claimed row to PROCESSING under `owner`'s lease.
     virtual void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,
                       std::int64_t now) = 0;

@@ -27,10 +27,12 @@ struct acme_progress {
 
 class issue_jobs {
   public:
-    explicit issue_jobs(repo::repositories& r) : r_(r) {}
+    /// `max_per_user`: rows of one user PROCESSING at once across all instances (0: no cap).
+    explicit issue_jobs(repo::repositories& r, unsigned max_per_user = 0)
+        : r_(r), max_per_user_(max_per_user) {}
 
     /// Claims the oldest runnable row for `owner` until `lease_until` (SKIP LOCKED: instances never take the
-    /// same row). Nothing when there is no work.
+    /// same row), skipping users at their cap of running rows. Nothing when there is no work.
     task<std::optional<domain::issue_row>> claim(std::string owner, std::int64_t lease_until);
     /// Extends the lease; the row afterwards (e.g. cancel_requested), or nothing when the lease was lost.
     task<std::optional<domain::issue_row>> heartbeat(std::int64_t id, std::string owner,
@@ -58,6 +60,7 @@ class issue_jobs {
 
   private:
     repo::repositories& r_;
+    unsigned max_per_user_ = 0;
 };
 
 }  // namespace certctrl::worker
