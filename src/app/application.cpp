@@ -453,7 +453,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::device_keys wraps(repos, feed_signals, keys);
     service::install_config_service install_configs(repos, feed_signals);
     service::ca_service cas(repos, feed_signals, keys, cpu);
-    service::certificate_service certificates(repos, feed_signals, wraps, install_configs);
+    service::certificate_service certificates(repos, feed_signals, wraps, install_configs,
+                                              cfg.devices.max_devices_per_user);
     service::domain_service domains(repos, identity.audit, txt_lookup_of(cfg.issuance, dns_io),
                                     cfg.issuance.domain_verification == "dns_txt");
     service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits, domains);

@@ -190,7 +190,7 @@ http::awaitable<http::response> device_updates(http::request_context& ctx, servi
         }
     }
     auto op = s.devices.updates(device_of(ctx), cursor, static_cast<std::size_t>(limit),
-                                static_cast<unsigned>(wait));
+                                static_cast<unsigned>(wait), subject_user(ctx));
     auto b = co_await std::move(op);
     if (!b)
         co_return http::error_response(ctx, b.error());

@@ -17,6 +17,14 @@ namespace {
 
 class mysql_devices final : public device_repository {
   public:
+    std::int64_t count_locked(work& w, std::int64_t user_id) override {
+        auto ps = prepare(conn(w), "SELECT COUNT(*) FROM devices WHERE user_id = ? FOR UPDATE");
+        ps->setInt64(1, user_id);
+        rs_ptr rs(ps->executeQuery());
+        rs->next();
+        return static_cast<std::int64_t>(rs->getInt64(1));
+    }
+
     domain::device insert(work& w, domain::device d) override {
         auto& c = conn(w);
         auto ps =

@@ -13,6 +13,13 @@
 
 namespace certctrl::service {
 
+app_error device_quota_error(std::size_t quota) {
+    return make_error(errc::forbidden,
+                      "Device quota reached: this account may register at most " + std::to_string(quota) +
+                          " devices (devices.max_devices_per_user); delete unused devices first",
+                      {{"limit", "devices"}, {"quota", quota}});
+}
+
 namespace {
 
 std::optional<std::int64_t> to_int(std::string_view s) {
@@ -386,6 +393,11 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
             r_.device_sessions->end_all(w, device_id, "re-registered", now);
         } else {
             out.created = true;
+        }
+        if (!found && cfg_.max_devices_per_user > 0 &&
+            r_.devices->count_locked(w, reg.user_id) >=
+                static_cast<std::int64_t>(cfg_.max_devices_per_user)) {
+            return device_quota_error(cfg_.max_devices_per_user);
         }
         std::int64_t const id = found ? device_id : r_.devices->insert_registered(w, reg, fp, now);
         if (code) {

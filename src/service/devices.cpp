@@ -225,13 +225,47 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
     });
 }
 
+std::size_t device_service::waiting_polls(std::int64_t user_id) const {
+    std::lock_guard lock(polls_mu_);
+    auto it = polls_.find(user_id);
+    return it == polls_.end() ? 0 : it->second;
+}
+
 task<update_batch> device_service::updates(std::int64_t device_id, std::string cursor, std::size_t limit,
-                                           unsigned wait_s) {
+                                           unsigned wait_s, std::int64_t user_id) {
     auto after = parse_cursor(cursor);
     if (!after) {
         co_return resync_error(0);
     }
     wait_s = notifier_.stopping() ? 0u : std::min(wait_s, cfg_.updates_max_wait_seconds);
+    // A seat among the user's waiting polls; past the cap the poll is answered at once, so one user's fleet
+    // cannot hold an unbounded number of waiting requests (and their memory) in this instance.
+    struct seat {
+        device_service* svc = nullptr;
+        std::int64_t user = 0;
+        ~seat() {
+            if (svc != nullptr) {
+                std::lock_guard lock(svc->polls_mu_);
+                if (--svc->polls_[user] == 0) {
+                    svc->polls_.erase(user);
+                }
+            }
+        }
+    } held;
+    if (wait_s > 0 && cfg_.max_waiting_polls_per_user > 0) {
+        std::lock_guard lock(polls_mu_);
+        auto& n = polls_[user_id];
+        if (n >= cfg_.max_waiting_polls_per_user) {
+            wait_s = 0;
+            if (n == 0) {
+                polls_.erase(user_id);
+            }
+        } else {
+            ++n;
+            held.svc = this;
+            held.user = user_id;
+        }
+    }
     auto const ex = co_await asio::this_coro::executor;
     std::shared_ptr<update_notifier::waiter> w;
     if (wait_s > 0) {

@@ -5,6 +5,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/compute.hpp"
+#include "certctrl/service/device_auth.hpp"
 #include "certctrl/service/domains.hpp"
 
 #include <spdlog/spdlog.h>
@@ -231,8 +232,13 @@ task<domain::device> certificate_service::register_device(std::int64_t user_id, 
     d.ip = client.ip.substr(0, 45);
     d.user_agent = client.user_agent.substr(0, 255);
     d.created_at = unix_now();
-    auto op =
-        r_.db->read([this, &d](repo::work& w) -> result<domain::device> { return r_.devices->insert(w, d); });
+    auto op = r_.db->transact([this, &d](repo::work& w) -> result<domain::device> {
+        if (max_devices_ > 0 &&
+            r_.devices->count_locked(w, d.user_id) >= static_cast<std::int64_t>(max_devices_)) {
+            return device_quota_error(max_devices_);
+        }
+        return r_.devices->insert(w, d);
+    });
     auto r = co_await std::move(op);
     if (!r && r.error().code == errc::conflict) {
         co_return make_error(errc::conflict, "A device with this device_public_id is already registered",

@@ -826,6 +826,61 @@ TEST_F(Devices, CommandsOnAgentsCanBeTurnedOffForTheServer) {
               200);
 }
 
+// devices.max_devices_per_user bounds what one account registers, on the user side and by agents alike.
+TEST_F(Devices, TheDeviceQuotaBoundsRegistrations) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"devices", {{"max_devices_per_user", 2}}}});
+    add_user("quota@example.com");
+    add_user("other@example.com");
+    auto key = key_for("quota@example.com", {"devices:*[read,write]"});
+    auto reg_key = key_for("quota@example.com", {"ForDeviceAuthenticate:*[authenticate]"});
+    auto first = call("POST", "/apiv1/me/devices", key, R"({"name":"one"})");
+    ASSERT_EQ(first.status, 201) << first.body;
+    ASSERT_EQ(call("POST", "/apiv1/me/devices", key, R"({"name":"two"})").status, 201);
+    auto third = call("POST", "/apiv1/me/devices", key, R"({"name":"three"})");
+    EXPECT_EQ(third.status, 403) << third.body;
+    EXPECT_EQ(third.json().at("error").at("params").at("limit").as_string(), "devices");
+    agent a = new_agent("d4d4d4d4-2222-4333-8444-555555555555");
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(a))).status, 403);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM devices"), 2);
+    // Another account has its own quota; a deleted device frees a place.
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", key_for("other@example.com", {"devices:*[write]"}),
+                   R"({"name":"mine"})")
+                  .status,
+              201);
+    ASSERT_EQ(call("DELETE", "/apiv1/me/devices/" + std::to_string(id_of(first)), key).status, 204);
+    EXPECT_EQ(call("POST", "/apiv1/me/devices", reg_key, json::serialize(registration_body(a))).status, 201);
+}
+
+// devices.max_waiting_polls_per_user: past the cap, a long-poll is answered at once instead of waiting.
+TEST_F(Devices, LongPollsPastTheUsersCapAreAnsweredAtOnce) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"devices", {{"max_waiting_polls_per_user", 1}}}});
+    auto uid = add_user("polls@example.com");
+    auto session = login("polls@example.com");
+    agent a = new_agent("e5e5e5e5-2222-4333-8444-555555555555");
+    agent b = new_agent("f6f6f6f6-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    ASSERT_NO_FATAL_FAILURE(onboard(b, session, uid));
+    auto const a_cursor = updates(a, "").cursor;
+    auto const b_cursor = updates(b, "").cursor;
+    auto t0 = std::chrono::steady_clock::now();
+    auto held = std::async(std::launch::async, [&] { return updates(a, a_cursor, "?wait=6"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto t1 = std::chrono::steady_clock::now();
+    auto extra = updates(b, b_cursor, "?wait=6");
+    auto t2 = std::chrono::steady_clock::now();
+    EXPECT_EQ(extra.status, 204);
+    EXPECT_LT(t2 - t1, std::chrono::seconds(4)) << "the poll past the cap did not wait out its 6 s";
+    auto first = held.get();
+    EXPECT_EQ(first.status, 204);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "the first one waited";
+    // Its seat is free again: the next one waits.
+    auto t3 = std::chrono::steady_clock::now();
+    EXPECT_EQ(updates(b, b_cursor, "?wait=2").status, 204);
+    EXPECT_GE(std::chrono::steady_clock::now() - t3, std::chrono::milliseconds(1500));
+}
+
 TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
     start_devices();
     auto uid = add_user("owner@example.com");

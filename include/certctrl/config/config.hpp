@@ -137,6 +137,9 @@ struct devices_config {
     /// Install items that run commands on agents (exec items, cmd, cmd_argv, env, after_update_script) may be
     /// set; false refuses every new or changed one (403).
     bool allow_commands = true;
+    unsigned max_waiting_polls_per_user =
+        200;                                // update long-polls of one user waiting per instance (0: no cap)
+    unsigned max_devices_per_user = 10000;  // devices a user may register (0: no cap)
 };
 
 /// The whole validated configuration.

@@ -90,6 +90,8 @@ class device_repository {
     /// Inserts a device registered from the user side (no key yet); returns it with its id.
     /// Throws a duplicate-key error (conflict) when the public id is taken.
     virtual domain::device insert(work& w, domain::device d) = 0;
+    /// How many devices the user has; the range is locked, so concurrent registrations count one another.
+    virtual std::int64_t count_locked(work& w, std::int64_t user_id) = 0;
     virtual page<domain::device> list(work& w, std::int64_t user_id, page_query const& q) = 0;
     /// The devices holding a certificate of the user.
     virtual page<domain::device> list_for_certificate(work& w, std::int64_t user_id, std::int64_t cert_id,

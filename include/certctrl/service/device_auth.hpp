@@ -17,6 +17,9 @@
 
 namespace certctrl::service {
 
+/// 403 when a user holds `quota` devices already (devices.max_devices_per_user).
+app_error device_quota_error(std::size_t quota);
+
 /// The claims of a device access token (HS256 JWT; agent contract 2.4).
 struct device_claims {
     std::int64_t user_id = 0;     // "sub", a string in the token

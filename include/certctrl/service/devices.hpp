@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 namespace certctrl::service {
 
@@ -67,10 +68,13 @@ class device_service {
                    update_notifier& notifier, config::devices_config const& cfg)
         : r_(r), signals_(signals), keys_(keys), notifier_(notifier), cfg_(cfg) {}
 
-    /// The signals after `cursor` ("" or "0-0": from the start), waiting up to `wait_s` for one.
+    /// The signals after `cursor` ("" or "0-0": from the start), waiting up to `wait_s` for one. A user
+    /// with devices.max_waiting_polls_per_user polls waiting here already is answered at once (no wait).
     /// Errors: updates_cursor_expired (params for the resync), database.
-    task<update_batch> updates(std::int64_t device_id, std::string cursor, std::size_t limit,
-                               unsigned wait_s);
+    task<update_batch> updates(std::int64_t device_id, std::string cursor, std::size_t limit, unsigned wait_s,
+                               std::int64_t user_id = 0);
+    /// Long-polls of `user_id` waiting in this instance.
+    std::size_t waiting_polls(std::int64_t user_id) const;
 
     /// The certificate assigned to the device. Errors: not_found (not assigned).
     task<repo::device_cert_material> certificate(std::int64_t user_id, std::int64_t device_id,
@@ -103,6 +107,8 @@ class device_service {
     crypto::keyring const& keys_;
     update_notifier& notifier_;
     config::devices_config cfg_;
+    mutable std::mutex polls_mu_;
+    std::unordered_map<std::int64_t, std::size_t> polls_;  // waiting long-polls per user
 };
 
 }  // namespace certctrl::service

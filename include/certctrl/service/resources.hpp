@@ -53,9 +53,10 @@ struct certificate_listing {
 
 class certificate_service {
   public:
+    /// `max_devices`: devices a user may register (0: no cap).
     certificate_service(repo::repositories& r, device_signals const& signals, device_keys const& wraps,
-                        install_config_service const& configs)
-        : r_(r), signals_(signals), wraps_(wraps), configs_(configs) {}
+                        install_config_service const& configs, std::size_t max_devices = 0)
+        : r_(r), signals_(signals), wraps_(wraps), configs_(configs), max_devices_(max_devices) {}
 
     /// An ACME certificate claims its names for the user (domains.hpp). Errors: not_found (account or DNS
     /// provider not the user's, naming the field), conflict (a name is another user's), database.
@@ -108,6 +109,7 @@ class certificate_service {
     device_signals const& signals_;
     device_keys const& wraps_;
     install_config_service const& configs_;
+    std::size_t max_devices_ = 0;
 };
 
 }  // namespace certctrl::service
