@@ -54,6 +54,7 @@ cat >"$var/certctrl.json" <<JSON
                 "password_file": "secrets/db_password", "migrate_on_start": true },
   "crypto": { "master_key_file": "secrets/master.key" },
   "issuance": { "http01_port": $PEBBLE_HTTP01_PORT, "acme_ca_file": "$PEBBLE_CA_FILE" },
+  "egress": { "allow": ["127.0.0.1/32"] },
   "log": { "level": "info" }
 }
 JSON

@@ -68,8 +68,14 @@ app_error problem_error(unsigned status, std::string const& body, int retry_afte
     if (!type.empty()) {
         what += " (" + type + ")";
     }
-    if (!detail.empty()) {
-        what += ": " + detail;
+    // The CA's own words only from an RFC 8555 problem document (an ACME error type), printable and bounded:
+    // never the body of whatever else answered.
+    if (!detail.empty() && !type.empty()) {
+        std::string clean;
+        for (char ch : detail.substr(0, 1000)) {
+            clean += (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ? ' ' : ch;
+        }
+        what += ": " + clean;
     }
     return make_error(errc::external_service, what.substr(0, 1500), std::move(params));
 }

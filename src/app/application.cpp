@@ -419,6 +419,16 @@ int serve(config::config const& cfg, serve_options const& opts) {
             cfg.crypto.master_key_env);
         return exit_usage;
     }
+    auto egress_made = net::egress_policy::make(cfg.egress.allow, cfg.egress.enforce);
+    if (!egress_made) {
+        spdlog::critical("{}", egress_made.error().what);
+        return exit_usage;
+    }
+    auto const egress = std::make_shared<net::egress_policy const>(std::move(*egress_made));
+    if (!cfg.egress.enforce) {
+        spdlog::warn(
+            "egress.enforce is false: user-supplied URLs and DNS servers may reach internal addresses");
+    }
     db::pool pool(cfg.database);
     if (int rc = prepare_schema(pool, cfg.database.migrate_on_start); rc != exit_ok) {
         return rc;
@@ -544,7 +554,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
                      challenge_server->port());
     }
     worker::issuance_worker worker(ioc, jobs, issuance, dns_providers, keys, cpu, dns_io, cfg.issuance,
-                                   instance_name());
+                                   instance_name(), egress);
     issuance.on_queued([&worker] { worker.wake(); });
     worker.start();
     if (opts.port_file) {

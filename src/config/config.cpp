@@ -386,6 +386,12 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         check_url("issuance.cloudflare_api_url", c.issuance.cloudflare_api_url);
         r.finish();
     }
+    if (auto const* s = top.section("egress")) {
+        section_reader r(*s, "egress");
+        r.read("allow", c.egress.allow);
+        r.read("enforce", c.egress.enforce);
+        r.finish();
+    }
     if (auto const* s = top.section("devices")) {
         section_reader r(*s, "devices");
         r.read_int("access_token_ttl_seconds", c.devices.access_token_ttl_seconds, 60, 86400);

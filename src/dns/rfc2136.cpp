@@ -30,7 +30,9 @@ std::string absolute(std::string name) {
 }
 
 // A resolver talking to exactly `server` (resolved here: ldns wants an address).
-result<resolver_ptr> resolver_for(std::string const& server, unsigned port, std::chrono::seconds timeout) {
+result<resolver_ptr> resolver_for(
+    std::string const& server, unsigned port, std::chrono::seconds timeout,
+    std::function<std::optional<std::string>(std::string const&)> const& refuse_address) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
@@ -45,6 +47,16 @@ result<resolver_ptr> resolver_for(std::string const& server, unsigned port, std:
     ::freeaddrinfo(found);
     if (rc != 0) {
         return dns_error("DNS server " + server + " has no usable address");
+    }
+    // The address checked is the one used (no second lookup).
+    if (refuse_address) {
+        if (auto why = refuse_address(addr)) {
+            return make_error(errc::bad_request,
+                              "Refused by the egress policy: DNS server " + server + " resolves to " +
+                                  std::string(addr) + " (" + *why +
+                                  "); an operator can allow it in egress.allow",
+                              {{"retryable", false}});
+        }
     }
     resolver_ptr res(ldns_resolver_new(), ldns_resolver_deep_free);
     ldns_rdf* ns = ldns_rdf_new_frm_str(v6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, addr);
@@ -65,7 +77,7 @@ result<resolver_ptr> resolver_for(std::string const& server, unsigned port, std:
 }  // namespace
 
 result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add) {
-    CERTCTRL_TRY(res, resolver_for(t.server, t.port, t.timeout));
+    CERTCTRL_TRY(res, resolver_for(t.server, t.port, t.timeout, t.refuse_address));
     std::string const key = absolute(t.tsig_key_name);
     std::string const alg = absolute(t.tsig_algorithm);
     ldns_resolver_set_tsig_keyname(res.get(), key.c_str());
@@ -117,9 +129,10 @@ result<bool> update_txt(update_target const& t, std::string const& fqdn, std::st
     return true;
 }
 
-result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
-                                           std::chrono::seconds timeout, bool recursive) {
-    CERTCTRL_TRY(res, resolver_for(server, port, timeout));
+result<std::vector<std::string>> query_txt(
+    std::string const& server, unsigned port, std::string const& fqdn, std::chrono::seconds timeout,
+    bool recursive, std::function<std::optional<std::string>(std::string const&)> const& refuse_address) {
+    CERTCTRL_TRY(res, resolver_for(server, port, timeout, refuse_address));
     rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
     if (!name) {
         return make_error(errc::bad_request, "Not a DNS name: " + fqdn);

@@ -121,11 +121,33 @@ awaitable<result<outbound_response>> fetch(outbound_request req, outbound_option
     if (!t) {
         co_return t.error();
     }
+    if (opts.https_only && !t->tls) {
+        co_return make_error(errc::bad_request,
+                             "Only https:// URLs are used here, not " + t->host + " over http",
+                             {{"retryable", false}});
+    }
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
-    auto [rec, endpoints] = co_await resolver.async_resolve(t->host, t->port, token);
+    auto [rec, resolved] = co_await resolver.async_resolve(t->host, t->port, token);
     if (rec) {
         co_return failed(t->host, "resolving", rec);
+    }
+    // Only the addresses the egress policy allows are connected to (these very ones: no second lookup).
+    std::vector<tcp::endpoint> endpoints;
+    std::string refused;
+    for (auto const& entry : resolved) {
+        auto const why = opts.egress ? opts.egress->refuses(entry.endpoint().address()) : std::nullopt;
+        if (why) {
+            refused = entry.endpoint().address().to_string() + " (" + *why + ")";
+        } else {
+            endpoints.push_back(entry.endpoint());
+        }
+    }
+    if (endpoints.empty()) {
+        co_return make_error(errc::bad_request,
+                             "Refused by the egress policy: " + t->host + " resolves to " + refused +
+                                 "; an operator can allow it in egress.allow",
+                             {{"retryable", false}});
     }
     beast::tcp_stream tcp_stream(ex);
     tcp_stream.expires_after(opts.timeout);

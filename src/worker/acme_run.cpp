@@ -143,6 +143,8 @@ net::awaitable<result<bool>> acme_run::open_account() {
     net::outbound_options opts;
     opts.ca_file = env_.cfg.acme_ca_file;
     opts.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
+    opts.egress = env_.egress;
+    opts.https_only = true;
     client_ = std::make_unique<acme::client>(account.directory_url, account_key_, opts);
     if (account.kid && !account.kid->empty()) {
         client_->set_kid(*account.kid);
@@ -174,6 +176,7 @@ net::awaitable<result<bool>> acme_run::open_solver() {
     }
     dns_solver_options dopts;
     dopts.http.ca_file = env_.cfg.acme_ca_file;
+    dopts.http.egress = env_.egress;
     dopts.http.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
     dopts.cloudflare_api = env_.cfg.cloudflare_api_url;
     dopts.propagation_wait = std::chrono::seconds(env_.cfg.dns_propagation_seconds);

@@ -50,7 +50,10 @@ class rfc2136_solver final : public dns_solver {
         }
         // The update is applied when the server answers it, but check it is served before the CA looks.
         while (std::chrono::steady_clock::now() < until) {
-            auto query = [t = target_, fqdn] { return dns::query_txt(t.server, t.port, fqdn); };  // named
+            auto query = [t = target_, fqdn] {  // named
+                return dns::query_txt(t.server, t.port, fqdn, std::chrono::seconds(5), false,
+                                      t.refuse_address);
+            };
             auto aw_q = service::run_bounded(io_, std::move(query), what(), left(until));
             auto txt = co_await std::move(aw_q);
             if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
@@ -123,10 +126,12 @@ class webhook_solver final : public dns_solver {
             co_return res.error();
         }
         if (res->status < 200 || res->status > 299) {
-            co_return make_error(errc::external_service,
-                                 "The DNS webhook answered " + std::to_string(res->status) + " to " + action +
-                                     " " + fqdn + ": " + res->body.substr(0, 300),
-                                 {{"retryable", res->status >= 500}});
+            co_return make_error(
+                errc::external_service,
+                // Never the body: the URL is the user's, and an answer could carry what a
+                // server behind it says.
+                "The DNS webhook answered " + std::to_string(res->status) + " to " + action + " " + fqdn,
+                {{"retryable", res->status >= 500}});
         }
         co_return true;
     }
@@ -218,7 +223,7 @@ class cloudflare_solver final : public dns_solver {
         auto v = json::parse(res->body, ec);
         bool const ok = !ec && v.is_object() && v.get_object().contains("success") && v.at("success") == true;
         if (!ok || res->status >= 300) {
-            std::string why = res->body.substr(0, 300);
+            std::string why = "(no error message)";  // only Cloudflare's structured message, never the body
             if (!ec && v.is_object()) {
                 if (auto const* errs = v.get_object().if_contains("errors");
                     errs != nullptr && errs->is_array() && !errs->get_array().empty() &&
@@ -264,6 +269,11 @@ result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& 
         t.tsig_key_name = setting(provider.settings, "tsig_key_name");
         t.tsig_algorithm = setting(provider.settings, "tsig_algorithm");
         t.tsig_secret = setting(credentials, "tsig_secret");
+        if (opts.http.egress) {
+            t.refuse_address = [egress = opts.http.egress](std::string const& a) {
+                return egress->refuses(a);
+            };
+        }
         return std::unique_ptr<dns_solver>(
             std::make_unique<rfc2136_solver>(std::move(t), dns_io, opts.step_timeout));
     }

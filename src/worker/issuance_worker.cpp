@@ -21,7 +21,8 @@ namespace asio = boost::asio;
 issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
                                  service::dns_provider_service& dns, crypto::keyring const& keys,
                                  asio::thread_pool& cpu, service::bounded_pool& dns_io,
-                                 config::issuance_config cfg, std::string instance_id)
+                                 config::issuance_config cfg, std::string instance_id,
+                                 std::shared_ptr<net::egress_policy const> egress)
     : ioc_(ioc),
       jobs_(jobs),
       issuance_(issuance),
@@ -30,7 +31,8 @@ issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, servic
       cpu_(cpu),
       dns_io_(dns_io),
       cfg_(std::move(cfg)),
-      instance_id_(std::move(instance_id)) {}
+      instance_id_(std::move(instance_id)),
+      egress_(std::move(egress)) {}
 
 issuance_worker::~issuance_worker() {
     stop();
@@ -132,7 +134,7 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         co_return;
     }
     spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
-    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_},
+    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_, egress_},
                                         std::move(**ctx), row, owner);
     auto aw_acme = r->run();
     auto done = co_await std::move(aw_acme);

@@ -291,6 +291,44 @@ TEST_F(Acme, WildcardThroughDns01WithRfc2136UpdatesToARealDnsServer) {
 // A DNS server that never answers (a UDP socket that takes every packet) holds two issuances in their DNS-01
 // step. Logins must not wait behind them (blocking DNS calls have a pool of their own), and each step gives
 // up after dns_step_timeout_seconds with a retryable error naming the server.
+// DNS providers are user-supplied endpoints too: a webhook URL or an RFC 2136 server on an internal address
+// (here the cloud metadata address) is refused by the egress policy, and the issuance fails saying so.
+TEST_F(Acme, DnsProvidersOnInternalAddressesAreRefusedByTheEgressPolicy) {
+    start(config_overrides(2));
+    add_user("egress@example.com");
+    auto key = key_for(
+        "egress@example.com",
+        {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto acct = pebble_account(key);
+    auto hook = call(
+        "POST", "/apiv1/me/dns-providers", key,
+        R"({"name":"inside","kind":"webhook","url":"https://169.254.169.254/hook","hmac_secret":"0123456789abcdef0123"})");
+    ASSERT_EQ(hook.status, 201) << hook.body;
+    auto rfc = call(
+        "POST", "/apiv1/me/dns-providers", key,
+        R"({"name":"meta","kind":"rfc2136","server":"169.254.169.254","zone":"certctrl.test",)"
+        R"("tsig_key_name":"k","tsig_algorithm":"hmac-sha256","tsig_secret":"c2VjcmV0LXNlY3JldC1zZWNyZXQ="})");
+    ASSERT_EQ(rfc.status, 201) << rfc.body;
+    for (auto provider : {id_of(hook), id_of(rfc)}) {
+        std::string const base = fresh_domain();
+        auto created =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":")" + base + R"(","sans":["*.)" + base + R"("],"acct_id":)" +
+                     std::to_string(acct) + R"(,"dns_provider_id":)" + std::to_string(provider) + "}");
+        ASSERT_EQ(created.status, 200) << created.body;
+        auto const cert = std::to_string(id_of(created));
+        auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+        ASSERT_EQ(issued.status, 200) << issued.body;
+        auto row = wait_terminal(key, cert, issued.json().at("data").at("issue_history_id").as_int64(),
+                                 std::chrono::seconds(60));
+        ASSERT_FALSE(row.empty());
+        EXPECT_EQ(row.at("status").as_string(), "FAILED");
+        std::string const msg(row.at("error_message").as_string());
+        EXPECT_NE(msg.find("egress policy"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("link-local"), std::string::npos) << msg;
+    }
+}
+
 TEST_F(Acme, ADnsServerThatNeverAnswersStallsNoLoginAndTimesOut) {
     int const hole = ::socket(AF_INET, SOCK_DGRAM, 0);
     ASSERT_GE(hole, 0);

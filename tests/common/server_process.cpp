@@ -67,6 +67,8 @@ boost::json::object make_config(config::database_config const& db, boost::json::
           {"write_timeout_s", 5}}},
         {"log", {{"level", "info"}}},
         {"crypto", {{"master_key_env", "CERTCTRL_TEST_MASTER_KEY"}}},
+        // The local test services (pebble, knot, stubs) listen on loopback.
+        {"egress", {{"allow", boost::json::array{"127.0.0.0/8", "::1/128"}}}},
     };
     for (auto const& kv : overrides) {
         if (kv.value().is_object() && cfg.contains(kv.key()) && cfg[kv.key()].is_object()) {

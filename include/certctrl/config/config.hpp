@@ -142,6 +142,13 @@ struct devices_config {
     unsigned max_devices_per_user = 10000;  // devices a user may register (0: no cap)
 };
 
+/// Where the server may connect for user-supplied endpoints (ACME directories and the URLs they return, DNS
+/// webhooks, RFC 2136 servers): internal ranges are refused unless listed.
+struct egress_config {
+    std::vector<std::string> allow;  // CIDRs or addresses, e.g. "127.0.0.1/32" for a local test CA
+    bool enforce = true;
+};
+
 /// The whole validated configuration.
 struct config {
     server_config server;
@@ -153,6 +160,7 @@ struct config {
     rate_limit_config rate_limits;
     issuance_config issuance;
     devices_config devices;
+    egress_config egress;
 };
 
 /// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw

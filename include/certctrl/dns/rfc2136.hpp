@@ -4,6 +4,8 @@
 #include "certctrl/core/error.hpp"
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,8 @@ struct update_target {
     std::string tsig_algorithm = "hmac-sha256";
     std::string tsig_secret;  // base64
     std::chrono::seconds timeout{10};
+    /// Why the server's address may not be used (the egress policy), or nothing; unset: any address.
+    std::function<std::optional<std::string>(std::string const& numeric_address)> refuse_address;
 };
 
 /// Adds (`add`) or deletes the TXT record `fqdn` = `value` with a TSIG-signed update. Errors:
@@ -25,9 +29,10 @@ result<bool> update_txt(update_target const& t, std::string const& fqdn, std::st
 
 /// The TXT strings of `fqdn` as `server` answers them (asking for recursion when `recursive`). Errors:
 /// external_service.
-result<std::vector<std::string>> query_txt(std::string const& server, unsigned port, std::string const& fqdn,
-                                           std::chrono::seconds timeout = std::chrono::seconds(5),
-                                           bool recursive = false);
+result<std::vector<std::string>> query_txt(
+    std::string const& server, unsigned port, std::string const& fqdn,
+    std::chrono::seconds timeout = std::chrono::seconds(5), bool recursive = false,
+    std::function<std::optional<std::string>(std::string const&)> const& refuse_address = {});
 
 /// The first nameserver of /etc/resolv.conf, or "127.0.0.1".
 std::string system_resolver();

@@ -3,10 +3,12 @@
 // HTTPS with peer and host-name verification, a deadline for the whole exchange and a body limit.
 
 #include "certctrl/core/error.hpp"
+#include "certctrl/net/egress.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,10 +38,14 @@ struct outbound_options {
     std::string ca_file;  // PEM roots trusted besides the system's (e.g. a test CA); "" for none
     std::chrono::milliseconds timeout{30000};
     std::size_t body_limit = 8 * 1024 * 1024;
+    /// Checked against every address the host resolves to; only allowed ones are connected to. Null: none.
+    std::shared_ptr<egress_policy const> egress;
+    bool https_only = false;  // ACME: refuse http:// URLs
 };
 
-/// Performs `req`. Errors: bad_request (unusable URL), external_service (resolve, connect, TLS, timeout,
-/// oversized or malformed response), each naming the host.
+/// Performs `req`. Errors: bad_request (unusable URL, an http:// URL under https_only, an address the egress
+/// policy refuses), external_service (resolve, connect, TLS, timeout, oversized or malformed response), each
+/// naming the host.
 awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts);
 
 }  // namespace certctrl::net

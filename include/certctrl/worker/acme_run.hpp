@@ -29,6 +29,7 @@ struct acme_env {
     boost::asio::thread_pool& cpu;
     service::bounded_pool& dns_io;  // blocking DNS calls (RFC 2136)
     config::issuance_config const& cfg;
+    std::shared_ptr<net::egress_policy const> egress;  // for user-supplied endpoints
 };
 
 /// An error that ends a run without touching the row: the lease went to another worker ("lease_lost") or the

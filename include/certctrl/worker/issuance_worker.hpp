@@ -5,6 +5,7 @@
 
 #include "certctrl/config/config.hpp"
 #include "certctrl/crypto/aead.hpp"
+#include "certctrl/net/egress.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/worker/jobs.hpp"
@@ -25,7 +26,7 @@ class issuance_worker {
     issuance_worker(boost::asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
                     service::dns_provider_service& dns, crypto::keyring const& keys,
                     boost::asio::thread_pool& cpu, service::bounded_pool& dns_io, config::issuance_config cfg,
-                    std::string instance_id);
+                    std::string instance_id, std::shared_ptr<net::egress_policy const> egress = {});
     ~issuance_worker();
 
     /// Starts cfg.workers loops and the renewal scheduler on the io_context.
@@ -56,6 +57,7 @@ class issuance_worker {
     service::bounded_pool& dns_io_;
     config::issuance_config cfg_;
     std::string instance_id_;
+    std::shared_ptr<net::egress_policy const> egress_;
     std::vector<std::unique_ptr<slot>> slots_;
     std::unique_ptr<slot> renewal_slot_;
     std::atomic<bool> running_{false};
