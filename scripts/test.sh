@@ -2,6 +2,7 @@
 # Installs what is missing, builds (dev preset: -Werror), checks formatting, starts the real services the
 # tests need (a private MariaDB in a temp dir), runs the whole suite, and stops everything on exit.
 # Usage: ./scripts/test.sh [extra ctest args]     PRESET=asan ./scripts/test.sh   to use another preset.
+# Without arguments it also runs every fuzz target briefly (scripts/fuzz.sh; CERTCTRL_FUZZ_SECONDS, 0 skips).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -66,4 +67,12 @@ echo "pebble at $PEBBLE_DIRECTORY_URL (HTTP-01 on port $PEBBLE_HTTP01_PORT)"
 
 echo "== tests"
 ctest --preset "$preset" -j2 --timeout 600 "$@"
+
+# Every fuzz target for a short time on its seed corpus (ASan + UBSan): a crash fails the run. Skipped when
+# only some tests were asked for (arguments given) or with CERTCTRL_FUZZ_SECONDS=0.
+fuzz_seconds=${CERTCTRL_FUZZ_SECONDS:-10}
+if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
+    echo "== fuzz (${fuzz_seconds} s per target)"
+    ./scripts/fuzz.sh "$fuzz_seconds"
+fi
 echo "test.sh: done in $(( $(date +%s) - start )) s"

@@ -6,6 +6,8 @@
 CERTCTRL_APT_PACKAGES=(
     # toolchain
     g++ cmake ninja-build pkg-config clang-format ca-certificates curl openssl procps
+    # libFuzzer targets (scripts/fuzz.sh, run briefly by scripts/test.sh)
+    clang-16 libclang-rt-16-dev
     # libraries (Boost 1.81: headers + the compiled parts we use)
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
     libmysqlcppconn7v5 libspdlog-dev libssl-dev libsodium-dev libargon2-dev libzip-dev libldns-dev

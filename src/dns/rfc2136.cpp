@@ -74,6 +74,32 @@ result<resolver_ptr> resolver_for(
     return res;
 }
 
+// The TXT strings in the answer section of `answer` (each record's character-strings joined).
+std::vector<std::string> txt_answers(ldns_pkt* answer) {
+    std::vector<std::string> out;
+    rr_list_ptr txts(ldns_pkt_rr_list_by_type(answer, LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER),
+                     ldns_rr_list_deep_free);
+    if (!txts) {
+        return out;
+    }
+    for (std::size_t i = 0; i < ldns_rr_list_rr_count(txts.get()); ++i) {
+        ldns_rr* rr = ldns_rr_list_rr(txts.get(), i);
+        std::string joined;
+        for (std::size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
+            ldns_rdf* rd = ldns_rr_rdf(rr, j);
+            // A character-string: one length byte, then the bytes.
+            auto const* data = ldns_rdf_data(rd);
+            std::size_t const size = ldns_rdf_size(rd);
+            if (size > 0) {
+                joined.append(reinterpret_cast<char const*>(data) + 1,
+                              std::min<std::size_t>(data[0], size - 1));
+            }
+        }
+        out.push_back(std::move(joined));
+    }
+    return out;
+}
+
 }  // namespace
 
 result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add) {
@@ -143,28 +169,17 @@ result<std::vector<std::string>> query_txt(
     if (!answer) {
         return dns_error("TXT query for " + fqdn + " at " + server + " got no answer");
     }
-    std::vector<std::string> out;
-    rr_list_ptr txts(ldns_pkt_rr_list_by_type(answer.get(), LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER),
-                     ldns_rr_list_deep_free);
-    if (!txts) {
-        return out;
+    return txt_answers(answer.get());
+}
+
+result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire) {
+    ldns_pkt* raw = nullptr;
+    if (ldns_wire2pkt(&raw, reinterpret_cast<uint8_t const*>(wire.data()), wire.size()) != LDNS_STATUS_OK ||
+        raw == nullptr) {
+        return dns_error("Not a DNS message");
     }
-    for (std::size_t i = 0; i < ldns_rr_list_rr_count(txts.get()); ++i) {
-        ldns_rr* rr = ldns_rr_list_rr(txts.get(), i);
-        std::string joined;
-        for (std::size_t j = 0; j < ldns_rr_rd_count(rr); ++j) {
-            ldns_rdf* rd = ldns_rr_rdf(rr, j);
-            // A character-string: one length byte, then the bytes.
-            auto const* data = ldns_rdf_data(rd);
-            std::size_t const size = ldns_rdf_size(rd);
-            if (size > 0) {
-                joined.append(reinterpret_cast<char const*>(data) + 1,
-                              std::min<std::size_t>(data[0], size - 1));
-            }
-        }
-        out.push_back(std::move(joined));
-    }
-    return out;
+    pkt_ptr pkt(raw, ldns_pkt_free);
+    return txt_answers(pkt.get());
 }
 
 std::string system_resolver() {

@@ -59,7 +59,13 @@ std::optional<std::string> cookie_value(std::string_view header, std::string_vie
 }
 
 std::optional<std::string> query_value(std::string_view query, std::string_view name) {
-    auto params = boost::urls::parse_query(query);
+    if (query.empty()) {
+        return std::nullopt;
+    }
+    // Found by fuzz_http_request: Boost.URL 1.81's parse_query, as packaged, runs strlen on the view's data,
+    // so a view that is not NUL-terminated (or a null one) was read past its end. A std::string is.
+    std::string const terminated(query);
+    auto params = boost::urls::parse_query(terminated);
     if (!params) {
         return std::nullopt;
     }

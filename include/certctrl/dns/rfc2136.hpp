@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace certctrl::dns {
@@ -33,6 +34,10 @@ result<std::vector<std::string>> query_txt(
     std::string const& server, unsigned port, std::string const& fqdn,
     std::chrono::seconds timeout = std::chrono::seconds(5), bool recursive = false,
     std::function<std::optional<std::string>(std::string const&)> const& refuse_address = {});
+
+/// The TXT strings of the answer section of a DNS message in wire format (what query_txt reads from a
+/// server's answer). Errors: external_service (not a DNS message).
+result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire);
 
 /// The first nameserver of /etc/resolv.conf, or "127.0.0.1".
 std::string system_resolver();

@@ -29,6 +29,8 @@ TEST(Query, DecodesValues) {
     EXPECT_EQ(query_value("offset=10&limit=5", "limit"), "5");
     EXPECT_EQ(query_value("name=a%20b", "name"), "a b");
     EXPECT_EQ(query_value("offset=10", "limit"), std::nullopt);
+    EXPECT_EQ(query_value(std::string_view(), "limit"), std::nullopt)
+        << "a null view (found by fuzz_http_request)";
     EXPECT_EQ(query_value("", "limit"), std::nullopt);
 }
 
