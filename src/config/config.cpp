@@ -191,6 +191,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("public_url", c.server.public_url);
         check_url("server.public_url", c.server.public_url);
         r.read_int("max_connections", c.server.max_connections, 1, 1000000);
+        r.read_int("max_connections_per_ip", c.server.max_connections_per_ip, 0, 1000000);
         r.read_int("header_limit_bytes", c.server.header_limit_bytes, 1024, 1024 * 1024);
         r.read_int("body_limit_bytes", c.server.body_limit_bytes, 1024, std::int64_t{1} << 30);
         r.read_ms("read_timeout_ms", c.server.read_timeout, 100, 3600000);
@@ -339,6 +340,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("api_per_minute", c.rate_limits.api_per_minute, 0, 1000000);
         r.read_int("login_failures_per_account_per_hour", c.rate_limits.login_failures_per_account_per_hour,
                    0, 1000000);
+        r.read_int("unauthenticated_per_minute", c.rate_limits.unauthenticated_per_minute, 0, 1000000);
         r.finish();
     }
     if (auto const* s = top.section("issuance")) {

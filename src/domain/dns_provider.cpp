@@ -77,6 +77,11 @@ result<dns_provider_input> parse_dns_provider_input(boost::json::object const& b
     } else if (kind == "cloudflare") {
         CERTCTRL_TRY(token, str(body, "api_token", 256, true));
         CERTCTRL_TRY(zone_id, str(body, "zone_id", 64, false));
+        // A Cloudflare zone id is 32 hex digits; anything else would be pasted into the API URL's path.
+        if (!zone_id.empty() && (zone_id.size() != 32 ||
+                                 zone_id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
+            return bad("zone_id", "zone_id must be the 32 hex digits Cloudflare shows for the zone");
+        }
         in.settings = {{"zone_id", zone_id}};
         in.credentials = {{"api_token", token}};
     } else if (kind == "webhook") {

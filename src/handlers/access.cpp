@@ -32,7 +32,21 @@ std::string origin_of(std::string const& url) {
         return url;
     }
     auto path = url.find('/', scheme_end + 3);
-    return path == std::string::npos ? url : url.substr(0, path);
+    std::string origin = path == std::string::npos ? url : url.substr(0, path);
+    // Compared normalised: scheme and host are case-insensitive, and a default port is the same origin as
+    // none (RFC 6454 §4).
+    std::transform(origin.begin(), origin.end(), origin.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto const strip = [&origin](std::string_view scheme, std::string_view port) {
+        if (origin.rfind(scheme, 0) == 0 && origin.size() > port.size() &&
+            origin.compare(origin.size() - port.size(), port.size(), port) == 0 &&
+            origin.find(']') == std::string::npos) {
+            origin.resize(origin.size() - port.size());
+        }
+    };
+    strip("https://", ":443");
+    strip("http://", ":80");
+    return origin;
 }
 
 namespace {
@@ -46,7 +60,7 @@ bool state_changing(bh::verb v) {
 bool origin_allowed(http::request_context const& ctx, std::vector<std::string> const& trusted) {
     auto origin = ctx.req.find(bh::field::origin);
     if (origin != ctx.req.end()) {
-        std::string const o(origin->value());
+        std::string const o = origin_of(std::string(origin->value()));
         return std::find(trusted.begin(), trusted.end(), o) != trusted.end();
     }
     auto site = ctx.req.find("Sec-Fetch-Site");
@@ -138,6 +152,15 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         }
     }
     if (rule.kind == who::anyone) {
+        if (!rule.auth_limit) {
+            // Routes without credentials that still reach the database (device_poll, /auth/status, logout,
+            // refresh...) have a per-address budget of their own.
+            auto ok = s.limits.check(service::rate_limiter::limit::anonymous,
+                                     "ip:" + service::client_budget_key(ctx.client_ip));
+            if (!ok) {
+                co_return http::error_response(ctx, ok.error());
+            }
+        }
         auto aw_5 = target(ctx, s);
         co_return co_await std::move(aw_5);
     }

@@ -119,6 +119,12 @@ http::awaitable<http::response> auth_general(http::request_context& ctx, service
 http::awaitable<http::response> auth_logout(http::request_context& ctx, services& s) {
     auto cookie = http::cookie_value(ctx.req[bh::field::cookie], s.cfg.auth.cookie_name);
     bool removed = false;
+    if (cookie && !cookie_write_allowed(ctx, s)) {
+        // A cross-site page must not end the user's session (logout CSRF): same rule as every cookie write.
+        co_return http::json_error(
+            ctx.req,
+            make_error(errc::forbidden, "Cross-site logout refused: it needs an Origin of this server"));
+    }
     if (cookie) {
         auto aw_6 = s.auth.from_session(*cookie);
         auto p = co_await std::move(aw_6);

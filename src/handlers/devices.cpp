@@ -388,7 +388,7 @@ http::awaitable<http::response> update_device(http::request_context& ctx, servic
 
 http::awaitable<http::response> patch_install_config(http::request_context& ctx, services& s) {
     auto const ct = ctx.req[bh::field::content_type];
-    if (ct.find("application/json") == std::string_view::npos)
+    if (!http::is_json_content_type(ct))
         co_return http::json_error(
             ctx.req, make_error(errc::unsupported_media_type, "Content-Type must be application/json"));
     boost::system::error_code ec;

@@ -8,8 +8,6 @@
 
 namespace certctrl::http {
 
-namespace {
-
 bool is_json_content_type(std::string_view v) {
     auto const semi = v.find(';');
     std::string_view media = v.substr(0, semi);
@@ -24,8 +22,6 @@ bool is_json_content_type(std::string_view v) {
            std::equal(media.begin(), media.end(), want.begin(),
                       [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
-
-}  // namespace
 
 result<boost::json::object> parse_json_object(request const& req) {
     auto ct = req.find(boost::beast::http::field::content_type);

@@ -37,6 +37,7 @@ struct server::connection {
     explicit connection(tcp::socket s) : stream(std::move(s)) {}
     beast::tcp_stream stream;
     bool idle = true;  // touched only on the connection's context
+    std::string ip;    // the peer address counted against server.max_connections_per_ip ("" when not)
 };
 
 namespace {
@@ -158,15 +159,37 @@ awaitable<void> server::accept_loop() {
         if (stopping_) {
             co_return;
         }
-        // Registered here, under the same lock as the cap check, so a burst cannot overshoot the cap.
+        // The peer's address counts against the per-address cap, unless it is a trusted proxy (every client
+        // behind it shares its address).
+        std::string ip;
+        {
+            beast::error_code rec;
+            auto const ep = socket.remote_endpoint(rec);
+            if (!rec) {
+                ip = ep.address().to_string();
+            }
+            if (limits_.max_connections_per_ip == 0 ||
+                std::find(limits_.trusted_proxies.begin(), limits_.trusted_proxies.end(), ip) !=
+                    limits_.trusted_proxies.end()) {
+                ip.clear();
+            }
+        }
+        // Registered here, under the same lock as the cap checks, so a burst cannot overshoot the caps.
         std::shared_ptr<connection> c;
         std::uint64_t id = 0;
         {
             std::lock_guard lock(mutex_);
-            if (connections_.size() < limits_.max_connections) {
+            bool const ip_ok = ip.empty() || per_ip_[ip] < limits_.max_connections_per_ip;
+            if (connections_.size() < limits_.max_connections && ip_ok) {
                 c = std::make_shared<connection>(std::move(socket));
+                c->ip = ip;
                 id = ++next_id_;
                 connections_.emplace(id, c);
+                if (!ip.empty()) {
+                    ++per_ip_[ip];
+                }
+            } else if (!ip.empty() && per_ip_[ip] == 0) {
+                per_ip_.erase(ip);
             }
         }
         if (!c) {
@@ -198,6 +221,13 @@ awaitable<void> linger_close(beast::tcp_stream& stream) {
 }
 
 }  // namespace
+
+void server::set_security_headers(response& res) const {
+    res.set("X-Content-Type-Options", "nosniff");
+    if (limits_.public_url.rfind("https://", 0) == 0) {
+        res.set(bh::field::strict_transport_security, "max-age=31536000");
+    }
+}
 
 awaitable<void> server::refuse_connection(tcp::socket s) {
     beast::tcp_stream stream(std::move(s));
@@ -248,6 +278,7 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
                 auto res = json_error(11, false, *failure);
                 std::string rid = new_request_id();
                 res.set("X-Request-Id", rid);
+                set_security_headers(res);
                 c->stream.expires_after(limits_.write_timeout);
                 co_await bh::async_write(c->stream, res, use_tuple);
                 metrics_.record("unmatched", "-", res.result_int(),
@@ -270,6 +301,7 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             response res = co_await dispatch(req, rid, client, route);
             res.set("X-Request-Id", rid);
             res.set(bh::field::server, "certctrl");
+            set_security_headers(res);
             bool const close = stopping_ || !res.keep_alive() || !req.keep_alive();
             res.keep_alive(!close);
             res.prepare_payload();
@@ -297,6 +329,11 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
     {
         std::lock_guard lock(mutex_);
         connections_.erase(id);
+        if (!c->ip.empty()) {
+            if (auto it = per_ip_.find(c->ip); it != per_ip_.end() && --it->second == 0) {
+                per_ip_.erase(it);
+            }
+        }
     }
     metrics_.connection_closed();
 }

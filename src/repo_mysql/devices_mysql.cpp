@@ -87,7 +87,8 @@ class mysql_devices final : public device_repository {
             conn(w),
             std::string("SELECT ") + device_columns +
                 ", EXISTS(SELECT 1 FROM device_sessions s WHERE s.id = ? AND s.device_id = d.id AND "
-                "s.terminated_at = 0) FROM devices d WHERE d.id = ?",
+                "s.terminated_at = 0) AND EXISTS(SELECT 1 FROM users u WHERE u.id = d.user_id AND u.status = "
+                "'ACTIVE') FROM devices d WHERE d.id = ?",
             [](sql::ResultSet& rs) {
                 return std::pair<domain::device, bool>(read_device(rs), rs.getBoolean(17));
             },

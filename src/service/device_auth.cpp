@@ -365,7 +365,11 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
         auto found = r_.devices->lock_by_public_id(w, reg.device_public_id);
         if (found) {
             if (found->user_id != reg.user_id) {
-                return make_error(errc::conflict, "device_public_id is registered to another account");
+                // The same answer as for one's own device without proof: nothing says whose it is.
+                return make_error(errc::conflict,
+                                  "device_public_id " + reg.device_public_id +
+                                      " is already registered; registering it again needs proof tied to it",
+                                  {{"field", "device_public_id"}});
             }
             if (found->status != "ACTIVE") {
                 // A revoked or lost device stays out until its user takes it back: registering again must
@@ -550,7 +554,8 @@ task<domain::principal> device_auth_service::authenticate(std::string token) {
             return make_error(errc::forbidden, "The device is " + dev->first.status);
         }
         if (!dev->second) {
-            return make_error(errc::unauthenticated, "The device session of this token has ended");
+            return make_error(errc::unauthenticated,
+                              "The device session of this token has ended, or its user is not active");
         }
         return true;
     });

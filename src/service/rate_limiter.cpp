@@ -51,6 +51,10 @@ result<bool> rate_limiter::count(limit which, std::string const& key, bool spend
         case limit::api:
             budget = cfg_.api_per_minute;
             break;
+        case limit::anonymous:
+            budget = cfg_.unauthenticated_per_minute;
+            name = "anonymous";
+            break;
         case limit::login_account:
             budget = cfg_.login_failures_per_account_per_hour;
             window = 3600;

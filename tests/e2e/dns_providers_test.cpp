@@ -37,7 +37,7 @@ TEST_F(DnsProviders, EveryKindStoredSealedAndShownMasked) {
          R"("tsig_key_name":"acme-update","tsig_secret":")" +
              tsig + R"("})",
          tsig, "zone"},
-        {R"({"name":"cf","kind":"cloudflare","api_token":"cf-token-0123456789abcdef","zone_id":"z1"})",
+        {R"({"name":"cf","kind":"cloudflare","api_token":"cf-token-0123456789abcdef","zone_id":"023e105f4ecef8ad9ca31a8372d0c353"})",
          "cf-token-0123456789abcdef", "zone_id"},
         {R"({"name":"hook","kind":"webhook","url":"https://hooks.example.com/dns","hmac_secret":"hook-secret-0123456789"})",
          "hook-secret-0123456789", "url"},
@@ -82,10 +82,10 @@ TEST_F(DnsProviders, ReplaceDeleteAndConflicts) {
     auto const before = schema_->dump_text({"dns_providers"});
     auto put = call(
         "PUT", "/apiv1/me/dns-providers/" + id,
-        R"({"name":"cf2","kind":"cloudflare","api_token":"cf-token-rotated-0123456789","zone_id":"z9"})");
+        R"({"name":"cf2","kind":"cloudflare","api_token":"cf-token-rotated-0123456789","zone_id":"9a7806061c88ada191ed06f989cc3dac"})");
     ASSERT_EQ(put.status, 200) << put.body;
     EXPECT_EQ(put.json().at("data").at("name").as_string(), "cf2");
-    EXPECT_EQ(put.json().at("data").at("zone_id").as_string(), "z9");
+    EXPECT_EQ(put.json().at("data").at("zone_id").as_string(), "9a7806061c88ada191ed06f989cc3dac");
     EXPECT_NE(schema_->dump_text({"dns_providers"}), before);  // re-sealed
     EXPECT_EQ(call("PUT", "/apiv1/me/dns-providers/" + id, R"({"name":"x","kind":"manual"})").status, 409);
     EXPECT_EQ(call("PUT", "/apiv1/me/dns-providers/999999", R"({"name":"x","kind":"manual"})").status, 404);

@@ -23,6 +23,7 @@ struct server_config {
     unsigned threads = 2;
     std::string public_url = "http://127.0.0.1:8080";
     std::size_t max_connections = 10000;
+    std::size_t max_connections_per_ip = 256;  // open connections of one peer address (0: no cap)
     std::size_t header_limit_bytes = 16 * 1024;
     std::size_t body_limit_bytes = 1024 * 1024;
     std::chrono::milliseconds read_timeout{15000};
@@ -96,6 +97,7 @@ struct rate_limit_config {
     unsigned issuance_per_hour = 5;                     // per user, on issuance
     unsigned api_per_minute = 100;                      // per user, on /apiv1 routes
     unsigned login_failures_per_account_per_hour = 20;  // failed logins per email, from any address
+    unsigned unauthenticated_per_minute = 300;          // per client IP, on routes that need no credentials
 };
 
 /// The issuance engine: workers, the ACME client and the HTTP-01 challenge listener.

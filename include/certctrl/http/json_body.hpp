@@ -13,4 +13,8 @@ namespace certctrl::http {
 /// offset), nesting deeper than 32, or a top-level value that is not an object.
 result<boost::json::object> parse_json_object(request const& req);
 
+/// True when a Content-Type header value is exactly application/json (case-insensitive, parameters such as
+/// charset allowed): "application/jsonx" or "text/plain; application/json" are not.
+bool is_json_content_type(std::string_view v);
+
 }  // namespace certctrl::http

@@ -49,6 +49,8 @@ class server {
     awaitable<void> accept_loop();
     awaitable<void> run_connection(std::shared_ptr<connection> c, std::uint64_t id);
     awaitable<void> refuse_connection(boost::asio::ip::tcp::socket s);
+    /// X-Content-Type-Options: nosniff on every answer; Strict-Transport-Security when public_url is https.
+    void set_security_headers(response& res) const;
     awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
                                  std::string& route_out);
 
@@ -61,6 +63,7 @@ class server {
     std::atomic<bool> stopping_{false};
     mutable std::mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections_;
+    std::unordered_map<std::string, std::size_t> per_ip_;  // open connections per peer address
     std::uint64_t next_id_ = 0;
 };
 

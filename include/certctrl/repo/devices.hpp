@@ -100,7 +100,8 @@ class device_repository {
     virtual std::optional<domain::device> by_id(work& w, std::int64_t id) = 0;
     virtual std::optional<domain::device> by_public_id(work& w, std::int64_t user_id,
                                                        std::string const& public_id) = 0;
-    /// The device, and whether `session_id` is one of its open sessions (one round trip).
+    /// The device, and whether `session_id` is one of its open sessions and the device's user is ACTIVE (a
+    /// disabled user's devices lose access at once). One round trip.
     virtual std::optional<std::pair<domain::device, bool>> with_session(work& w, std::int64_t device_id,
                                                                         std::int64_t session_id) = 0;
     /// Locks the user's device row for update; false when the user has no such device.

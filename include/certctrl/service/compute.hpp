@@ -25,8 +25,32 @@
 
 namespace certctrl::service {
 
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+// What a job that threw gives its caller: an internal error, nothing, or an empty value (callers of the
+// value-returning jobs treat empty as failure).
+template <class R>
+R failed_job(char const* what) {
+    if constexpr (is_result<R>::value) {
+        return make_error(errc::internal, "A background computation failed", {}, what);
+    } else {
+        return R{};
+    }
+}
+}  // namespace detail
+
 /// Runs the CPU-heavy `fn()` (password hashing, key generation) on `pool` and resumes the awaiting
-/// coroutine on its own executor, so I/O threads never block. `fn` must not throw.
+/// coroutine on its own executor, so I/O threads never block. An exception from `fn` never escapes the pool
+/// thread (it would end the process): the caller gets an internal error (result<T>), nothing (optional) or an
+/// empty value.
 /// Pass a named function object, not a lambda written inside the co_await: gcc 12 destroys temporaries of a
 /// co_await expression twice.
 template <class Fn>
@@ -37,7 +61,15 @@ auto async_compute(boost::asio::thread_pool& pool, Fn fn) {
             auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
             boost::asio::post(
                 pool, [h = std::move(handler), f = std::move(f), work = std::move(work)]() mutable {
-                    R r = f();
+                    std::optional<R> out;
+                    try {
+                        out.emplace(f());
+                    } catch (std::exception const& e) {
+                        out.emplace(detail::failed_job<R>(e.what()));
+                    } catch (...) {
+                        out.emplace(detail::failed_job<R>("unknown exception"));
+                    }
+                    R r = std::move(*out);
                     auto ex = work.get_executor();
                     boost::asio::post(
                         ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
