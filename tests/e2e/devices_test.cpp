@@ -881,6 +881,36 @@ TEST_F(Devices, LongPollsPastTheUsersCapAreAnsweredAtOnce) {
     EXPECT_GE(std::chrono::steady_clock::now() - t3, std::chrono::milliseconds(1500));
 }
 
+// Low items of the security review on the device side: a disabled user's devices lose access at once; a
+// device_public_id held by another account is refused without saying so; install-config-update takes only
+// application/json.
+TEST_F(Devices, DisabledUsersDevicesLoseAccessAndOtherTenantsDevicesStayUnnamed) {
+    start_devices();
+    auto uid = add_user("gone@example.com");
+    auto session = login("gone@example.com");
+    agent a = new_agent("a9a9a9a9-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    ASSERT_NE(updates(a, "").status, 401);
+
+    add_user("other@example.com");
+    auto other_key = key_for("other@example.com", {"ForDeviceAuthenticate:*[authenticate]"});
+    agent copy = new_agent(a.public_id);
+    auto taken = call("POST", "/apiv1/me/devices", other_key, json::serialize(registration_body(copy)));
+    EXPECT_EQ(taken.status, 409) << taken.body;
+    EXPECT_EQ(taken.body.find("another"), std::string::npos) << taken.body;
+    EXPECT_EQ(taken.body.find("gone@"), std::string::npos) << taken.body;
+
+    auto const updater = key_for("gone@example.com", {"ForInstallConfigUpdate:*[update]"});
+    auto wrong_type =
+        call("POST", "/apiv1/me/install-config-update/" + a.public_id,
+             headers{{"Authorization", "Bearer " + updater}, {"Content-Type", "application/jsonx"}}, "[]");
+    EXPECT_EQ(wrong_type.status, 415) << wrong_type.body;
+
+    schema_->exec("UPDATE users SET status = 'DISABLED' WHERE id = " + std::to_string(uid));
+    EXPECT_EQ(updates(a, "").status, 401) << "a disabled user's device keeps no access";
+    EXPECT_EQ(call("GET", "/apiv1/devices/self/install-config", bearer(a.access)).status, 401);
+}
+
 TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
     start_devices();
     auto uid = add_user("owner@example.com");
