@@ -76,8 +76,11 @@ class mysql_feed final : public device_feed_repository {
     std::optional<bounds> bounds_of(work& w, std::int64_t device_id) override {
         return find_one<bounds>(
             conn(w),
-            "SELECT d.updates_trimmed_through, (SELECT COALESCE(MAX(u.id), 0) FROM "
-            "device_updates u) FROM devices d WHERE d.id = ?",
+            // The device's own newest signal, never the feed's: a cursor must not tell a tenant how much
+            // everyone else's devices are told.
+            "SELECT d.updates_trimmed_through, GREATEST(d.updates_trimmed_through, (SELECT "
+            "COALESCE(MAX(u.id), "
+            "0) FROM device_updates u WHERE u.device_id = d.id)) FROM devices d WHERE d.id = ?",
             [](sql::ResultSet& rs) {
                 return bounds{i64(rs, 1), i64(rs, 2)};
             },

@@ -203,7 +203,7 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
     using out_t = std::pair<std::vector<repo::device_signal>, std::int64_t>;
     return r_.db->transact([this, device_id, after, limit](repo::work& w) -> result<out_t> {
         if (after == 0) {
-            // Without a cursor an empty page answers the feed's high-water mark, read after this device's
+            // Without a cursor an empty page answers the device's high-water mark, read after this device's
             // in-flight writers committed (they hold its row until then), so nothing of this device below it
             // can still appear.
             r_.devices->lock_shared(w, device_id);
@@ -216,11 +216,15 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
         if (!b) {
             return make_error(errc::not_found, "Device not found");
         }
-        if (after != 0 && (after < b->trimmed_through || after > b->newest)) {
+        // The first cursor is the device's own high-water mark, or 1 ("nothing yet") while it has no signal:
+        // never the feed's, which would tell a tenant how busy everyone else is. Any later signal of this
+        // device has a larger id, and a trim of one it never saw leaves the mark below trimmed_through.
+        std::int64_t const mark = std::max<std::int64_t>(b->newest, 1);
+        if (after != 0 && (after < b->trimmed_through || after > mark)) {
             std::int64_t const oldest = r_.feed->oldest(w, device_id);
             return resync_error(oldest == 0 ? b->trimmed_through : oldest);
         }
-        std::int64_t const cursor = !signals.empty() ? signals.back().id : after != 0 ? after : b->newest;
+        std::int64_t const cursor = !signals.empty() ? signals.back().id : after != 0 ? after : mark;
         return out_t{std::move(signals), cursor};
     });
 }

@@ -498,7 +498,7 @@ TEST_F(Devices, IdleFeedIs204WithETagAndALongPollWakesWithinASecond) {
     auto idle = updates(a, "");
     EXPECT_EQ(idle.status, 204);
     EXPECT_EQ(idle.poll_interval, "15") << "devices.poll_interval_hint_seconds";
-    EXPECT_EQ(idle.etag, "\"0\"");
+    EXPECT_EQ(idle.etag, "\"1\"") << "the device's own mark: nothing yet";
     auto idle2 = updates(a, "", "?cursor=0-0&limit=5");
     EXPECT_EQ(idle2.status, 204);
 
@@ -909,6 +909,30 @@ TEST_F(Devices, DisabledUsersDevicesLoseAccessAndOtherTenantsDevicesStayUnnamed)
     schema_->exec("UPDATE users SET status = 'DISABLED' WHERE id = " + std::to_string(uid));
     EXPECT_EQ(updates(a, "").status, 401) << "a disabled user's device keeps no access";
     EXPECT_EQ(call("GET", "/apiv1/devices/self/install-config", bearer(a.access)).status, 401);
+}
+
+// A device's first cursor (no cursor sent, nothing new) is its own high-water mark, not the feed's: it does
+// not move when other tenants' devices are told things.
+TEST_F(Devices, AFirstCursorDoesNotShowOtherTenantsActivity) {
+    start_devices();
+    auto quiet_uid = add_user("quiet@example.com");
+    auto busy_uid = add_user("busy@example.com");
+    agent quiet = new_agent("c1c1c1c1-2222-4333-8444-555555555555");
+    agent busy = new_agent("c2c2c2c2-2222-4333-8444-555555555555");
+    ASSERT_NO_FATAL_FAILURE(onboard(quiet, login("quiet@example.com"), quiet_uid));
+    ASSERT_NO_FATAL_FAILURE(onboard(busy, login("busy@example.com"), busy_uid));
+    auto const before = updates(quiet, "");
+    auto busy_key = key_for("busy@example.com", {"devices:*[read,write]"});
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(call("PUT", "/apiv1/me/devices/" + std::to_string(busy.device_id) + "/install-config",
+                       busy_key, R"({"installs":[],"change_note":"n)" + std::to_string(i) + R"("})")
+                      .status,
+                  200);
+    }
+    auto const after = updates(quiet, "");
+    EXPECT_EQ(after.status, before.status);
+    EXPECT_EQ(after.etag, before.etag) << "the quiet device's cursor moved with another tenant's signals";
+    EXPECT_EQ(after.cursor, before.cursor);
 }
 
 TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
