@@ -93,9 +93,9 @@ http::awaitable<http::response> auth_general(http::request_context& ctx, service
         auto u = co_await std::move(aw_3);
         if (!u)
             co_return http::error_response(ctx, u.error());
-        co_return http::json_data(ctx.req,
-                                  boost::json::object{{"status", "waiting_for_verification"},
-                                                      {"user", {{"id", u->id}, {"email", u->email}}}});
+        // The same answer whether or not the email had an account (no id: it would tell).
+        co_return http::json_data(ctx.req, boost::json::object{{"status", "waiting_for_verification"},
+                                                               {"user", {{"email", u->email}}}});
     }
     if (*action == "activate-user") {
         auto email = detail::required_string(*body, "email", 254);

@@ -249,6 +249,17 @@ task<domain::user> auth_service::register_user(std::string email, std::string pa
     // Created INACTIVE in one statement: no moment, and no failure path, leaves it active unactivated.
     auto aw_create = create_with_status(email, password, false, "INACTIVE");
     auto created = co_await std::move(aw_create);
+    if (!created && created.error().code == errc::conflict) {
+        // An email that exists answers as a new one does (the password was hashed either way, so the time
+        // is alike too): registration must not tell which emails have accounts. The attempt is audited.
+        auto aw_dup =
+            audit_.record(std::nullopt, "user.register", "duplicate", client, {{"email", lower(email)}});
+        co_await std::move(aw_dup);
+        domain::user shown;
+        shown.email = lower(email);
+        shown.status = "INACTIVE";
+        co_return shown;
+    }
     if (!created) {
         co_return created.error();
     }
