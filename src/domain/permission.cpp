@@ -21,6 +21,42 @@ std::vector<std::string_view> const& known_actions() {
     return v;
 }
 
+result<bool> check_grantable(std::vector<permission> const& perms) {
+    static std::vector<std::pair<std::string_view, std::vector<std::string_view>>> const grantable = {
+        {"certificates", {"read", "write", "issue", "assign", "export"}},
+        {"devices", {"read", "write", "exec"}},
+        {"acme_accounts", {"read", "write", "issue"}},
+        {"cas", {"read", "write", "issue"}},
+        {"dns_providers", {"read", "write"}},
+        {"apikeys", {"read", "write"}},
+        {"audit", {"read"}},
+        {"domains", {"read", "write"}},
+        {"ForDeviceAuthenticate", {"authenticate", "validate", "revoke"}},
+        {"ForInstallConfigUpdate", {"update", "exec"}},
+    };
+    for (auto const& p : perms) {
+        auto it = std::find_if(grantable.begin(), grantable.end(),
+                               [&](auto const& g) { return g.first == p.obtype; });
+        if (it == grantable.end()) {
+            return make_error(errc::bad_request, "obtype '" + p.obtype + "' cannot be granted",
+                              {{"field", "permissions"}});
+        }
+        for (auto const& a : p.actions) {
+            if (std::find(it->second.begin(), it->second.end(), a) == it->second.end()) {
+                std::string allowed;
+                for (auto const& x : it->second) {
+                    allowed += (allowed.empty() ? "" : ", ") + std::string(x);
+                }
+                return make_error(
+                    errc::bad_request,
+                    "action '" + a + "' means nothing for " + p.obtype + " (it takes " + allowed + ")",
+                    {{"field", "permissions"}, {"scope", p.to_string()}});
+            }
+        }
+    }
+    return true;
+}
+
 std::string permission::to_string() const {
     std::string s = obtype + ":" + obid + "[";
     for (std::size_t i = 0; i < actions.size(); ++i) {

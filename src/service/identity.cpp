@@ -315,6 +315,11 @@ task<created_api_key> api_key_service::create(domain::principal const& actor, st
             "expires_in_seconds must be between 60 and " + std::to_string(max_key_lifetime_s),
             {{"field", "expires_in_seconds"}});
     }
+    // Only actions some route enforces may be granted: a key never holds a scope that looks meaningful and
+    // is not.
+    if (auto ok = domain::check_grantable(permissions); !ok) {
+        co_return ok.error();
+    }
     if (actor.is_api_key() && !domain::covers(actor.permissions, permissions)) {
         co_return make_error(errc::forbidden,
                              "An API key can only create keys with permissions it holds itself");

@@ -37,6 +37,12 @@ result<std::vector<permission>> parse_permissions(boost::json::value const& v);
 /// Parses the grammar form `obtype:obid[action,...]`.
 result<permission> parse_scope(std::string_view s);
 
+/// The actions a new key may be granted for each obtype: those some route enforces (e.g. certificates: read,
+/// write, issue, assign, export; devices: read, write, exec), plus validate and revoke on
+/// ForDeviceAuthenticate, which the agent contract's documents grant (they admit nothing more here). Errors:
+/// bad_request naming the permission and the actions its obtype takes. Stored keys are not re-checked.
+result<bool> check_grantable(std::vector<permission> const& perms);
+
 /// The JSON form of a list (as stored and returned).
 boost::json::array to_json(std::vector<permission> const& perms);
 

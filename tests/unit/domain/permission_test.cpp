@@ -86,3 +86,24 @@ TEST(Permission, CoversPreventsEscalation) {
 
 }  // namespace
 }  // namespace certctrl::domain
+
+namespace certctrl::domain {
+namespace {
+
+TEST(Grantable, OnlyActionsSomeRouteEnforcesCanBeGranted) {
+    auto scope = [](char const* s) { return *parse_scope(s); };
+    EXPECT_TRUE(
+        check_grantable({scope("certificates:*[read,write,issue,assign,export]"), scope("devices:7[exec]"),
+                         scope("ForDeviceAuthenticate:*[authenticate,validate,revoke]"),
+                         scope("ForInstallConfigUpdate:*[update,exec]"), scope("domains:*[read,write]")}));
+    for (auto const* s : {"certificates:*[delete]", "certificates:*[update]", "audit:*[write]",
+                          "devices:*[issue]", "apikeys:*[export]", "ForInstallConfigUpdate:*[read]"}) {
+        auto r = check_grantable({scope(s)});
+        ASSERT_FALSE(r) << s;
+        EXPECT_EQ(r.error().code, errc::bad_request);
+        EXPECT_NE(r.error().what.find("means nothing"), std::string::npos) << r.error().what;
+    }
+}
+
+}  // namespace
+}  // namespace certctrl::domain
