@@ -1,4 +1,5 @@
 #include "certctrl/app/application.hpp"
+#include "certctrl/core/hex.hpp"
 
 #include "certctrl/db/migrations.hpp"
 #include "certctrl/db/pool.hpp"
@@ -24,6 +25,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -46,9 +48,28 @@ namespace certctrl::app {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The message with CR, LF and other control characters escaped (\r, \n, \xNN): text from CAs, DNS
+// servers or clients can never start a forged log line.
+class escaped_message final : public spdlog::custom_flag_formatter {
+  public:
+    void format(spdlog::details::log_msg const& msg, std::tm const&, spdlog::memory_buf_t& dest) override {
+        std::string const escaped = escape_log_text(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(escaped.data(), escaped.data() + escaped.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<escaped_message>();
+    }
+};
+
+}  // namespace
+
 void setup_logging(config::log_config const& cfg) {
     spdlog::set_level(spdlog::level::from_str(cfg.level));
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%t] %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<escaped_message>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%t] %*");
+    spdlog::set_formatter(std::move(formatter));
 }
 
 namespace {

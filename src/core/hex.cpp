@@ -133,4 +133,25 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
+std::string escape_log_text(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char const c : s) {
+        auto const u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (u < 0x20 || u == 0x7f) {
+            static constexpr char digits[] = "0123456789abcdef";
+            out += "\\x";
+            out += digits[u >> 4];
+            out += digits[u & 0xF];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 }  // namespace certctrl

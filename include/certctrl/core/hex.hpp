@@ -24,4 +24,8 @@ std::optional<std::string> base64_decode(std::string_view text);
 /// Decodes %XX escapes (either case); nullopt for a malformed escape. '+' is left as is.
 std::optional<std::string> percent_decode(std::string_view s);
 
+/// `s` for one log line: CR and LF as \r and \n, other control characters (and DEL) as \xNN, so text from a
+/// CA, a DNS server or a client can never start a forged line. The log formatter applies it to every message.
+std::string escape_log_text(std::string_view s);
+
 }  // namespace certctrl

@@ -7,6 +7,13 @@
 namespace certctrl {
 namespace {
 
+TEST(LogText, ControlCharactersCannotStartAForgedLine) {
+    EXPECT_EQ(escape_log_text("plain text: ok"), "plain text: ok");
+    EXPECT_EQ(escape_log_text("bad\r\n2026-01-01 error [1] forged"), "bad\\r\\n2026-01-01 error [1] forged");
+    EXPECT_EQ(escape_log_text(std::string("a\0b\x1b[31m\x7f", 9)), "a\\x00b\\x1b[31m\\x7f");
+    EXPECT_EQ(escape_log_text("caf\xc3\xa9"), "caf\xc3\xa9") << "UTF-8 stays";
+}
+
 TEST(Hex, RoundTripsEveryByte) {
     std::string all;
     for (int i = 0; i < 256; ++i) {
