@@ -482,7 +482,8 @@ int serve(config::config const& cfg, serve_options const& opts) {
     auto repos = repo::make_mysql_repositories(pool);
     service::device_signals feed_signals(repos, cfg.devices.updates_kept_per_device);
     service::device_keys wraps(repos, feed_signals, keys);
-    service::install_config_service install_configs(repos, feed_signals);
+    service::install_config_service install_configs(repos, feed_signals,
+                                                    cfg.devices.install_config_history_kept);
     service::ca_service cas(repos, feed_signals, keys, cpu);
     service::certificate_service certificates(repos, feed_signals, wraps, install_configs,
                                               cfg.devices.max_devices_per_user);

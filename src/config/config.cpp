@@ -405,6 +405,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("poll_interval_hint_seconds", c.devices.poll_interval_hint_seconds, 0, 86400);
         r.read("allow_commands", c.devices.allow_commands);
         r.read_int("max_waiting_polls_per_user", c.devices.max_waiting_polls_per_user, 0, 1000000);
+        r.read_int("install_config_history_kept", c.devices.install_config_history_kept, 0, 100000);
         r.read_int("max_devices_per_user", c.devices.max_devices_per_user, 0, 10000000);
         r.finish();
     }

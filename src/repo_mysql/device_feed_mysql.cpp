@@ -210,6 +210,14 @@ class mysql_install_configs final : public install_config_repository {
         hist->executeUpdate();
     }
 
+    void prune_history(work& w, std::int64_t device_id, int through_version) override {
+        auto del = prepare(conn(w),
+                           "DELETE FROM device_install_config_history WHERE device_id = ? AND version <= ?");
+        del->setInt64(1, device_id);
+        del->setInt(2, through_version);
+        del->executeUpdate();
+    }
+
     page<install_config> history(work& w, std::int64_t device_id, page_query const& q) override {
         auto& c = conn(w);
         page<install_config> out;

@@ -211,6 +211,10 @@ repo::install_config install_config_service::write(repo::work& w, std::int64_t u
         out.id = r_.install_configs->insert(w, out);
     }
     r_.install_configs->add_history(w, out, change_note);
+    // A bounded history per device (and so per user, with the device quota): the oldest versions go.
+    if (history_kept_ > 0 && out.version > static_cast<int>(history_kept_)) {
+        r_.install_configs->prune_history(w, device_id, out.version - static_cast<int>(history_kept_));
+    }
     boost::json::object ref{{"config_id", out.id},
                             {"version", out.version},
                             {"installs_hash_b64", base64_encode(*hex_decode(out.installs_hash))}};

@@ -177,6 +177,24 @@ TEST_F(DevicesService, TheFeedKeepsABoundedWindowPerDevice) {
     EXPECT_EQ(since.at(1), std::make_pair(newest, d.device.id));
 }
 
+// A device's install-config history is bounded (devices.install_config_history_kept): the oldest versions go.
+TEST_F(DevicesService, TheInstallConfigHistoryKeepsItsNewestVersions) {
+    service::install_config_service configs(repos_, *signals_, 3);
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto d = reg("9e0e0d0c-0b0a-4908-8706-050403020100", pk);
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(run_awaitable(configs.put(
+            uid_, d.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t", {})));
+    }
+    std::string const where =
+        " FROM device_install_config_history WHERE device_id = " + std::to_string(d.device.id);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*)" + where), 3);
+    EXPECT_EQ(schema_->query_int("SELECT MIN(version)" + where), 3);
+    EXPECT_EQ(schema_->query_int("SELECT MAX(version)" + where), 5);
+    EXPECT_FALSE(run_awaitable(configs.restore(uid_, d.device.id, 1, "", "t", {}))) << "version 1 is gone";
+    EXPECT_TRUE(run_awaitable(configs.restore(uid_, d.device.id, 4, "", "t", {})));
+}
+
 TEST_F(DevicesService, AnEmptyFirstPageHandsOutTheHighWaterMarkSoALaterTrimIsNoticed) {
     service::device_signals kept(repos_, 2);
     service::install_config_service configs(repos_, kept);

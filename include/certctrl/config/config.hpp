@@ -142,6 +142,7 @@ struct devices_config {
     unsigned max_waiting_polls_per_user =
         200;                                // update long-polls of one user waiting per instance (0: no cap)
     unsigned max_devices_per_user = 10000;  // devices a user may register (0: no cap)
+    unsigned install_config_history_kept = 100;  // versions of each device's install config kept (0: all)
 };
 
 /// Where the server may connect for user-supplied endpoints (ACME directories and the URLs they return, DNS

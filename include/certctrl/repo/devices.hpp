@@ -289,6 +289,8 @@ class install_config_repository {
     /// Writes version, installs, hash, script, updated_by and updated_at of config `c.id`.
     virtual void update(work& w, install_config const& c) = 0;
     virtual void add_history(work& w, install_config const& c, std::string const& change_note) = 0;
+    /// Deletes the device's history versions up to `through_version` (the oldest beyond what is kept).
+    virtual void prune_history(work& w, std::int64_t device_id, int through_version) = 0;
     virtual page<install_config> history(work& w, std::int64_t device_id, page_query const& q) = 0;
     /// One version of the user's device's config from the history.
     virtual std::optional<install_config> version(work& w, std::int64_t user_id, std::int64_t device_id,

@@ -24,7 +24,10 @@ bool runs_commands(boost::json::array const& installs, std::optional<std::string
 
 class install_config_service {
   public:
-    install_config_service(repo::repositories& r, device_signals const& signals) : r_(r), signals_(signals) {}
+    /// `history_kept`: versions of a device's config kept in its history (older ones are deleted; 0 keeps
+    /// all).
+    install_config_service(repo::repositories& r, device_signals const& signals, unsigned history_kept = 100)
+        : r_(r), signals_(signals), history_kept_(history_kept) {}
 
     // ---- inside a caller's unit of work (the device row locked)
     /// Writes the next version of the device's config with its history row and install.updated signal.
@@ -74,6 +77,7 @@ class install_config_service {
 
     repo::repositories& r_;
     device_signals const& signals_;
+    unsigned history_kept_ = 100;
 };
 
 }  // namespace certctrl::service
