@@ -527,6 +527,10 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
 
     http::server api(io, cfg.server, api_routes, metrics, "api");
+    // Without valid credentials a request's body is read only up to server.unauthenticated_body_limit_bytes.
+    api.set_body_gate([&handler_services](http::request const& header) {
+        return handlers::body_limit_for(header, handler_services);
+    });
     http::router metrics_routes;
     std::unique_ptr<http::server> metrics_server;
     http::router challenge_routes;

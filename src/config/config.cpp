@@ -194,6 +194,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("max_connections_per_ip", c.server.max_connections_per_ip, 0, 1000000);
         r.read_int("header_limit_bytes", c.server.header_limit_bytes, 1024, 1024 * 1024);
         r.read_int("body_limit_bytes", c.server.body_limit_bytes, 1024, std::int64_t{1} << 30);
+        r.read_int("unauthenticated_body_limit_bytes", c.server.unauthenticated_body_limit_bytes, 1024,
+                   std::size_t{64} * 1024 * 1024);
         r.read_ms("read_timeout_ms", c.server.read_timeout, 100, 3600000);
         r.read_ms("idle_timeout_ms", c.server.idle_timeout, 100, 3600000);
         r.read_ms("write_timeout_ms", c.server.write_timeout, 100, 3600000);

@@ -68,10 +68,10 @@ bool origin_allowed(http::request_context const& ctx, std::vector<std::string> c
 }
 
 // The principal of the request's credentials: Bearer API key first, else the session cookie.
-http::awaitable<result<std::optional<domain::principal>>> authenticate(http::request_context const& ctx,
+http::awaitable<result<std::optional<domain::principal>>> authenticate(http::request const& req,
                                                                        services& s) {
-    auto auth = ctx.req.find(bh::field::authorization);
-    if (auth != ctx.req.end()) {
+    auto auth = req.find(bh::field::authorization);
+    if (auth != req.end()) {
         std::string_view v = auth->value();
         if (v.size() < 7 || !(v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
             co_return make_error(errc::unauthenticated, "Authorization must be 'Bearer <api key>'");
@@ -87,7 +87,7 @@ http::awaitable<result<std::optional<domain::principal>>> authenticate(http::req
         }
         co_return std::optional<domain::principal>(std::move(*p));
     }
-    auto cookie = http::cookie_value(ctx.req[bh::field::cookie], s.auth.settings().cookie_name);
+    auto cookie = http::cookie_value(req[bh::field::cookie], s.auth.settings().cookie_name);
     if (!cookie) {
         co_return std::optional<domain::principal>{};
     }
@@ -187,7 +187,7 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         auto aw_dh = target(ctx, s);
         co_return co_await std::move(aw_dh);
     }
-    auto aw_6 = authenticate(ctx, s);
+    auto aw_6 = authenticate(ctx.req, s);
     auto found = co_await std::move(aw_6);
     if (!found || !*found) {
         app_error err =
@@ -264,6 +264,24 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
     ctx.principal = std::move(p);
     auto aw_12 = target(ctx, s);
     co_return co_await std::move(aw_12);
+}
+
+http::awaitable<std::size_t> body_limit_for(http::request const& header, services& s) {
+    std::size_t const full = s.cfg.server.body_limit_bytes;
+    std::size_t const anonymous = std::min(full, s.cfg.server.unauthenticated_body_limit_bytes);
+    auto auth = header.find(bh::field::authorization);
+    if (auth != header.end()) {
+        std::string_view v = auth->value();
+        if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ") &&
+            v.substr(7, 3) != "ak_") {
+            auto aw_dev = s.device_auth.authenticate(std::string(v.substr(7)));
+            auto dev = co_await std::move(aw_dev);
+            co_return dev ? full : anonymous;
+        }
+    }
+    auto aw = authenticate(header, s);
+    auto p = co_await std::move(aw);
+    co_return p&&* p ? full : anonymous;
 }
 
 bool cookie_write_allowed(http::request_context const& ctx, services const& s) {

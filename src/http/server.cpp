@@ -269,7 +269,32 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             parser.body_limit(limits_.body_limit_bytes);
             c->stream.expires_after(limits_.read_timeout);
             auto const started = std::chrono::steady_clock::now();
-            auto [ec, n] = co_await bh::async_read(c->stream, buffer, parser, use_tuple);
+            // The header first: the gate decides from it (its credentials) how much body may follow.
+            beast::error_code ec;
+            {
+                auto [hec, hn] = co_await bh::async_read_header(c->stream, buffer, parser, use_tuple);
+                (void)hn;
+                ec = hec;
+            }
+            if (!ec && !parser.is_done()) {
+                if (gate_) {
+                    auto aw_gate = gate_(parser.get());
+                    std::size_t const allowed =
+                        std::min(co_await std::move(aw_gate), limits_.body_limit_bytes);
+                    // Beast checks a Content-Length against the limit when the header completes: checked
+                    // here.
+                    if (auto const length = parser.content_length(); length && *length > allowed) {
+                        ec = bh::error::body_limit;
+                    } else {
+                        parser.body_limit(allowed);
+                    }
+                }
+                if (!ec) {
+                    auto [bec, bn] = co_await bh::async_read(c->stream, buffer, parser, use_tuple);
+                    (void)bn;
+                    ec = bec;
+                }
+            }
             if (ec) {
                 auto failure = read_failure(ec);
                 if (!failure) {

@@ -96,5 +96,28 @@ TEST_F(Hardening, CloudflareZoneIdsMustBeZoneIds) {
     EXPECT_EQ(bad.json().at("error").at("params").at("field").as_string(), "zone_id");
 }
 
+// Without valid credentials the server reads at most server.unauthenticated_body_limit_bytes of a body; a key
+// that authenticates gets the full server.body_limit_bytes.
+TEST_F(Hardening, NoLargeBodyIsReadBeforeAuthentication) {
+    start(json::object{{"server", {{"unauthenticated_body_limit_bytes", 65536}}}});
+    add_user("big@example.com");
+    auto key = key_for("big@example.com", {"dns_providers:*[read,write]"});
+    std::string const big = R"({"name":")" + std::string(200 * 1024, 'x') + R"(","kind":"manual"})";
+    auto anonymous = call("POST", "/auth/general", headers{}, big);
+    EXPECT_EQ(anonymous.status, 413) << anonymous.body.substr(0, 200);
+    EXPECT_EQ(code_of(anonymous), 4013);
+    auto fake = call("POST", "/apiv1/me/dns-providers",
+                     bearer("ak_" + std::string(32, '0') + "." + std::string(36, 'x')), big);
+    EXPECT_EQ(fake.status, 413) << "an invalid key buys no larger body";
+    auto real = call("POST", "/apiv1/me/dns-providers", key, big);
+    EXPECT_NE(real.status, 413) << real.body.substr(0, 200);
+    EXPECT_EQ(real.status, 400) << "read in full, then refused for its too long name";
+    // Small bodies without credentials work as before.
+    EXPECT_EQ(
+        call("POST", "/auth/general", headers{}, R"({"email":"big@example.com","password":"nope-nope"})")
+            .status,
+        401);
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -26,6 +26,7 @@ struct server_config {
     std::size_t max_connections_per_ip = 256;  // open connections of one peer address (0: no cap)
     std::size_t header_limit_bytes = 16 * 1024;
     std::size_t body_limit_bytes = 1024 * 1024;
+    std::size_t unauthenticated_body_limit_bytes = 64 * 1024;  // for requests without valid credentials
     std::chrono::milliseconds read_timeout{15000};
     std::chrono::milliseconds idle_timeout{60000};
     std::chrono::milliseconds write_timeout{15000};

@@ -55,6 +55,11 @@ struct services;
 /// that act with a session (device_verify) call it themselves.
 bool cookie_write_allowed(http::request_context const& ctx, services const& s);
 
+/// How much request body the server reads for `header` (headers only, before the body): the full
+/// server.body_limit_bytes when it carries valid credentials (API key, session, device token), else
+/// server.unauthenticated_body_limit_bytes, so no one reads a megabyte into the server without credentials.
+http::awaitable<std::size_t> body_limit_for(http::request const& header, services& s);
+
 /// Answers 403 with `what` and audits the denial (permission.denied), for checks a handler makes itself.
 http::awaitable<http::response> deny(http::request_context& ctx, services& s,
                                      std::optional<std::int64_t> user_id, std::string what);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -36,6 +37,12 @@ class server {
 
     /// Starts the accept loop on the io_context.
     void start();
+
+    /// Decides, from a request's header, how much body to read (at most server.body_limit_bytes); a larger
+    /// body is answered 413 without being read. Unset: body_limit_bytes for every request. Set before
+    /// start().
+    using body_gate = std::function<awaitable<std::size_t>(request const& header)>;
+    void set_body_gate(body_gate gate) { gate_ = std::move(gate); }
 
     /// Stops accepting and closes idle keep-alive connections; requests in flight finish and their
     /// connections close after the response. Safe to call from any thread.
@@ -64,6 +71,7 @@ class server {
     mutable std::mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections_;
     std::unordered_map<std::string, std::size_t> per_ip_;  // open connections per peer address
+    body_gate gate_;
     std::uint64_t next_id_ = 0;
 };
 
