@@ -388,10 +388,44 @@ int rewrap_keys(config::config const& cfg) {
                                    ")");
                 continue;
             }
-            std::unique_ptr<sql::PreparedStatement> u(conn->prepareStatement(
-                std::string("UPDATE ") + col.table + " SET " + col.column + " = ? WHERE id = ?"));
+            // Compare-and-swap: a secret replaced meanwhile (a user edited it) is left as the user wrote it.
+            std::unique_ptr<sql::PreparedStatement> u(
+                conn->prepareStatement(std::string("UPDATE ") + col.table + " SET " + col.column +
+                                       " = ? WHERE id = ? AND " + col.column + " = ?"));
             u->setString(1, keys.seal(*plain, context));
             u->setInt64(2, id);
+            u->setString(3, blob);
+            secrets += u->executeUpdate();
+        }
+    }
+    // The certificate keys of orders in flight (sealed on their open issue rows), compare-and-swap against
+    // the row's progress, so a worker's concurrent save is never overwritten with older progress.
+    {
+        std::unique_ptr<sql::Statement> st(conn->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            st->executeQuery("SELECT id, acme_state FROM issue_history WHERE status IN ('PENDING', "
+                             "'PROCESSING') AND acme_state IS "
+                             "NOT NULL"));
+        while (rs->next()) {
+            std::int64_t const id = rs->getInt64(1);
+            std::string const state = rs->getString(2);
+            auto progress = worker::acme_progress::parse(state);
+            auto blob = progress.sealed_key.empty() ? std::nullopt : base64_decode(progress.sealed_key);
+            if (!blob || crypto::keyring::version_of(*blob) == current) {
+                continue;
+            }
+            std::string const context = worker::order_key_context(id);
+            auto plain = keys.open(*blob, context);
+            if (!plain) {
+                failures.push_back("issue_history " + std::to_string(id) + " (in-flight order key)");
+                continue;
+            }
+            progress.sealed_key = base64_encode(keys.seal(*plain, context));
+            std::unique_ptr<sql::PreparedStatement> u(conn->prepareStatement(
+                "UPDATE issue_history SET acme_state = ? WHERE id = ? AND acme_state = ?"));
+            u->setString(1, progress.to_json());
+            u->setInt64(2, id);
+            u->setString(3, state);
             secrets += u->executeUpdate();
         }
     }

@@ -31,7 +31,7 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 }
 
 std::string key_context(std::int64_t history_id) {
-    return "issue_history." + std::to_string(history_id);
+    return order_key_context(history_id);
 }
 
 }  // namespace

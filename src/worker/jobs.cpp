@@ -47,6 +47,10 @@ std::string acme_progress::to_json() const {
     return json::serialize(o);
 }
 
+std::string order_key_context(std::int64_t history_id) {
+    return "issue_history." + std::to_string(history_id);
+}
+
 task<std::optional<domain::issue_row>> issue_jobs::claim(std::string owner, std::int64_t lease_until) {
     return r_.db->transact(
         [this, owner, lease_until](repo::work& w) -> result<std::optional<domain::issue_row>> {

@@ -4,6 +4,7 @@
 #include "openssl_cli.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/aead.hpp"
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/zip.hpp"
 
@@ -553,6 +554,19 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
                   .status,
               201);
     server_.reset();
+    // An order in flight: its certificate key sealed on its row (as a worker stores it) under version 1.
+    schema_->exec(
+        "INSERT INTO issue_history (cert_id, user_id, status, inflight_cert_id, run_after, created_at) "
+        "SELECT id, user_id, 'PENDING', id, 4102444800, 1 FROM certificates WHERE id = " +
+        c);
+    auto const row = schema_->query_int("SELECT MAX(id) FROM issue_history");
+    crypto::keyring v1;
+    v1.add(1, *hex_decode(test_master_key_hex()));
+    std::string const order_key = "the order's certificate key";
+    std::string const context = "issue_history." + std::to_string(row);
+    schema_->exec("UPDATE issue_history SET acme_state = JSON_OBJECT('key', '" +
+                  base64_encode(v1.seal(order_key, context)) +
+                  "', 'order_url', 'https://ca/order/1') WHERE id = " + std::to_string(row));
 
     // Version 2 becomes current; version 1 stays readable through the retired-keys file.
     std::string const v2(64, 'b');
@@ -570,7 +584,7 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(
         r.output.find(
-            "re-wrapped 1 certificate data key(s) and re-sealed 3 secret(s) under master key version 2"),
+            "re-wrapped 1 certificate data key(s) and re-sealed 4 secret(s) under master key version 2"),
         std::string::npos)
         << r.output;
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE key_version = 2"), 1);
@@ -584,6 +598,14 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
                   0)
             << col;
     }
+    // The in-flight order's key is under version 2 now, and the rest of its progress is as it was.
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM issue_history WHERE id = " + std::to_string(row) +
+                  " AND SUBSTRING(FROM_BASE64(JSON_VALUE(acme_state, '$.key')), 2, 4) = "
+                  "CHAR(0, 0, 0, 2) AND JSON_VALUE(acme_state, '$.order_url') = 'https://ca/order/1'"),
+              1);
+    schema_->exec("DELETE FROM issue_history WHERE id = " +
+                  std::to_string(row));  // frees the certificate's slot
     auto again = run_server_command({"rewrap-keys", "--config", (dir_.path() / "v2.json").string()}, env);
     EXPECT_NE(again.output.find("re-wrapped 0 certificate data key(s) and re-sealed 0 secret(s)"),
               std::string::npos)

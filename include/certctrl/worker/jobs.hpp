@@ -13,6 +13,9 @@ namespace certctrl::worker {
 using service::task;
 
 /// What a worker has achieved of an ACME order, kept on the row (as JSON) so any instance can resume it.
+/// The sealing context of an in-flight order's certificate key (acme_progress::sealed_key): bound to its row.
+std::string order_key_context(std::int64_t history_id);
+
 struct acme_progress {
     std::string
         sealed_key;         // the certificate key, sealed under the master key (base64); "" before it is made
