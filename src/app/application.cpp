@@ -356,19 +356,28 @@ int rewrap_keys(config::config const& cfg) {
             data_keys += u->executeUpdate();
         }
     }
+    // Every secret ends sealed under the current version and bound to its row; secrets of older releases
+    // (bound to their user only) open under the legacy context and are bound now.
     struct sealed_column {
         char const* table;
         char const* column;
-        std::string (*context)(std::int64_t user_id);
+        std::string (*context)(std::int64_t user_id, std::int64_t id);
+        std::string (*legacy)(std::int64_t user_id);
     };
+    using accounts = service::acme_account_service;
     static sealed_column const columns[] = {
         {"acme_accounts", "enc_account_key",
-         [](std::int64_t u) { return service::acme_account_service::seal_context(u, "key"); }},
+         [](std::int64_t u, std::int64_t id) { return accounts::seal_context(u, "key", id); },
+         [](std::int64_t u) { return accounts::legacy_seal_context(u, "key"); }},
         {"acme_accounts", "enc_eab_hmac",
-         [](std::int64_t u) { return service::acme_account_service::seal_context(u, "eab"); }},
-        {"cas", "enc_private_key", [](std::int64_t u) { return service::ca_service::seal_context(u); }},
+         [](std::int64_t u, std::int64_t id) { return accounts::seal_context(u, "eab", id); },
+         [](std::int64_t u) { return accounts::legacy_seal_context(u, "eab"); }},
+        {"cas", "enc_private_key",
+         [](std::int64_t u, std::int64_t id) { return service::ca_service::seal_context(u, id); },
+         [](std::int64_t u) { return service::ca_service::legacy_seal_context(u); }},
         {"dns_providers", "enc_credentials",
-         [](std::int64_t u) { return service::dns_provider_service::seal_context(u); }},
+         [](std::int64_t u, std::int64_t id) { return service::dns_provider_service::seal_context(u, id); },
+         [](std::int64_t u) { return service::dns_provider_service::legacy_seal_context(u); }},
     };
     for (auto const& col : columns) {
         std::unique_ptr<sql::Statement> st(conn->createStatement());
@@ -377,12 +386,12 @@ int rewrap_keys(config::config const& cfg) {
                                                             " IS NOT NULL"));
         while (rs->next()) {
             std::string const blob = rs->getString(3);
-            if (crypto::keyring::version_of(blob) == current) {
-                continue;
-            }
             std::int64_t const id = rs->getInt64(1);
-            std::string const context = col.context(rs->getInt64(2));
-            auto plain = keys.open(blob, context);
+            std::string const context = col.context(rs->getInt64(2), id);
+            if (crypto::keyring::version_of(blob) == current && keys.open(blob, context)) {
+                continue;  // current and bound to its row already
+            }
+            auto plain = keys.open_either(blob, context, col.legacy(rs->getInt64(2)));
             if (!plain) {
                 failures.push_back(std::string(col.table) + " " + std::to_string(id) + " (" + col.column +
                                    ")");

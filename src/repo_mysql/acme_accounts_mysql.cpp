@@ -110,6 +110,32 @@ class mysql_acme_accounts final : public acme_account_repository {
             use_awaitable);
     }
 
+    task<bool> set_secrets(std::int64_t user_id, std::int64_t id, std::string enc_account_key,
+                           std::string enc_eab_hmac) override {
+        return db::async_offload(
+            pool_,
+            [=](sql::Connection& c) -> result<bool> {
+                auto ps = prepare(
+                    c,
+                    "UPDATE acme_accounts SET enc_account_key = ?, enc_eab_hmac = ? WHERE user_id = ? "
+                    "AND id = ?");
+                if (enc_account_key.empty()) {
+                    ps->setNull(1, 0);
+                } else {
+                    ps->setString(1, enc_account_key);
+                }
+                if (enc_eab_hmac.empty()) {
+                    ps->setNull(2, 0);
+                } else {
+                    ps->setString(2, enc_eab_hmac);
+                }
+                ps->setInt64(3, user_id);
+                ps->setInt64(4, id);
+                return ps->executeUpdate() > 0;
+            },
+            use_awaitable);
+    }
+
     task<bool> ca_belongs_to(std::int64_t user_id, std::int64_t ca_id) override {
         return db::async_offload(
             pool_,

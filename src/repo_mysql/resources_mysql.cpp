@@ -63,6 +63,13 @@ class mysql_cas final : public ca_repository {
         return ca;
     }
 
+    void set_key(work& w, std::int64_t id, std::string const& enc_private_key) override {
+        auto ps = prepare(conn(w), "UPDATE cas SET enc_private_key = ? WHERE id = ?");
+        ps->setString(1, enc_private_key);
+        ps->setInt64(2, id);
+        ps->executeUpdate();
+    }
+
     page<domain::ca> list(work& w, std::int64_t user_id, page_query const& q) override {
         return list_page<domain::ca>(conn(w), "cas", ca_columns, user_id, q, read_ca);
     }

@@ -1,13 +1,20 @@
 #include "certctrl/service/acme_accounts.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "certctrl/core/ids.hpp"
 #include "certctrl/crypto/keys.hpp"
 #include "certctrl/service/compute.hpp"
 
 namespace certctrl::service {
 
-std::string acme_account_service::seal_context(std::int64_t user_id, std::string_view what) {
+std::string acme_account_service::legacy_seal_context(std::int64_t user_id, std::string_view what) {
     return "acme_accounts." + std::string(what) + ":" + std::to_string(user_id);
+}
+
+std::string acme_account_service::seal_context(std::int64_t user_id, std::string_view what,
+                                               std::int64_t account_id) {
+    return legacy_seal_context(user_id, what) + ":" + std::to_string(account_id);
 }
 
 task<domain::acme_account> acme_account_service::create(std::int64_t user_id, domain::acme_account_input in) {
@@ -38,19 +45,37 @@ task<domain::acme_account> acme_account_service::create(std::int64_t user_id, do
     a.leaf_rsa_bits = in.leaf_rsa_bits;
     a.leaf_ec_curve = in.leaf_ec_curve;
     a.cert_valid_seconds = in.cert_valid_seconds;
+    std::string account_pem;
     if (!in.key_algorithm.empty()) {
         auto alg = *crypto::parse_key_algorithm(in.key_algorithm);
         auto keygen = [alg] { return crypto::generate_private_key_pem(alg); };  // named: see compute.hpp
         auto aw_key = async_compute(cpu_, std::move(keygen));
         std::string pem = co_await std::move(aw_key);
-        a.enc_account_key = keys_.seal(pem, seal_context(user_id, "key"));
+        account_pem = pem;
+        a.enc_account_key = keys_.seal(pem, legacy_seal_context(user_id, "key"));
     }
     if (!in.eab_hmac_key.empty()) {
-        a.enc_eab_hmac = keys_.seal(in.eab_hmac_key, seal_context(user_id, "eab"));
+        a.enc_eab_hmac = keys_.seal(in.eab_hmac_key, legacy_seal_context(user_id, "eab"));
     }
     a.created_at = a.updated_at = unix_now();
     auto aw_create = repo_.create(std::move(a));
-    co_return co_await std::move(aw_create);
+    auto created = co_await std::move(aw_create);
+    if (!created || (account_pem.empty() && in.eab_hmac_key.empty())) {
+        co_return created;
+    }
+    // Now that the row has its id, its secrets are sealed bound to it. Should this write fail, the user-bound
+    // blobs still open (and rewrap-keys binds them later).
+    if (!account_pem.empty()) {
+        created->enc_account_key = keys_.seal(account_pem, seal_context(user_id, "key", created->id));
+    }
+    if (!in.eab_hmac_key.empty()) {
+        created->enc_eab_hmac = keys_.seal(in.eab_hmac_key, seal_context(user_id, "eab", created->id));
+    }
+    auto aw_bind = repo_.set_secrets(user_id, created->id, created->enc_account_key, created->enc_eab_hmac);
+    if (auto bound = co_await std::move(aw_bind); !bound || !*bound) {
+        spdlog::warn("ACME account {}: binding its keys to the row failed; left user-bound", created->id);
+    }
+    co_return created;
 }
 
 task<domain::acme_account> acme_account_service::get(std::int64_t user_id, std::int64_t id) {

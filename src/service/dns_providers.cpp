@@ -1,5 +1,7 @@
 #include "certctrl/service/dns_providers.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "certctrl/core/ids.hpp"
 
 #include <boost/json/parse.hpp>
@@ -7,8 +9,12 @@
 
 namespace certctrl::service {
 
-std::string dns_provider_service::seal_context(std::int64_t user_id) {
+std::string dns_provider_service::legacy_seal_context(std::int64_t user_id) {
     return "dns_providers.credentials:" + std::to_string(user_id);
+}
+
+std::string dns_provider_service::seal_context(std::int64_t user_id, std::int64_t provider_id) {
+    return legacy_seal_context(user_id) + ":" + std::to_string(provider_id);
 }
 
 namespace {}  // namespace
@@ -24,11 +30,24 @@ task<domain::dns_provider> dns_provider_service::create(std::int64_t user_id, do
     p.kind = in.kind;
     p.settings = in.settings;
     if (!in.credentials.empty()) {
-        p.enc_credentials = keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id));
+        p.enc_credentials = keys_.seal(boost::json::serialize(in.credentials), legacy_seal_context(user_id));
     }
     p.created_at = p.updated_at = unix_now();
     auto aw = repo_.create(std::move(p));
-    co_return co_await std::move(aw);
+    auto created = co_await std::move(aw);
+    if (!created || in.credentials.empty()) {
+        co_return created;
+    }
+    // Now that the row has its id, the credentials are sealed bound to it. Should this write fail, the
+    // user-bound blob still opens (and rewrap-keys binds it later).
+    created->enc_credentials =
+        keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id, created->id));
+    auto aw_bind = repo_.replace(*created);
+    if (auto bound = co_await std::move(aw_bind); !bound || !*bound) {
+        spdlog::warn("DNS provider {}: binding its credentials to the row failed; left user-bound",
+                     created->id);
+    }
+    co_return created;
 }
 
 task<domain::dns_provider> dns_provider_service::get(std::int64_t user_id, std::int64_t id) {
@@ -60,7 +79,7 @@ task<domain::dns_provider> dns_provider_service::replace(std::int64_t user_id, s
     p.settings = in.settings;
     p.enc_credentials = in.credentials.empty()
                             ? std::string()
-                            : keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id));
+                            : keys_.seal(boost::json::serialize(in.credentials), seal_context(user_id, id));
     p.updated_at = unix_now();
     auto aw_replace = repo_.replace(p);
     auto done = co_await std::move(aw_replace);
@@ -90,7 +109,8 @@ result<boost::json::object> dns_provider_service::credentials(domain::dns_provid
     if (p.enc_credentials.empty()) {
         return boost::json::object{};
     }
-    auto plain = keys_.open(p.enc_credentials, seal_context(p.user_id));
+    auto plain =
+        keys_.open_either(p.enc_credentials, seal_context(p.user_id, p.id), legacy_seal_context(p.user_id));
     if (!plain) {
         return plain.error();
     }

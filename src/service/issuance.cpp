@@ -50,7 +50,8 @@ struct issuance_service::issuers {
                 return it->second.second;
             }
         }
-        auto ca_key = keys.open(ca.enc_private_key, ca_service::seal_context(ca.user_id));
+        auto ca_key = keys.open_either(ca.enc_private_key, ca_service::seal_context(ca.user_id, ca.id),
+                                       ca_service::legacy_seal_context(ca.user_id));
         if (!ca_key) {
             throw std::runtime_error("The CA key does not open (master key changed?)");
         }

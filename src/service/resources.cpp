@@ -22,8 +22,12 @@ app_error not_found(char const* what) {
 
 // ------------------------------------------------------------------------------------------------ CAs
 
-std::string ca_service::seal_context(std::int64_t user_id) {
+std::string ca_service::legacy_seal_context(std::int64_t user_id) {
     return "cas.key:" + std::to_string(user_id);
+}
+
+std::string ca_service::seal_context(std::int64_t user_id, std::int64_t ca_id) {
+    return legacy_seal_context(user_id) + ":" + std::to_string(ca_id);
 }
 
 task<domain::ca> ca_service::create(std::int64_t user_id, domain::ca_input in) {
@@ -58,7 +62,7 @@ task<domain::ca> ca_service::create(std::int64_t user_id, domain::ca_input in) {
     c.subject = in.subject;
     c.subject_line = root->info.subject;
     c.cert_pem = root->cert_pem;
-    c.enc_private_key = keys_.seal(root->key_pem, seal_context(user_id));
+    c.enc_private_key = "";  // sealed once the row has its id (below), in the same transaction
     c.key_version = static_cast<int>(keys_.current_version());
     c.serial_number = root->info.serial_hex;
     c.path_length = in.path_length;
@@ -67,7 +71,12 @@ task<domain::ca> ca_service::create(std::int64_t user_id, domain::ca_input in) {
     c.not_before = root->info.not_before;
     c.not_after = root->info.not_after;
     c.created_at = c.updated_at = unix_now();
-    auto op = r_.db->read([this, &c](repo::work& w) -> result<domain::ca> { return r_.cas->insert(w, c); });
+    auto op = r_.db->transact([this, &c, &root](repo::work& w) -> result<domain::ca> {
+        domain::ca made = r_.cas->insert(w, c);
+        made.enc_private_key = keys_.seal(root->key_pem, seal_context(made.user_id, made.id));
+        r_.cas->set_key(w, made.id, made.enc_private_key);
+        return made;
+    });
     co_return co_await std::move(op);
 }
 

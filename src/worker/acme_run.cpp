@@ -124,8 +124,10 @@ net::awaitable<result<bool>> acme_run::guard_for(std::chrono::seconds step) {
 
 net::awaitable<result<bool>> acme_run::open_account() {
     auto const& account = ctx_.account;
-    auto key = env_.keys.open(account.enc_account_key,
-                              service::acme_account_service::seal_context(ctx_.cert.user_id, "key"));
+    using accounts = service::acme_account_service;
+    auto key = env_.keys.open_either(account.enc_account_key,
+                                     accounts::seal_context(ctx_.cert.user_id, "key", account.id),
+                                     accounts::legacy_seal_context(ctx_.cert.user_id, "key"));
     if (!key) {
         co_return make_error(errc::internal,
                              "The ACME account key does not open (was the master key changed?)");
@@ -133,8 +135,9 @@ net::awaitable<result<bool>> acme_run::open_account() {
     account_key_ = std::move(*key);
     std::string eab_hmac;
     if (account.eab_kid && !account.enc_eab_hmac.empty()) {
-        auto h = env_.keys.open(account.enc_eab_hmac,
-                                service::acme_account_service::seal_context(ctx_.cert.user_id, "eab"));
+        auto h = env_.keys.open_either(account.enc_eab_hmac,
+                                       accounts::seal_context(ctx_.cert.user_id, "eab", account.id),
+                                       accounts::legacy_seal_context(ctx_.cert.user_id, "eab"));
         if (!h) {
             co_return make_error(errc::internal, "The EAB key does not open (was the master key changed?)");
         }

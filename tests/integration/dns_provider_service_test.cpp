@@ -45,6 +45,21 @@ TEST(DnsProviderService, CredentialsOpenForTheOwnerOnly) {
     service::dns_provider_service wrong(*repo, other);
     EXPECT_FALSE(wrong.credentials(*loaded));
     EXPECT_FALSE(run_awaitable(svc.get(uid + 1, created->id)));  // not visible to another user either
+
+    // Bound to the row too: a second provider's blob copied onto the first does not open there.
+    in.credentials = {{"api_token", "tok-of-the-second"}};
+    auto second = run_awaitable(svc.create(uid, in));
+    ASSERT_TRUE(second);
+    auto swapped = *loaded;
+    swapped.enc_credentials = run_awaitable(svc.get(uid, second->id))->enc_credentials;
+    EXPECT_FALSE(svc.credentials(swapped)) << "another row's credentials opened";
+    // A blob of an older release (bound to the user only) still opens.
+    auto legacy = *loaded;
+    legacy.enc_credentials =
+        keys.seal(R"({"api_token":"old"})", service::dns_provider_service::legacy_seal_context(uid));
+    auto old = svc.credentials(legacy);
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->at("api_token").as_string(), "old");
 }
 
 }  // namespace

@@ -31,10 +31,12 @@ TEST_F(ResourcesRepo, CaKeyOpensOnlyForItsOwnerAndMatchesTheCertificate) {
     EXPECT_EQ(loaded->cert_pem, ca->cert_pem);
     EXPECT_EQ(loaded->subject.country, "SE");
     EXPECT_EQ(loaded->valid_days, 30);
-    auto key = keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid));
+    auto key = keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid, ca->id));
     ASSERT_TRUE(key);
     EXPECT_EQ(crypto::algorithm_of_pem(*key), crypto::key_algorithm::ecdsa_p256);
-    EXPECT_FALSE(keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid + 1)));
+    EXPECT_FALSE(keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid + 1, ca->id)));
+    EXPECT_FALSE(keys_.open(loaded->enc_private_key, service::ca_service::seal_context(uid, ca->id + 1)))
+        << "bound to its row: a blob copied to another CA of the same user does not open";
     auto info = crypto::inspect_certificate_pem(loaded->cert_pem);
     ASSERT_TRUE(info);
     EXPECT_TRUE(info->is_ca);

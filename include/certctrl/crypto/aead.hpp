@@ -49,6 +49,12 @@ class keyring {
 
     /// Opens a blob from seal(). Errors: internal (unknown version, tampered, wrong context).
     result<std::string> open(std::string_view blob, std::string_view context) const;
+    /// open() under `context`, else under `legacy` (a context an older release sealed with). Errors: as open.
+    result<std::string> open_either(std::string_view blob, std::string_view context,
+                                    std::string_view legacy) const {
+        auto r = open(blob, context);
+        return r ? r : open(blob, legacy);
+    }
 
     /// Wraps a data key under the current version, `context` (e.g. "certificates.7") bound as AAD.
     /// Throws std::logic_error when the keyring is empty.

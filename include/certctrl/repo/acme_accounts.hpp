@@ -17,6 +17,9 @@ class acme_account_repository {
                               std::int64_t now) = 0;
     /// Errors: conflict when certificates still use the account.
     virtual task<bool> remove(std::int64_t user_id, std::int64_t id) = 0;
+    /// Replaces the sealed account and EAB keys ("" leaves that column NULL).
+    virtual task<bool> set_secrets(std::int64_t user_id, std::int64_t id, std::string enc_account_key,
+                                   std::string enc_eab_hmac) = 0;
     /// True when `ca_id` is a CA of `user_id`.
     virtual task<bool> ca_belongs_to(std::int64_t user_id, std::int64_t ca_id) = 0;
 };

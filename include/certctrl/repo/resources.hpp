@@ -26,6 +26,8 @@ class ca_repository {
     virtual page<domain::ca> list(work& w, std::int64_t user_id, page_query const& q) = 0;
     virtual std::optional<domain::ca> get(work& w, std::int64_t user_id, std::int64_t id,
                                           row_lock lock = row_lock::none) = 0;
+    /// Replaces the sealed key of CA `id`.
+    virtual void set_key(work& w, std::int64_t id, std::string const& enc_private_key) = 0;
     /// Deletes a CA. Throws a referenced-row error (conflict) while an ACME account uses it.
     virtual void remove(work& w, std::int64_t id) = 0;
     /// Counts a certificate issued under the CA.

@@ -31,7 +31,10 @@ class acme_account_service {
 
     /// The sealing context of an account's secrets: bound to the owner, so a blob moved to another user
     /// fails.
-    static std::string seal_context(std::int64_t user_id, std::string_view what);
+    /// The context an account's `what` ("key", "eab") is sealed under: bound to its user and row.
+    static std::string seal_context(std::int64_t user_id, std::string_view what, std::int64_t account_id);
+    /// The context of releases before row binding (user only): still opened, re-sealed by rewrap-keys.
+    static std::string legacy_seal_context(std::int64_t user_id, std::string_view what);
 
   private:
     repo::acme_account_repository& repo_;

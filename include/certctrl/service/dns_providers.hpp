@@ -28,7 +28,11 @@ class dns_provider_service {
     task<bool> remove(std::int64_t user_id, std::int64_t id);
 
     /// The sealing context of a provider's credentials: bound to the owner.
-    static std::string seal_context(std::int64_t user_id);
+    /// The context a provider's credentials are sealed under: bound to its row (and user), so a blob copied
+    /// to another provider does not open there.
+    static std::string seal_context(std::int64_t user_id, std::int64_t provider_id);
+    /// The context of releases before row binding (user only): still opened, re-sealed by rewrap-keys.
+    static std::string legacy_seal_context(std::int64_t user_id);
 
     /// The credentials of a provider, opened (for the issuance engine only; never for responses).
     result<boost::json::object> credentials(domain::dns_provider const& p) const;

@@ -33,8 +33,10 @@ class ca_service {
     /// conflict (an ACME account still uses it).
     task<bool> remove(std::int64_t user_id, std::int64_t id);
 
-    /// The sealing context of a CA key: bound to the owner.
-    static std::string seal_context(std::int64_t user_id);
+    /// The sealing context of a CA key: bound to the owner and the CA's row.
+    static std::string seal_context(std::int64_t user_id, std::int64_t ca_id);
+    /// The context of releases before row binding (owner only): still opened, re-sealed by rewrap-keys.
+    static std::string legacy_seal_context(std::int64_t user_id);
 
   private:
     repo::repositories& r_;
