@@ -537,6 +537,10 @@ task<device_auth_service::registration_answer> device_auth_service::re_register(
     co_return a;
 }
 
+bool device_auth_service::signed_here(std::string_view token) const {
+    return verify_device_token(keys_, token, unix_now()).has_value();
+}
+
 task<domain::principal> device_auth_service::authenticate(std::string token) {
     auto claims = verify_device_token(keys_, token, unix_now());
     if (!claims) {

@@ -2,6 +2,8 @@
 // nothing; shares) against the real MariaDB, through the certificate service that applies them.
 #include "service_stack.hpp"
 
+#include "certctrl/service/domains.hpp"
+
 #include <cppconn/connection.h>
 
 #include <gtest/gtest.h>
@@ -55,6 +57,27 @@ TEST_F(DomainClaims, ExactNamesAndWildcardsBelongToTheFirstClaimer) {
     // The owner holds more certificates for the same name.
     EXPECT_TRUE(create(alice, aa, {"www.a.test"}));
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM domain_claims"), 5);
+}
+
+// What a worker checks before ordering (a renewal, or a name transferred since the request): a name another
+// user now holds stops it; the owner's and a shared user's names pass; nothing is claimed by checking.
+TEST_F(DomainClaims, TheWorkersCheckStopsANameAnotherUserHolds) {
+    auto alice = user("alice@x.y");
+    auto bob = user("bob@x.y");
+    ASSERT_TRUE(run_awaitable(certs_->create(alice, cert_input(account(alice), "*.w.test"))));
+    auto check = [&](std::int64_t uid, std::vector<std::string> names) {
+        return run_awaitable(repos_.db->read([&](repo::work& w) -> result<bool> {
+            auto r = service::check_names(*repos_.domains, w, uid, names);
+            return r ? r : result<bool>(false);
+        }));
+    };
+    EXPECT_TRUE(*check(alice, {"a.w.test", "*.w.test"}));
+    EXPECT_FALSE(*check(bob, {"free.test", "deep.a.w.test"})) << "below alice's wildcard";
+    EXPECT_TRUE(*check(bob, {"free.test"}));
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM domain_claims WHERE name = 'free.test'"), 0);
+    schema_->exec("INSERT INTO domain_shares (name, user_id, created_at) VALUES ('*.w.test', " +
+                  std::to_string(bob) + ", 1)");
+    EXPECT_TRUE(*check(bob, {"deep.a.w.test"}));
 }
 
 TEST_F(DomainClaims, SelfCaCertificatesClaimNothing) {

@@ -8,28 +8,34 @@
 namespace certctrl::test {
 namespace {
 
-using IssueLeases = ServiceStack;
+constexpr std::int64_t now = 1'700'000'000;
+
+class IssueLeases : public ServiceStack {
+  protected:
+    // A new certificate of `uid` for `name` and a PENDING row of `kind` for it: the row's id.
+    std::int64_t queued_row(std::int64_t uid, std::int64_t acct, std::string const& name, char const* kind) {
+        auto cert = run_awaitable(certs_->create(uid, cert_input(acct, name)));
+        EXPECT_TRUE(cert);
+        return in_read([&](repo::work& w) -> result<std::int64_t> {
+            domain::issue_row row;
+            row.cert_id = cert->id;
+            row.user_id = uid;
+            row.attempt = 1;
+            row.kind = kind;
+            row.created_at = now;
+            return *repos_.issuance->insert(w, row, now);
+        });
+    }
+};
 
 TEST_F(IssueLeases, AWorkerThatLostItsLeaseChangesNothing) {
     auto uid = user("lease@x.y");
-    auto cert = run_awaitable(certs_->create(uid, cert_input(account(uid), "lease.test")));
-    ASSERT_TRUE(cert);
-    std::int64_t const now = 1'700'000'000;
-    auto id = in_read([&](repo::work& w) -> result<std::int64_t> {
-        domain::issue_row row;
-        row.cert_id = cert->id;
-        row.user_id = uid;
-        row.attempt = 1;
-        row.kind = "issue";
-        row.created_at = now;
-        auto inserted = repos_.issuance->insert(w, row, now);
-        if (!inserted) {
-            return make_error(errc::internal, "no row");
-        }
-        EXPECT_TRUE(repos_.issuance->start(w, *inserted, "worker-a", now + 60, now));
+    auto const id = queued_row(uid, account(uid), "lease.test", "issue");
+    in_read([&](repo::work& w) -> result<bool> {
+        EXPECT_TRUE(repos_.issuance->start(w, id, "worker-a", now + 60, now));
         // The lease expired; worker b took the row over.
-        repos_.issuance->take(w, *inserted, "worker-b", now + 600, now + 100);
-        return *inserted;
+        repos_.issuance->take(w, id, "worker-b", now + 600, now + 100);
+        return true;
     });
     auto const stale = in_read([&](repo::work& w) -> result<std::vector<bool>> {
         return std::vector<bool>{
@@ -60,19 +66,8 @@ TEST_F(IssueLeases, AUserAtItsCapOfRunningRowsWaitsForTheOthers) {
     auto busy = user("busy@x.y");
     auto quiet = user("quiet@x.y");
     auto busy_acct = account(busy);
-    std::int64_t const now = 1'700'000'000;
     auto queue = [&](std::int64_t uid, std::int64_t acct, std::string const& name) {
-        auto cert = run_awaitable(certs_->create(uid, cert_input(acct, name)));
-        EXPECT_TRUE(cert);
-        return in_read([&](repo::work& w) -> result<std::int64_t> {
-            domain::issue_row row;
-            row.cert_id = cert->id;
-            row.user_id = uid;
-            row.attempt = 1;
-            row.kind = "renew";
-            row.created_at = now;
-            return *repos_.issuance->insert(w, row, now);
-        });
+        return queued_row(uid, acct, name, "renew");
     };
     std::vector<std::int64_t> busy_rows;
     for (int i = 0; i < 4; ++i) {

@@ -110,6 +110,9 @@ class device_auth_service {
     /// The principal behind a device access token: the device is the user's and ACTIVE, its session open.
     /// Errors: unauthenticated, bad_request, forbidden.
     task<domain::principal> authenticate(std::string token);
+    /// True when `token` is a device access token this server signed and it has not expired (no database
+    /// read: authenticate() checks the device and session).
+    bool signed_here(std::string_view token) const;
     /// PUT .../devices/:device_id {status?, name?}: REVOKED or LOST ends the device's sessions (its tokens
     /// stop working at once). Errors: not_found.
     task<domain::device> update_device(std::int64_t user_id, std::int64_t device_id, std::string status,
