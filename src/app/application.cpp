@@ -395,6 +395,12 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
     service::device_service device_side(repos, feed_signals, keys, notifier, cfg.devices);
+    service::device_sockets sockets(repos, std::chrono::milliseconds(500));
+    metrics.add_source([&sockets](std::string& out) {
+        out += "# HELP certctrl_device_websockets_open Device WebSockets open in this instance.\n";
+        out += "# TYPE certctrl_device_websockets_open gauge\n";
+        out += fmt::format("certctrl_device_websockets_open {}\n", sockets.size());
+    });
     worker::issue_jobs jobs(repos, cfg.issuance.max_concurrent_per_user);
 
     http::router api_routes;
@@ -411,11 +417,10 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_rendered_certificates_lookups_total{{result=\"miss\"}} {}\n",
                            rendered.misses());
     });
-    handlers::services handler_services{identity.auth,   identity.api_keys, identity.limits,
-                                        identity.audit,  device_auth,       device_side,
-                                        install_configs, certificates,      cas,
-                                        issuance,        acme_accounts,     dns_providers,
-                                        domains,         rendered,          cfg,
+    handlers::services handler_services{identity.auth, identity.api_keys, identity.limits, identity.audit,
+                                        device_auth,   device_side,       install_configs, certificates,
+                                        cas,           issuance,          acme_accounts,   dns_providers,
+                                        domains,       sockets,           rendered,        cfg,
                                         origins};
     handlers::add_routes(api_routes, handler_services);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
@@ -453,6 +458,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     api.start();
     asio::co_spawn(ioc, housekeeping(identity.auth, identity.limits, device_auth), asio::detached);
     asio::co_spawn(ioc, notifier.run(), asio::detached);
+    asio::co_spawn(ioc, sockets.run(), asio::detached);
     asio::co_spawn(ioc, identity.credentials.run(), asio::detached);
     metrics.add_source([&c = identity.credentials](std::string& out) {
         out +=

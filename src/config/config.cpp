@@ -196,6 +196,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("body_limit_bytes", c.server.body_limit_bytes, 1024, std::int64_t{1} << 30);
         r.read_int("unauthenticated_body_limit_bytes", c.server.unauthenticated_body_limit_bytes, 1024,
                    std::size_t{64} * 1024 * 1024);
+        r.read_int("websocket_message_limit_bytes", c.server.websocket_message_limit_bytes, 1024,
+                   std::size_t{16} * 1024 * 1024);
         r.read_ms("read_timeout_ms", c.server.read_timeout, 100, 3600000);
         r.read_ms("idle_timeout_ms", c.server.idle_timeout, 100, 3600000);
         r.read_ms("write_timeout_ms", c.server.write_timeout, 100, 3600000);
@@ -398,7 +400,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
     }
     if (auto const* s = top.section("devices")) {
         section_reader r(*s, "devices");
-        r.read_int("access_token_ttl_seconds", c.devices.access_token_ttl_seconds, 60, 86400);
+        r.read_int("access_token_ttl_seconds", c.devices.access_token_ttl_seconds, 5, 86400);
         r.read_int("refresh_token_ttl_seconds", c.devices.refresh_token_ttl_seconds, 3600, 365 * 86400);
         r.read_int("registration_code_ttl_seconds", c.devices.registration_code_ttl_seconds, 60, 3600);
         r.read("verification_uri", c.devices.verification_uri);

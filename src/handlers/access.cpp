@@ -96,9 +96,16 @@ http::awaitable<result<std::optional<domain::principal>>> authenticate(http::req
 }
 
 // The principal of a device route: `Authorization: Bearer <device access token>` (agent contract 2.4).
-http::awaitable<result<domain::principal>> authenticate_device(http::request_context const& ctx,
-                                                               services& s) {
+http::awaitable<result<domain::principal>> authenticate_device(http::request_context const& ctx, services& s,
+                                                               bool token_in_query) {
     auto auth = ctx.req.find(bh::field::authorization);
+    if (auth == ctx.req.end() && token_in_query) {
+        // Browsers' WebSocket API cannot set headers; the agent contract (6.3) allows ?token= there.
+        if (auto t = http::query_value(ctx.query, "token"); t && !t->empty()) {
+            auto aw_q = s.device_auth.authenticate(*t);
+            co_return co_await std::move(aw_q);
+        }
+    }
     if (auth == ctx.req.end()) {
         co_return make_error(errc::unauthenticated,
                              "Device routes need 'Authorization: Bearer <device access token>'");
@@ -165,7 +172,7 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         co_return co_await std::move(aw_5);
     }
     if (rule.kind == who::device) {
-        auto aw_dev = authenticate_device(ctx, s);
+        auto aw_dev = authenticate_device(ctx, s, rule.token_in_query);
         auto dev = co_await std::move(aw_dev);
         if (!dev) {
             if (dev.error().code == errc::unauthenticated) {

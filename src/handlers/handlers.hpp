@@ -30,6 +30,9 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
 http::awaitable<http::response> refresh_device_tokens(http::request_context& ctx, services& s);
 http::awaitable<http::response> device_approval_page(http::request_context& ctx, services& s);
 
+// device_socket.cpp
+http::awaitable<http::response> device_websocket(http::request_context& ctx, services& s);
+
 // devices.cpp
 http::awaitable<http::response> device_updates(http::request_context& ctx, services& s);
 http::awaitable<http::response> get_install_config(http::request_context& ctx, services& s);

@@ -57,6 +57,12 @@ access me_id_in_body(std::string obtype) {
 access device() {
     return rule_of(who::device);
 }
+// A device access token in the Authorization header or, for WebSockets, in ?token=.
+access device_socket() {
+    access a = rule_of(who::device);
+    a.token_in_query = true;
+    return a;
+}
 access admin() {
     return rule_of(who::admin);
 }
@@ -254,6 +260,10 @@ std::vector<route> const& route_table() {
         {bh::verb::post, "/auth/refresh", anyone_counted(), refresh_device_tokens},
         {bh::verb::post, "/apiv1/device/registration", anyone_counted(), register_with_code},
         {bh::verb::get, "/apiv1/devices/self/updates", device(), device_updates},
+        {bh::verb::get, "/api/websocket", device_socket(), device_websocket},
+        {bh::verb::get, "/api/websocket/:device_id", device_socket(), device_websocket},
+        {bh::verb::get, "/api/tunnel", device_socket(), device_websocket},
+        {bh::verb::get, "/api/tunnel/:device_id", device_socket(), device_websocket},
         {bh::verb::get, "/apiv1/devices/self/install-config", device(), get_install_config},
         {bh::verb::get, "/apiv1/devices/self/certificates/:cert_id", device(), get_own_certificate},
         {bh::verb::get, "/apiv1/devices/self/certificates/:cert_id/deploy-materials", device(),

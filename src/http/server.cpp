@@ -4,6 +4,7 @@
 #include "certctrl/http/client.hpp"
 #include "certctrl/http/request_context.hpp"
 #include "certctrl/http/response.hpp"
+#include "websocket_impl.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -34,10 +35,12 @@ using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct server::connection {
-    explicit connection(tcp::socket s) : stream(std::move(s)) {}
-    beast::tcp_stream stream;
+    explicit connection(tcp::socket s) : stream(std::move(s)), ex(stream.get_executor()) {}
+    beast::tcp_stream stream;  // moved into `websocket` after an upgrade
+    asio::any_io_executor ex;
     bool idle = true;  // touched only on the connection's context
     std::string ip;    // the peer address counted against server.max_connections_per_ip ("" when not)
+    std::shared_ptr<beast_websocket> websocket;  // after an upgrade (on the connection's context)
 };
 
 namespace {
@@ -135,8 +138,10 @@ void server::begin_shutdown() {
     std::lock_guard lock(mutex_);
     for (auto const& [id, c] : connections_) {
         // On the connection's context (one thread), so `idle` is read without a race.
-        asio::post(c->stream.get_executor(), [c] {
-            if (c->idle) {
+        asio::post(c->ex, [c] {
+            if (c->websocket) {
+                c->websocket->close(1001, "server shutting down");
+            } else if (c->idle) {
                 c->stream.cancel();
             }
         });
@@ -197,7 +202,7 @@ awaitable<void> server::accept_loop() {
             asio::co_spawn(ex, refuse_connection(std::move(socket)), asio::detached);
             continue;
         }
-        asio::co_spawn(c->stream.get_executor(), run_connection(c, id), asio::detached);
+        asio::co_spawn(c->ex, run_connection(c, id), asio::detached);
     }
 }
 
@@ -323,7 +328,17 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             }
             std::string const client = client_address(peer, forwarded, limits_.trusted_proxies);
             std::string route;
-            response res = co_await dispatch(req, rid, client, route);
+            upgrade_fn upgrade;
+            response res = co_await dispatch(req, rid, client, route, upgrade);
+            if (upgrade && res.result() == bh::status::switching_protocols && !stopping_) {
+                metrics_.record(route, std::string(req.method_string()), 101,
+                                std::chrono::steady_clock::now() - started);
+                co_await run_websocket(c, req, std::move(upgrade), rid, client, route);
+                break;
+            }
+            if (res.result() == bh::status::switching_protocols) {
+                res = json_error(req, make_error(errc::unavailable, "The server is shutting down"));
+            }
             res.set("X-Request-Id", rid);
             res.set(bh::field::server, "certctrl");
             set_security_headers(res);
@@ -348,9 +363,12 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
     } catch (std::exception const& e) {
         spdlog::error("{}: connection from {} failed: {}", name_, peer, e.what());
     }
-    beast::error_code ec;
-    c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    c->stream.socket().close(ec);
+    if (!c->websocket) {  // else the websocket owns (and closed) the stream
+        beast::error_code ec;
+        c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        c->stream.socket().close(ec);
+    }
+    c->websocket.reset();
     {
         std::lock_guard lock(mutex_);
         connections_.erase(id);
@@ -363,8 +381,43 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
     metrics_.connection_closed();
 }
 
+awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request const& req, upgrade_fn fn,
+                                      std::string const& rid, std::string const& client,
+                                      std::string const& route) {
+    auto const opened = std::chrono::steady_clock::now();
+    c->idle = false;
+    c->websocket =
+        std::make_shared<beast_websocket>(std::move(c->stream), limits_.websocket_message_limit_bytes);
+    auto ch = c->websocket;
+    std::string_view target = req.target();
+    target = target.substr(0, target.find('?'));
+    auto accept_op = ch->accept(req);
+    if (!co_await std::move(accept_op)) {
+        spdlog::info("rid={} access {} {} GET {} route={} status=101 websocket handshake failed", rid, name_,
+                     client, target, route);
+        co_return;
+    }
+    spdlog::info("rid={} access {} {} GET {} route={} status=101 websocket open", rid, name_, client, target,
+                 route);
+    asio::co_spawn(c->ex, ch->write_loop(), asio::detached);
+    if (stopping_) {
+        ch->close(1001, "server shutting down");
+    }
+    try {
+        auto op = fn(ch);
+        co_await std::move(op);
+    } catch (std::exception const& e) {
+        spdlog::error("rid={} websocket handler failed: {}", rid, e.what());
+        ch->close(1011, "internal error");
+    }
+    auto fin = ch->finish();
+    co_await std::move(fin);
+    spdlog::info("rid={} websocket closed after {:.1f} s", rid,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count());
+}
+
 awaitable<response> server::dispatch(request& req, std::string const& request_id, std::string const& peer,
-                                     std::string& route_out) {
+                                     std::string& route_out, upgrade_fn& upgrade_out) {
     auto url = boost::urls::parse_origin_form(req.target());
     if (!url) {
         co_return json_error(req, make_error(errc::bad_request, "Malformed request target"));
@@ -398,13 +451,15 @@ awaitable<response> server::dispatch(request& req, std::string const& request_id
                         m.pattern,
                         std::move(path),
                         std::string(url->encoded_query()),
-                        std::nullopt};
+                        std::nullopt,
+                        {}};
     std::optional<response> out;
     try {
         out = co_await (*m.target)(ctx);
     } catch (std::exception const& e) {
         ctx.log(spdlog::level::err, "unhandled exception in {}: {}", m.pattern, e.what());
     }
+    upgrade_out = std::move(ctx.upgrade);
     if (!out) {
         co_return json_error(req, make_error(errc::internal, "Internal server error"));
     }

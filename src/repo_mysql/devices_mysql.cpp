@@ -95,6 +95,31 @@ class mysql_devices final : public device_repository {
             session_id, device_id);
     }
 
+    std::vector<std::int64_t> live_sessions(work& w, std::vector<std::int64_t> const& session_ids) override {
+        constexpr std::size_t group = 256;  // padded to whole groups, so the statement text stays the same
+        std::string in_list;
+        for (std::size_t i = 0; i < group; ++i) {
+            in_list += i == 0 ? "?" : ", ?";
+        }
+        std::string const q =
+            "SELECT s.id FROM device_sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = "
+            "d.user_id WHERE s.id IN (" +
+            in_list + ") AND s.terminated_at = 0 AND d.status = 'ACTIVE' AND u.status = 'ACTIVE'";
+        std::vector<std::int64_t> out;
+        for (std::size_t at = 0; at < session_ids.size(); at += group) {
+            auto ps = prepare(conn(w), q);
+            for (std::size_t k = 0; k < group; ++k) {
+                std::size_t const i = std::min(at + k, session_ids.size() - 1);
+                ps->setInt64(static_cast<unsigned>(k + 1), session_ids[i]);
+            }
+            rs_ptr rs(ps->executeQuery());
+            while (rs->next()) {
+                out.push_back(rs->getInt64(1));
+            }
+        }
+        return out;
+    }
+
     bool lock_owned(work& w, std::int64_t user_id, std::int64_t id) override {
         return exists(conn(w), "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
                       {user_id, id});

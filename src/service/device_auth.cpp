@@ -573,6 +573,7 @@ task<domain::principal> device_auth_service::authenticate(std::string token) {
     p.who.status = "ACTIVE";
     p.device_id = claims->device_id;
     p.device_session_id = claims->session_id;
+    p.token_expires_at = claims->expires_at;
     co_return p;
 }
 

@@ -78,6 +78,14 @@ void update_notifier::unwatch(std::shared_ptr<waiter> const& w) {
     }
 }
 
+void update_notifier::interrupt(std::shared_ptr<waiter> const& w) {
+    // As a wake: a wait that has not started yet returns at once.
+    asio::post(w->strand, [w] {
+        w->notified = true;
+        w->timer.cancel();
+    });
+}
+
 std::size_t update_notifier::waiting() const {
     std::lock_guard lock(mu_);
     return waiters_.size();

@@ -23,7 +23,7 @@ std::string row_of(route_access const& ra) {
             }
             break;
         case access::who::device:
-            who = "device access token";
+            who = ra.rule.token_in_query ? "device access token (header or ?token=)" : "device access token";
             break;
         case access::who::admin:
             who = "admin session";

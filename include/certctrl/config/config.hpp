@@ -27,6 +27,7 @@ struct server_config {
     std::size_t header_limit_bytes = 16 * 1024;
     std::size_t body_limit_bytes = 1024 * 1024;
     std::size_t unauthenticated_body_limit_bytes = 64 * 1024;  // for requests without valid credentials
+    std::size_t websocket_message_limit_bytes = 64 * 1024;     // one incoming WebSocket message
     std::chrono::milliseconds read_timeout{15000};
     std::chrono::milliseconds idle_timeout{60000};
     std::chrono::milliseconds write_timeout{15000};

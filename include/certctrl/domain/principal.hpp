@@ -21,6 +21,7 @@ struct principal {
     std::string session_hash;             // session only: SHA-256 of the session id
     std::int64_t device_id = 0;           // device only: from the access token's device_id claim
     std::int64_t device_session_id = 0;   // device only: the registration session the token belongs to
+    std::int64_t token_expires_at = 0;    // device only: the access token's "exp" (epoch seconds)
 
     bool is_api_key() const { return via == kind::api_key; }
     bool is_device() const { return via == kind::device; }

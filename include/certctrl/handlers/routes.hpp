@@ -7,6 +7,7 @@
 #include "certctrl/handlers/rendered_certificates.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/service/acme_accounts.hpp"
+#include "certctrl/service/device_sockets.hpp"
 #include "certctrl/service/devices.hpp"
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/domains.hpp"
@@ -36,6 +37,7 @@ struct services {
     service::acme_account_service& acme_accounts;
     service::dns_provider_service& dns_providers;
     service::domain_service& domains;
+    service::device_sockets& sockets;
     rendered_certificates& rendered;  // certificate list items kept as text
     config::config const& cfg;
     std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins

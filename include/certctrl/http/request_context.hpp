@@ -3,6 +3,7 @@
 #include "certctrl/domain/principal.hpp"
 #include "certctrl/http/router.hpp"
 #include "certctrl/http/types.hpp"
+#include "certctrl/http/websocket.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,9 @@ struct request_context {
     std::string path;       // decoded path without query
     std::string query;      // raw query string (without '?')
     std::optional<domain::principal> principal;  // set by the access guard on authenticated routes
+    /// Set by a handler that answers 101 Switching Protocols: the server performs the WebSocket handshake
+    /// and hands the connection to it.
+    upgrade_fn upgrade;
 
     /// Logs with the request id, so every line of a request can be found together.
     template <class... Args>

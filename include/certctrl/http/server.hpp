@@ -4,6 +4,7 @@
 #include "certctrl/http/io_pool.hpp"
 #include "certctrl/http/metrics.hpp"
 #include "certctrl/http/router.hpp"
+#include "certctrl/http/websocket.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -59,7 +60,11 @@ class server {
     /// X-Content-Type-Options: nosniff on every answer; Strict-Transport-Security when public_url is https.
     void set_security_headers(response& res) const;
     awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
-                                 std::string& route_out);
+                                 std::string& route_out, upgrade_fn& upgrade_out);
+    /// After a handler agreed to a WebSocket upgrade: the handshake, then the handler until it returns.
+    awaitable<void> run_websocket(std::shared_ptr<connection> c, request const& req, upgrade_fn fn,
+                                  std::string const& rid, std::string const& client,
+                                  std::string const& route);
 
     io_pool& io_;
     config::server_config limits_;

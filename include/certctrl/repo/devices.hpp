@@ -104,6 +104,10 @@ class device_repository {
     /// disabled user's devices lose access at once). One round trip.
     virtual std::optional<std::pair<domain::device, bool>> with_session(work& w, std::int64_t device_id,
                                                                         std::int64_t session_id) = 0;
+    /// Of `session_ids`, the ones still open whose device is ACTIVE and whose user is ACTIVE (what an open
+    /// WebSocket re-checks). Any number of ids; they are asked in fixed-size groups.
+    virtual std::vector<std::int64_t> live_sessions(work& w,
+                                                    std::vector<std::int64_t> const& session_ids) = 0;
     /// Locks the user's device row for update; false when the user has no such device.
     virtual bool lock_owned(work& w, std::int64_t user_id, std::int64_t id) = 0;
     /// A shared lock on a device row: waits for the transactions writing its signals. False when none.

@@ -40,6 +40,8 @@ class update_notifier {
     boost::asio::awaitable<void> wait(std::shared_ptr<waiter> w,
                                       std::chrono::steady_clock::time_point deadline);
     void unwatch(std::shared_ptr<waiter> const& w);
+    /// Ends the waiter's current wait early without a signal (its owner has something else to do).
+    void interrupt(std::shared_ptr<waiter> const& w);
     std::size_t waiting() const;
     /// Shutdown: wakes every waiter, and later waits return at once.
     void stop();
@@ -75,6 +77,8 @@ class device_service {
                                std::int64_t user_id = 0);
     /// Long-polls of `user_id` waiting in this instance.
     std::size_t waiting_polls(std::int64_t user_id) const;
+    /// What wakes readers of the feed (the device WebSocket waits on it too).
+    update_notifier& notifier() { return notifier_; }
 
     /// The certificate assigned to the device. Errors: not_found (not assigned).
     task<repo::device_cert_material> certificate(std::int64_t user_id, std::int64_t device_id,

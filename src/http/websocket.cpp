@@ -1,0 +1,149 @@
+#include "websocket_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream_base.hpp>
+
+namespace certctrl::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace ws = boost::beast::websocket;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}
+
+bool is_websocket_upgrade(request const& req) {
+    return ws::is_upgrade(req);
+}
+
+beast_websocket::beast_websocket(beast::tcp_stream stream, std::size_t max_message)
+    : executor_(stream.get_executor()),
+      ws_(std::move(stream)),
+      wake_(executor_, asio::steady_timer::time_point::max()),
+      drained_(executor_, asio::steady_timer::time_point::max()) {
+    // The websocket keeps its own timers: the TCP stream's would end an idle but healthy socket.
+    beast::get_lowest_layer(ws_).expires_never();
+    // A dead peer is found by the keep-alive pings (one after half the idle time without traffic).
+    ws::stream_base::timeout t = ws::stream_base::timeout::suggested(beast::role_type::server);
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = std::chrono::seconds(60);
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(max_message);
+    ws_.auto_fragment(false);
+    ws_.set_option(ws::stream_base::decorator(
+        [](ws::response_type& res) { res.set(beast::http::field::server, "certctrl"); }));
+}
+
+awaitable<bool> beast_websocket::accept(request const& req) {
+    auto [ec] = co_await ws_.async_accept(req, use_tuple);
+    if (ec) {
+        failed_ = true;
+        writer_done_ = true;
+        co_return false;
+    }
+    co_return true;
+}
+
+awaitable<void> beast_websocket::write_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+        while (!out_.empty() && !failed_) {
+            std::string msg = std::move(out_.front());
+            out_.pop_front();
+            ws_.text(true);
+            auto [ec, n] = co_await ws_.async_write(asio::buffer(msg), use_tuple);
+            (void)n;
+            if (ec) {
+                failed_ = true;
+            }
+        }
+        drained_.cancel();
+        if (failed_) {
+            break;
+        }
+        if (close_requested_) {
+            if (!read_ended_) {
+                auto [ec] = co_await ws_.async_close(*close_, use_tuple);
+                (void)ec;
+            }
+            break;
+        }
+        if (read_ended_) {
+            break;
+        }
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(use_tuple);
+    }
+    out_.clear();
+    writer_done_ = true;
+    drained_.cancel();
+    // A socket that failed or closed without the handshake: end it so a pending read returns.
+    if (failed_ || read_ended_) {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).socket().close(ec);
+    }
+}
+
+awaitable<std::optional<std::string>> beast_websocket::read() {
+    if (read_ended_ || failed_) {
+        co_return std::nullopt;
+    }
+    in_.clear();
+    auto [ec, n] = co_await ws_.async_read(in_, use_tuple);
+    (void)n;
+    if (ec) {
+        read_ended_ = true;
+        if (ec == ws::error::message_too_big) {
+            close(1009, "message too big");
+        }
+        wake_.cancel();
+        co_return std::nullopt;
+    }
+    if (!ws_.got_text()) {
+        close(1003, "text messages only");
+        co_return std::nullopt;
+    }
+    co_return beast::buffers_to_string(in_.data());
+}
+
+void beast_websocket::send(std::string text) {
+    if (closing()) {
+        return;
+    }
+    out_.push_back(std::move(text));
+    wake_.cancel();
+}
+
+awaitable<bool> beast_websocket::flush() {
+    while (!out_.empty() && !failed_ && !writer_done_) {
+        drained_.expires_at(asio::steady_timer::time_point::max());
+        co_await drained_.async_wait(use_tuple);
+    }
+    co_return !failed_ && !writer_done_ && out_.empty();
+}
+
+void beast_websocket::close(std::uint16_t code, std::string reason) {
+    if (close_requested_) {
+        return;
+    }
+    close_requested_ = true;
+    close_ = ws::close_reason(static_cast<ws::close_code>(code), reason);
+    wake_.cancel();
+}
+
+awaitable<void> beast_websocket::finish() {
+    close(ws::close_code::normal, "");
+    // The writer sends the close frame and waits for the peer's answer (bounded by the handshake timeout).
+    while (!writer_done_) {
+        drained_.expires_at(asio::steady_timer::time_point::max());
+        co_await drained_.async_wait(use_tuple);
+    }
+}
+
+}  // namespace certctrl::http
