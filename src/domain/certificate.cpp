@@ -237,4 +237,79 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
     return in;
 }
 
+result<certificate_input> merge_certificate_patch(certificate const& current,
+                                                  boost::json::object const& patch) {
+    static std::initializer_list<std::string_view> const changeable = {"domain_name",
+                                                                       "domain",
+                                                                       "sans",
+                                                                       "acct_id",
+                                                                       "acme_account_id",
+                                                                       "dns_provider_id",
+                                                                       "key_algorithm",
+                                                                       "key_type",
+                                                                       "key_size",
+                                                                       "policy",
+                                                                       "key_dist_policy",
+                                                                       "auto_renew",
+                                                                       "client_auth",
+                                                                       "server_decrypt_export",
+                                                                       "organization",
+                                                                       "organizational_unit",
+                                                                       "country",
+                                                                       "state",
+                                                                       "locality"};
+    for (auto const& [k, v] : patch) {
+        if (k == "action") {
+            return bad("action",
+                       "action is not an update; a domain's ownership is verified with POST "
+                       "/apiv1/me/domains/{name}/verify");
+        }
+        if (std::find(changeable.begin(), changeable.end(), std::string_view(k)) == changeable.end()) {
+            return bad(std::string(k), std::string(k) + " cannot be changed (or is not a certificate field)");
+        }
+    }
+    boost::json::object merged;
+    boost::json::array sans;
+    bool const new_primary = patch.contains("domain_name") || patch.contains("domain");
+    for (auto const& n : current.sans) {
+        if (!(new_primary && n == current.domain_name)) {
+            sans.emplace_back(n);
+        }
+    }
+    merged["domain_name"] = current.domain_name;
+    merged["sans"] = std::move(sans);
+    merged["acct_id"] = current.acct_id;
+    if (current.dns_provider_id) {
+        merged["dns_provider_id"] = *current.dns_provider_id;
+    }
+    merged["key_algorithm"] = current.key_algorithm;
+    merged["policy"] = current.key_dist_policy;
+    merged["auto_renew"] = current.auto_renew;
+    merged["client_auth"] = current.client_auth;
+    merged["server_decrypt_export"] = current.server_decrypt_export;
+    merged["organization"] = current.organization;
+    merged["organizational_unit"] = current.organizational_unit;
+    merged["country"] = current.country;
+    merged["state"] = current.state;
+    merged["locality"] = current.locality;
+    // The patch's spelling wins over the stored one (domain over domain_name, key_type over key_algorithm).
+    for (auto [a, b] :
+         std::initializer_list<std::pair<char const*, char const*>>{{"domain", "domain_name"},
+                                                                    {"acme_account_id", "acct_id"},
+                                                                    {"key_dist_policy", "policy"},
+                                                                    {"key_type", "key_algorithm"}}) {
+        if (patch.contains(a)) {
+            merged.erase(b);
+        }
+    }
+    if (patch.contains("key_size") && !patch.contains("key_algorithm") && !patch.contains("key_type")) {
+        // A size alone keeps the key's family.
+        merged["key_algorithm"] = current.key_algorithm.rfind("RSA", 0) == 0 ? "RSA" : "ECDSA";
+    }
+    for (auto const& [k, v] : patch) {
+        merged[k] = v;
+    }
+    return parse_certificate_input(merged);
+}
+
 }  // namespace certctrl::domain

@@ -55,8 +55,10 @@ bool state_changing(bh::verb v) {
     return v != bh::verb::get && v != bh::verb::head && v != bh::verb::options;
 }
 
-// A cookie-authenticated write must come from a page of ours: its Origin is trusted, or (without Origin)
-// the browser says it is same-origin. Non-browser clients use API keys.
+// A cookie-authenticated write must not come from another site's page: an Origin must be trusted, and
+// without one the browser's Sec-Fetch-Site must say same-origin. A request with neither header comes from a
+// non-browser client (curl -b cookies.txt, as seed S0 shows): browsers send Origin on every cross-origin
+// write (and on same-origin POST, PUT, PATCH, DELETE), and the session cookie is SameSite=Lax besides.
 bool origin_allowed(http::request_context const& ctx, std::vector<std::string> const& trusted) {
     auto origin = ctx.req.find(bh::field::origin);
     if (origin != ctx.req.end()) {
@@ -64,7 +66,7 @@ bool origin_allowed(http::request_context const& ctx, std::vector<std::string> c
         return std::find(trusted.begin(), trusted.end(), o) != trusted.end();
     }
     auto site = ctx.req.find("Sec-Fetch-Site");
-    return site != ctx.req.end() && site->value() == "same-origin";
+    return site == ctx.req.end() || site->value() == "same-origin";
 }
 
 // The principal of the request's credentials: Bearer API key first, else the session cookie.
@@ -265,7 +267,7 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         auto aw_10 = deny(ctx, s, p.who.id,
                           "Cross-site request refused: a cookie-authenticated " +
                               std::string(ctx.req.method_string()) +
-                              " needs an Origin of this server (or use an API key)");
+                              " from another origin needs an Origin of this server (or use an API key)");
         co_return co_await std::move(aw_10);
     }
     ctx.principal = std::move(p);

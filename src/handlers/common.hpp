@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the handlers (internal to the handlers library).
 
+#include "certctrl/domain/acme_account.hpp"
 #include "certctrl/domain/certificate.hpp"
 #include "certctrl/domain/device.hpp"
 #include "certctrl/http/json_writer.hpp"
@@ -141,6 +142,11 @@ http::awaitable<void> audit_key_release(http::request_context& ctx, services& s,
 /// auth.export_requires_export_action, `certificates:<id>[export]`; else [read]. The scope it lacks, if any.
 std::optional<std::string> missing_export_scope(http::request_context const& ctx, services const& s,
                                                 std::int64_t cert_id);
+
+/// For an API key: what refuses an issuance from a SELF_CA account the key holds no scope for (see
+/// issuance_service::request); empty for sessions.
+std::function<std::optional<std::string>(domain::acme_account const&)> issue_gate(
+    http::request_context const& ctx);
 
 /// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
 std::int64_t subject_user(http::request_context const& ctx);

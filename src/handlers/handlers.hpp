@@ -81,6 +81,7 @@ http::awaitable<http::response> create_ca(http::request_context& ctx, services& 
 http::awaitable<http::response> get_ca(http::request_context& ctx, services& s);
 http::awaitable<http::response> delete_ca(http::request_context& ctx, services& s);
 http::awaitable<http::response> list_certificates(http::request_context& ctx, services& s);
+http::awaitable<http::response> update_certificate(http::request_context& ctx, services& s);
 http::awaitable<http::response> create_certificate(http::request_context& ctx, services& s);
 http::awaitable<http::response> get_certificate(http::request_context& ctx, services& s);
 http::awaitable<http::response> delete_certificate(http::request_context& ctx, services& s);

@@ -56,13 +56,8 @@ std::optional<std::string> missing_private_ca_scope(domain::principal const& p,
 }
 
 http::awaitable<http::response> request_issue(services& s, http::request_context& ctx, std::string kind) {
-    std::function<std::optional<std::string>(domain::acme_account const&)> gate;
-    if (ctx.principal && ctx.principal->is_api_key()) {
-        gate = [&p = *ctx.principal](domain::acme_account const& a) {
-            return missing_private_ca_scope(p, a);
-        };
-    }
-    auto aw = s.issuance.request(subject_user(ctx), cert_param(ctx), std::move(kind), std::move(gate));
+    auto aw =
+        s.issuance.request(subject_user(ctx), cert_param(ctx), std::move(kind), detail::issue_gate(ctx));
     auto out = co_await std::move(aw);
     if (!out) {
         if (out.error().code == errc::forbidden && out.error().params.contains("scope")) {
@@ -88,6 +83,21 @@ http::awaitable<http::response> request_issue(services& s, http::request_context
     body += '}';
     co_return http::json_text(ctx.req, std::move(body));
 }
+
+}  // namespace
+
+std::function<std::optional<std::string>(domain::acme_account const&)> detail::issue_gate(
+    http::request_context const& ctx) {
+    std::function<std::optional<std::string>(domain::acme_account const&)> gate;
+    if (ctx.principal && ctx.principal->is_api_key()) {
+        gate = [&p = *ctx.principal](domain::acme_account const& a) {
+            return missing_private_ca_scope(p, a);
+        };
+    }
+    return gate;
+}
+
+namespace {
 
 bool wants_zip(http::request_context const& ctx) {
     if (auto f = http::query_value(ctx.query, "format"); f && *f == "zip") {
@@ -216,17 +226,19 @@ http::awaitable<http::response> export_certificate(http::request_context& ctx, s
     }
     auto aw_audit = detail::audit_key_release(ctx, s, cert_param(ctx), "export");
     co_await std::move(aw_audit);
-    http::response res =
-        http::json_data(ctx.req, boost::json::object{{"id", m->cert.id},
-                                                     {"domain_name", m->cert.domain_name},
-                                                     {"serial_number", m->cert.serial_number},
-                                                     {"not_before", m->cert.not_before},
-                                                     {"not_after", m->cert.not_after},
-                                                     {"key_algorithm", m->cert.key_algorithm},
-                                                     {"cert", m->leaf_pem},
-                                                     {"chain", m->chain_pem},
-                                                     {"fullchain", m->leaf_pem + m->chain_pem},
-                                                     {"privkey", base64_encode(m->key_pem)}});
+    // The certificate record (S1: export "responds with the certificate record"), with S0's members: cert is
+    // the full chain, leaf first (what nginx's ssl_certificate takes), privkey the base64 of the PEM key.
+    std::string const full = m->leaf_pem + m->chain_pem;
+    std::string body = "{\"data\":";
+    http::json_writer w(body);
+    w.begin_object();
+    detail::write_cert_members(w, m->cert, false, false);
+    w.member("cert", full).member("leaf_pem", m->leaf_pem).member("chain_pem", m->chain_pem);
+    w.member("fullchain", full).member("chain", m->chain_pem);
+    w.member("privkey", base64_encode(m->key_pem));
+    w.end_object();
+    body += '}';
+    http::response res = http::json_text(ctx.req, std::move(body));
     res.set(bh::field::cache_control, "no-store");
     co_return res;
 }

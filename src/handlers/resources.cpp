@@ -268,9 +268,48 @@ http::awaitable<http::response> create_certificate(http::request_context& ctx, s
     auto input = domain::parse_certificate_input(*body);
     if (!input)
         co_return http::json_error(ctx.req, input.error());
-    auto aw = detail::respond_one(ctx, s.certificates.create(subject_user(ctx), std::move(*input)),
-                                  cert_view{true});
-    co_return co_await std::move(aw);
+    // Seed S0 calls this "Issue new certificate" and its example says "auto_renew": true: such a create also
+    // queues the first issuance (answering issue_history_id). Without it (S1) only the record is made, and
+    // the client's POST .../issues starts the one issuance.
+    auto const* said = body->if_contains("auto_renew");
+    bool const issue_now = said != nullptr && said->is_bool() && said->as_bool();
+    std::int64_t const user = subject_user(ctx);
+    if (issue_now && ctx.principal && ctx.principal->is_api_key() &&
+        !domain::allows(ctx.principal->permissions, "certificates", std::nullopt, "issue")) {
+        auto aw_deny =
+            deny(ctx, s, user,
+                 "The API key lacks the scope certificates:*[issue] (\"auto_renew\": true also issues)");
+        co_return co_await std::move(aw_deny);
+    }
+    auto aw_c = s.certificates.create(user, std::move(*input));
+    auto made = co_await std::move(aw_c);
+    if (!made)
+        co_return http::error_response(ctx, made.error());
+    if (!issue_now) {
+        co_return detail::one_response(ctx, *made, cert_view{true});
+    }
+    auto aw_i = s.issuance.request(user, made->id, "issue", detail::issue_gate(ctx));
+    auto issued = co_await std::move(aw_i);
+    if (!issued) {
+        // Nothing half-done: the record goes again, and the client sees why the issuance was refused.
+        auto aw_rm = s.certificates.remove(user, made->id);
+        (void)co_await std::move(aw_rm);
+        if (issued.error().code == errc::forbidden && issued.error().params.contains("scope")) {
+            auto aw_deny = deny(ctx, s, user, issued.error().what);
+            co_return co_await std::move(aw_deny);
+        }
+        co_return http::error_response(ctx, issued.error());
+    }
+    domain::certificate const& rec = issued->cert ? *issued->cert : *made;
+    std::string out = "{\"data\":";
+    http::json_writer w(out);
+    w.begin_object();
+    detail::write_cert_members(w, rec, true, false);
+    w.member("issue_history_id", issued->row.id).member("issue_status", issued->row.status);
+    w.member("issue_attempt_number", issued->row.attempt);
+    w.end_object();
+    out += '}';
+    co_return http::json_text(ctx.req, std::move(out));
 }
 
 http::awaitable<http::response> get_certificate(http::request_context& ctx, services& s) {
@@ -280,6 +319,48 @@ http::awaitable<http::response> get_certificate(http::request_context& ctx, serv
     auto aw =
         detail::respond_one(ctx, s.certificates.get(subject_user(ctx), cert_param(ctx)), cert_view{*most});
     co_return co_await std::move(aw);
+}
+
+http::awaitable<http::response> update_certificate(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    // Turning on server-side export lets the private key leave the server: an API key needs the scope that
+    // allows it to receive one (certificates:<id>[export] under auth.export_requires_export_action).
+    if (auto const* e = body->if_contains("server_decrypt_export");
+        e != nullptr && e->is_bool() && e->as_bool()) {
+        if (auto missing = detail::missing_export_scope(ctx, s, cert_param(ctx))) {
+            auto aw_deny =
+                deny(ctx, s, subject_user(ctx),
+                     "The API key lacks the scope " + *missing + " (turning on server_decrypt_export)");
+            co_return co_await std::move(aw_deny);
+        }
+    }
+    std::int64_t const user = subject_user(ctx);
+    auto aw = s.certificates.update(user, cert_param(ctx), std::move(*body));
+    auto u = co_await std::move(aw);
+    if (!u)
+        co_return http::error_response(ctx, u.error());
+    if (std::find(u->changed.begin(), u->changed.end(), "server_decrypt_export") != u->changed.end()) {
+        auto aw_audit =
+            s.audit.record(user, "certificate.server_decrypt_export", "ok", detail::client_of(ctx),
+                           boost::json::object{{"cert_id", u->cert.id},
+                                               {"server_decrypt_export", u->cert.server_decrypt_export}});
+        co_await std::move(aw_audit);
+    }
+    std::string out = "{\"data\":";
+    http::json_writer w(out);
+    w.begin_object();
+    detail::write_cert_members(w, u->cert, true, false);
+    w.key("changed").begin_array();
+    for (auto const& c : u->changed) {
+        w.value(c);
+    }
+    w.end_array();
+    w.member("reissue_required", u->reissue_required);
+    w.end_object();
+    out += '}';
+    co_return http::json_text(ctx.req, std::move(out));
 }
 
 http::awaitable<http::response> delete_certificate(http::request_context& ctx, services& s) {

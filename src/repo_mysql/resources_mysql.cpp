@@ -247,6 +247,33 @@ class mysql_certificates final : public certificate_repository {
             user_id, id);
     }
 
+    void update_settings(work& w, domain::certificate const& c, std::int64_t now) override {
+        auto ps =
+            prepare(conn(w),
+                    "UPDATE certificates SET domain_name = ?, sans = ?, acct_id = ?, dns_provider_id = ?, "
+                    "key_algorithm = ?, key_dist_policy = ?, server_decrypt_export = ?, auto_renew = ?, "
+                    "client_auth = ?, organization = ?, organizational_unit = ?, country = ?, state = ?, "
+                    "locality = ?, updated_at = ?, row_version = row_version + 1 WHERE id = ?");
+        unsigned i = 1;
+        ps->setString(i++, c.domain_name);
+        ps->setString(i++, sans_text(c.sans));
+        ps->setInt64(i++, c.acct_id);
+        set_optional(*ps, i++, c.dns_provider_id);
+        ps->setString(i++, c.key_algorithm);
+        ps->setString(i++, c.key_dist_policy);
+        ps->setBoolean(i++, c.server_decrypt_export);
+        ps->setBoolean(i++, c.auto_renew);
+        ps->setBoolean(i++, c.client_auth);
+        ps->setString(i++, c.organization);
+        ps->setString(i++, c.organizational_unit);
+        ps->setString(i++, c.country);
+        ps->setString(i++, c.state);
+        ps->setString(i++, c.locality);
+        ps->setInt64(i++, now);
+        ps->setInt64(i++, c.id);
+        ps->executeUpdate();
+    }
+
     void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) override {
         auto& c = conn(w);
         auto cert = prepare(

@@ -32,6 +32,7 @@ domain::certificate issued_record(domain::certificate c, repo::issued_material c
     c.self_signed = m.self_signed;
     c.verified = m.verified;
     c.has_key = true;
+    c.has_certificate = true;
     c.updated_at = now;
     return c;
 }

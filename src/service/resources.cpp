@@ -159,6 +159,98 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     });
 }
 
+task<certificate_update> certificate_service::update(std::int64_t user_id, std::int64_t id,
+                                                     boost::json::object patch) {
+    std::int64_t const now = unix_now();
+    return r_.db->transact([this, user_id, id, now,
+                            patch = std::move(patch)](repo::work& w) -> result<certificate_update> {
+        auto cur = r_.certificates->get(w, user_id, id, repo::row_lock::update);
+        if (!cur) {
+            return not_found("Certificate not found");
+        }
+        CERTCTRL_TRY(in, domain::merge_certificate_patch(*cur, patch));
+        domain::certificate next = *cur;
+        next.domain_name = in.domain_name;
+        next.sans = in.sans;
+        next.acct_id = in.acct_id;
+        next.dns_provider_id = in.dns_provider_id;
+        next.key_algorithm = in.key_algorithm;
+        next.key_dist_policy = in.policy;
+        next.auto_renew = in.auto_renew;
+        next.client_auth = in.client_auth;
+        next.server_decrypt_export = in.server_decrypt_export;
+        next.organization = in.organization;
+        next.organizational_unit = in.organizational_unit;
+        next.country = in.country;
+        next.state = in.state;
+        next.locality = in.locality;
+        certificate_update out;
+        bool reissue = false;
+        auto note = [&](bool differs, char const* field, bool needs_reissue) {
+            if (differs) {
+                out.changed.emplace_back(field);
+                reissue = reissue || needs_reissue;
+            }
+        };
+        note(next.domain_name != cur->domain_name, "domain_name", true);
+        note(next.sans != cur->sans, "sans", true);
+        note(next.acct_id != cur->acct_id, "acct_id", true);
+        note(next.dns_provider_id != cur->dns_provider_id, "dns_provider_id", false);
+        note(next.key_algorithm != cur->key_algorithm, "key_algorithm", true);
+        note(next.key_dist_policy != cur->key_dist_policy, "key_dist_policy", false);
+        note(next.auto_renew != cur->auto_renew, "auto_renew", false);
+        note(next.client_auth != cur->client_auth, "client_auth", true);
+        note(next.server_decrypt_export != cur->server_decrypt_export, "server_decrypt_export", false);
+        note(next.organization != cur->organization || next.organizational_unit != cur->organizational_unit ||
+                 next.country != cur->country || next.state != cur->state || next.locality != cur->locality,
+             "subject", true);
+        bool const issued = cur->has_certificate;
+        bool const policy_changed = next.key_dist_policy != cur->key_dist_policy;
+        if (issued && policy_changed &&
+            (cur->key_dist_policy == "DEVICE_REQUIRED" || next.key_dist_policy == "DEVICE_REQUIRED")) {
+            return make_error(
+                errc::conflict,
+                "The policy cannot change to or from DEVICE_REQUIRED once a key exists (the key "
+                "would have to leave or reach the server); create a new certificate with that "
+                "policy",
+                {{"field", "key_dist_policy"}});
+        }
+        auto provider = r_.certificates->account_provider(w, user_id, next.acct_id, repo::row_lock::shared);
+        if (!provider) {
+            return make_error(errc::not_found, "ACME account " + std::to_string(next.acct_id) + " not found",
+                              {{"field", "acct_id"}});
+        }
+        if (next.dns_provider_id && next.dns_provider_id != cur->dns_provider_id &&
+            !r_.certificates->dns_provider_exists(w, user_id, *next.dns_provider_id,
+                                                  repo::row_lock::shared)) {
+            return make_error(errc::not_found,
+                              "DNS provider " + std::to_string(*next.dns_provider_id) + " not found",
+                              {{"field", "dns_provider_id"}});
+        }
+        if (*provider != "SELF_CA" && (next.sans != cur->sans || next.acct_id != cur->acct_id)) {
+            CERTCTRL_TRY(claimed, claim_names(*r_.domains, w, user_id, next.sans, next.domain_name, now));
+            (void)claimed;
+        }
+        if (out.changed.empty()) {
+            out.cert = std::move(*cur);
+            return out;
+        }
+        r_.certificates->update_settings(w, next, now);
+        if (issued && policy_changed) {
+            // HYBRID <-> MASTER_ONLY: the devices holding it are sealed again (or not) and told.
+            auto devices = r_.assignments->devices_of(w, id);
+            r_.devices->lock(w, devices);
+            for (auto d : devices) {
+                (void)wraps_.wrap(w, id, d);
+            }
+        }
+        auto fresh = r_.certificates->get(w, user_id, id);
+        out.cert = fresh ? std::move(*fresh) : std::move(next);
+        out.reissue_required = issued && reissue;
+        return out;
+    });
+}
+
 task<repo::page<domain::certificate>> certificate_service::list(std::int64_t user_id, repo::page_query q,
                                                                 std::optional<std::int64_t> acct_id,
                                                                 bool with_pem) {

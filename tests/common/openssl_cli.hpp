@@ -39,4 +39,23 @@ inline std::string openssl_verify(std::string const& chain_pem, std::string cons
     return (code && *code == 0 ? "" : "exit " + std::to_string(code.value_or(-1)) + ": ") + ss.str();
 }
 
+/// `openssl x509 -noout -ext subjectAltName` of the first certificate in `pem`: its output.
+inline std::string openssl_sans(std::string const& pem) {
+    temp_dir d;
+    auto blocks = crypto::split_certificates(pem);
+    if (blocks.empty()) {
+        return "no certificate";
+    }
+    std::ofstream(d.path() / "leaf.pem") << blocks.front();
+    std::ofstream(d.path() / "stdin");
+    int pid = spawn_process({"/usr/bin/openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                             (d.path() / "leaf.pem").string()},
+                            {}, d.path() / "out.txt", d.path() / "stdin");
+    (void)wait_process(pid, std::chrono::seconds(30));
+    std::ifstream in(d.path() / "out.txt");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 }  // namespace certctrl::test

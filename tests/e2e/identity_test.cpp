@@ -451,11 +451,16 @@ TEST_F(Identity, CookieWritesNeedOurOriginAndBearerWritesDoNot) {
         call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Origin", "https://evil.example"}}, body);
     EXPECT_EQ(foreign.status, 403);
     EXPECT_EQ(code_of(foreign), 4003);
-    EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}}, body).status, 403);  // no Origin at all
+    EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Origin", "null"}}, body).status, 403);
     EXPECT_EQ(
         call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Sec-Fetch-Site", "cross-site"}}, body).status,
         403);
+    EXPECT_EQ(
+        call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Sec-Fetch-Site", "same-site"}}, body).status,
+        403);
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM api_keys"), 0);
+    // Neither Origin nor Sec-Fetch-Site: not a browser (seed S0's `curl -b cookies.txt -d ...`).
+    EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}}, body).status, 201);
     EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Origin", own_origin}}, body).status, 201);
     EXPECT_EQ(
         call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Origin", "https://dash.example.com"}}, body)

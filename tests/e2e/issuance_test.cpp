@@ -279,15 +279,26 @@ TEST_F(Issuance, ExportFollowsThePolicyAndTheZipHoldsTheDocumentedEntries) {
         EXPECT_EQ(call("GET", "/apiv1/me/certificates/" + id + "/export?format=zip", key).status, 403);
     }
 
-    // JSON: cert, chain, privkey (base64 of the PEM).
+    // JSON: the record, cert = the full chain (leaf first), leaf_pem and chain_pem beside it, privkey (base64
+    // of the PEM).
     auto j = call("GET", "/apiv1/me/certificates/" + open + "/export", key);
     ASSERT_EQ(j.status, 200) << j.body;
     auto d = j.json().at("data");
-    std::string const leaf(d.at("cert").as_string());
-    std::string const chain(d.at("chain").as_string());
+    std::string const leaf(d.at("leaf_pem").as_string());
+    std::string const chain(d.at("chain_pem").as_string());
+    EXPECT_EQ(d.at("cert").as_string(), leaf + chain) << "S0: cert.pem for nginx's ssl_certificate";
+    EXPECT_EQ(d.at("fullchain").as_string(), leaf + chain);
+    EXPECT_EQ(d.at("chain").as_string(), chain);
+    EXPECT_EQ(d.at("id").as_int64(), std::stoll(open));
+    for (char const* member : {"domain_name", "sans", "acct_id", "status", "key_dist_policy", "public_id",
+                               "serial_number", "not_after", "server_decrypt_export"}) {
+        EXPECT_TRUE(d.as_object().contains(member)) << "the record's " << member;
+    }
+    EXPECT_EQ(d.at("status"), "active");
     auto key_pem = base64_decode(std::string(d.at("privkey").as_string()));
     ASSERT_TRUE(key_pem);
     EXPECT_TRUE(crypto::key_matches_certificate(*key_pem, leaf));
+    EXPECT_TRUE(crypto::key_matches_certificate(*key_pem, std::string(d.at("cert").as_string())));
     EXPECT_EQ(chain, ca_pem);
     EXPECT_EQ(crypto::verify_chain(leaf + chain, ca_pem), "");
     EXPECT_EQ(j.header("cache-control"), "no-store");

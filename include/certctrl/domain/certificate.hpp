@@ -78,6 +78,12 @@ result<std::string> normalize_dns_name(std::string_view name, std::string const&
 /// bad_request naming the field.
 result<certificate_input> parse_certificate_input(boost::json::object const& body);
 
+/// PATCH/PUT of a certificate: `patch` (the create body's members, any subset) over `current`, validated as
+/// a create would be. A new domain_name without sans keeps the other SANs. Members that never change
+/// (id, public_id, user_id, ...) and unknown ones are refused, naming the field. Errors: bad_request.
+result<certificate_input> merge_certificate_patch(certificate const& current,
+                                                  boost::json::object const& patch);
+
 /// The canonical policy name (HYBRID, MASTER_ONLY, DEVICE_REQUIRED) of a case-insensitive spelling.
 std::optional<std::string> parse_key_policy(std::string_view s);
 

@@ -81,6 +81,9 @@ class certificate_repository {
                                                       page_query const& q, bool with_pem) = 0;
     virtual std::optional<domain::certificate> get(work& w, std::int64_t user_id, std::int64_t id,
                                                    row_lock lock = row_lock::none) = 0;
+    /// Stores a certificate's settings (names, account, DNS provider, key algorithm, policy, flags, subject
+    /// fields) and moves its row version.
+    virtual void update_settings(work& w, domain::certificate const& c, std::int64_t now) = 0;
     /// Deletes a certificate with its wrapped key, issue history and assignments.
     virtual void remove(work& w, std::int64_t id) = 0;
     /// The certificate's stored key; nothing before the first issuance.

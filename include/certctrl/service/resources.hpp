@@ -53,6 +53,13 @@ struct certificate_listing {
     std::vector<domain::certificate> rows;  // without PEM texts, in no particular order
 };
 
+/// What an update changed.
+struct certificate_update {
+    domain::certificate cert;
+    std::vector<std::string> changed;  // field names, as the record spells them
+    bool reissue_required = false;     // a changed setting reaches the certificate only with a new issuance
+};
+
 class certificate_service {
   public:
     /// `max_devices`: devices a user may register (0: no cap).
@@ -63,6 +70,13 @@ class certificate_service {
     /// An ACME certificate claims its names for the user (domains.hpp). Errors: not_found (account or DNS
     /// provider not the user's, naming the field), conflict (a name is another user's), database.
     task<domain::certificate> create(std::int64_t user_id, domain::certificate_input in);
+    /// PATCH/PUT: changes the certificate's settings (domain::merge_certificate_patch). Names, account, key
+    /// algorithm, client_auth and subject fields apply from the next issuance (reissue_required tells when
+    /// one is issued already); new names of an ACME certificate are claimed now. After the first issuance
+    /// the policy may move between HYBRID and MASTER_ONLY only (the assigned devices are sealed again and
+    /// signalled); to or from DEVICE_REQUIRED the key would have to move, which is refused (conflict).
+    /// Errors: bad_request, not_found (certificate, account or DNS provider, naming the field), conflict.
+    task<certificate_update> update(std::int64_t user_id, std::int64_t id, boost::json::object patch);
     /// `acct_id`: only that account's certificates; `with_pem`: with the PEM texts (?detail=most).
     /// Errors: not_found (no such account).
     task<repo::page<domain::certificate>> list(std::int64_t user_id, repo::page_query q,

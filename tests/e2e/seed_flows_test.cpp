@@ -1,0 +1,205 @@
+// End to end: the seeds' flows exactly as their curl examples show them. S0: a session cookie and nothing
+// else on every write (curl -b cookies.txt, no Origin), "Issue new certificate" with "auto_renew": true,
+// export with jq '.data.cert' as nginx's certificate. S1: create, then POST .../issues (one issuance only).
+// And updating a certificate (PATCH/PUT) as the documents' users expect.
+#include "api_fixture.hpp"
+#include "openssl_cli.hpp"
+
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/x509.hpp"
+
+#include <regex>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+
+class SeedFlows : public api_fixture {
+  protected:
+    // `curl -c cookies.txt -d '{"email":...,"password":...}' /auth/general`: the cookie alone.
+    headers curl_login(std::string const& email) {
+        auto r = call("POST", "/auth/general", headers{},
+                      R"({"email":")" + email + R"(","password":"correct-horse-battery"})");
+        EXPECT_EQ(r.status, 200) << r.body;
+        std::smatch m;
+        std::string const sc = r.header("set-cookie");
+        EXPECT_TRUE(std::regex_search(sc, m, std::regex("cjj365=([0-9a-f]{64})"))) << sc;
+        return {{"Cookie", "cjj365=" + (m.size() > 1 ? m[1].str() : std::string())}};
+    }
+
+    std::int64_t rows(std::int64_t cert) {
+        return schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " +
+                                  std::to_string(cert));
+    }
+};
+
+TEST_F(SeedFlows, S0CookieOnlyCurlIssuesOnCreateAndExportsAChainForNginx) {
+    start(json::object{{"rate_limits", {{"issuance_per_hour", 100}}}});
+    auto uid = add_user("s0@example.com");
+    auto const u = "/apiv1/users/" + std::to_string(uid);
+    headers cookie = curl_login("s0@example.com");
+
+    auto ca = call("POST", u + "/cas", cookie, R"({"common_name":"S0 root","valid_days":365})");
+    ASSERT_EQ(ca.status, 200) << "a cookie write with no Origin (curl): " << ca.body;
+    auto acct = call("POST", u + "/acme-accounts", cookie,
+                     R"({"name":"own","email":"s0@example.com","provider":"SELF_CA","ca_id":)" +
+                         std::to_string(id_of(ca)) + "}");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+
+    // S0's example body, field for field (no dns_provider_id: this is a private CA).
+    auto issued = call("POST", u + "/certificates", cookie,
+                       R"({"domain":"example.com","sans":["www.example.com","api.example.com"],)"
+                       R"("acme_account_id":)" +
+                           std::to_string(id_of(acct)) + R"(,"key_type":"ecdsa","auto_renew":true})");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    auto const d = issued.json().at("data");
+    std::int64_t const cert = d.at("id").as_int64();
+    EXPECT_EQ(d.at("domain"), "example.com");
+    EXPECT_GT(d.at("issue_history_id").as_int64(), 0) << "auto_renew: true issues on create";
+    EXPECT_EQ(d.at("issue_status"), "SUCCESS") << "SELF_CA issues inline";
+    EXPECT_EQ(d.at("status"), "active");
+    EXPECT_EQ(rows(cert), 1);
+
+    // Export as S0 shows it: 403 until the user allows server-side export, which PATCH now can.
+    auto const c = u + "/certificates/" + std::to_string(cert);
+    EXPECT_EQ(call("GET", c + "/export", cookie).status, 403);
+    auto patched = call("PATCH", c, cookie, R"({"server_decrypt_export":true})");
+    ASSERT_EQ(patched.status, 200) << patched.body;
+    EXPECT_EQ(patched.json().at("data").at("server_decrypt_export"), true);
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM audit_log WHERE action = 'certificate.server_decrypt_export'"),
+              1)
+        << "turning on export is audited";
+    auto exported = call("GET", c + "/export", cookie);
+    ASSERT_EQ(exported.status, 200) << exported.body;
+    auto const e = exported.json().at("data");
+    std::string const cert_pem(e.at("cert").as_string());                    // jq -r '.data.cert' > cert.pem
+    auto key_pem = base64_decode(std::string(e.at("privkey").as_string()));  // | base64 -d > key.pem
+    ASSERT_TRUE(key_pem);
+    EXPECT_TRUE(crypto::key_matches_certificate(*key_pem, cert_pem));
+    EXPECT_EQ(cert_pem,
+              std::string(e.at("leaf_pem").as_string()) + std::string(e.at("chain_pem").as_string()));
+    EXPECT_EQ(crypto::verify_chain(cert_pem,
+                                   std::string(ca.json().at("data").at("ca_certificate_pem").as_string())),
+              "")
+        << "cert.pem carries the chain, leaf first";
+    EXPECT_EQ(e.at("id").as_int64(), cert) << "the record's fields";
+    EXPECT_EQ(e.at("sans").as_array().size(), 3u);
+
+    // The other cookie writes of S0 as written: renew, assign, delete.
+    auto renew = call("POST", c + "/renew", cookie);
+    EXPECT_EQ(renew.status, 200) << renew.body;
+    EXPECT_EQ(call("DELETE", c, cookie).status, 204);
+    // A browser page of another site is still refused.
+    headers foreign = cookie;
+    foreign["Origin"] = "https://evil.example";
+    EXPECT_EQ(call("POST", u + "/cas", foreign, R"({"common_name":"x","valid_days":1})").status, 403);
+}
+
+TEST_F(SeedFlows, S1CreateThenIssueStartsExactlyOneIssuanceAndAKeyNeedsTheIssueScope) {
+    start(json::object{{"rate_limits", {{"issuance_per_hour", 100}}}});
+    add_user("s1@example.com");
+    auto key = key_for("s1@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                          "certificates:*[read,write,issue]"});
+    auto writer = key_for("s1@example.com", {"certificates:*[read,write]"});
+    auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"S1 root","valid_days":365})");
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                     R"({"name":"own","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+    std::string const a = std::to_string(id_of(acct));
+
+    // S1's body (no auto_renew): the record only.
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":"s1.example.com","sans":["s1.example.com"],"acct_id":)" + a +
+                            R"(,"action":"create","key_algorithm":"ECDSA","policy":"HYBRID"})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    std::int64_t const cert = id_of(created);
+    EXPECT_FALSE(created.json().at("data").as_object().contains("issue_history_id"));
+    EXPECT_EQ(rows(cert), 0);
+    auto issue = call("POST", "/apiv1/me/certificates/" + std::to_string(cert) + "/issues", key, "{}");
+    ASSERT_EQ(issue.status, 200) << issue.body;
+    EXPECT_EQ(rows(cert), 1) << "the one and only issuance";
+    // "auto_renew": false says nothing about issuing either.
+    auto quiet = call("POST", "/apiv1/me/certificates", key,
+                      R"({"domain_name":"q.example.com","acct_id":)" + a + R"(,"auto_renew":false})");
+    ASSERT_EQ(quiet.status, 200);
+    EXPECT_EQ(rows(id_of(quiet)), 0);
+
+    // A key without [issue] cannot issue by creating: refused before anything is stored.
+    auto before = schema_->query_int("SELECT COUNT(*) FROM certificates");
+    auto refused = call("POST", "/apiv1/me/certificates", writer,
+                        R"({"domain_name":"w.example.com","acct_id":)" + a + R"(,"auto_renew":true})");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("certificates:*[issue]"), std::string::npos) << refused.body;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates"), before);
+}
+
+TEST_F(SeedFlows, UpdatingACertificateChangesWhatIsSafeAndSaysWhatNeedsAReissue) {
+    start(json::object{{"rate_limits", {{"issuance_per_hour", 100}}}});
+    add_user("upd@example.com");
+    add_user("other@example.com");
+    auto key =
+        key_for("upd@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                    "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto reader = key_for("upd@example.com", {"certificates:*[read]"});
+    auto other = key_for("other@example.com", {"certificates:*[read,write]"});
+    auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Upd root","valid_days":365})");
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                     R"({"name":"own","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+    std::string const a = std::to_string(id_of(acct));
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":"a.example.com","sans":["b.example.com"],"acct_id":)" + a + "}");
+    ASSERT_EQ(created.status, 200) << created.body;
+    std::string const c = "/apiv1/me/certificates/" + std::to_string(id_of(created));
+
+    // Before the first issuance everything may change, and nothing needs a re-issue.
+    auto p1 = call("PATCH", c, key, R"({"domain_name":"c.example.com","policy":"DEVICE_REQUIRED"})");
+    ASSERT_EQ(p1.status, 200) << p1.body;
+    auto d1 = p1.json().at("data");
+    EXPECT_EQ(d1.at("domain_name"), "c.example.com");
+    EXPECT_EQ(d1.at("sans"), (json::array{"c.example.com", "b.example.com"})) << "the other SANs stay";
+    EXPECT_EQ(d1.at("key_dist_policy"), "DEVICE_REQUIRED");
+    EXPECT_EQ(d1.at("reissue_required"), false);
+    auto p2 = call("PUT", c, key, R"({"policy":"HYBRID","sans":["c.example.com","d.example.com"]})");
+    ASSERT_EQ(p2.status, 200) << p2.body;
+
+    // Issue; the next issuance uses changed names, and the answer says so.
+    auto issued = call("POST", c + "/issues", key, "{}");
+    ASSERT_EQ(issued.json().at("data").at("status"), "SUCCESS") << issued.body;
+    auto p3 = call("PATCH", c, key, R"({"sans":["c.example.com","e.example.com"],"auto_renew":false})");
+    ASSERT_EQ(p3.status, 200) << p3.body;
+    EXPECT_EQ(p3.json().at("data").at("reissue_required"), true);
+    EXPECT_EQ(p3.json().at("data").at("auto_renew"), false);
+    auto again = call("POST", c + "/issues", key, "{}");
+    ASSERT_EQ(again.json().at("data").at("status"), "SUCCESS") << again.body;
+    auto detail = call("GET", c + "?detail=most", key);
+    std::string const sans = openssl_sans(std::string(detail.json().at("data").at("cert").as_string()));
+    EXPECT_NE(sans.find("DNS:e.example.com"), std::string::npos)
+        << "the re-issue carries the new SAN: " << sans;
+    EXPECT_EQ(sans.find("DNS:d.example.com"), std::string::npos) << sans;
+
+    // HYBRID <-> MASTER_ONLY after issuance is fine; to DEVICE_REQUIRED the key would have to leave: 409.
+    EXPECT_EQ(call("PATCH", c, key, R"({"policy":"MASTER_ONLY"})").status, 200);
+    auto dr = call("PATCH", c, key, R"({"policy":"DEVICE_REQUIRED"})");
+    EXPECT_EQ(dr.status, 409) << dr.body;
+    EXPECT_EQ(dr.json().at("error").at("params").at("field"), "key_dist_policy");
+
+    // Refusals: bad values (400 naming the field), fields that never change, other tenants, weak keys.
+    auto bad_name = call("PATCH", c, key, R"({"sans":["not a name"]})");
+    EXPECT_EQ(bad_name.status, 400);
+    EXPECT_EQ(bad_name.json().at("error").at("params").at("field"), "sans[0]");
+    EXPECT_EQ(call("PATCH", c, key, R"({"public_id":"x"})").status, 400);
+    EXPECT_EQ(call("PATCH", c, key, R"({"acct_id":999999})").status, 404);
+    EXPECT_EQ(call("PATCH", c, key, R"({"dns_provider_id":999999})").status, 404);
+    EXPECT_EQ(call("PATCH", c, key, "[1]").status, 400);
+    EXPECT_EQ(call("PATCH", c, reader, R"({"auto_renew":true})").status, 403);
+    EXPECT_EQ(call("PATCH", c, other, R"({"auto_renew":true})").status, 404)
+        << "another tenant's certificate";
+    EXPECT_EQ(call("PATCH", "/apiv1/me/certificates/999999", key, R"({"auto_renew":true})").status, 404);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE auto_renew = 0"), 1)
+        << "nothing the refusals touched changed";
+}
+
+}  // namespace
+}  // namespace certctrl::test
