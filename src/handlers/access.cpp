@@ -149,7 +149,7 @@ std::optional<std::string> missing_assign_scope(domain::principal const& p, std:
     return std::nullopt;
 }
 
-http::awaitable<http::response> guarded(services& s, access const& rule,
+http::awaitable<http::response> guarded(services& s, access const& rule, access const* key_rule,
                                         http::awaitable<http::response> (*target)(http::request_context&,
                                                                                   services&),
                                         http::request_context& ctx) {
@@ -224,41 +224,56 @@ http::awaitable<http::response> guarded(services& s, access const& rule,
         auto aw_adm = deny(ctx, s, p.who.id, "Only an admin's session may call /apiv1/admin routes");
         co_return co_await std::move(aw_adm);
     }
+    // The rule an API key is held to: the route's own, or on /apiv1/users/:user_id/... the twin /apiv1/me
+    // route's (S1 recommends keys, S0 shows the users/ paths: a key may use them for its own user).
+    access const* check = &rule;
     if (rule.kind == who::user_path) {
-        bool const key_allowed =
-            p.is_api_key() && !rule.alt_obtype.empty() && ctx.params.id("user_id") == p.who.id &&
-            domain::allows(p.permissions, rule.alt_obtype, std::nullopt, rule.alt_action);
-        if (p.is_api_key() && !key_allowed) {
-            auto aw_7 = deny(ctx, s, p.who.id,
-                             "API keys use the /apiv1/me/... routes; /apiv1/users/:user_id needs a session");
-            co_return co_await std::move(aw_7);
-        }
         auto uid = ctx.params.id("user_id");
-        if (!uid || (*uid != p.who.id && !p.who.is_admin())) {
+        if (p.is_api_key()) {
+            if (uid != p.who.id) {
+                auto aw_7 = deny(ctx, s, p.who.id,
+                                 "An API key acts only for its own user (/apiv1/users/" +
+                                     std::to_string(p.who.id) + "/... or /apiv1/me/...)");
+                co_return co_await std::move(aw_7);
+            }
+            bool const alt_ok = !rule.alt_obtype.empty() &&
+                                domain::allows(p.permissions, rule.alt_obtype, std::nullopt, rule.alt_action);
+            if (!alt_ok) {
+                if (key_rule == nullptr) {
+                    auto aw_nk =
+                        deny(ctx, s, p.who.id, "This route needs a session; API keys cannot call it");
+                    co_return co_await std::move(aw_nk);
+                }
+                check = key_rule;
+            }
+        } else if (!uid || (*uid != p.who.id && !p.who.is_admin())) {
             auto aw_8 = deny(ctx, s, p.who.id,
                              "This session may not act for user " + std::to_string(uid.value_or(0)));
             co_return co_await std::move(aw_8);
         }
-    } else if (p.is_api_key() && rule.id_in_body) {
+    }
+    if (check->kind == who::user_path) {
+        // a session of the path's user (or an admin), or a key admitted by the alternative scope: checked
+    } else if (p.is_api_key() && check->id_in_body) {
         bool const some = std::any_of(p.permissions.begin(), p.permissions.end(), [&](auto const& perm) {
-            return perm.obtype == rule.obtype &&
-                   (rule.action == "*" ||
-                    std::find(perm.actions.begin(), perm.actions.end(), rule.action) != perm.actions.end());
+            return perm.obtype == check->obtype &&
+                   (check->action == "*" ||
+                    std::find(perm.actions.begin(), perm.actions.end(), check->action) != perm.actions.end());
         });
         if (!some) {
-            auto aw_14 = deny(ctx, s, p.who.id, "The API key holds no " + rule.obtype + " permission");
+            auto aw_14 = deny(ctx, s, p.who.id, "The API key holds no " + check->obtype + " permission");
             co_return co_await std::move(aw_14);
         }
     } else if (p.is_api_key()) {
         std::optional<std::int64_t> id;
-        if (!rule.id_param.empty()) {
-            id = ctx.params.id(rule.id_param);
+        if (!check->id_param.empty()) {
+            id = ctx.params.id(check->id_param);
         }
-        if (!domain::allows(p.permissions, rule.obtype, id, rule.action) &&
-            (rule.alt_obtype.empty() ||
-             !domain::allows(p.permissions, rule.alt_obtype, id, rule.alt_action))) {
-            std::string const scope =
-                rule.obtype + ":" + (id ? std::to_string(*id) : std::string("*")) + "[" + rule.action + "]";
+        if (!domain::allows(p.permissions, check->obtype, id, check->action) &&
+            (check->alt_obtype.empty() ||
+             !domain::allows(p.permissions, check->alt_obtype, id, check->alt_action))) {
+            std::string const scope = check->obtype + ":" + (id ? std::to_string(*id) : std::string("*")) +
+                                      "[" + check->action + "]";
             auto aw_9 = deny(ctx, s, p.who.id, "The API key lacks the scope " + scope);
             co_return co_await std::move(aw_9);
         }
@@ -296,10 +311,76 @@ bool cookie_write_allowed(http::request_context const& ctx, services const& s) {
     return origin_allowed(ctx, s.trusted_origins);
 }
 
+namespace {
+
+// "/apiv1/users/:user_id/certificates/:cert_id" -> "/apiv1/me/certificates/:": the shape both twins share.
+std::string shape_of(std::string const& pattern) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < pattern.size()) {
+        if (pattern[i] == ':' || pattern[i] == '{') {
+            out += ':';
+            while (i < pattern.size() && pattern[i] != '/') {
+                ++i;
+            }
+        } else {
+            out += pattern[i++];
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> params_of(std::string const& pattern) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] == ':') {
+            std::size_t const end = pattern.find('/', i);
+            out.push_back(pattern.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<access> key_rule_for(route const& r, std::vector<route> const& table) {
+    std::string const prefix = "/apiv1/users/:user_id/";
+    if (r.rule.kind != who::user_path || r.pattern.rfind(prefix, 0) != 0) {
+        return std::nullopt;
+    }
+    std::string const me_shape = shape_of("/apiv1/me/" + r.pattern.substr(prefix.size()));
+    for (auto const& twin : table) {
+        if (twin.method != r.method || twin.rule.kind != who::me || shape_of(twin.pattern) != me_shape) {
+            continue;
+        }
+        access a = twin.rule;
+        if (!a.id_param.empty()) {
+            // The same position in the users/ pattern (its names differ: :cert_id vs :certificate_id).
+            auto const mine = params_of(r.pattern);
+            auto const theirs = params_of(twin.pattern);
+            auto const at = std::find(theirs.begin(), theirs.end(), a.id_param) - theirs.begin();
+            a.id_param =
+                static_cast<std::size_t>(at) + 1 < mine.size() ? mine[static_cast<std::size_t>(at) + 1] : "";
+        }
+        return a;
+    }
+    return std::nullopt;
+}
+
 void add_routes(http::router& r, services& s) {
-    for (auto const& route : route_table()) {
-        r.add(route.method, route.pattern,
-              [&s, &route](http::request_context& ctx) { return guarded(s, route.rule, route.target, ctx); });
+    static std::vector<std::optional<access>> const key_rules = [] {
+        std::vector<std::optional<access>> out;
+        for (auto const& route : route_table()) {
+            out.push_back(key_rule_for(route, route_table()));
+        }
+        return out;
+    }();
+    for (std::size_t i = 0; i < route_table().size(); ++i) {
+        auto const& route = route_table()[i];
+        access const* key_rule = key_rules[i] ? &*key_rules[i] : nullptr;
+        r.add(route.method, route.pattern, [&s, &route, key_rule](http::request_context& ctx) {
+            return guarded(s, route.rule, key_rule, route.target, ctx);
+        });
     }
 }
 

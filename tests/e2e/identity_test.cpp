@@ -155,6 +155,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
     auto [full_id, full] = make_key(alice_cookie, alice, all);
     auto [expired_id, expired] = make_key(alice_cookie, alice, all);
     auto [deleted_id, deleted] = make_key(alice_cookie, alice, all);
+    auto [bob_key_id, bob_key] = make_key(bob_cookie, bob, all);
+    (void)bob_key_id;
     schema_->exec("UPDATE api_keys SET expires_at = 1 WHERE id = " + std::to_string(expired_id));
     ASSERT_EQ(call("DELETE", "/apiv1/me/apikeys/" + std::to_string(deleted_id), bearer(full)).status, 204);
     (void)full_id;
@@ -195,7 +197,10 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
             auto other = call(method, path, session(bob_cookie));
             EXPECT_EQ(other.status, 403) << other.body;
             EXPECT_EQ(code_of(other), 4003);
-            EXPECT_EQ(call(method, path, bearer(full)).status, 403);  // keys use /apiv1/me
+            // A key on a users/ path: only its own user's, with its /me twin's scope (the weak key holds
+            // none of them).
+            EXPECT_EQ(call(method, path, bearer(bob_key)).status, 403) << "another user's key";
+            EXPECT_EQ(call(method, path, bearer(weak)).status, 403) << "a key without the scope";
         } else if (row.rule.kind == handlers::access::who::admin) {
             auto user = call(method, path, session(alice_cookie));
             EXPECT_EQ(user.status, 403) << user.body;

@@ -201,5 +201,43 @@ TEST_F(SeedFlows, UpdatingACertificateChangesWhatIsSafeAndSaysWhatNeedsAReissue)
         << "nothing the refusals touched changed";
 }
 
+TEST_F(SeedFlows, ApiKeysWorkOnTheUsersPathsOfTheirOwnUserWithTheMeScopes) {
+    start(json::object{{"rate_limits", {{"issuance_per_hour", 100}}}});
+    auto uid = add_user("paths@example.com");
+    auto oid = add_user("elsewhere@example.com");
+    auto key = key_for("paths@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                             "certificates:*[read,write,issue]"});
+    auto const u = "/apiv1/users/" + std::to_string(uid);
+    // S0's paths with S1's Bearer key.
+    auto ca = call("POST", u + "/cas", key, R"({"common_name":"Paths root","valid_days":365})");
+    ASSERT_EQ(ca.status, 200) << ca.body;
+    auto acct = call("POST", u + "/acme-accounts", key,
+                     R"({"name":"own","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+    auto created = call("POST", u + "/certificates", key,
+                        R"({"domain":"paths.example.com","acme_account_id":)" + std::to_string(id_of(acct)) +
+                            R"(,"auto_renew":true})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    std::string const c = std::to_string(id_of(created));
+    EXPECT_EQ(call("GET", u + "/certificates", key).status, 200);
+    EXPECT_EQ(call("GET", u + "/certificates/" + c, key).status, 200);
+    EXPECT_EQ(call("POST", u + "/certificates/" + c + "/renew", key).status, 200);
+
+    // The same scopes as /me: a key for one certificate reads that one only, by either path.
+    auto one = key_for("paths@example.com", {"certificates:" + c + "[read]"});
+    EXPECT_EQ(call("GET", u + "/certificates/" + c, one).status, 200);
+    auto other_cert = call("GET", u + "/certificates/" + std::to_string(id_of(created) + 1000), one);
+    EXPECT_EQ(other_cert.status, 403);
+    EXPECT_NE(other_cert.body.find("certificates:" + std::to_string(id_of(created) + 1000) + "[read]"),
+              std::string::npos)
+        << other_cert.body;
+    EXPECT_EQ(call("POST", u + "/certificates/" + c + "/issues", one, "{}").status, 403) << "no [issue]";
+    EXPECT_EQ(call("GET", u + "/cas", one).status, 403) << "no cas scope";
+    // Never another user's path, and routes without a /me twin stay session-only.
+    auto foreign = call("GET", "/apiv1/users/" + std::to_string(oid) + "/certificates", key);
+    EXPECT_EQ(foreign.status, 403) << foreign.body;
+    EXPECT_EQ(call("GET", u + "/apikeys", key).status, 403) << "apikeys scope not held";
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -1,4 +1,5 @@
 #include "certctrl/handlers/access.hpp"
+#include "certctrl/handlers/routes.hpp"
 
 #include <gtest/gtest.h>
 
@@ -82,6 +83,45 @@ TEST(AccessTable, EveryMeRouteNamesAScopeAndEveryUserRouteHasTheUserId) {
         EXPECT_EQ(ra.rule.kind == access::who::admin, ra.pattern.rfind("/apiv1/admin/", 0) == 0)
             << ra.pattern;
     }
+}
+
+}  // namespace
+}  // namespace certctrl::handlers
+
+namespace certctrl::handlers {
+namespace {
+
+// The rule an API key is held to on /apiv1/users/:user_id/...: the /me twin's, with its id renamed.
+TEST(AccessTable, UsersRoutesHoldKeysToTheirMeTwinsScope) {
+    auto rule_of = [](boost::beast::http::verb m, std::string const& pattern) -> std::optional<access> {
+        for (auto const& r : route_table()) {
+            if (r.method == m && r.pattern == pattern) {
+                return key_rule_for(r, route_table());
+            }
+        }
+        ADD_FAILURE() << "no route " << pattern;
+        return std::nullopt;
+    };
+    using boost::beast::http::verb;
+    auto get_cert = rule_of(verb::get, "/apiv1/users/:user_id/certificates/:cert_id");
+    ASSERT_TRUE(get_cert);
+    EXPECT_EQ(get_cert->obtype, "certificates");
+    EXPECT_EQ(get_cert->action, "read");
+    EXPECT_EQ(get_cert->id_param, "cert_id") << "renamed from :certificate_id";
+    auto issue = rule_of(verb::post, "/apiv1/users/:user_id/certificates/:cert_id/issues");
+    ASSERT_TRUE(issue);
+    EXPECT_EQ(issue->action, "issue");
+    auto list = rule_of(verb::get, "/apiv1/users/:user_id/certificates");
+    ASSERT_TRUE(list);
+    EXPECT_TRUE(list->id_param.empty());
+    // Every users/ route of a resource a key can reach through /me has a twin.
+    std::size_t twins = 0;
+    for (auto const& r : route_table()) {
+        if (r.pattern.rfind("/apiv1/users/:user_id/", 0) == 0 && key_rule_for(r, route_table())) {
+            ++twins;
+        }
+    }
+    EXPECT_GE(twins, 30u);
 }
 
 }  // namespace

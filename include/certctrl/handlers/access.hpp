@@ -72,7 +72,9 @@ std::optional<std::string> missing_assign_scope(domain::principal const& p, std:
 
 /// Runs `target` for `ctx` if `rule` lets the request's credentials through (authenticating them, spending
 /// the budgets, auditing denials); else answers 401/403/429.
-http::awaitable<http::response> guarded(services& s, access const& rule,
+/// `key_rule`: on /apiv1/users/:user_id/... the rule an API key of that user is held to (its /apiv1/me
+/// twin's), or null when keys cannot call the route.
+http::awaitable<http::response> guarded(services& s, access const& rule, access const* key_rule,
                                         http::awaitable<http::response> (*target)(http::request_context&,
                                                                                   services&),
                                         http::request_context& ctx);

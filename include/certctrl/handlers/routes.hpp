@@ -57,6 +57,10 @@ struct route {
 /// Every API route.
 std::vector<route> const& route_table();
 
+/// For a /apiv1/users/:user_id/... route: the access rule of its /apiv1/me/... twin (same method and shape),
+/// with the id parameter renamed to the users/ pattern's, which an API key of :user_id is held to.
+std::optional<access> key_rule_for(route const& r, std::vector<route> const& table);
+
 /// Registers every route of the table on `r`, each behind the guard that enforces its rule.
 void add_routes(http::router& r, services& s);
 
