@@ -82,16 +82,26 @@ async def main():
     print(f"server RSS {rss_before} kB before, {rss_open} kB with {n} idle sockets "
           f"({(rss_open - rss_before) / n:.1f} kB per socket); gauge certctrl_device_websockets_open "
           f"{await gauge('certctrl_device_websockets_open')}; threads {len(os.listdir(f'/proc/{pid}/task'))}")
+    closed = [s for s in sockets if s.closed]
+    if closed:
+        codes = {}
+        for s in closed:
+            codes[(s.close_code, s.close_reason)] = codes.get((s.close_code, s.close_reason), 0) + 1
+        print(f"{len(closed)} sockets closed by the server before the changes: {codes}")
     lat = []
     for k in range(rounds):
         i = random.randrange(n)
         changed = time.monotonic()
         st, _ = await request("PUT", f"/apiv1/me/devices/{devices[i][0]}/install-config", key, {"installs": []})
         assert st == 200, st
-        while True:
-            m = json.loads(await asyncio.wait_for(sockets[i].recv(), 10))
-            if m.get("name") == "updates.signal":
-                break
+        try:
+            while True:
+                m = json.loads(await asyncio.wait_for(sockets[i].recv(), 10))
+                if m.get("name") == "updates.signal":
+                    break
+        except (asyncio.TimeoutError, websockets.ConnectionClosed) as e:
+            print(f"device {devices[i][0]}: no signal ({type(e).__name__}, socket closed={sockets[i].closed})")
+            continue
         lat.append((time.monotonic() - changed) * 1000)
         await asyncio.sleep(random.uniform(0.05, 0.5))  # not in step with the server's 250 ms poller
     lat.sort()

@@ -21,7 +21,7 @@ cat >"$tmp/c.json" <<JSON
   "metrics": {"listen_address": "127.0.0.1", "port": $mport},
   "rate_limits": {"auth_per_minute": 0, "api_per_minute": 0},
   "devices": {"max_devices_per_user": $((devices + 10))},
-  "log": {"level": "warn"} }
+  "log": {"level": "${BENCH_LOG_LEVEL:-warn}"} }
 JSON
 ulimit -n $((devices * 3 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"  # the server and the client each hold one fd per socket
 build/release/src/certctrl-server migrate --config "$tmp/c.json" >/dev/null

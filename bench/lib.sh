@@ -43,5 +43,6 @@ bench_server_warnings() {
 bench_cleanup() {
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && certctrl_wait_exit "$server_pid" 15
     mariadb_stop "$tmp/run" || true
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$tmp/server.log" "$BENCH_KEEP_LOG" || true
     rm -rf "$tmp"
 }

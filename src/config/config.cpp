@@ -345,6 +345,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("login_failures_per_account_per_hour", c.rate_limits.login_failures_per_account_per_hour,
                    0, 1000000);
         r.read_int("unauthenticated_per_minute", c.rate_limits.unauthenticated_per_minute, 0, 1000000);
+        r.read_int("device_flow_per_minute", c.rate_limits.device_flow_per_minute, 0, 1000000);
+        r.read_int("self_ca_issuance_per_hour", c.rate_limits.self_ca_issuance_per_hour, 0, 10000000);
         r.finish();
     }
     if (auto const* s = top.section("issuance")) {

@@ -161,7 +161,7 @@ http::awaitable<http::response> guarded(services& s, access const& rule, access 
         }
     }
     if (rule.kind == who::anyone) {
-        if (!rule.auth_limit) {
+        if (!rule.auth_limit && !rule.own_budget) {
             // Routes without credentials that still reach the database (device_poll, /auth/status, logout,
             // refresh...) have a per-address budget of their own.
             auto ok = s.limits.check(service::rate_limiter::limit::anonymous,

@@ -190,18 +190,59 @@ http::awaitable<http::response> register_agent(http::request_context& ctx, servi
 
 }  // namespace detail
 
+namespace {
+
+using limit = service::rate_limiter::limit;
+
+// The device flow has budgets of its own (rate_limits.device_flow_per_minute per key), so a fleet behind one
+// address onboards without touching the login budget. That budget still guards it: when the address spent
+// it (on logins or failed guesses) the flow is refused too, and a failure that may be a guess spends it.
+std::optional<app_error> flow_budget(http::request_context const& ctx, services& s, std::string const& key) {
+    std::string const ip = "ip:" + service::client_budget_key(ctx.client_ip);
+    if (auto spent = s.limits.peek(limit::auth, ip); !spent) {
+        return spent.error();
+    }
+    if (auto ok = s.limits.check(limit::device_flow, key); !ok) {
+        return ok.error();
+    }
+    return std::nullopt;
+}
+
+bool may_be_a_guess(app_error const& e) {
+    return e.code == errc::unauthenticated || e.code == errc::not_found ||
+           e.code == errc::refresh_token_rotated;
+}
+
+// The error answer of a device-flow step; a possible guess spends the address's authentication budget.
+http::response flow_failure(http::request_context const& ctx, services& s, app_error const& e) {
+    if (may_be_a_guess(e)) {
+        (void)s.limits.check(limit::auth, "ip:" + service::client_budget_key(ctx.client_ip));
+    }
+    return http::error_response(ctx, e);
+}
+
+std::string code_key(std::string const& device_code) {
+    return "code:" + hex_encode(crypto::sha256(device_code)).substr(0, 32);
+}
+
+}  // namespace
+
 http::awaitable<http::response> device_grant(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)
         co_return http::json_error(ctx.req, body.error());
     std::string const action = str_or(*body, "action");
-    if (action == "device_start" || action == "device_verify") {
-        // Starting grants and entering codes spend the client's authentication budget; polling does not
-        // (the agent polls every few seconds and slow_down paces it).
-        auto ok = s.limits.check(service::rate_limiter::limit::auth,
-                                 "ip:" + service::client_budget_key(ctx.client_ip));
-        if (!ok)
-            co_return http::error_response(ctx, ok.error());
+    std::string const ip_key = "ip:" + service::client_budget_key(ctx.client_ip);
+    if (action == "device_start") {
+        // Starting grants: per address (entering codes: per approving user, below).
+        if (auto no = flow_budget(ctx, s, ip_key))
+            co_return http::error_response(ctx, *no);
+    } else if (action == "device_poll") {
+        // Polls: per device code (slow_down paces each code to its interval).
+        auto const* c = body->if_contains("device_code");
+        std::string const code = c != nullptr && c->is_string() ? std::string(c->get_string()) : "";
+        if (auto no = flow_budget(ctx, s, code_key(code)))
+            co_return http::error_response(ctx, *no);
     }
     if (action == "device_start") {
         std::vector<std::string> scopes;
@@ -268,10 +309,12 @@ http::awaitable<http::response> device_grant(http::request_context& ctx, service
                                                       {{"field", "device_public_id"}}));
             device = std::string(d->get_string());
         }
+        if (auto no = flow_budget(ctx, s, "verify:" + std::to_string(who->who.id)))
+            co_return http::error_response(ctx, *no);
         auto op = s.device_auth.verify(who->who.id, *code, approve, std::move(device));
         auto st = co_await std::move(op);
         if (!st)
-            co_return http::error_response(ctx, st.error());
+            co_return flow_failure(ctx, s, st.error());
         co_return http::json_data(ctx.req, boost::json::object{{"status", *st}});
     }
     if (action == "device_poll") {
@@ -281,7 +324,7 @@ http::awaitable<http::response> device_grant(http::request_context& ctx, service
         auto op = s.device_auth.poll(*code);
         auto a = co_await std::move(op);
         if (!a)
-            co_return http::error_response(ctx, a.error());
+            co_return flow_failure(ctx, s, a.error());
         boost::json::object data{{"status", a->status}, {"interval", a->interval}};
         if (a->status == "ready") {
             data["registration_code"] = a->registration_code;
@@ -303,6 +346,9 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
     if (!uid || *uid <= 0)
         co_return http::json_error(
             ctx.req, make_error(errc::bad_request, "user_id (a number) is required", {{"field", "user_id"}}));
+    // Per user: the user's fleet registers at its own pace, whatever addresses it comes from.
+    if (auto no = flow_budget(ctx, s, "register:" + std::to_string(*uid)))
+        co_return http::error_response(ctx, *no);
     auto reg = registration_of(*body, *uid, ctx);
     if (!reg)
         co_return http::json_error(ctx.req, reg.error());
@@ -316,7 +362,7 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
         auto op = s.device_auth.re_register(refresh, *uid, reg->device_public_id);
         auto again = co_await std::move(op);
         if (!again)
-            co_return http::error_response(ctx, again.error());
+            co_return flow_failure(ctx, s, again.error());
         co_return registration_response(ctx, *again);
     }
     service::device_auth_service::rekey_proof proof;
@@ -324,7 +370,7 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
     auto op = s.device_auth.register_device(std::move(*reg), code, std::move(proof));
     auto a = co_await std::move(op);
     if (!a)
-        co_return http::error_response(ctx, a.error());
+        co_return flow_failure(ctx, s, a.error());
     co_return registration_response(ctx, *a);
 }
 
@@ -335,10 +381,12 @@ http::awaitable<http::response> refresh_device_tokens(http::request_context& ctx
     auto token = detail::required_string(*body, "refresh_token", 256);
     if (!token)
         co_return http::json_error(ctx.req, token.error());
+    if (auto no = flow_budget(ctx, s, "ip:" + service::client_budget_key(ctx.client_ip)))
+        co_return http::error_response(ctx, *no);
     auto op = s.device_auth.refresh(*token);
     auto t = co_await std::move(op);
     if (!t)
-        co_return http::error_response(ctx, t.error());
+        co_return flow_failure(ctx, s, t.error());
     boost::json::object session = tokens_json(*t);
     boost::json::object data = session;
     data["device_id"] = t->device_id;

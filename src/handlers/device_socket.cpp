@@ -22,6 +22,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
+#include <random>
+
 namespace certctrl::handlers {
 
 namespace asio = boost::asio;
@@ -32,6 +34,12 @@ namespace {
 
 constexpr std::size_t page = 100;                             // signals read from the feed at a time
 constexpr auto hello_ack_timeout = std::chrono::seconds(30);  // then 1008
+
+// 0..999 ms: spreads retries (not a secret, so no CSPRNG).
+std::int64_t jitter_ms() {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return static_cast<std::int64_t>(rng() % 1000);
+}
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -181,6 +189,7 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
 
     std::string cursor = st->resume_token;
     std::size_t sent = 0;
+    int failures = 0;
     while (!over(ch, *st)) {
         if (std::chrono::steady_clock::now() >= token_end || notifier.stopping()) {
             ch->close(notifier.stopping() ? service::socket_close::going_away
@@ -207,11 +216,27 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
             st->waiter.reset();
             continue;
         }
-        if (!got) {
-            spdlog::warn("rid={} device socket of device {}: {}", rid, device, got.error().what);
-            ch->close(1013, "try again later");
+        if (!got && got.error().code == errc::not_found) {
+            ch->close(service::socket_close::revoked, "the device no longer exists");
             break;
         }
+        if (!got) {
+            // The database is busy or away: the socket stays, and the read is tried again after a pause that
+            // grows (with jitter, so thousands of sockets do not come back in step).
+            ++failures;
+            if (failures == 1 || failures % 20 == 0) {
+                spdlog::warn("rid={} device socket of device {}: {} (retrying)", rid, device,
+                             got.error().what);
+            }
+            notifier.unwatch(st->waiter);
+            st->waiter = notifier.watch(ex, device);
+            auto const pause = std::chrono::milliseconds(
+                std::min<std::int64_t>(10000, 250LL << std::min(failures, 5)) / 2 + jitter_ms());
+            auto pop = wait_for(std::chrono::steady_clock::now() + pause);
+            co_await std::move(pop);
+            continue;
+        }
+        failures = 0;
         for (auto const& sig : got->signals) {
             std::string const id = std::to_string(sig.id);
             ch->send(event("updates.signal",

@@ -25,6 +25,13 @@ access anyone_counted() {
     a.auth_limit = true;
     return a;
 }
+// The device flow: no credentials, and budgets of its own that the handler applies (per address, device
+// code or user; see rate_limits.device_flow_per_minute).
+access device_flow() {
+    access a = rule_of(who::anyone);
+    a.own_budget = true;
+    return a;
+}
 access user_path() {
     return rule_of(who::user_path);
 }
@@ -261,10 +268,10 @@ std::vector<route> const& route_table() {
          me("devices", "read", "device_id"), get_device_bundle},
         {bh::verb::post, "/apiv1/me/install-config-update/{device_public_id}",
          me("ForInstallConfigUpdate", "update", "", "devices", "write"), patch_install_config},
-        {bh::verb::post, "/auth/device", anyone(), device_grant},
+        {bh::verb::post, "/auth/device", device_flow(), device_grant},
         {bh::verb::get, "/device", anyone(), device_approval_page},
-        {bh::verb::post, "/auth/refresh", anyone_counted(), refresh_device_tokens},
-        {bh::verb::post, "/apiv1/device/registration", anyone_counted(), register_with_code},
+        {bh::verb::post, "/auth/refresh", device_flow(), refresh_device_tokens},
+        {bh::verb::post, "/apiv1/device/registration", device_flow(), register_with_code},
         {bh::verb::get, "/apiv1/devices/self/updates", device(), device_updates},
         {bh::verb::get, "/api/websocket", device_socket(), device_websocket},
         {bh::verb::get, "/api/websocket/:device_id", device_socket(), device_websocket},

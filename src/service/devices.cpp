@@ -226,7 +226,8 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
         }
         // The first cursor is the device's own high-water mark, or 1 ("nothing yet") while it has no signal:
         // never the feed's, which would tell a tenant how busy everyone else is. Any later signal of this
-        // device has a larger id, and a trim of one it never saw leaves the mark below trimmed_through.
+        // device has a larger id (feed ids start at 2, V012), and a trim of one it never saw leaves the mark
+        // below trimmed_through.
         std::int64_t const mark = std::max<std::int64_t>(b->newest, 1);
         if (after != 0 && (after < b->trimmed_through || after > mark)) {
             std::int64_t const oldest = r_.feed->oldest(w, device_id);

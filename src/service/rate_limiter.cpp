@@ -60,6 +60,15 @@ result<bool> rate_limiter::count(limit which, std::string const& key, bool spend
             window = 3600;
             name = "login_account";
             break;
+        case limit::device_flow:
+            budget = cfg_.device_flow_per_minute;
+            name = "device_flow";
+            break;
+        case limit::self_ca_issuance:
+            budget = cfg_.self_ca_issuance_per_hour;
+            window = 3600;
+            name = "self_ca_issuance";
+            break;
     }
     if (budget == 0) {
         return true;

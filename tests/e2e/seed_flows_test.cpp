@@ -239,5 +239,72 @@ TEST_F(SeedFlows, ApiKeysWorkOnTheUsersPathsOfTheirOwnUserWithTheMeScopes) {
     EXPECT_EQ(call("GET", u + "/apikeys", key).status, 403) << "apikeys scope not held";
 }
 
+// 500 agents behind one address (one NAT) onboard through the device grant with the login budget at its
+// default (10 a minute per address): the device flow spends budgets of its own. Guesses still spend the
+// login budget, and once it is spent the address is refused the device flow as well.
+TEST_F(SeedFlows, FiveHundredAgentsFromOneAddressOnboardWithoutSpendingTheLoginBudget) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 10}, {"api_per_minute", 100000}}},
+                       {"devices", {{"max_devices_per_user", 1000}}}});
+    auto uid = add_user("fleet@example.com");
+    headers session = login("fleet@example.com");
+    constexpr int agents = 500;
+    auto const t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < agents; ++i) {
+        auto start_r = call("POST", "/auth/device", headers{},
+                            R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
+        ASSERT_EQ(start_r.status, 200) << i << " " << start_r.body;
+        auto const g = start_r.json().at("data");
+        auto v = call("POST", "/auth/device", session,
+                      R"({"action":"device_verify","user_code":")" +
+                          std::string(g.at("user_code").as_string()) + R"(","approve":true})");
+        ASSERT_EQ(v.status, 200) << i << " " << v.body;
+        auto ready = call("POST", "/auth/device", headers{},
+                          R"({"action":"device_poll","device_code":")" +
+                              std::string(g.at("device_code").as_string()) + R"("})");
+        ASSERT_EQ(ready.status, 200) << i << " " << ready.body;
+        auto const rd = ready.json().at("data");
+        ASSERT_EQ(rd.at("status"), "ready") << i;
+        char public_id[37];
+        std::snprintf(public_id, sizeof public_id, "00000000-0000-4000-8000-%012d", i);
+        json::object reg{{"device_public_id", public_id},
+                         {"dev_pk", base64_encode(std::string(31, 'a') + static_cast<char>('0' + i % 10))},
+                         {"user_id", uid},
+                         {"registration_code", rd.at("registration_code")},
+                         {"name", "agent"}};
+        auto r = call("POST", "/apiv1/device/registration", headers{}, json::serialize(reg));
+        ASSERT_EQ(r.status, 201) << i << " " << r.body;
+        if (i % 100 == 0) {
+            auto const rr = r.json();
+            auto refreshed =
+                call("POST", "/auth/refresh", headers{},
+                     R"({"refresh_token":")" +
+                         std::string(rr.at("data").at("session").at("refresh_token").as_string()) + R"("})");
+            ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+        }
+    }
+    std::cout << agents << " agents onboarded from one address in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                     .count()
+              << " ms" << std::endl;
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM devices WHERE user_id = " + std::to_string(uid)),
+              agents);
+
+    // Guesses spend the login budget: once it is spent the address is refused, the device flow included.
+    int refused_at = 0;
+    for (int i = 1; i <= 12 && refused_at == 0; ++i) {
+        auto bad = call("POST", "/auth/device", headers{},
+                        R"({"action":"device_poll","device_code":"dc_guess)" + std::to_string(i) + R"("})");
+        if (bad.status == 429) {
+            refused_at = i;
+        } else {
+            EXPECT_EQ(bad.status, 404) << bad.body;
+        }
+    }
+    EXPECT_EQ(refused_at, 10) << "the login spent one of the ten: nine guesses, then 429";
+    auto after = call("POST", "/auth/device", headers{},
+                      R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
+    EXPECT_EQ(after.status, 429) << after.body;
+}
+
 }  // namespace
 }  // namespace certctrl::test

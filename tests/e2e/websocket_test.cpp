@@ -294,5 +294,22 @@ TEST_F(WebSocket, AnExpiredTokenClosesWith4401AndAStaleResumeTokenResyncs) {
     back.close();
 }
 
+// The very first signal a fresh server's feed ever holds reaches an open socket (the notifier's starting
+// point must not swallow it).
+TEST_F(WebSocket, TheFirstSignalOfAFreshFeedArrivesLive) {
+    start_ws();
+    device d = register_agent("5a0e6b7d-1f2c-4d34-8e5f-6a7b8c9d0e1f");
+    ws_client c;
+    std::string const cid = open(c, d);
+    ack_hello(c, cid, "");
+    EXPECT_TRUE(signals(c, std::chrono::milliseconds(500)).empty());
+    change(d, 1);
+    auto first = signals(c, std::chrono::seconds(5), 1);
+    ASSERT_EQ(first.size(), 1u) << "the feed's first signal";
+    change(d, 2);
+    EXPECT_EQ(signals(c, std::chrono::seconds(5), 1).size(), 1u);
+    c.close();
+}
+
 }  // namespace
 }  // namespace certctrl::test

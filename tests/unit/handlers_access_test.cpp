@@ -14,7 +14,9 @@ std::string row_of(route_access const& ra) {
     std::string scope = "-";
     switch (ra.rule.kind) {
         case access::who::anyone:
-            who = ra.rule.auth_limit ? "anyone (auth budget)" : "anyone";
+            who = ra.rule.auth_limit   ? "anyone (auth budget)"
+                  : ra.rule.own_budget ? "anyone (device-flow budget)"
+                                       : "anyone";
             break;
         case access::who::user_path:
             who = "session of :user_id or admin";

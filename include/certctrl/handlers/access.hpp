@@ -28,7 +28,9 @@ struct access {
     std::string action;       // me: the scope's action
     std::string id_param;     // me: the path id the scope's obid must match; empty: the scope needs obid "*"
     bool auth_limit = false;  // counts against the per-IP authentication budget
-    bool token_in_query = false;  // device: `?token=` stands in for the Authorization header (WebSocket)
+    bool token_in_query = false;
+    bool own_budget = false;  // anyone: the handler applies its own budgets (the device flow)  // device:
+                              // `?token=` stands in for the Authorization header (WebSocket)
     /// me: the id comes from the request body or the key itself, so the guard only asks for some
     /// `obtype` permission (any id; any action when `action` is "*") and the handler checks the id.
     bool id_in_body = false;

@@ -22,7 +22,7 @@ namespace certctrl::service {
 /// of them (in the worst case, bursts timed on every instance at once, N budgets per window).
 class rate_limiter {
   public:
-    enum class limit { auth, issuance, api, login_account, anonymous };
+    enum class limit { auth, issuance, api, login_account, anonymous, device_flow, self_ca_issuance };
     rate_limiter(repo::rate_limit_repository& repo, config::rate_limit_config cfg,
                  std::chrono::milliseconds sync_period = std::chrono::milliseconds(250))
         : repo_(repo), cfg_(cfg), sync_period_(sync_period) {}
