@@ -119,10 +119,6 @@ void issuance_service::store(repo::work& w, std::int64_t cert_id, std::vector<st
 task<issue_outcome> issuance_service::request(
     std::int64_t user_id, std::int64_t cert_id, std::string kind,
     std::function<std::optional<std::string>(domain::acme_account const&)> may_issue_from) {
-    auto budget = limits_.check(rate_limiter::limit::issuance, "user:" + std::to_string(user_id));
-    if (!budget) {
-        co_return budget.error();
-    }
     auto aw_ctx =
         r_.db->read([this, user_id, cert_id](repo::work& w) -> certctrl::result<repo::issue_context> {
             auto ctx = r_.issuance->context(w, user_id, cert_id);
@@ -141,9 +137,24 @@ task<issue_outcome> issuance_service::request(
                                  {{"scope", *missing}});
         }
     }
-    if (ctx->account.provider == "SELF_CA") {
+    // The budget: peeked now, spent only when this request makes a new row (a repeated request that the
+    // open row answers costs nothing).
+    bool const self_ca = ctx->account.provider == "SELF_CA";
+    auto const which = self_ca ? rate_limiter::limit::self_ca_issuance : rate_limiter::limit::issuance;
+    std::string const budget_key = "user:" + std::to_string(user_id);
+    if (auto budget = limits_.peek(which, budget_key); !budget) {
+        co_return budget.error();
+    }
+    auto spend = [&](certctrl::result<issue_outcome> const& r) {
+        if (r && r->fresh) {
+            (void)limits_.check(which, budget_key);
+        }
+    };
+    if (self_ca) {
         auto aw_inline = issue_inline(std::move(*ctx), std::move(kind));
-        co_return co_await std::move(aw_inline);
+        auto out = co_await std::move(aw_inline);
+        spend(out);
+        co_return out;
     }
     if (domains_.strict()) {
         // Strict mode: the names are claimed, then each claim proven by its TXT record, before a row is
@@ -183,7 +194,7 @@ task<issue_outcome> issuance_service::request(
         row.created_at = unix_now();
         if (auto id = r_.issuance->insert(w, row, row.created_at)) {
             row.id = *id;
-            return issue_outcome{row, std::nullopt};
+            return issue_outcome{row, std::nullopt, true};
         }
         // A renewal queued meanwhile (it does not wait for the certificate's lock) holds the slot: it
         // answers.
@@ -193,6 +204,7 @@ task<issue_outcome> issuance_service::request(
         return make_error(errc::conflict, "The certificate's issuance is changing; try again");
     });
     auto queued = co_await std::move(aw_queue);
+    spend(queued);
     if (queued && queued->row.status == "PENDING" && on_queued_) {
         on_queued_();
     }
@@ -275,10 +287,10 @@ task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std:
         }
         row.id = *r_.issuance->insert(w, row, now);  // a closed row takes no slot
         if (!made) {
-            return issue_outcome{row, std::nullopt};
+            return issue_outcome{row, std::nullopt, true};
         }
         store(w, cert_id, slot->devices, *made, ca_id, now);
-        return issue_outcome{row, issued_record(cert, *made, now)};
+        return issue_outcome{row, issued_record(cert, *made, now), true};
     });
     co_return co_await std::move(aw_store);
 }

@@ -479,19 +479,54 @@ TEST_F(Issuance, OneOpenRowUnderConcurrentRequestsAndCancellation) {
     EXPECT_TRUE(flagged.json().at("data").at("cancel_requested").as_bool());
 }
 
+// SELF_CA issuances spend rate_limits.self_ca_issuance_per_hour, ACME ones issuance_per_hour; a repeated
+// request that the open row answers spends nothing.
 TEST_F(Issuance, RequestsCountAgainstTheHourlyIssuanceBudget) {
-    start_with(2);
+    start(json::object{{"rate_limits",
+                        {{"auth_per_minute", 1000},
+                         {"api_per_minute", 100000},
+                         {"issuance_per_hour", 2},
+                         {"self_ca_issuance_per_hour", 3}}},
+                       {"issuance", {{"workers", 0}}}});  // ACME rows stay PENDING: nothing works them
     add_user("budget@example.com");
     auto key = key_for("budget@example.com", scopes);
     auto [acct, ca_pem] = self_ca(key);
     auto const c = std::to_string(cert(key, acct));
-    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
-    EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200);
-    auto third = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
-    EXPECT_EQ(third.status, 429);
-    EXPECT_EQ(code_of(third), 4029);
-    EXPECT_FALSE(third.header("retry-after").empty());
-    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 2);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").status, 200) << i;
+    }
+    auto fourth = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+    EXPECT_EQ(fourth.status, 429);
+    EXPECT_EQ(code_of(fourth), 4029);
+    EXPECT_EQ(fourth.json().at("error").at("params").at("limit"), "self_ca_issuance");
+    EXPECT_FALSE(fourth.header("retry-after").empty());
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 3);
+
+    // ACME: the SELF_CA budget spent leaves the ACME one whole; five requests while one row is open spend
+    // one.
+    auto le = call("POST", "/apiv1/me/acme-accounts", key,
+                   R"({"name":"le","email":"budget@example.com","provider":"letsencrypt"})");
+    ASSERT_EQ(le.status, 200) << le.body;
+    auto const a = std::to_string(cert(key, id_of(le)));
+    std::int64_t open = 0;
+    for (int i = 0; i < 5; ++i) {
+        auto r = call("POST", "/apiv1/me/certificates/" + a + "/issues", key, "{}");
+        ASSERT_EQ(r.status, 200) << i << " " << r.body;
+        auto const id = r.json().at("data").at("issue_history_id").as_int64();
+        EXPECT_TRUE(open == 0 || id == open) << "single in-flight";
+        open = id;
+    }
+    auto cancel = [&](std::int64_t row) {
+        return call("POST", "/apiv1/me/certificates/" + a + "/issues/" + std::to_string(row) + "/cancel", key,
+                    "{}");
+    };
+    ASSERT_EQ(cancel(open).status, 200);
+    auto second = call("POST", "/apiv1/me/certificates/" + a + "/issues", key, "{}");
+    ASSERT_EQ(second.status, 200) << "the second of two";
+    ASSERT_EQ(cancel(second.json().at("data").at("issue_history_id").as_int64()).status, 200);
+    auto third = call("POST", "/apiv1/me/certificates/" + a + "/issues", key, "{}");
+    EXPECT_EQ(third.status, 429) << third.body;
+    EXPECT_EQ(third.json().at("error").at("params").at("limit"), "issuance");
 }
 
 TEST_F(Issuance, AutoRenewQueuesCertificatesPastTwoThirdsOfTheirLifetime) {

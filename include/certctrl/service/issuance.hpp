@@ -20,6 +20,7 @@ namespace certctrl::service {
 struct issue_outcome {
     domain::issue_row row;
     std::optional<domain::certificate> cert;
+    bool fresh = false;  // this request made the row (false: the open row answered)
 };
 
 /// Decrypted material for an export.
@@ -45,14 +46,16 @@ class issuance_service {
     /// Called when a row is queued for a worker (the worker pool wakes up instead of waiting to poll).
     void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
 
-    /// Requests an issuance (or renewal): counts against the user's issuance budget and answers the open row
-    /// when there is one (single in-flight). A SELF_CA certificate is issued here: the key and certificate
-    /// are made on the CPU pool, then stored with a SUCCESS row, the device wraps and the CA's count in one
-    /// transaction. Other certificates (from ACME CAs) first claim their names for the user (domains.hpp;
-    /// strict mode: each claim proven by TXT) and then get a PENDING row for the workers. Errors: not_found,
-    /// rate_limited, conflict (a name is another user's), forbidden (strict mode: no proof yet), database.
-    /// `may_issue_from(account)`: for an API key, the scope it lacks to issue from a SELF_CA account (a
-    /// private CA), if any; the request is then refused (forbidden, params.scope) before anything is made.
+    /// Requests an issuance (or renewal): answers the open row when there is one (single in-flight, which
+    /// spends nothing); a new row counts against the user's budget, rate_limits.self_ca_issuance_per_hour for
+    /// SELF_CA certificates and issuance_per_hour for ACME ones (a spent budget refuses up front). A SELF_CA
+    /// certificate is issued here: the key and certificate are made on the CPU pool, then stored with a
+    /// SUCCESS row, the device wraps and the CA's count in one transaction. Other certificates (from ACME
+    /// CAs) first claim their names for the user (domains.hpp; strict mode: each claim proven by TXT) and
+    /// then get a PENDING row for the workers. Errors: not_found, rate_limited, conflict (a name is another
+    /// user's), forbidden (strict mode: no proof yet), database. `may_issue_from(account)`: for an API key,
+    /// the scope it lacks to issue from a SELF_CA account (a private CA), if any; the request is then refused
+    /// (forbidden, params.scope) before anything is made.
     task<issue_outcome> request(
         std::int64_t user_id, std::int64_t cert_id, std::string kind,
         std::function<std::optional<std::string>(domain::acme_account const&)> may_issue_from = {});
