@@ -238,4 +238,12 @@ std::string str_or(boost::json::object const& o, char const* name) {
     return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+bool wants_zip(http::request_context const& ctx) {
+    if (auto f = http::query_value(ctx.query, "format"); f && *f == "zip") {
+        return true;
+    }
+    auto accept = ctx.req.find(boost::beast::http::field::accept);
+    return accept != ctx.req.end() && accept->value().find("application/zip") != std::string_view::npos;
+}
+
 }  // namespace certctrl::handlers::detail

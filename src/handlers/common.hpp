@@ -148,6 +148,9 @@ std::optional<std::string> missing_export_scope(http::request_context const& ctx
 std::function<std::optional<std::string>(domain::acme_account const&)> issue_gate(
     http::request_context const& ctx);
 
+/// `?format=zip` or an Accept header naming application/zip.
+bool wants_zip(http::request_context const& ctx);
+
 /// The user a request acts for: `:user_id` of the path, else the authenticated principal's user.
 std::int64_t subject_user(http::request_context const& ctx);
 

@@ -10,6 +10,7 @@
 #include "certctrl/http/json_body.hpp"
 #include "certctrl/http/response.hpp"
 
+#include "certctrl/service/zip.hpp"
 #include "common.hpp"
 #include "handlers.hpp"
 
@@ -103,6 +104,54 @@ result<bool> wants_download(http::request_context const& ctx) {
         return make_error(errc::bad_request, "pack must be 'download'", {{"field", "pack"}});
     }
     return true;
+}
+
+// The device-ready zip (S1): certificate.pem (leaf), chain.pem (issuers, when there are any), fullchain.pem,
+// the key as the policy gives it to this device (private.key in plaintext, or sealed_key.json: the sealed
+// deploy materials only the device's X25519 key opens) and meta.json.
+result<std::string> bundle_zip(boost::json::object const& materials, domain::certificate const& cert,
+                               std::int64_t device_id) {
+    auto blocks = crypto::split_certificates(cert.cert_pem);
+    if (blocks.empty()) {
+        return make_error(errc::internal, "The stored certificate holds no PEM block");
+    }
+    std::string chain;
+    for (std::size_t i = 1; i < blocks.size(); ++i) {
+        chain += blocks[i];
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    entries.emplace_back("certificate.pem", blocks.front());
+    if (!chain.empty()) {
+        entries.emplace_back("chain.pem", chain);
+    }
+    entries.emplace_back("fullchain.pem", blocks.front() + chain);
+    bool const plain = materials.if_contains("enc_scheme") && materials.at("enc_scheme") == "plaintext";
+    std::string key_file;
+    if (plain) {
+        auto der = base64_decode(std::string(materials.at("private_key_der_b64").as_string()));
+        if (!der) {
+            return make_error(errc::internal, "The plaintext key is not base64");
+        }
+        key_file = "private.key";
+        entries.emplace_back(key_file, crypto::private_key_pem_from_der(*der));
+    } else {
+        key_file = "sealed_key.json";
+        entries.emplace_back(key_file, boost::json::serialize(materials));
+    }
+    boost::json::object meta{{"cert_id", cert.id},
+                             {"device_id", device_id},
+                             {"domain_name", cert.domain_name},
+                             {"serial_number", cert.serial_number},
+                             {"not_after", cert.not_after},
+                             {"key_dist_policy", cert.key_dist_policy},
+                             {"key_file", key_file},
+                             {"enc_scheme", plain ? "plaintext" : "aes256gcm"}};
+    entries.emplace_back("meta.json", boost::json::serialize(meta));
+    try {
+        return service::make_zip(entries);
+    } catch (std::exception const& e) {
+        return make_error(errc::internal, std::string("Cannot build the zip: ") + e.what());
+    }
 }
 
 http::response with_download(http::response res, bool download, std::string const& name) {
@@ -351,6 +400,24 @@ http::awaitable<http::response> get_device_bundle(http::request_context& ctx, se
     auto cert = co_await std::move(cert_op);
     if (!cert)
         co_return http::error_response(ctx, cert.error());
+    if (detail::wants_zip(ctx)) {
+        auto zip = bundle_zip(*m, cert->cert, device_id);
+        if (!zip)
+            co_return http::error_response(ctx, zip.error());
+        if (plain) {
+            auto aw_audit = detail::audit_key_release(ctx, s, cert_id, "plaintext_bundle");
+            co_await std::move(aw_audit);
+        }
+        http::response res{bh::status::ok, ctx.req.version()};
+        res.set(bh::field::content_type, "application/zip");
+        res.set(bh::field::content_disposition, "attachment; filename=\"cert_" + std::to_string(cert_id) +
+                                                    "_device_" + std::to_string(device_id) + ".zip\"");
+        res.set(bh::field::cache_control, "no-store");
+        res.keep_alive(ctx.req.keep_alive());
+        res.body() = std::move(*zip);
+        res.prepare_payload();
+        co_return res;
+    }
     boost::json::object data = std::move(*m);
     data["cert_id"] = cert_id;
     data["device_id"] = device_id;

@@ -99,14 +99,6 @@ std::function<std::optional<std::string>(domain::acme_account const&)> detail::i
 
 namespace {
 
-bool wants_zip(http::request_context const& ctx) {
-    if (auto f = http::query_value(ctx.query, "format"); f && *f == "zip") {
-        return true;
-    }
-    auto accept = ctx.req.find(bh::field::accept);
-    return accept != ctx.req.end() && accept->value().find("application/zip") != std::string_view::npos;
-}
-
 // The Host of a challenge request as an ACME identifier: lower-case, without port or trailing dot.
 std::string challenge_host(http::request const& req) {
     auto it = req.find(bh::field::host);
@@ -200,7 +192,7 @@ http::awaitable<http::response> export_certificate(http::request_context& ctx, s
                             "The API key lacks the scope " + *missing + " (a private key export)");
         co_return co_await std::move(aw_deny);
     }
-    if (wants_zip(ctx)) {
+    if (detail::wants_zip(ctx)) {
         auto aw = s.issuance.zip_for(subject_user(ctx), cert_param(ctx));
         auto z = co_await std::move(aw);
         if (!z) {

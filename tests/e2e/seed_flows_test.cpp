@@ -6,7 +6,10 @@
 #include "openssl_cli.hpp"
 
 #include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/aead.hpp"
+#include "certctrl/crypto/sodium.hpp"
 #include "certctrl/crypto/x509.hpp"
+#include "certctrl/service/zip.hpp"
 
 #include <regex>
 
@@ -304,6 +307,96 @@ TEST_F(SeedFlows, FiveHundredAgentsFromOneAddressOnboardWithoutSpendingTheLoginB
     auto after = call("POST", "/auth/device", headers{},
                       R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
     EXPECT_EQ(after.status, 429) << after.body;
+}
+
+// S1: "For a device-ready zip bundle, use .../devices/:device_id/certificates/:certificate_id/bundle": with
+// ?format=zip or Accept: application/zip the bundle is a zip (certificate, chain, full chain, the key as the
+// policy gives it to that device, meta.json); JSON otherwise, as before.
+TEST_F(SeedFlows, TheDeviceBundleIsAZipWhenAskedForOne) {
+    start(json::object{{"rate_limits", {{"issuance_per_hour", 100}}}});
+    add_user("zip@example.com");
+    auto key = key_for("zip@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                           "certificates:*[read,write,issue]", "devices:*[read,write]",
+                                           "ForDeviceAuthenticate:*[authenticate]"});
+    auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Zip root","valid_days":365})");
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                     R"({"name":"own","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+    std::string const a = std::to_string(id_of(acct));
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto dev = call("POST", "/apiv1/me/devices", key,
+                    R"({"device_public_id":"7c2e8d9f-3b4a-4c56-9d7e-8f9a0b1c2d3e","dev_pk":")" +
+                        base64_encode(pk) + R"("})");
+    ASSERT_EQ(dev.status, 201) << dev.body;
+    std::string const d = std::to_string(dev.json().at("data").at("device").at("id").as_int64());
+    auto make = [&](std::string const& name, std::string const& extra) {
+        auto c =
+            call("POST", "/apiv1/me/certificates", key,
+                 R"({"domain_name":")" + name + R"(","acct_id":)" + a + extra + R"(,"auto_renew":true})");
+        EXPECT_EQ(c.status, 200) << c.body;
+        std::string const id = std::to_string(id_of(c));
+        EXPECT_EQ(
+            call("POST", "/apiv1/me/devices/" + d + "/certificates", key, R"({"cert_id":)" + id + "}").status,
+            200);
+        return id;
+    };
+    auto entries_of = [](std::string const& zip) {
+        std::map<std::string, std::string> m;
+        for (auto& [n, c] : service::read_zip(zip)) {
+            m[n] = c;
+        }
+        return m;
+    };
+
+    // HYBRID: the key is sealed to the device; the zip carries the sealed materials, which its key opens.
+    std::string const hybrid = make("zip.example.com", R"(,"policy":"HYBRID")");
+    std::string const path = "/apiv1/me/devices/" + d + "/certificates/" + hybrid + "/bundle";
+    auto z = call("GET", path + "?format=zip", key);
+    ASSERT_EQ(z.status, 200) << z.body;
+    EXPECT_EQ(z.header("content-type"), "application/zip");
+    EXPECT_NE(z.header("content-disposition").find(".zip"), std::string::npos);
+    auto e = entries_of(z.body);
+    for (char const* name :
+         {"certificate.pem", "chain.pem", "fullchain.pem", "sealed_key.json", "meta.json"}) {
+        EXPECT_TRUE(e.contains(name)) << name;
+    }
+    EXPECT_FALSE(e.contains("private.key")) << "HYBRID keeps the key sealed to the device";
+    EXPECT_EQ(e["fullchain.pem"], e["certificate.pem"] + e["chain.pem"]);
+    auto const sealed = json::parse(e["sealed_key.json"]).as_object();
+    auto data_key =
+        crypto::open_sealed(*base64_decode(std::string(sealed.at("enc_data_key_b64").as_string())), pk, sk);
+    ASSERT_TRUE(data_key) << "the device's own key opens it";
+    crypto::gcm_box box{*base64_decode(std::string(sealed.at("privkey_nonce_b64").as_string())),
+                        *base64_decode(std::string(sealed.at("enc_privkey_b64").as_string())),
+                        *base64_decode(std::string(sealed.at("privkey_tag_b64").as_string()))};
+    auto der = crypto::aes256gcm_decrypt(*data_key, box);
+    ASSERT_TRUE(der);
+    EXPECT_TRUE(
+        crypto::key_matches_certificate(crypto::private_key_pem_from_der(*der), e["certificate.pem"]));
+    auto const meta = json::parse(e["meta.json"]).as_object();
+    EXPECT_EQ(meta.at("cert_id").as_int64(), std::stoll(hybrid));
+    EXPECT_EQ(meta.at("key_file"), "sealed_key.json");
+    // Accept: application/zip does the same; without either, JSON as before.
+    auto by_accept =
+        call("GET", path, headers{{"Authorization", "Bearer " + key}, {"Accept", "application/zip"}});
+    EXPECT_EQ(by_accept.header("content-type"), "application/zip");
+    auto as_json = call("GET", path, key);
+    ASSERT_EQ(as_json.status, 200);
+    EXPECT_TRUE(as_json.json().at("data").as_object().contains("enc_data_key_b64"));
+
+    // MASTER_ONLY with export allowed: the plaintext key (audited as a key release).
+    std::string const master =
+        make("plain.example.com", R"(,"policy":"MASTER_ONLY","server_decrypt_export":true)");
+    auto pz = call("GET", "/apiv1/me/devices/" + d + "/certificates/" + master + "/bundle?format=zip", key);
+    ASSERT_EQ(pz.status, 200) << pz.body;
+    auto pe = entries_of(pz.body);
+    ASSERT_TRUE(pe.contains("private.key"));
+    EXPECT_TRUE(crypto::key_matches_certificate(pe["private.key"], pe["certificate.pem"]));
+    EXPECT_GE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'key.release'"), 1);
+    // MASTER_ONLY without export: refused, as the JSON bundle is.
+    std::string const closed = make("closed.example.com", R"(,"policy":"MASTER_ONLY")");
+    EXPECT_EQ(
+        call("GET", "/apiv1/me/devices/" + d + "/certificates/" + closed + "/bundle?format=zip", key).status,
+        403);
 }
 
 }  // namespace
