@@ -333,7 +333,10 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             if (upgrade && res.result() == bh::status::switching_protocols && !stopping_) {
                 metrics_.record(route, std::string(req.method_string()), 101,
                                 std::chrono::steady_clock::now() - started);
-                co_await run_websocket(c, req, std::move(upgrade), rid, client, route);
+                // What the HTTP side holds is released first: the socket may stay open for days.
+                buffer.clear();
+                buffer.shrink_to_fit();
+                co_await run_websocket(c, std::move(req), std::move(upgrade), rid, client, route);
                 break;
             }
             if (res.result() == bh::status::switching_protocols) {
@@ -381,7 +384,7 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
     metrics_.connection_closed();
 }
 
-awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request const& req, upgrade_fn fn,
+awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request req, upgrade_fn fn,
                                       std::string const& rid, std::string const& client,
                                       std::string const& route) {
     auto const opened = std::chrono::steady_clock::now();
@@ -392,7 +395,9 @@ awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request con
     std::string_view target = req.target();
     target = target.substr(0, target.find('?'));
     auto accept_op = ch->accept(req);
-    if (!co_await std::move(accept_op)) {
+    bool const accepted = co_await std::move(accept_op);
+    req = {};  // the handshake is over: its headers are not needed for the socket's life
+    if (!accepted) {
         spdlog::info("rid={} access {} {} GET {} route={} status=101 websocket handshake failed", rid, name_,
                      client, target, route);
         co_return;

@@ -36,6 +36,9 @@ beast_websocket::beast_websocket(beast::tcp_stream stream, std::size_t max_messa
     ws_.set_option(t);
     ws_.read_message_max(max_message);
     ws_.auto_fragment(false);
+    // Unfragmented, unmasked server frames are written straight from the message; the write buffer (4 KiB by
+    // default, one per socket) only serves fragmenting, so a small one saves memory on idle sockets.
+    ws_.write_buffer_bytes(512);
     ws_.set_option(ws::stream_base::decorator(
         [](ws::response_type& res) { res.set(beast::http::field::server, "certctrl"); }));
 }

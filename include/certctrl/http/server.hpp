@@ -62,7 +62,7 @@ class server {
     awaitable<response> dispatch(request& req, std::string const& request_id, std::string const& peer,
                                  std::string& route_out, upgrade_fn& upgrade_out);
     /// After a handler agreed to a WebSocket upgrade: the handshake, then the handler until it returns.
-    awaitable<void> run_websocket(std::shared_ptr<connection> c, request const& req, upgrade_fn fn,
+    awaitable<void> run_websocket(std::shared_ptr<connection> c, request req, upgrade_fn fn,
                                   std::string const& rid, std::string const& client,
                                   std::string const& route);
 
