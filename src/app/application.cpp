@@ -429,6 +429,12 @@ int serve(config::config const& cfg, serve_options const& opts) {
     }
 
     http::server api(io, cfg.server, api_routes, metrics, "api");
+    // CORS for the dashboards of auth.dashboard_origins (and our own origin): they read answers with the
+    // user's cookie; cookie writes still pass the access guard's Origin check.
+    api.set_cors([&origins](std::string const& origin) {
+        std::string const o = handlers::origin_of(origin);
+        return std::find(origins.begin(), origins.end(), o) != origins.end();
+    });
     // Without valid credentials a request's body is read only up to server.unauthenticated_body_limit_bytes.
     api.set_body_gate([&handler_services](http::request const& header) {
         return handlers::body_limit_for(header, handler_services);

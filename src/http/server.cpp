@@ -329,7 +329,28 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
             std::string const client = client_address(peer, forwarded, limits_.trusted_proxies);
             std::string route;
             upgrade_fn upgrade;
-            response res = co_await dispatch(req, rid, client, route, upgrade);
+            std::string cors_origin;  // the request's Origin when it may read our answers (CORS)
+            if (auto o = req.find(bh::field::origin);
+                cors_ && o != req.end() && cors_(std::string(o->value()))) {
+                cors_origin = std::string(o->value());
+            }
+            response res;
+            if (req.method() == bh::verb::options && req.find("Access-Control-Request-Method") != req.end()) {
+                route = "preflight";
+                res = preflight(req, cors_origin);
+            } else {
+                res = co_await dispatch(req, rid, client, route, upgrade);
+            }
+            if (!cors_origin.empty()) {
+                res.set(bh::field::access_control_allow_origin, cors_origin);
+                res.set(bh::field::access_control_allow_credentials, "true");
+                res.set(bh::field::access_control_expose_headers,
+                        "X-Request-Id, Retry-After, ETag, X-Poll-Interval, X-Export-Password, "
+                        "Content-Disposition");
+            }
+            if (cors_) {
+                res.set(bh::field::vary, "Origin");
+            }
             if (upgrade && res.result() == bh::status::switching_protocols && !stopping_) {
                 metrics_.record(route, std::string(req.method_string()), 101,
                                 std::chrono::steady_clock::now() - started);
@@ -382,6 +403,36 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
         }
     }
     metrics_.connection_closed();
+}
+
+response server::preflight(request const& req, std::string const& origin) const {
+    if (origin.empty()) {
+        return json_error(
+            req, make_error(errc::forbidden, "CORS: this Origin may not call the API from a browser"));
+    }
+    auto const method = bh::string_to_verb(req["Access-Control-Request-Method"]);
+    auto url = boost::urls::parse_origin_form(req.target());
+    if (!url || method == bh::verb::unknown) {
+        return json_error(req, make_error(errc::bad_request, "Malformed CORS preflight"));
+    }
+    auto m = router_.find(method, url->encoded_path());
+    if (m.outcome == router::match::kind::not_found) {
+        return json_error(req,
+                          make_error(errc::not_found, "No route for " + std::string(url->encoded_path())));
+    }
+    if (m.outcome == router::match::kind::method_not_allowed) {
+        auto res = json_error(
+            req, make_error(errc::method_not_allowed, "Allowed here: " + m.allow, {{"allow", m.allow}}));
+        res.set(bh::field::allow, m.allow);
+        return res;
+    }
+    response res{bh::status::no_content, req.version()};
+    res.set(bh::field::access_control_allow_methods, std::string(bh::to_string(method)));
+    res.set(bh::field::access_control_allow_headers,
+            "Authorization, Content-Type, Accept, If-None-Match, X-Request-Id");
+    res.set(bh::field::access_control_max_age, "600");
+    res.keep_alive(req.keep_alive());
+    return res;
 }
 
 awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request req, upgrade_fn fn,

@@ -399,5 +399,50 @@ TEST_F(SeedFlows, TheDeviceBundleIsAZipWhenAskedForOne) {
         403);
 }
 
+// CORS for a dashboard on its own origin (auth.dashboard_origins): preflights, credentials, mirrored Origin.
+TEST_F(SeedFlows, ADashboardOnItsOwnOriginGetsCorsWithCredentials) {
+    start(json::object{{"auth", {{"dashboard_origins", json::array{"https://dash.example.com"}}}}});
+    add_user("cors@example.com");
+    headers session = login("cors@example.com");
+    std::string const dash = "https://dash.example.com";
+    auto pre = call("OPTIONS", "/apiv1/me/cas",
+                    headers{{"Origin", dash},
+                            {"Access-Control-Request-Method", "POST"},
+                            {"Access-Control-Request-Headers", "content-type"}});
+    EXPECT_EQ(pre.status, 204) << pre.body;
+    EXPECT_EQ(pre.header("access-control-allow-origin"), dash);
+    EXPECT_EQ(pre.header("access-control-allow-credentials"), "true");
+    EXPECT_EQ(pre.header("access-control-allow-methods"), "POST");
+    EXPECT_NE(pre.header("access-control-allow-headers").find("Content-Type"), std::string::npos);
+    EXPECT_NE(pre.header("vary").find("Origin"), std::string::npos);
+
+    auto evil = call("OPTIONS", "/apiv1/me/cas",
+                     headers{{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+    EXPECT_EQ(evil.status, 403);
+    EXPECT_TRUE(evil.header("access-control-allow-origin").empty());
+    EXPECT_EQ(call("OPTIONS", "/apiv1/nothing-here",
+                   headers{{"Origin", dash}, {"Access-Control-Request-Method", "GET"}})
+                  .status,
+              404);
+    EXPECT_EQ(call("OPTIONS", "/apiv1/me/cas",
+                   headers{{"Origin", dash}, {"Access-Control-Request-Method", "PATCH"}})
+                  .status,
+              405);
+
+    // The dashboard's requests: cookie plus its Origin; answers it may read.
+    headers from_dash = session;
+    from_dash["Origin"] = dash;
+    auto made = call("POST", "/apiv1/me/cas", from_dash, R"({"common_name":"Dash root","valid_days":30})");
+    EXPECT_EQ(made.status, 200) << made.body;
+    EXPECT_EQ(made.header("access-control-allow-origin"), dash);
+    auto listed = call("GET", "/apiv1/me/cas", from_dash);
+    EXPECT_EQ(listed.header("access-control-allow-origin"), dash);
+    EXPECT_NE(listed.header("access-control-expose-headers").find("X-Request-Id"), std::string::npos);
+    headers from_evil = session;
+    from_evil["Origin"] = "https://evil.example";
+    auto read = call("GET", "/apiv1/me/cas", from_evil);
+    EXPECT_TRUE(read.header("access-control-allow-origin").empty()) << "another site's page may not read it";
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -45,6 +45,14 @@ class server {
     using body_gate = std::function<awaitable<std::size_t>(request const& header)>;
     void set_body_gate(body_gate gate) { gate_ = std::move(gate); }
 
+    /// CORS (agent contract 1: the server mirrors a trusted Origin with credentials): `allowed` says whether
+    /// a request's Origin may read answers with the user's cookie. Preflights (OPTIONS with
+    /// Access-Control-Request-Method) of an allowed Origin to an existing route answer 204; answers to an
+    /// allowed Origin carry Access-Control-Allow-Origin (mirrored) and -Credentials: true. Set before
+    /// start().
+    using origin_check = std::function<bool(std::string const& origin)>;
+    void set_cors(origin_check allowed) { cors_ = std::move(allowed); }
+
     /// Stops accepting and closes idle keep-alive connections; requests in flight finish and their
     /// connections close after the response. Safe to call from any thread.
     void begin_shutdown();
@@ -77,6 +85,9 @@ class server {
     std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections_;
     std::unordered_map<std::string, std::size_t> per_ip_;  // open connections per peer address
     body_gate gate_;
+    origin_check cors_;
+    /// The answer to a CORS preflight for `origin` ("" when not allowed).
+    response preflight(request const& req, std::string const& origin) const;
     std::uint64_t next_id_ = 0;
 };
 
