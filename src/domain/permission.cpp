@@ -94,6 +94,52 @@ result<permission> validate(permission p, std::string const& where) {
     return p;
 }
 
+// Older names of obtypes (the documents' legacy `certs.read` style): stored under the current name.
+std::string canonical_obtype(std::string const& t) {
+    static std::vector<std::pair<std::string_view, std::string_view>> const aliases = {
+        {"certs", "certificates"},
+        {"cert", "certificates"},
+        {"certificate", "certificates"},
+        {"device", "devices"},
+        {"acme", "acme_accounts"},
+        {"acme-accounts", "acme_accounts"},
+        {"acme_account", "acme_accounts"},
+        {"ca", "cas"},
+        {"dns", "dns_providers"},
+        {"dns-providers", "dns_providers"},
+        {"keys", "apikeys"},
+        {"api_keys", "apikeys"},
+        {"domain", "domains"}};
+    for (auto const& [from, to] : aliases) {
+        if (t == from) {
+            return std::string(to);
+        }
+    }
+    return t;
+}
+
+// The legacy scope style `certs.read` (also `certs.read,write`): every object of that type, those actions.
+std::optional<permission> legacy_scope(std::string_view s) {
+    auto const dot = s.find('.');
+    if (dot == std::string_view::npos || dot == 0 || dot + 1 >= s.size() ||
+        s.find(':') != std::string_view::npos || s.find('[') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    permission p;
+    p.obtype = canonical_obtype(std::string(s.substr(0, dot)));
+    p.obid = "*";
+    std::string_view rest = s.substr(dot + 1);
+    while (!rest.empty()) {
+        auto comma = rest.find(',');
+        p.actions.emplace_back(rest.substr(0, comma));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    return p;
+}
+
 }  // namespace
 
 result<std::vector<permission>> parse_permissions(boost::json::value const& v) {
@@ -107,8 +153,18 @@ result<std::vector<permission>> parse_permissions(boost::json::value const& v) {
     std::vector<permission> out;
     for (std::size_t i = 0; i < arr.size(); ++i) {
         std::string const where = "permissions[" + std::to_string(i) + "]";
+        if (arr[i].is_string()) {
+            // A scope string: `obtype:obid[actions]`, or the legacy `certs.read`.
+            auto p = parse_scope(arr[i].get_string());
+            if (!p) {
+                return p.error();
+            }
+            out.push_back(std::move(*p));
+            continue;
+        }
         if (!arr[i].is_object()) {
-            return make_error(errc::bad_request, where + " must be an object");
+            return make_error(errc::bad_request,
+                              where + " must be an object {obtype, obid, actions} or a scope string");
         }
         auto const& o = arr[i].get_object();
         permission p;
@@ -116,7 +172,7 @@ result<std::vector<permission>> parse_permissions(boost::json::value const& v) {
         if (obtype == nullptr || !obtype->is_string()) {
             return make_error(errc::bad_request, where + ".obtype must be a string");
         }
-        p.obtype = std::string(obtype->get_string());
+        p.obtype = canonical_obtype(std::string(obtype->get_string()));
         auto const* obid = o.if_contains("obid");
         if (obid == nullptr) {
             return make_error(errc::bad_request, where + ".obid is required (\"*\" or an id)");
@@ -154,6 +210,9 @@ result<std::vector<permission>> parse_permissions(boost::json::value const& v) {
 }
 
 result<permission> parse_scope(std::string_view s) {
+    if (auto legacy = legacy_scope(s)) {
+        return validate(std::move(*legacy), "scope '" + std::string(s) + "'");
+    }
     auto const colon = s.find(':');
     auto const open = s.find('[');
     if (colon == std::string_view::npos || open == std::string_view::npos || open < colon ||
@@ -162,7 +221,7 @@ result<permission> parse_scope(std::string_view s) {
                           "scope '" + std::string(s) + "' is not of the form obtype:obid[action,...]");
     }
     permission p;
-    p.obtype = std::string(s.substr(0, colon));
+    p.obtype = canonical_obtype(std::string(s.substr(0, colon)));
     p.obid = std::string(s.substr(colon + 1, open - colon - 1));
     std::string_view rest = s.substr(open + 1, s.size() - open - 2);
     while (!rest.empty()) {

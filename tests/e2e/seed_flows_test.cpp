@@ -444,5 +444,25 @@ TEST_F(SeedFlows, ADashboardOnItsOwnOriginGetsCorsWithCredentials) {
     EXPECT_TRUE(read.header("access-control-allow-origin").empty()) << "another site's page may not read it";
 }
 
+// The legacy scope style (`certs.read`) creates a key that works, stored and shown under the current names.
+TEST_F(SeedFlows, LegacyCertsReadScopesCreateWorkingKeys) {
+    start();
+    add_user("legacy@example.com");
+    headers session = login("legacy@example.com");
+    auto made = call("POST", "/apiv1/me/apikeys", session,
+                     R"({"name":"old","expires_in_seconds":600,"permissions":["certs.read"]})");
+    ASSERT_EQ(made.status, 201) << made.body;
+    auto const d = made.json().at("data");
+    std::string const token(d.at("token").as_string());
+    EXPECT_EQ(d.at("permissions"),
+              json::parse(R"([{"obtype":"certificates","obid":"*","actions":["read"]}])"));
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates", token).status, 200);
+    EXPECT_EQ(call("GET", "/apiv1/me/devices", token).status, 403);
+    EXPECT_EQ(call("POST", "/apiv1/me/apikeys", session,
+                   R"({"name":"bad","expires_in_seconds":600,"permissions":["certs.launch"]})")
+                  .status,
+              400);
+}
+
 }  // namespace
 }  // namespace certctrl::test

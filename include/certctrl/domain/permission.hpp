@@ -30,11 +30,13 @@ std::vector<std::string_view> const& known_obtypes();
 /// Actions a permission may grant.
 std::vector<std::string_view> const& known_actions();
 
-/// Parses and validates the JSON form `[{obtype, obid, actions:[...]}, ...]` (obid may also be a number).
-/// Errors: bad_request naming the entry and field. Duplicate actions are removed.
+/// Parses and validates the JSON form `[{obtype, obid, actions:[...]}, ...]` (obid may also be a number);
+/// an entry may also be a scope string (parse_scope). Older obtype names (certs, acme, dns, ...) are stored
+/// under their current ones. Errors: bad_request naming the entry and field. Duplicate actions are removed.
 result<std::vector<permission>> parse_permissions(boost::json::value const& v);
 
-/// Parses the grammar form `obtype:obid[action,...]`.
+/// Parses the grammar form `obtype:obid[action,...]`, or the legacy `certs.read` style (every object of the
+/// type: `certificates:*[read]`; `certs.read,issue` for several actions).
 result<permission> parse_scope(std::string_view s);
 
 /// The actions a new key may be granted for each obtype: those some route enforces (e.g. certificates: read,

@@ -107,3 +107,34 @@ TEST(Grantable, OnlyActionsSomeRouteEnforcesCanBeGranted) {
 
 }  // namespace
 }  // namespace certctrl::domain
+
+namespace certctrl::domain {
+namespace {
+
+// Agent contract 2.2: an older page version shows `certs.read`-style scopes; they are the current ones.
+TEST(Permissions, LegacyScopesAreAcceptedUnderTheirCurrentNames) {
+    auto p = parse_scope("certs.read");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->to_string(), "certificates:*[read]");
+    auto several = parse_scope("certs.read,issue");
+    ASSERT_TRUE(several);
+    EXPECT_EQ(several->to_string(), "certificates:*[read,issue]");
+    EXPECT_EQ(parse_scope("devices.write")->to_string(), "devices:*[write]");
+    EXPECT_EQ(parse_scope("acme.read")->to_string(), "acme_accounts:*[read]");
+    EXPECT_FALSE(parse_scope("rockets.read")) << "unknown obtype";
+    EXPECT_FALSE(parse_scope("certs.fly")) << "unknown action";
+    EXPECT_FALSE(parse_scope("certs.")) << "no action";
+
+    auto mixed = parse_permissions(boost::json::parse(
+        R"(["certs.read", "devices:7[write]", {"obtype":"certs","obid":"*","actions":["issue"]}])"));
+    ASSERT_TRUE(mixed) << mixed.error().what;
+    ASSERT_EQ(mixed->size(), 3u);
+    EXPECT_EQ((*mixed)[0].to_string(), "certificates:*[read]");
+    EXPECT_EQ((*mixed)[1].to_string(), "devices:7[write]");
+    EXPECT_EQ((*mixed)[2].obtype, "certificates");
+    EXPECT_TRUE(allows(*mixed, "certificates", 12, "read"));
+    EXPECT_FALSE(parse_permissions(boost::json::parse(R"([42])")));
+}
+
+}  // namespace
+}  // namespace certctrl::domain
