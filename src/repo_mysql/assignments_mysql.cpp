@@ -89,9 +89,11 @@ class mysql_assignments final : public assignment_repository {
             conn(w),
             "SELECT c.key_dist_policy, c.enc_privkey IS NOT NULL, c.serial_number, c.user_id, "
             "d.dev_public_key, "
-            "w.key_version, w.wrapped_data_key, w.nonce, w.tag FROM certificates c JOIN devices d ON d.id = "
-            "? "
-            "LEFT JOIN certificate_master_wrapped w ON w.cert_id = c.id WHERE c.id = ?",
+            "w.key_version, w.wrapped_data_key, w.nonce, w.tag, COALESCE(a.enc_data_key = UNHEX(REPEAT('00', "
+            "48)), 0) FROM certificates "
+            "c JOIN devices d ON d.id = ? LEFT JOIN certificate_master_wrapped w ON w.cert_id = c.id LEFT "
+            "JOIN "
+            "certificate_assignments a ON a.cert_id = c.id AND a.device_id = d.id WHERE c.id = ?",
             [](sql::ResultSet& rs) {
                 wrap_inputs in;
                 in.policy = rs.getString(1);
@@ -100,6 +102,7 @@ class mysql_assignments final : public assignment_repository {
                 in.user_id = i64(rs, 4);
                 in.device_key = opt_string(rs, 5);
                 in.master = wrapped_at(rs, 6);
+                in.was_pending = rs.getBoolean(10);
                 return in;
             },
             device_id, cert_id);

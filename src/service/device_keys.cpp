@@ -102,6 +102,10 @@ wrap_state device_keys::wrap(repo::work& w, std::int64_t cert_id, std::int64_t d
         }
     }
     signals_.emit(w, device_id, "cert.updated", cert_updated_ref(cert_id, state, keyfp, in->serial));
+    if (state == wrap_state::wrapped && in->was_pending) {
+        // The contract's optional signal for a pending wrap that became real (after a 202 assignment).
+        signals_.emit(w, device_id, "cert.wrap_ready", boost::json::object{{"cert_id", cert_id}});
+    }
     return state;
 }
 

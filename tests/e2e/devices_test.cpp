@@ -395,8 +395,9 @@ TEST_F(Devices, DeviceRequiredKeepsNoMasterCopyAndReissuesForANewDevice) {
     // A worker re-issues; the new key is sealed to the device and the feed says so.
     std::string cursor;
     bool ready = false;
+    bool wrap_ready_signal = false;  // the contract's optional cert.wrap_ready, after the pending wrap
     for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         !ready && std::chrono::steady_clock::now() < until;) {
+         !(ready && wrap_ready_signal) && std::chrono::steady_clock::now() < until;) {
         auto f = updates(a, cursor, "?wait=5");
         ASSERT_TRUE(f.status == 200 || f.status == 204) << f.status;
         if (f.status == 200) {
@@ -404,10 +405,13 @@ TEST_F(Devices, DeviceRequiredKeepsNoMasterCopyAndReissuesForANewDevice) {
             for (auto const& s : f.signals) {
                 auto const& ref = s.at("ref").as_object();
                 ready = ready || (s.at("type") == "cert.updated" && ref.contains("wrap_ready"));
+                wrap_ready_signal = wrap_ready_signal || (s.at("type") == "cert.wrap_ready" &&
+                                                          ref.at("cert_id").as_int64() == cert);
             }
         }
     }
     ASSERT_TRUE(ready) << "no cert.updated with wrap_ready within 30 s";
+    EXPECT_TRUE(wrap_ready_signal) << "no cert.wrap_ready after the pending wrap";
     auto m = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
     ASSERT_EQ(m.status, 200) << m.body;
     auto der = open_materials(m.json().at("data"), a);

@@ -268,6 +268,7 @@ class assignment_repository {
         std::int64_t user_id = 0;
         std::optional<std::string> device_key;      // the device's X25519 key
         std::optional<crypto::wrapped_key> master;  // the data key under the master key, when kept
+        bool was_pending = false;                   // the assignment holds the wrap-pending sentinel now
     };
     virtual std::optional<wrap_inputs> wrap_inputs_of(work& w, std::int64_t cert_id,
                                                       std::int64_t device_id) = 0;
