@@ -412,6 +412,12 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
             for (auto cert_id : r_.assignments->certificates_of(w, id)) {
                 wraps_.wrap(w, cert_id, id);
             }
+            if (found) {
+                // Whatever the agent cached was sealed to its old key: it fetches everything again.
+                wraps_.signals().emit(
+                    w, id, "state.resync_required",
+                    boost::json::object{{"action", "full_resync"}, {"reason", "device_rekeyed"}});
+            }
         }
         std::int64_t const expires = now + cfg_.refresh_token_ttl_seconds;
         out.session = {r_.device_sessions->open(w, id, reg.user_id, now, expires), id, reg.user_id};

@@ -983,6 +983,11 @@ TEST_F(Devices, RegisteringAnExistingDeviceAgainNeedsProofTiedToIt) {
     EXPECT_EQ(updates(a, "").status, 401);
     EXPECT_EQ(
         schema_->query_int("SELECT COUNT(*) FROM devices WHERE device_public_id = '" + a.public_id + "'"), 1);
+    // The new key makes whatever the agent cached useless: the feed says so (a feed signal, not only a 409).
+    auto rekeyed = updates(a2, "");
+    ASSERT_EQ(rekeyed.status, 200) << rekeyed.body;
+    auto const kinds = types_of(rekeyed.signals);
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), "state.resync_required"), kinds.end());
 
     // The agent that still holds its live refresh token may register again with any new code.
     agent a3 = new_agent(a.public_id);

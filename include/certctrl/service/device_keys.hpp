@@ -58,6 +58,8 @@ class device_keys {
     /// order): after an issuance.
     void wrap_all(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
                   std::string const& data_key) const;
+    /// The feed the wraps signal on (for callers that signal besides).
+    device_signals const& signals() const { return signals_; }
     /// The cert.updated ref for a device: wrap details when the key is sealed to it.
     static boost::json::object cert_updated_ref(std::int64_t cert_id, wrap_state s, std::string const& keyfp,
                                                 std::string const& serial);
