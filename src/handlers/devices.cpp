@@ -432,6 +432,76 @@ http::awaitable<http::response> get_device_bundle(http::request_context& ctx, se
                             "cert_" + std::to_string(cert_id) + (plain ? "_plaintext.json" : "_bundle.json"));
 }
 
+// PUT .../devices/:device_id/agent-config {reason?, replace:[{file:"application"|"websocket", content:{}}]}:
+// the contract's config.updated signal, which makes the agent rewrite its own configuration (its server URL
+// included): as powerful as running a command there, so it needs what exec items need.
+http::awaitable<http::response> push_agent_config(http::request_context& ctx, services& s) {
+    auto body = http::parse_json_object(ctx.req);
+    if (!body)
+        co_return http::json_error(ctx.req, body.error());
+    std::int64_t const device_id = device_of(ctx);
+    if (!s.cfg.devices.allow_commands) {
+        // (An API key needs devices:<id>[exec]: the route's scope.)
+        auto aw_deny =
+            deny(ctx, s, subject_user(ctx),
+                 "devices.allow_commands is off on this server: agent configuration changes what the "
+                 "agent runs and where it connects");
+        co_return co_await std::move(aw_deny);
+    }
+    auto reason = detail::optional_string(*body, "reason", 200);
+    if (!reason)
+        co_return http::json_error(ctx.req, reason.error());
+    auto const* replace = body->if_contains("replace");
+    if (replace == nullptr || !replace->is_array() || replace->get_array().empty() ||
+        replace->get_array().size() > 2)
+        co_return http::json_error(
+            ctx.req, make_error(errc::bad_request, "replace must be an array of 1-2 {file, content} entries",
+                                {{"field", "replace"}}));
+    boost::json::array files;
+    std::vector<std::string> names;
+    for (auto const& e : replace->get_array()) {
+        std::string const where = "replace[" + std::to_string(files.size()) + "]";
+        auto const* file = e.is_object() ? e.get_object().if_contains("file") : nullptr;
+        auto const* content = e.is_object() ? e.get_object().if_contains("content") : nullptr;
+        if (file == nullptr || !file->is_string() ||
+            (file->get_string() != "application" && file->get_string() != "websocket"))
+            co_return http::json_error(
+                ctx.req, make_error(errc::bad_request, where + ".file must be application or websocket",
+                                    {{"field", where + ".file"}}));
+        if (content == nullptr || !content->is_object() ||
+            boost::json::serialize(*content).size() > 16 * 1024)
+            co_return http::json_error(
+                ctx.req, make_error(errc::bad_request, where + ".content must be an object of at most 16 KiB",
+                                    {{"field", where + ".content"}}));
+        std::string const name(file->get_string());
+        if (std::find(names.begin(), names.end(), name) != names.end())
+            co_return http::json_error(ctx.req,
+                                       make_error(errc::bad_request, where + ": " + name + " named twice",
+                                                  {{"field", where + ".file"}}));
+        names.push_back(name);
+        files.push_back(boost::json::object{{"file", name}, {"content", *content}});
+    }
+    boost::json::object ref{{"replace", files}};
+    if (!reason->empty()) {
+        ref["reason"] = *reason;
+    }
+    auto op = s.devices.push_agent_config(subject_user(ctx), device_id, ref);
+    auto ok = co_await std::move(op);
+    if (!ok)
+        co_return http::error_response(ctx, ok.error());
+    boost::json::array listed;
+    for (auto const& n : names) {
+        listed.emplace_back(n);
+    }
+    auto aw_audit = s.audit.record(subject_user(ctx), "device.agent_config", "ok", detail::client_of(ctx),
+                                   boost::json::object{{"device_id", device_id}, {"files", listed}});
+    co_await std::move(aw_audit);
+    co_return http::json_data(
+        ctx.req,
+        boost::json::object{
+            {"device_id", device_id}, {"files", listed}, {"reason", *reason}, {"signal", "config.updated"}});
+}
+
 http::awaitable<http::response> update_device(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)

@@ -49,6 +49,7 @@ http::awaitable<http::response> unassign_device_ca(http::request_context& ctx, s
 http::awaitable<http::response> get_device_bundle(http::request_context& ctx, services& s);
 http::awaitable<http::response> update_device(http::request_context& ctx, services& s);
 http::awaitable<http::response> patch_install_config(http::request_context& ctx, services& s);
+http::awaitable<http::response> push_agent_config(http::request_context& ctx, services& s);
 
 // domains.cpp
 http::awaitable<http::response> list_domains(http::request_context& ctx, services& s);

@@ -311,6 +311,17 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
     co_return b;
 }
 
+task<bool> device_service::push_agent_config(std::int64_t user_id, std::int64_t device_id,
+                                             boost::json::object ref) {
+    return r_.db->transact([this, user_id, device_id, ref = std::move(ref)](repo::work& w) -> result<bool> {
+        if (!r_.devices->lock_owned(w, user_id, device_id)) {
+            return make_error(errc::not_found, "Device not found");
+        }
+        signals_.emit(w, device_id, "config.updated", ref);
+        return true;
+    });
+}
+
 task<repo::device_cert_material> device_service::certificate(std::int64_t user_id, std::int64_t device_id,
                                                              std::int64_t cert_id) {
     return r_.db->read(

@@ -147,7 +147,7 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         R"({"obtype":"dns_providers","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"cas","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"certificates","obid":"*","actions":["read","write","issue"]},)"
-        R"({"obtype":"devices","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"devices","obid":"*","actions":["read","write","exec"]},)"
         R"({"obtype":"domains","obid":"*","actions":["read","write"]}])";
     // The weak key holds only a scope no guarded route asks for.
     auto [weak_id, weak] = make_key(

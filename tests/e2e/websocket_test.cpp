@@ -311,5 +311,38 @@ TEST_F(WebSocket, TheFirstSignalOfAFreshFeedArrivesLive) {
     c.close();
 }
 
+// Agent settings edited through the API reach the agent as config.updated (agent contract 6.2); changing
+// them is as powerful as a command on the agent, so it needs [exec] and devices.allow_commands.
+TEST_F(WebSocket, AgentSettingsEditedThroughTheApiArriveAsConfigUpdated) {
+    start_ws();
+    device d = register_agent("6b1f7c8e-2a3d-4e45-9f6a-7b8c9d0e1f2a");
+    auto writer = key_for("ws@example.com", {"devices:*[read,write]"});
+    ws_client c;
+    std::string const cid = open(c, d);
+    ack_hello(c, cid, "");
+    std::string const path = "/apiv1/me/devices/" + std::to_string(d.id) + "/agent-config";
+    std::string const body =
+        R"({"reason":"poll less","replace":[{"file":"websocket","content":{"enabled":true,"ping_interval_seconds":30}}]})";
+    EXPECT_EQ(call("PUT", path, writer, body).status, 403) << "[write] is not enough";
+    auto ok = call("PUT", path, key_, body);
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    auto got = signals(c, std::chrono::seconds(5), 1);
+    ASSERT_EQ(got.size(), 1u);
+    auto const& p = got[0].at("payload");
+    EXPECT_EQ(p.at("type"), "config.updated");
+    EXPECT_EQ(p.at("ref").at("reason"), "poll less");
+    EXPECT_EQ(p.at("ref").at("replace").at(0).at("file"), "websocket");
+    EXPECT_EQ(p.at("ref").at("replace").at(0).at("content").at("ping_interval_seconds").as_int64(), 30);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'device.agent_config'"), 1);
+    for (std::string bad :
+         {R"({"replace":[]})", R"({"replace":[{"file":"passwd","content":{}}]})",
+          R"({"replace":[{"file":"application","content":"x"}]})",
+          R"({"replace":[{"file":"websocket","content":{}},{"file":"websocket","content":{}}]})"}) {
+        EXPECT_EQ(call("PUT", path, key_, bad).status, 400) << bad;
+    }
+    EXPECT_EQ(call("PUT", "/apiv1/me/devices/999999/agent-config", key_, body).status, 404);
+    c.close();
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -92,6 +92,10 @@ class device_service {
     /// The agent's notify events. Errors: bad_request.
     task<bool> notify(std::int64_t device_id, boost::json::object body, std::string ip);
 
+    /// config.updated (agent contract 6.2): the agent replaces its own configuration files with
+    /// `ref.replace`. Errors: not_found (no such device of the user).
+    task<bool> push_agent_config(std::int64_t user_id, std::int64_t device_id, boost::json::object ref);
+
     /// Errors: not_found (no such device).
     task<repo::page<domain::ca>> device_cas(std::int64_t user_id, std::int64_t device_id, repo::page_query q);
     /// Signals ca.assigned. Errors: not_found (device, or CA naming the field), conflict is not raised:
