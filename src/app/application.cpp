@@ -401,7 +401,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += "# TYPE certctrl_device_websockets_open gauge\n";
         out += fmt::format("certctrl_device_websockets_open {}\n", sockets.size());
     });
-    worker::issue_jobs jobs(repos, cfg.issuance.max_concurrent_per_user);
+    worker::issue_jobs jobs(repos, feed_signals, cfg.issuance.max_concurrent_per_user);
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);

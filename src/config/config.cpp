@@ -392,6 +392,38 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         }
         r.read("cloudflare_api_url", c.issuance.cloudflare_api_url);
         check_url("issuance.cloudflare_api_url", c.issuance.cloudflare_api_url);
+        r.read_int("agent_http01_port", c.issuance.agent_http01_port, 1, 65535);
+        r.read_int("agent_challenge_timeout_seconds", c.issuance.agent_challenge_timeout_seconds, 1, 3600);
+        r.read_int("agent_challenge_grace_ms", c.issuance.agent_challenge_grace_ms, 0, 60000);
+        if (auto const* d = r.section("delegation")) {
+            section_reader dr(*d, "issuance.delegation");
+            auto& del = c.issuance.delegation;
+            dr.read("domain", del.domain);
+            dr.read("server", del.server);
+            dr.read_int("port", del.port, 1, 65535);
+            dr.read("zone", del.zone);
+            dr.read("tsig_key_name", del.tsig_key_name);
+            dr.read("tsig_algorithm", del.tsig_algorithm);
+            std::string secret_env;
+            std::string secret_file;
+            dr.read("tsig_secret_env", secret_env);
+            dr.read("tsig_secret_file", secret_file);
+            dr.finish();
+            del.tsig_secret =
+                resolve_secret(secret_env, secret_file, base_dir, "issuance.delegation.tsig_secret_file");
+            while (!del.domain.empty() && del.domain.back() == '.') {
+                del.domain.pop_back();
+            }
+            if (del.zone.empty()) {
+                del.zone = del.domain;
+            }
+            if (!del.domain.empty() &&
+                (del.server.empty() || del.tsig_key_name.empty() || del.tsig_secret.empty())) {
+                throw config_error(
+                    "config key 'issuance.delegation': domain needs server, tsig_key_name and a TSIG secret "
+                    "(tsig_secret_env or tsig_secret_file)");
+            }
+        }
         r.finish();
     }
     if (auto const* s = top.section("egress")) {

@@ -103,6 +103,11 @@ std::vector<std::string> txt_answers(ldns_pkt* answer) {
 }  // namespace
 
 result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add) {
+    return update_record(t, fqdn, "TXT", "\"" + value + "\"", add);
+}
+
+result<bool> update_record(update_target const& t, std::string const& fqdn, std::string const& type,
+                           std::string const& rdata, bool add) {
     CERTCTRL_TRY(res, resolver_for(t.server, t.port, t.timeout, t.refuse_address));
     std::string const key = absolute(t.tsig_key_name);
     std::string const alg = absolute(t.tsig_algorithm);
@@ -110,10 +115,10 @@ result<bool> update_txt(update_target const& t, std::string const& fqdn, std::st
     ldns_resolver_set_tsig_algorithm(res.get(), alg.c_str());
     ldns_resolver_set_tsig_keydata(res.get(), t.tsig_secret.c_str());
 
-    std::string const text = absolute(fqdn) + " 60 IN TXT \"" + value + "\"";
+    std::string const text = absolute(fqdn) + " 60 IN " + type + " " + rdata;
     ldns_rr* rr = nullptr;
     if (ldns_rr_new_frm_str(&rr, text.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK || rr == nullptr) {
-        return make_error(errc::bad_request, "Not a TXT record: " + text);
+        return make_error(errc::bad_request, "Not a " + type + " record: " + text);
     }
     if (!add) {
         // RFC 2136 §2.5.4: class NONE, TTL 0 deletes exactly this record.

@@ -224,6 +224,14 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
             "server_decrypt_export cannot be true with policy DEVICE_REQUIRED (keys never leave devices "
             "in plaintext)");
     }
+    CERTCTRL_TRY(challenge, get_string(body, "challenge", 32));
+    if (challenge) {
+        std::string const c = *challenge == "auto" ? "" : *challenge;
+        if (!c.empty() && c != "http-01-agent" && c != "dns-01-delegated") {
+            return bad("challenge", "challenge must be auto, http-01-agent or dns-01-delegated");
+        }
+        in.challenge = c;
+    }
     CERTCTRL_TRY(o, str(body, "organization", 64, false));
     in.organization = o;
     CERTCTRL_TRY(ou, str(body, "organizational_unit", 64, false));
@@ -253,6 +261,7 @@ result<certificate_input> merge_certificate_patch(certificate const& current,
                                                                        "auto_renew",
                                                                        "client_auth",
                                                                        "server_decrypt_export",
+                                                                       "challenge",
                                                                        "organization",
                                                                        "organizational_unit",
                                                                        "country",
@@ -287,6 +296,7 @@ result<certificate_input> merge_certificate_patch(certificate const& current,
     merged["auto_renew"] = current.auto_renew;
     merged["client_auth"] = current.client_auth;
     merged["server_decrypt_export"] = current.server_decrypt_export;
+    merged["challenge"] = current.challenge.empty() ? "auto" : current.challenge;
     merged["organization"] = current.organization;
     merged["organizational_unit"] = current.organizational_unit;
     merged["country"] = current.country;

@@ -123,11 +123,18 @@ void write_cert_members(http::json_writer& w, domain::certificate const& c, bool
 /// A device (agent contract 4.4); never its keys.
 boost::json::object device_json(domain::device const& d);
 
-/// The certificate record as a row writer for the respond_* helpers.
+/// The certificate record as a row writer for the respond_* helpers. With `delegation_domain` (the server's
+/// issuance.delegation.domain), a dns-01-delegated certificate also shows where its CNAME must point.
 struct cert_view {
     bool most = false;
+    std::string delegation_domain = {};
     void operator()(http::json_writer& w, domain::certificate const& c) const;
 };
+
+/// "acme_challenge_cname": the record the user creates once for a dns-01-delegated certificate
+/// (`_acme-challenge.<name> CNAME <public_id>.<delegation domain>`); nothing otherwise.
+void write_delegation(http::json_writer& w, domain::certificate const& c,
+                      std::string const& delegation_domain);
 
 /// `?detail=most` (true), absent (false), anything else: bad_request.
 result<bool> detail_most(http::request_context const& ctx);

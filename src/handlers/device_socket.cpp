@@ -22,6 +22,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
+#include <charconv>
 #include <random>
 
 namespace certctrl::handlers {
@@ -62,7 +63,9 @@ std::string event(char const* name, json::object payload, std::string const& id 
 struct socket_state {
     bool acked = false;
     std::string resume_token;
-    std::string last_ack;  // the newest id the agent acknowledged (telemetry)
+    std::string last_ack;  // the newest id the agent acknowledged
+    std::int64_t device_id = 0;
+    std::int64_t sent_through = 0;  // the newest feed id sent on this socket (an ack beyond it is a lie)
     bool reader_done = false;
     std::shared_ptr<service::update_notifier::waiter> waiter;  // the main loop's current wait
 };
@@ -82,7 +85,7 @@ std::string string_at(json::object const& o, char const* name) {
 }
 
 asio::awaitable<void> read_loop(std::shared_ptr<http::websocket_channel> ch, std::shared_ptr<socket_state> st,
-                                service::update_notifier& notifier) {
+                                service::update_notifier& notifier, service::device_service& devices) {
     for (;;) {
         auto op = ch->read();
         auto msg = co_await std::move(op);
@@ -117,6 +120,15 @@ asio::awaitable<void> read_loop(std::shared_ptr<http::websocket_channel> ch, std
             }
         } else if (name == "updates.ack") {
             st->last_ack = string_at(o, "id");
+            // Workers waiting for this agent (agent-hosted challenges) learn that it has the signal.
+            std::int64_t acked = 0;
+            auto const [p, ec2] =
+                std::from_chars(st->last_ack.data(), st->last_ack.data() + st->last_ack.size(), acked);
+            if (ec2 == std::errc() && p == st->last_ack.data() + st->last_ack.size() && acked > 0 &&
+                acked <= st->sent_through) {
+                auto op_n = devices.note_received(st->device_id, acked);
+                (void)co_await std::move(op_n);
+            }
         }
         // pong and unknown messages are ignored (the contract's tunnel branch is optional).
     }
@@ -160,7 +172,8 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
                            {"connection_id", connection_id},  // where the legacy {type:"hello"} carried it
                            {"payload", std::move(hello)}};
     ch->send(json::serialize(hello_msg));
-    asio::co_spawn(ex, read_loop(ch, st, notifier), asio::detached);
+    st->device_id = device;
+    asio::co_spawn(ex, read_loop(ch, st, notifier, s.devices), asio::detached);
 
     // The token's expiry on the steady clock: the socket ends there (4401) and the agent comes back with a
     // fresh token.
@@ -241,6 +254,7 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
             std::string const id = std::to_string(sig.id);
             ch->send(event("updates.signal",
                            json::object{{"type", sig.type}, {"ts_ms", sig.ts_ms}, {"ref", sig.ref}}, id));
+            st->sent_through = std::max(st->sent_through, sig.id);
             ++sent;
         }
         cursor = got->cursor;

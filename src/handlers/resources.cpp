@@ -44,6 +44,7 @@ void write_cert_head(http::json_writer& w, domain::certificate const& c) {
     w.member("key_algorithm", c.key_algorithm).member("key_dist_policy", c.key_dist_policy);
     w.member("server_decrypt_export", c.server_decrypt_export).member("auto_renew", c.auto_renew);
     w.member("client_auth", c.client_auth);
+    w.member("challenge", c.challenge.empty() ? "auto" : c.challenge);
 }
 
 void write_cert_tail(http::json_writer& w, domain::certificate const& c) {
@@ -78,9 +79,28 @@ void write_cert_members(http::json_writer& w, domain::certificate const& c, bool
     }
 }
 
+void write_delegation(http::json_writer& w, domain::certificate const& c,
+                      std::string const& delegation_domain) {
+    if (c.challenge != "dns-01-delegated" || delegation_domain.empty()) {
+        return;
+    }
+    std::string const target = c.public_id + "." + delegation_domain;
+    w.key("acme_challenge_cname").begin_array();
+    for (auto const& n : c.sans) {
+        std::string const base = n.rfind("*.", 0) == 0 ? n.substr(2) : n;
+        w.begin_object()
+            .member("name", "_acme-challenge." + base)
+            .member("type", "CNAME")
+            .member("target", target);
+        w.end_object();
+    }
+    w.end_array();
+}
+
 void cert_view::operator()(http::json_writer& w, domain::certificate const& c) const {
     w.begin_object();
     write_cert_members(w, c, most, false);
+    write_delegation(w, c, delegation_domain);
     w.end_object();
 }
 
@@ -261,6 +281,17 @@ http::awaitable<http::response> list_certificates(http::request_context& ctx, se
     co_return detail::list_response(ctx, items, count, r->page.total, r->page.has_more, last, *page);
 }
 
+namespace {
+
+app_error no_delegation() {
+    return make_error(
+        errc::bad_request,
+        "challenge dns-01-delegated needs a delegation domain on this server (issuance.delegation)",
+        {{"field", "challenge"}});
+}
+
+}  // namespace
+
 http::awaitable<http::response> create_certificate(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)
@@ -268,6 +299,8 @@ http::awaitable<http::response> create_certificate(http::request_context& ctx, s
     auto input = domain::parse_certificate_input(*body);
     if (!input)
         co_return http::json_error(ctx.req, input.error());
+    if (input->challenge == "dns-01-delegated" && s.cfg.issuance.delegation.domain.empty())
+        co_return http::json_error(ctx.req, no_delegation());
     // Seed S0 calls this "Issue new certificate" and its example says "auto_renew": true: such a create also
     // queues the first issuance (answering issue_history_id). Without it (S1) only the record is made, and
     // the client's POST .../issues starts the one issuance.
@@ -286,7 +319,7 @@ http::awaitable<http::response> create_certificate(http::request_context& ctx, s
     if (!made)
         co_return http::error_response(ctx, made.error());
     if (!issue_now) {
-        co_return detail::one_response(ctx, *made, cert_view{true});
+        co_return detail::one_response(ctx, *made, cert_view{true, s.cfg.issuance.delegation.domain});
     }
     auto aw_i = s.issuance.request(user, made->id, "issue", detail::issue_gate(ctx));
     auto issued = co_await std::move(aw_i);
@@ -305,6 +338,7 @@ http::awaitable<http::response> create_certificate(http::request_context& ctx, s
     http::json_writer w(out);
     w.begin_object();
     detail::write_cert_members(w, rec, true, false);
+    detail::write_delegation(w, rec, s.cfg.issuance.delegation.domain);
     w.member("issue_history_id", issued->row.id).member("issue_status", issued->row.status);
     w.member("issue_attempt_number", issued->row.attempt);
     w.end_object();
@@ -316,8 +350,8 @@ http::awaitable<http::response> get_certificate(http::request_context& ctx, serv
     auto most = detail_most(ctx);
     if (!most)
         co_return http::json_error(ctx.req, most.error());
-    auto aw =
-        detail::respond_one(ctx, s.certificates.get(subject_user(ctx), cert_param(ctx)), cert_view{*most});
+    auto aw = detail::respond_one(ctx, s.certificates.get(subject_user(ctx), cert_param(ctx)),
+                                  cert_view{*most, s.cfg.issuance.delegation.domain});
     co_return co_await std::move(aw);
 }
 
@@ -336,6 +370,10 @@ http::awaitable<http::response> update_certificate(http::request_context& ctx, s
             co_return co_await std::move(aw_deny);
         }
     }
+    if (auto const* c = body->if_contains("challenge"); c != nullptr && c->is_string() &&
+                                                        c->get_string() == "dns-01-delegated" &&
+                                                        s.cfg.issuance.delegation.domain.empty())
+        co_return http::json_error(ctx.req, no_delegation());
     std::int64_t const user = subject_user(ctx);
     auto aw = s.certificates.update(user, cert_param(ctx), std::move(*body));
     auto u = co_await std::move(aw);
@@ -352,6 +390,7 @@ http::awaitable<http::response> update_certificate(http::request_context& ctx, s
     http::json_writer w(out);
     w.begin_object();
     detail::write_cert_members(w, u->cert, true, false);
+    detail::write_delegation(w, u->cert, s.cfg.issuance.delegation.domain);
     w.key("changed").begin_array();
     for (auto const& c : u->changed) {
         w.value(c);

@@ -95,6 +95,23 @@ class mysql_devices final : public device_repository {
             session_id, device_id);
     }
 
+    void note_received(work& w, std::int64_t device_id, std::int64_t feed_id) override {
+        auto ps =
+            prepare(conn(w),
+                    "INSERT INTO device_feed_received (device_id, feed_id) VALUES (?, ?) ON DUPLICATE KEY "
+                    "UPDATE feed_id = GREATEST(feed_id, VALUES(feed_id))");
+        ps->setInt64(1, device_id);
+        ps->setInt64(2, feed_id);
+        ps->executeUpdate();
+    }
+
+    std::int64_t received_through(work& w, std::int64_t device_id) override {
+        auto r = find_one<std::int64_t>(
+            conn(w), "SELECT feed_id FROM device_feed_received WHERE device_id = ?",
+            [](sql::ResultSet& rs) { return i64(rs, 1); }, device_id);
+        return r.value_or(0);
+    }
+
     std::vector<std::int64_t> live_sessions(work& w, std::vector<std::int64_t> const& session_ids) override {
         constexpr std::size_t group = 256;  // padded to whole groups, so the statement text stays the same
         std::string in_list;

@@ -150,14 +150,14 @@ constexpr char const* cert_columns =
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL), c.row_version";
+    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge";
 /// cert_columns without the PEM texts (read_cert leaves them empty): what a list shows without ?detail=most.
 constexpr char const* cert_summary_columns =
     "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, NULL, NULL, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL), c.row_version";
+    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge";
 
 // `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
 // (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
@@ -188,7 +188,7 @@ inline std::string sans_text(std::vector<std::string> const& sans) {
     return boost::json::serialize(a);
 }
 
-constexpr unsigned cert_column_count = 29;
+constexpr unsigned cert_column_count = 30;
 
 // The number of columns of a column list (commas outside parentheses, plus one).
 constexpr unsigned column_count(std::string_view cols) {
@@ -235,6 +235,7 @@ inline domain::certificate read_cert(sql::ResultSet& rs) {
     c.client_auth = rs.getBoolean(27);
     c.has_certificate = rs.getBoolean(28);
     c.row_version = i64(rs, 29);
+    c.challenge = rs.getString(30);
     return c;
 }
 

@@ -21,11 +21,12 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-void device_signals::emit(repo::work& w, std::int64_t device_id, std::string const& type,
-                          boost::json::object const& ref) const {
+std::int64_t device_signals::emit(repo::work& w, std::int64_t device_id, std::string const& type,
+                                  boost::json::object const& ref) const {
     r_.devices->lock(w, {device_id});
-    r_.feed->append(w, device_id, type, ref, now_ms());
+    std::int64_t const id = r_.feed->append(w, device_id, type, ref, now_ms());
     r_.feed->trim(w, device_id, keep_);
+    return id;
 }
 
 void device_signals::emit_all(repo::work& w, std::vector<std::int64_t> const& devices,

@@ -233,6 +233,9 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
             std::int64_t const oldest = r_.feed->oldest(w, device_id);
             return resync_error(oldest == 0 ? b->trimmed_through : oldest);
         }
+        if (after != 0 && note_wanted(device_id, after)) {
+            r_.devices->note_received(w, device_id, after);  // a cursor says everything up to it arrived
+        }
         std::int64_t const cursor = !signals.empty() ? signals.back().id : after != 0 ? after : mark;
         return out_t{std::move(signals), cursor};
     });
@@ -309,6 +312,27 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
     b.signals = std::move(got->first);
     b.cursor = std::to_string(got->second);
     co_return b;
+}
+
+bool device_service::note_wanted(std::int64_t device_id, std::int64_t feed_id) {
+    // The same cursor polled again changes nothing: written once per new cursor (per instance).
+    std::lock_guard lock(noted_mu_);
+    if (noted_.size() > 200000) {
+        noted_.clear();  // bounded memory; the next polls write again
+    }
+    auto& known = noted_[device_id];
+    if (known >= feed_id) {
+        return false;
+    }
+    known = feed_id;
+    return true;
+}
+
+task<bool> device_service::note_received(std::int64_t device_id, std::int64_t feed_id) {
+    return r_.db->read([this, device_id, feed_id](repo::work& w) -> result<bool> {
+        r_.devices->note_received(w, device_id, feed_id);
+        return true;
+    });
 }
 
 task<bool> device_service::push_agent_config(std::int64_t user_id, std::int64_t device_id,

@@ -129,6 +129,7 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     c.auto_renew = in.auto_renew;
     c.client_auth = in.client_auth;
     c.server_decrypt_export = in.server_decrypt_export;
+    c.challenge = in.challenge;
     c.organization = in.organization;
     c.organizational_unit = in.organizational_unit;
     c.country = in.country;
@@ -179,6 +180,7 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
         next.auto_renew = in.auto_renew;
         next.client_auth = in.client_auth;
         next.server_decrypt_export = in.server_decrypt_export;
+        next.challenge = in.challenge;
         next.organization = in.organization;
         next.organizational_unit = in.organizational_unit;
         next.country = in.country;
@@ -201,6 +203,7 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
         note(next.auto_renew != cur->auto_renew, "auto_renew", false);
         note(next.client_auth != cur->client_auth, "client_auth", true);
         note(next.server_decrypt_export != cur->server_decrypt_export, "server_decrypt_export", false);
+        note(next.challenge != cur->challenge, "challenge", false);
         note(next.organization != cur->organization || next.organizational_unit != cur->organizational_unit ||
                  next.country != cur->country || next.state != cur->state || next.locality != cur->locality,
              "subject", true);

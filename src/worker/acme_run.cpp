@@ -165,6 +165,34 @@ net::awaitable<result<bool>> acme_run::open_account() {
 
 // DNS-01 through the certificate's DNS provider, when it has one.
 net::awaitable<result<bool>> acme_run::open_solver() {
+    if (ctx_.cert.challenge == "dns-01-delegated") {
+        // The operator's own zone, where the user's _acme-challenge CNAME points (agent contract 7).
+        auto const& d = env_.cfg.delegation;
+        if (d.domain.empty()) {
+            co_return make_error(errc::external_service,
+                                 "This certificate's challenge is dns-01-delegated, but the server has no "
+                                 "delegation domain (issuance.delegation)");
+        }
+        domain::dns_provider p;
+        p.name = "delegation";
+        p.kind = "rfc2136";
+        p.settings = boost::json::object{{"server", d.server},
+                                         {"port", static_cast<std::int64_t>(d.port)},
+                                         {"zone", d.zone},
+                                         {"tsig_key_name", d.tsig_key_name},
+                                         {"tsig_algorithm", d.tsig_algorithm}};
+        dns_solver_options dopts;
+        dopts.step_timeout = std::chrono::seconds(env_.cfg.dns_step_timeout_seconds);
+        // The operator's configured server: no egress policy (it is not a user-supplied endpoint).
+        auto made =
+            make_dns_solver(p, boost::json::object{{"tsig_secret", d.tsig_secret}}, env_.dns_io, dopts);
+        if (!made) {
+            co_return made.error();
+        }
+        solver_ = std::move(*made);
+        txt_domain_ = ctx_.cert.public_id + "." + d.domain;
+        co_return true;
+    }
     if (!ctx_.cert.dns_provider_id) {
         co_return true;
     }
@@ -312,7 +340,7 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
             errc::external_service,
             "*." + a->identifier +
                 " needs a DNS-01 challenge: wildcard names can only be validated through DNS. Give "
-                "the certificate a dns_provider_id");
+                "the certificate a dns_provider_id (or \"challenge\": \"dns-01-delegated\")");
     }
     if (ch == a->challenges.end()) {
         co_return make_error(errc::external_service,
@@ -320,7 +348,8 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
     }
     std::string const ka = acme::key_authorization(ch->token, account_key_);
     if (solver_) {
-        std::string const fqdn = "_acme-challenge." + a->identifier;
+        // Delegated: the TXT record lives where the user's CNAME points.
+        std::string const fqdn = txt_domain_.empty() ? "_acme-challenge." + a->identifier : txt_domain_;
         std::string const value = acme::dns01_txt_value(ka);
         CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds)));
         auto aw_present = solver_->present(fqdn, value);
@@ -356,11 +385,109 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
         co_return make_error(errc::external_service, "The CA asked to validate " + a->identifier +
                                                          ", which is not a name of this certificate");
     }
+    if (ctx_.cert.challenge == "http-01-agent") {
+        auto aw_agent = prove_by_agents(authz_url, *ch, ka, a->identifier);
+        co_return co_await std::move(aw_agent);
+    }
     CERTCTRL_STEP(env_.jobs.put_http_challenge(ch->token, a->identifier, ka, row_.id, unix_now() + 3600));
     if (ch->status == "pending") {
         CERTCTRL_STEP(client_->respond(ch->url));
     }
     CERTCTRL_STEP(await_validation(authz_url));
+    co_return true;
+}
+
+// HTTP-01 served by the agents of the devices holding the certificate (agent contract 7): each gets
+// acme.http01.start, the CA is asked once every one of them has received it (plus a grace for its listener),
+// and acme.http01.stop follows whatever the outcome. The agent sends no readiness message of its own; receipt
+// is its poll cursor or WebSocket ack.
+net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, acme::challenge ch,
+                                                       std::string ka, std::string identifier) {
+    std::string const challenge_id = std::to_string(row_.id) + "-" + ch.token.substr(0, 16);
+    unsigned const ttl = env_.cfg.agent_challenge_timeout_seconds + 240;
+    boost::json::object start{{"challenge_id", challenge_id},
+                              {"domain", identifier},
+                              {"token", ch.token},
+                              {"key_authorization", ka},
+                              {"ttl_seconds", ttl},
+                              {"listen",
+                               {{"http", {{"bind", "0.0.0.0"}, {"port", env_.cfg.agent_http01_port}}},
+                                {"https", {{"enabled", false}}}}}};
+    CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.agent_challenge_timeout_seconds)));
+    auto aw_sent = env_.jobs.signal_holders(ctx_.cert.id, "acme.http01.start", start);
+    auto sent = co_await std::move(aw_sent);
+    if (!sent) {
+        co_return sent.error();
+    }
+    if (sent->empty()) {
+        co_return make_error(
+            errc::external_service,
+            "HTTP-01 for " + identifier +
+                " is to be served by agents (challenge http-01-agent), but no active device holds "
+                "this certificate: assign one");
+    }
+    auto stop = [&]() -> net::awaitable<void> {
+        auto aw_stop = env_.jobs.signal_holders(ctx_.cert.id, "acme.http01.stop",
+                                                boost::json::object{{"challenge_id", challenge_id}});
+        auto stopped = co_await std::move(aw_stop);
+        if (!stopped) {
+            spdlog::warn("issue {}: acme.http01.stop not sent: {}", row_.id, stopped.error().what);
+        }
+    };
+    auto const deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(env_.cfg.agent_challenge_timeout_seconds);
+    std::vector<std::int64_t> waiting;
+    for (;;) {
+        auto aw_n = env_.jobs.not_received(*sent);
+        auto missing = co_await std::move(aw_n);
+        if (!missing) {
+            co_await stop();
+            co_return missing.error();
+        }
+        waiting = std::move(*missing);
+        if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) {
+            break;
+        }
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(200));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (!waiting.empty()) {
+        co_await stop();
+        std::string ids;
+        for (auto d : waiting) {
+            ids += (ids.empty() ? "" : ", ") + std::to_string(d);
+        }
+        co_return make_error(errc::external_service,
+                             "The agent of device " + ids + " did not pick up the HTTP-01 challenge for " +
+                                 identifier + " within " +
+                                 std::to_string(env_.cfg.agent_challenge_timeout_seconds) +
+                                 " s (is it running and connected?)",
+                             {{"retryable", true}});
+    }
+    if (env_.cfg.agent_challenge_grace_ms > 0) {
+        asio::steady_timer t(co_await asio::this_coro::executor,
+                             std::chrono::milliseconds(env_.cfg.agent_challenge_grace_ms));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    result<acme::authorization> verdict = acme::authorization{};
+    if (ch.status == "pending") {
+        auto aw_resp = client_->respond(ch.url);
+        auto responded = co_await std::move(aw_resp);
+        if (!responded) {
+            verdict = responded.error();
+        }
+    }
+    if (verdict) {
+        auto aw_poll = await_validation(authz_url);
+        verdict = co_await std::move(aw_poll);
+    }
+    co_await stop();
+    if (!verdict) {
+        app_error e = verdict.error();
+        e.what += " (HTTP-01 served by the agents of the devices holding the certificate on port " +
+                  std::to_string(env_.cfg.agent_http01_port) + ")";
+        co_return e;
+    }
     co_return true;
 }
 

@@ -109,6 +109,38 @@ task<bool> issue_jobs::put_http_challenge(std::string token, std::string identif
         });
 }
 
+task<std::vector<std::pair<std::int64_t, std::int64_t>>> issue_jobs::signal_holders(std::int64_t cert_id,
+                                                                                    std::string type,
+                                                                                    boost::json::object ref) {
+    using out_t = std::vector<std::pair<std::int64_t, std::int64_t>>;
+    return r_.db->transact(
+        [this, cert_id, type = std::move(type), ref = std::move(ref)](repo::work& w) -> result<out_t> {
+            auto devices = r_.assignments->devices_of(w, cert_id);
+            r_.devices->lock(w, devices);
+            out_t out;
+            for (auto d : devices) {
+                auto dev = r_.devices->by_id(w, d);
+                if (dev && dev->status == "ACTIVE") {
+                    out.emplace_back(d, signals_.emit(w, d, type, ref));
+                }
+            }
+            return out;
+        });
+}
+
+task<std::vector<std::int64_t>> issue_jobs::not_received(
+    std::vector<std::pair<std::int64_t, std::int64_t>> sent) {
+    return r_.db->read([this, sent = std::move(sent)](repo::work& w) -> result<std::vector<std::int64_t>> {
+        std::vector<std::int64_t> out;
+        for (auto const& [device, id] : sent) {
+            if (r_.devices->received_through(w, device) < id) {
+                out.push_back(device);
+            }
+        }
+        return out;
+    });
+}
+
 task<bool> issue_jobs::drop_http_challenges(std::int64_t history_id) {
     return r_.db->read([this, history_id](repo::work& w) -> result<bool> {
         r_.issuance->drop_http_challenges(w, history_id);

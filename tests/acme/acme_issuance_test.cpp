@@ -1,7 +1,7 @@
 // End to end against the real pebble ACME CA: HTTP-01 issuance through the server's own challenge
 // listener, a CA refusal becoming a readable FAILED row, and crash safety (kill -9 mid-issuance).
 // These tests share pebble's fixed HTTP-01 port, so ctest runs them one at a time (RESOURCE_LOCK).
-#include "api_fixture.hpp"
+#include "acme_fixture.hpp"
 #include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
 
@@ -25,73 +25,7 @@ namespace {
 
 namespace json = boost::json;
 
-class Acme : public api_fixture {
-  protected:
-    void SetUp() override {
-        api_fixture::SetUp();
-        if (IsSkipped() || HasFatalFailure())
-            return;
-        CERTCTRL_REQUIRE_PEBBLE();
-        pebble_ = *pebble();
-    }
-
-    json::object config_overrides(unsigned workers = 2) const {
-        return json::object{
-            {"rate_limits",
-             {{"auth_per_minute", 1000}, {"api_per_minute", 100000}, {"issuance_per_hour", 1000}}},
-            {"issuance",
-             {{"workers", workers},
-              {"http01_port", pebble_.http01_port},
-              {"acme_ca_file", pebble_.ca_file},
-              {"poll_interval_ms", 200},
-              {"lease_seconds", 10},
-              {"retry_base_seconds", 1}}}};
-    }
-
-    // A fresh name under a test domain every time (pebble keeps its state between tests).
-    static std::string fresh_domain() { return "t" + hex_encode(crypto::random_bytes(5)) + ".certctrl.test"; }
-
-    std::int64_t pebble_account(std::string const& key) {
-        auto r = call("POST", "/apiv1/me/acme-accounts", key,
-                      R"({"name":"pebble","provider":"custom","email":"ops@example.com","directory_url":")" +
-                          pebble_.directory_url + R"("})");
-        EXPECT_EQ(r.status, 200) << r.body;
-        return id_of(r);
-    }
-
-    // Polls the history until the row is terminal; returns it.
-    json::object wait_terminal(std::string const& key, std::string const& cert, std::int64_t history_id,
-                               std::chrono::seconds limit = std::chrono::seconds(90)) {
-        auto const until = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < until) {
-            auto r = call("GET", "/apiv1/me/certificates/" + cert + "/issues?offset=0&limit=10", key);
-            if (r.status == 200) {
-                auto v = r.json();
-                for (auto const& row : v.at("data").as_array()) {
-                    if (row.at("id").as_int64() != history_id)
-                        continue;
-                    std::string const s(row.at("status").as_string());
-                    if (s == "SUCCESS" || s == "FAILED" || s == "CANCELLED")
-                        return row.as_object();
-                }
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        }
-        ADD_FAILURE() << "issue " << history_id << " did not finish in " << limit.count() << " s";
-        return {};
-    }
-
-    // pebble's current root (it makes a new one at every start).
-    std::string pebble_root() {
-        net::outbound_options o;
-        o.ca_file = pebble_.ca_file;
-        auto r = run_awaitable(net::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
-        EXPECT_TRUE(r) << (r ? "" : r.error().what);
-        return r ? r->body : std::string();
-    }
-
-    pebble_env pebble_;
-};
+class Acme : public acme_fixture {};
 
 std::vector<std::string> const scopes = {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]"};
 

@@ -150,7 +150,9 @@ TEST_F(DevicesService, TheFeedKeepsABoundedWindowPerDevice) {
     std::int64_t const oldest = all->signals.front().id;
     std::int64_t const newest = all->signals.back().id;
     auto just_before = feed(*devices_, d.device.id, std::to_string(oldest - 1));
-    ASSERT_TRUE(just_before) << "a cursor right before the kept window lost nothing";
+    ASSERT_TRUE(just_before) << "a cursor right before the kept window lost nothing: "
+                             << (just_before ? ""
+                                             : just_before.error().what + " " + just_before.error().detail);
     EXPECT_EQ(just_before->signals.size(), 3u);
     auto stale = feed(*devices_, d.device.id, std::to_string(oldest - 2));
     ASSERT_FALSE(stale);

@@ -108,6 +108,19 @@ struct rate_limit_config {
 };
 
 /// The issuance engine: workers, the ACME client and the HTTP-01 challenge listener.
+/// DNS-01 through CNAME delegation (agent contract 7): users point `_acme-challenge.<name>` at
+/// `<certificate public_id>.<domain>` once, and the server publishes the TXT records there over RFC 2136 on a
+/// DNS server the operator runs. Unset `domain`: delegation is off.
+struct delegation_config {
+    std::string domain;  // where the TXT records live, e.g. "acme.example.net"
+    std::string server;  // the RFC 2136 server (host or address)
+    unsigned port = 53;
+    std::string zone;  // the zone the updates go to ("" = domain)
+    std::string tsig_key_name;
+    std::string tsig_algorithm = "hmac-sha256";
+    std::string tsig_secret;  // base64, from tsig_secret_env or tsig_secret_file
+};
+
 struct issuance_config {
     unsigned workers = 2;              // concurrent issuances per instance (0: this instance runs none)
     unsigned lease_seconds = 120;      // a worker's claim on a row; renewed while it works
@@ -132,6 +145,12 @@ struct issuance_config {
     /// /etc/resolv.conf.
     std::string domain_verification_resolver;
     std::string cloudflare_api_url = "https://api.cloudflare.com/client/v4";
+    delegation_config delegation;
+    /// HTTP-01 answered by agents (certificates with "challenge": "http-01-agent"): the port the CA connects
+    /// to, told to agents in acme.http01.start; how long every assigned device has to pick the challenge up.
+    unsigned agent_http01_port = 80;
+    unsigned agent_challenge_timeout_seconds = 60;
+    unsigned agent_challenge_grace_ms = 1000;  // after the last device picked it up, before the CA is asked
 };
 
 /// The device side: device grant, device tokens, the update feed.

@@ -27,6 +27,9 @@ struct update_target {
 /// Adds (`add`) or deletes the TXT record `fqdn` = `value` with a TSIG-signed update. Errors:
 /// external_service naming the server and the DNS response code (e.g. NOTAUTH for a bad key, REFUSED).
 result<bool> update_txt(update_target const& t, std::string const& fqdn, std::string const& value, bool add);
+/// update_txt() for any record type: `rdata` in presentation form (e.g. "target.example.net." for a CNAME).
+result<bool> update_record(update_target const& t, std::string const& fqdn, std::string const& type,
+                           std::string const& rdata, bool add);
 
 /// The TXT strings of `fqdn` as `server` answers them (asking for recursion when `recursive`). Errors:
 /// external_service.

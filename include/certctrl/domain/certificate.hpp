@@ -27,7 +27,9 @@ struct certificate {
     bool server_decrypt_export = false;
     bool auto_renew = true;
     bool client_auth = false;  // SELF_CA leaves also get EKU clientAuth
-    std::string cert_pem;      // leaf first, then issuers; "" until issued
+    /// How names are proven to an ACME CA: "" (auto), "http-01-agent", "dns-01-delegated" (see V013).
+    std::string challenge;
+    std::string cert_pem;  // leaf first, then issuers; "" until issued
     std::string csr_pem;
     std::string serial_number;
     bool self_signed = false;
@@ -57,6 +59,7 @@ struct certificate_input {
     bool auto_renew = true;
     bool client_auth = false;
     bool server_decrypt_export = false;
+    std::string challenge;  // "" (auto), "http-01-agent", "dns-01-delegated"
     std::string organization;
     std::string organizational_unit;
     std::string country;
@@ -74,7 +77,8 @@ result<std::string> normalize_dns_name(std::string_view name, std::string const&
 
 /// Parses `{domain_name|domain, sans?, acct_id|acme_account_id, dns_provider_id?, action?: "create",
 /// key_algorithm|key_type?, key_size?, policy|key_dist_policy?, auto_renew?, client_auth?,
-/// server_decrypt_export?, organization?, organizational_unit?, country?, state?, locality?}`. Errors:
+/// server_decrypt_export?, challenge? ("auto" | "http-01-agent" | "dns-01-delegated"), organization?,
+/// organizational_unit?, country?, state?, locality?}`. Errors:
 /// bad_request naming the field.
 result<certificate_input> parse_certificate_input(boost::json::object const& body);
 

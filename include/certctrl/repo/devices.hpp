@@ -104,6 +104,11 @@ class device_repository {
     /// disabled user's devices lose access at once). One round trip.
     virtual std::optional<std::pair<domain::device, bool>> with_session(work& w, std::int64_t device_id,
                                                                         std::int64_t session_id) = 0;
+    /// Records that the device received its feed up to `feed_id` (a poll's cursor, a WebSocket ack); never
+    /// moves backwards.
+    virtual void note_received(work& w, std::int64_t device_id, std::int64_t feed_id) = 0;
+    /// The newest feed id the device is known to have received (0: none).
+    virtual std::int64_t received_through(work& w, std::int64_t device_id) = 0;
     /// Of `session_ids`, the ones still open whose device is ACTIVE and whose user is ACTIVE (what an open
     /// WebSocket re-checks). Any number of ids; they are asked in fixed-size groups.
     virtual std::vector<std::int64_t> live_sessions(work& w,

@@ -21,9 +21,9 @@ class device_signals {
     device_signals(repo::repositories& r, std::size_t keep) : r_(r), keep_(keep == 0 ? 1 : keep) {}
 
     /// Appends a signal to the device's feed and drops the oldest beyond what is kept. Locks the device row
-    /// first, so one device's signals commit in id order and a cursor never skips one.
-    void emit(repo::work& w, std::int64_t device_id, std::string const& type,
-              boost::json::object const& ref) const;
+    /// first, so one device's signals commit in id order and a cursor never skips one. Returns its feed id.
+    std::int64_t emit(repo::work& w, std::int64_t device_id, std::string const& type,
+                      boost::json::object const& ref) const;
     /// The same signal to several devices (locked in id order first).
     void emit_all(repo::work& w, std::vector<std::int64_t> const& devices, std::string const& type,
                   boost::json::object const& ref) const;

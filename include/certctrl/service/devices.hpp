@@ -92,6 +92,9 @@ class device_service {
     /// The agent's notify events. Errors: bad_request.
     task<bool> notify(std::int64_t device_id, boost::json::object body, std::string ip);
 
+    /// A WebSocket ack: the device received its feed up to `feed_id` (workers waiting for agents read it).
+    task<bool> note_received(std::int64_t device_id, std::int64_t feed_id);
+
     /// config.updated (agent contract 6.2): the agent replaces its own configuration files with
     /// `ref.replace`. Errors: not_found (no such device of the user).
     task<bool> push_agent_config(std::int64_t user_id, std::int64_t device_id, boost::json::object ref);
@@ -115,8 +118,13 @@ class device_service {
     crypto::keyring const& keys_;
     update_notifier& notifier_;
     config::devices_config cfg_;
+    /// True when `feed_id` is newer than what this instance recorded for the device (then it is).
+    bool note_wanted(std::int64_t device_id, std::int64_t feed_id);
+
     mutable std::mutex polls_mu_;
-    std::unordered_map<std::int64_t, std::size_t> polls_;  // waiting long-polls per user
+    std::mutex noted_mu_;
+    std::unordered_map<std::int64_t, std::int64_t> noted_;  // feed ids recorded as received, per device
+    std::unordered_map<std::int64_t, std::size_t> polls_;   // waiting long-polls per user
 };
 
 }  // namespace certctrl::service

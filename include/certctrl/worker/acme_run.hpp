@@ -57,6 +57,8 @@ class acme_run {
     net::awaitable<result<bool>> authorize();
     net::awaitable<result<bool>> prove(std::string authz_url);
     net::awaitable<result<acme::authorization>> await_validation(std::string authz_url);
+    net::awaitable<result<bool>> prove_by_agents(std::string authz_url, acme::challenge ch, std::string ka,
+                                                 std::string identifier);
     net::awaitable<result<bool>> finalize();
     net::awaitable<result<bool>> store();
     net::awaitable<void> follow_renewal_info();
@@ -69,6 +71,7 @@ class acme_run {
     std::string account_key_;
     std::unique_ptr<acme::client> client_;
     std::unique_ptr<dns_solver> solver_;
+    std::string txt_domain_;  // dns-01-delegated: <public_id>.<delegation domain>; else ""
     std::string leaf_key_;
     acme::order order_;
     std::string chain_;

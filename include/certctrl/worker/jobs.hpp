@@ -3,6 +3,7 @@
 // keeping it, the typed progress of an ACME order, retries, and the records an order leaves behind.
 
 #include "certctrl/repo/repositories.hpp"
+#include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
 
 #include <optional>
@@ -30,9 +31,10 @@ struct acme_progress {
 
 class issue_jobs {
   public:
-    /// `max_per_user`: rows of one user PROCESSING at once across all instances (0: no cap).
-    explicit issue_jobs(repo::repositories& r, unsigned max_per_user = 0)
-        : r_(r), max_per_user_(max_per_user) {}
+    /// `max_per_user`: rows of one user PROCESSING at once across all instances (0: no cap). `signals`:
+    /// the devices' feed (agent-hosted challenges).
+    issue_jobs(repo::repositories& r, service::device_signals const& signals, unsigned max_per_user = 0)
+        : r_(r), signals_(signals), max_per_user_(max_per_user) {}
 
     /// Claims the oldest runnable row for `owner` until `lease_until` (SKIP LOCKED: instances never take the
     /// same row), skipping users at their cap of running rows. Nothing when there is no work.
@@ -58,11 +60,19 @@ class issue_jobs {
     task<bool> check_names(std::int64_t user_id, std::vector<std::string> names);
     task<bool> set_account_kid(std::int64_t account_id, std::string kid);
     task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when);
+    /// Sends a signal to every ACTIVE device holding the certificate (committed before this returns): each
+    /// device with the feed id of its signal.
+    task<std::vector<std::pair<std::int64_t, std::int64_t>>> signal_holders(std::int64_t cert_id,
+                                                                            std::string type,
+                                                                            boost::json::object ref);
+    /// Of `sent` (device, feed id), the devices that have not received their signal yet.
+    task<std::vector<std::int64_t>> not_received(std::vector<std::pair<std::int64_t, std::int64_t>> sent);
     /// Queues a renewal row for up to `limit` certificates that are due and idle; returns how many.
     task<std::size_t> queue_due_renewals(std::int64_t limit);
 
   private:
     repo::repositories& r_;
+    service::device_signals const& signals_;
     unsigned max_per_user_ = 0;
 };
 
