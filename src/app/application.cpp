@@ -169,7 +169,8 @@ void add_pool_gauges(http::metrics& m, db::pool& pool) {
 // Everything the identity routes and commands need, built once from the config.
 // Strict domain verification's TXT lookups: asked of the configured (or the system's) recursive resolver on
 // the DNS pool, at most 10 seconds each.
-service::txt_lookup txt_lookup_of(config::issuance_config const& cfg, service::bounded_pool& dns_io) {
+service::txt_lookup txt_lookup_of(config::issuance_config const& cfg, service::bounded_pool& dns_io,
+                                  bool cname = false) {
     std::string host =
         cfg.domain_verification_resolver.empty() ? dns::system_resolver() : cfg.domain_verification_resolver;
     unsigned port = 53;
@@ -183,12 +184,15 @@ service::txt_lookup txt_lookup_of(config::issuance_config const& cfg, service::b
         port = static_cast<unsigned>(std::stoul(host.substr(colon + 1)));
         host.resize(colon);
     }
-    return [host, port, &dns_io](std::string fqdn) -> service::task<std::vector<std::string>> {
-        auto query = [host, port, fqdn] {  // named: see compute.hpp
-            return dns::query_txt(host, port, fqdn, std::chrono::seconds(5), true);
+    return [host, port, &dns_io, cname](std::string fqdn) -> service::task<std::vector<std::string>> {
+        auto query = [host, port, fqdn, cname] {  // named: see compute.hpp
+            return cname ? dns::query_cname(host, port, fqdn, std::chrono::seconds(5), true)
+                         : dns::query_txt(host, port, fqdn, std::chrono::seconds(5), true);
         };
-        auto aw = service::run_bounded(dns_io, std::move(query), "The TXT lookup of " + fqdn,
-                                       std::chrono::seconds(10));
+        auto aw =
+            service::run_bounded(dns_io, std::move(query),
+                                 std::string(cname ? "The CNAME lookup of " : "The TXT lookup of ") + fqdn,
+                                 std::chrono::seconds(10));
         co_return co_await std::move(aw);
     };
 }
@@ -386,6 +390,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
                                               cfg.devices.max_devices_per_user);
     service::domain_service domains(repos, identity.audit, txt_lookup_of(cfg.issuance, dns_io),
                                     cfg.issuance.domain_verification == "dns_txt");
+    domains.set_cname_lookup(txt_lookup_of(cfg.issuance, dns_io, true));
     service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits, domains);
     service::device_auth_service device_auth(repos, wraps, keys, cfg.devices, cfg.server.public_url);
     service::update_notifier notifier(repos, std::chrono::milliseconds(250));

@@ -1,5 +1,6 @@
 #include "certctrl/dns/rfc2136.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -175,6 +176,44 @@ result<std::vector<std::string>> query_txt(
         return dns_error("TXT query for " + fqdn + " at " + server + " got no answer");
     }
     return txt_answers(answer.get());
+}
+
+result<std::vector<std::string>> query_cname(std::string const& server, unsigned port,
+                                             std::string const& fqdn, std::chrono::seconds timeout,
+                                             bool recursive) {
+    CERTCTRL_TRY(res, resolver_for(server, port, timeout, {}));
+    rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
+    if (!name) {
+        return make_error(errc::bad_request, "Not a DNS name: " + fqdn);
+    }
+    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN,
+                                       recursive ? LDNS_RD : 0),
+                   ldns_pkt_free);
+    if (!answer) {
+        return dns_error("CNAME query for " + fqdn + " at " + server + " got no answer");
+    }
+    std::vector<std::string> out;
+    rr_list_ptr cnames(ldns_pkt_rr_list_by_type(answer.get(), LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER),
+                       ldns_rr_list_deep_free);
+    for (std::size_t i = 0; cnames && i < ldns_rr_list_rr_count(cnames.get()); ++i) {
+        ldns_rdf* target = ldns_rr_rdf(ldns_rr_list_rr(cnames.get(), i), 0);
+        if (target == nullptr) {
+            continue;
+        }
+        char* text = ldns_rdf2str(target);
+        if (text == nullptr) {
+            continue;
+        }
+        std::string t(text);
+        free(text);  // NOLINT: allocated by ldns
+        while (!t.empty() && t.back() == '.') {
+            t.pop_back();
+        }
+        std::transform(t.begin(), t.end(), t.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        out.push_back(std::move(t));
+    }
+    return out;
 }
 
 result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire) {

@@ -270,8 +270,8 @@ result<certificate_input> merge_certificate_patch(certificate const& current,
     for (auto const& [k, v] : patch) {
         if (k == "action") {
             return bad("action",
-                       "action is not an update; a domain's ownership is verified with POST "
-                       "/apiv1/me/domains/{name}/verify");
+                       "the only action here is \"verify_domain\" (alone), which checks the "
+                       "_acme-challenge CNAMEs of a dns-01-delegated certificate");
         }
         if (std::find(changeable.begin(), changeable.end(), std::string_view(k)) == changeable.end()) {
             return bad(std::string(k), std::string(k) + " cannot be changed (or is not a certificate field)");

@@ -355,10 +355,59 @@ http::awaitable<http::response> get_certificate(http::request_context& ctx, serv
     co_return co_await std::move(aw);
 }
 
+namespace {
+
+// PUT .../certificates/:id {"action":"verify_domain"} (agent contract 3.3): 204 when every name's
+// _acme-challenge record is a CNAME to the certificate's delegation target, else 409 naming the missing ones.
+http::awaitable<http::response> verify_delegation(http::request_context& ctx, services& s) {
+    auto aw = s.certificates.get(subject_user(ctx), cert_param(ctx));
+    auto c = co_await std::move(aw);
+    if (!c)
+        co_return http::error_response(ctx, c.error());
+    std::string const& domain = s.cfg.issuance.delegation.domain;
+    if (c->challenge != "dns-01-delegated" || domain.empty())
+        co_return http::json_error(
+            ctx.req,
+            make_error(errc::bad_request,
+                       "verify_domain checks the _acme-challenge CNAMEs of a dns-01-delegated certificate; "
+                       "this one's challenge is " +
+                           (c->challenge.empty() ? std::string("auto") : c->challenge),
+                       {{"field", "action"}}));
+    std::vector<std::string> names;
+    for (auto const& n : c->sans) {
+        std::string const base = n.rfind("*.", 0) == 0 ? n.substr(2) : n;
+        if (std::find(names.begin(), names.end(), base) == names.end()) {
+            names.push_back(base);
+        }
+    }
+    std::string const target = c->public_id + "." + domain;
+    auto aw_m = s.domains.missing_delegations(names, target);
+    auto missing = co_await std::move(aw_m);
+    if (!missing)
+        co_return http::error_response(ctx, missing.error());
+    if (missing->empty())
+        co_return http::no_content(ctx.req);
+    boost::json::array list;
+    for (auto const& m : *missing) {
+        list.emplace_back(m);
+    }
+    co_return http::json_error(
+        ctx.req,
+        make_error(errc::conflict, "Not delegated yet: " + missing->front() + " must be a CNAME to " + target,
+                   {{"missing", list}, {"target", target}}));
+}
+
+}  // namespace
+
 http::awaitable<http::response> update_certificate(http::request_context& ctx, services& s) {
     auto body = http::parse_json_object(ctx.req);
     if (!body)
         co_return http::json_error(ctx.req, body.error());
+    if (auto const* a = body->if_contains("action");
+        a != nullptr && a->is_string() && a->get_string() == "verify_domain") {
+        auto aw_v = verify_delegation(ctx, s);
+        co_return co_await std::move(aw_v);
+    }
     // Turning on server-side export lets the private key leave the server: an API key needs the scope that
     // allows it to receive one (certificates:<id>[export] under auth.export_requires_export_action).
     if (auto const* e = body->if_contains("server_decrypt_export");

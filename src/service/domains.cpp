@@ -262,4 +262,24 @@ task<bool> domain_service::unshare(std::int64_t admin_id, std::string name, std:
     co_return r;
 }
 
+task<std::vector<std::string>> domain_service::missing_delegations(std::vector<std::string> names,
+                                                                   std::string target) {
+    std::vector<std::string> missing;
+    if (!cname_lookup_) {
+        co_return make_error(errc::external_service, "No DNS lookups are configured on this server");
+    }
+    for (auto const& n : names) {
+        std::string const record = "_acme-challenge." + n;
+        auto op = cname_lookup_(record);
+        auto targets = co_await std::move(op);
+        if (!targets) {
+            co_return targets.error();
+        }
+        if (std::find(targets->begin(), targets->end(), target) == targets->end()) {
+            missing.push_back(record);
+        }
+    }
+    co_return missing;
+}
+
 }  // namespace certctrl::service

@@ -255,6 +255,7 @@ TEST_F(AgentChallenges, Dns01ThroughACnameDelegatedToTheOperatorsZone) {
     knot.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
     std::ofstream(dir_.path() / "tsig.secret") << knot.tsig_secret << "\n";
     start(config(json::object{{"dns_propagation_seconds", 0},
+                              {"domain_verification_resolver", "127.0.0.1:" + std::to_string(knot.port)},
                               {"delegation",
                                {{"domain", "acme.certctrl.test"},
                                 {"server", "127.0.0.1"},
@@ -277,10 +278,16 @@ TEST_F(AgentChallenges, Dns01ThroughACnameDelegatedToTheOperatorsZone) {
     ASSERT_FALSE(cname.empty());
     EXPECT_EQ(cname.at(0).at("name").as_string(), "_acme-challenge." + base);
     EXPECT_EQ(cname.at(0).at("target").as_string(), public_id + ".acme.certctrl.test");
+    // verify_domain (agent contract 3.3) says what is missing, then that all is in place.
+    std::string const c_path = "/apiv1/me/certificates/" + std::to_string(d.at("id").as_int64());
+    auto before = call("PUT", c_path, key, R"({"action":"verify_domain"})");
+    EXPECT_EQ(before.status, 409) << before.body;
+    EXPECT_NE(before.body.find("_acme-challenge." + base), std::string::npos) << before.body;
     // The user's one-time record, in their own zone (here the same knot).
     auto added = dns::update_record(knot, "_acme-challenge." + base, "CNAME",
                                     public_id + ".acme.certctrl.test.", true);
     ASSERT_TRUE(added) << added.error().what;
+    EXPECT_EQ(call("PUT", c_path, key, R"({"action":"verify_domain"})").status, 204);
 
     std::string const cert = std::to_string(d.at("id").as_int64());
     auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");

@@ -38,6 +38,13 @@ result<std::vector<std::string>> query_txt(
     std::chrono::seconds timeout = std::chrono::seconds(5), bool recursive = false,
     std::function<std::optional<std::string>(std::string const&)> const& refuse_address = {});
 
+/// The CNAME targets of `fqdn` (lower-case, without the trailing dot) as `server` answers them. Errors:
+/// external_service.
+result<std::vector<std::string>> query_cname(std::string const& server, unsigned port,
+                                             std::string const& fqdn,
+                                             std::chrono::seconds timeout = std::chrono::seconds(5),
+                                             bool recursive = true);
+
 /// The TXT strings of the answer section of a DNS message in wire format (what query_txt reads from a
 /// server's answer). Errors: external_service (not a DNS message).
 result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire);

@@ -33,6 +33,11 @@ class domain_service {
         : r_(r), audit_(audit), lookup_(std::move(lookup)), strict_(strict) {}
 
     bool strict() const { return strict_; }
+    /// How CNAME targets are looked up (same shape as the TXT lookup: targets of the name).
+    void set_cname_lookup(txt_lookup lookup) { cname_lookup_ = std::move(lookup); }
+    /// verify_domain of a dns-01-delegated certificate (agent contract 7): the `_acme-challenge.<name>`
+    /// records of `names` that do not (yet) point at `target`. Errors: external_service (a lookup failed).
+    task<std::vector<std::string>> missing_delegations(std::vector<std::string> names, std::string target);
 
     task<repo::page<domain::domain_claim>> list(std::int64_t user_id, repo::page_query q);
     /// Gives up the user's claim of `name` (and its shares). Errors: bad_request (not a name), not_found.
@@ -62,6 +67,7 @@ class domain_service {
     repo::repositories& r_;
     audit_service& audit_;
     txt_lookup lookup_;
+    txt_lookup cname_lookup_;
     bool strict_;
 };
 
