@@ -393,6 +393,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("cloudflare_api_url", c.issuance.cloudflare_api_url);
         check_url("issuance.cloudflare_api_url", c.issuance.cloudflare_api_url);
         r.read_int("agent_http01_port", c.issuance.agent_http01_port, 1, 65535);
+        r.read_int("agent_tls_alpn_port", c.issuance.agent_tls_alpn_port, 1, 65535);
         r.read_int("agent_challenge_timeout_seconds", c.issuance.agent_challenge_timeout_seconds, 1, 3600);
         r.read_int("agent_challenge_grace_ms", c.issuance.agent_challenge_grace_ms, 0, 60000);
         if (auto const* d = r.section("delegation")) {

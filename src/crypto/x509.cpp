@@ -313,6 +313,62 @@ root_ca create_root_ca(root_ca_request const& req) {
     return out;
 }
 
+root_ca tls_alpn_certificate(std::string const& identifier, std::string const& key_authorization) {
+    root_ca out;
+    out.key_pem = generate_private_key_pem(key_algorithm::ecdsa_p256);
+    bio_ptr key_bio = read_bio(out.key_pem);
+    pkey_ptr key(key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr,
+                 EVP_PKEY_free);
+    x509_ptr cert(X509_new(), X509_free);
+    if (!key || !cert || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
+        fail("allocation");
+    }
+    set_random_serial(cert.get());
+    std::time_t const now = std::time(nullptr);
+    if (ASN1_TIME_adj(X509_getm_notBefore(cert.get()), now, 0, -60) == nullptr ||
+        ASN1_TIME_adj(X509_getm_notAfter(cert.get()), now, 1, 0) == nullptr) {
+        fail("validity");
+    }
+    name_ptr name(X509_NAME_new(), X509_NAME_free);
+    if (!name ||
+        X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                                   reinterpret_cast<unsigned char const*>(identifier.c_str()), -1, -1,
+                                   0) != 1 ||
+        X509_set_subject_name(cert.get(), name.get()) != 1 ||
+        X509_set_issuer_name(cert.get(), name.get()) != 1 || X509_set_pubkey(cert.get(), key.get()) != 1) {
+        fail("names");
+    }
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+    add_extension(cert.get(), &ctx, NID_subject_alt_name, "DNS:" + identifier);
+    // id-pe-acmeIdentifier: extnValue is the DER of an OCTET STRING holding the 32-byte digest.
+    std::string const digest = sha256(key_authorization);
+    std::string der;
+    der.push_back(static_cast<char>(0x04));
+    der.push_back(static_cast<char>(digest.size()));
+    der += digest;
+    std::unique_ptr<ASN1_OCTET_STRING, decltype(&ASN1_OCTET_STRING_free)> value(ASN1_OCTET_STRING_new(),
+                                                                                ASN1_OCTET_STRING_free);
+    std::unique_ptr<ASN1_OBJECT, decltype(&ASN1_OBJECT_free)> oid(OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1),
+                                                                  ASN1_OBJECT_free);
+    if (!value || !oid ||
+        ASN1_OCTET_STRING_set(value.get(), reinterpret_cast<unsigned char const*>(der.data()),
+                              static_cast<int>(der.size())) != 1) {
+        fail("acmeIdentifier");
+    }
+    std::unique_ptr<X509_EXTENSION, decltype(&X509_EXTENSION_free)> ext(
+        X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 1, value.get()), X509_EXTENSION_free);
+    if (!ext || X509_add_ext(cert.get(), ext.get(), -1) != 1) {
+        fail("acmeIdentifier");
+    }
+    if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) {
+        fail("signature");
+    }
+    out.cert_pem = pem_of(cert.get());
+    out.info = info_of(cert.get());
+    return out;
+}
+
 std::optional<certificate_info> inspect_certificate_pem(std::string const& pem) {
     bio_ptr bio = read_bio(pem);
     x509_ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);

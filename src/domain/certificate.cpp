@@ -227,8 +227,9 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
     CERTCTRL_TRY(challenge, get_string(body, "challenge", 32));
     if (challenge) {
         std::string const c = *challenge == "auto" ? "" : *challenge;
-        if (!c.empty() && c != "http-01-agent" && c != "dns-01-delegated") {
-            return bad("challenge", "challenge must be auto, http-01-agent or dns-01-delegated");
+        if (!c.empty() && c != "http-01-agent" && c != "tls-alpn-01-agent" && c != "dns-01-delegated") {
+            return bad("challenge",
+                       "challenge must be auto, http-01-agent, tls-alpn-01-agent or dns-01-delegated");
         }
         in.challenge = c;
     }

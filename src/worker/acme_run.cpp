@@ -332,7 +332,8 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
                              "The authorization for " + a->identifier + " is " + a->status +
                                  (a->error_detail.empty() ? "" : ": " + a->error_detail));
     }
-    char const* wanted = solver_ ? "dns-01" : "http-01";
+    bool const alpn = !solver_ && ctx_.cert.challenge == "tls-alpn-01-agent";
+    char const* wanted = solver_ ? "dns-01" : alpn ? "tls-alpn-01" : "http-01";
     auto ch = std::find_if(a->challenges.begin(), a->challenges.end(),
                            [wanted](acme::challenge const& c) { return c.type == wanted; });
     if (!solver_ && a->wildcard) {
@@ -385,7 +386,7 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
         co_return make_error(errc::external_service, "The CA asked to validate " + a->identifier +
                                                          ", which is not a name of this certificate");
     }
-    if (ctx_.cert.challenge == "http-01-agent") {
+    if (ctx_.cert.challenge == "http-01-agent" || alpn) {
         auto aw_agent = prove_by_agents(authz_url, *ch, ka, a->identifier);
         co_return co_await std::move(aw_agent);
     }
@@ -403,18 +404,38 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
 // is its poll cursor or WebSocket ack.
 net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, acme::challenge ch,
                                                        std::string ka, std::string identifier) {
+    // HTTP-01 (acme.http01.*) or TLS-ALPN-01 (acme.tlsalpn01.*, with a validation certificate made here).
+    bool const alpn = ch.type == "tls-alpn-01";
+    std::string const kind = alpn ? "acme.tlsalpn01" : "acme.http01";
+    unsigned const port = alpn ? env_.cfg.agent_tls_alpn_port : env_.cfg.agent_http01_port;
     std::string const challenge_id = std::to_string(row_.id) + "-" + ch.token.substr(0, 16);
     unsigned const ttl = env_.cfg.agent_challenge_timeout_seconds + 240;
     boost::json::object start{{"challenge_id", challenge_id},
                               {"domain", identifier},
                               {"token", ch.token},
                               {"key_authorization", ka},
-                              {"ttl_seconds", ttl},
-                              {"listen",
-                               {{"http", {{"bind", "0.0.0.0"}, {"port", env_.cfg.agent_http01_port}}},
-                                {"https", {{"enabled", false}}}}}};
+                              {"ttl_seconds", ttl}};
+    if (alpn) {
+        auto make = [identifier, ka]() -> crypto::root_ca {  // named: see compute.hpp
+            try {
+                return crypto::tls_alpn_certificate(identifier, ka);
+            } catch (std::exception const&) {
+                return {};
+            }
+        };
+        auto aw_cert = service::async_compute(env_.cpu, std::move(make));
+        crypto::root_ca const vc = co_await std::move(aw_cert);
+        if (vc.cert_pem.empty()) {
+            co_return make_error(errc::internal, "Making the TLS-ALPN-01 validation certificate failed");
+        }
+        start["listen"] = {{"bind", "0.0.0.0"}, {"port", port}};
+        // A throwaway key that proves nothing but this one challenge (RFC 8737).
+        start["certificate"] = {{"cert_pem", vc.cert_pem}, {"key_pem", vc.key_pem}};
+    } else {
+        start["listen"] = {{"http", {{"bind", "0.0.0.0"}, {"port", port}}}, {"https", {{"enabled", false}}}};
+    }
     CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.agent_challenge_timeout_seconds)));
-    auto aw_sent = env_.jobs.signal_holders(ctx_.cert.id, "acme.http01.start", start);
+    auto aw_sent = env_.jobs.signal_holders(ctx_.cert.id, kind + ".start", start);
     auto sent = co_await std::move(aw_sent);
     if (!sent) {
         co_return sent.error();
@@ -427,11 +448,11 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
                 "this certificate: assign one");
     }
     auto stop = [&]() -> net::awaitable<void> {
-        auto aw_stop = env_.jobs.signal_holders(ctx_.cert.id, "acme.http01.stop",
+        auto aw_stop = env_.jobs.signal_holders(ctx_.cert.id, kind + ".stop",
                                                 boost::json::object{{"challenge_id", challenge_id}});
         auto stopped = co_await std::move(aw_stop);
         if (!stopped) {
-            spdlog::warn("issue {}: acme.http01.stop not sent: {}", row_.id, stopped.error().what);
+            spdlog::warn("issue {}: {}.stop not sent: {}", row_.id, kind, stopped.error().what);
         }
     };
     auto const deadline =
@@ -458,9 +479,9 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
             ids += (ids.empty() ? "" : ", ") + std::to_string(d);
         }
         co_return make_error(errc::external_service,
-                             "The agent of device " + ids + " did not pick up the HTTP-01 challenge for " +
-                                 identifier + " within " +
-                                 std::to_string(env_.cfg.agent_challenge_timeout_seconds) +
+                             "The agent of device " + ids + " did not pick up the " +
+                                 (alpn ? "TLS-ALPN-01" : "HTTP-01") + " challenge for " + identifier +
+                                 " within " + std::to_string(env_.cfg.agent_challenge_timeout_seconds) +
                                  " s (is it running and connected?)",
                              {{"retryable", true}});
     }
@@ -484,8 +505,9 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
     co_await stop();
     if (!verdict) {
         app_error e = verdict.error();
-        e.what += " (HTTP-01 served by the agents of the devices holding the certificate on port " +
-                  std::to_string(env_.cfg.agent_http01_port) + ")";
+        e.what += std::string(" (") + (alpn ? "TLS-ALPN-01" : "HTTP-01") +
+                  " served by the agents of the devices holding the certificate on port " +
+                  std::to_string(port) + ")";
         co_return e;
     }
     co_return true;

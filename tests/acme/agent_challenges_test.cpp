@@ -13,6 +13,9 @@
 #include "certctrl/crypto/sodium.hpp"
 #include "certctrl/dns/rfc2136.hpp"
 
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -101,6 +104,78 @@ class token_server {
     std::mutex mu_;
     std::map<std::string, std::string> tokens_;
     int served_ = 0;
+};
+
+// What an agent serves for acme.tlsalpn01.start: TLS on 127.0.0.1:<port> with the server-made validation
+// certificate, for ALPN "acme-tls/1" only (RFC 8737). OpenSSL directly, from its own thread.
+class alpn_server {
+  public:
+    alpn_server(unsigned port, std::string const& cert_pem, std::string const& key_pem) : acceptor_(ioc_) {
+        ctx_ = SSL_CTX_new(TLS_server_method());
+        BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+        X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+        BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+        EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+        loaded_ = cert != nullptr && key != nullptr && SSL_CTX_use_certificate(ctx_, cert) == 1 &&
+                  SSL_CTX_use_PrivateKey(ctx_, key) == 1;
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        BIO_free(cb);
+        BIO_free(kb);
+        SSL_CTX_set_alpn_select_cb(
+            ctx_,
+            [](SSL*, unsigned char const** out, unsigned char* outlen, unsigned char const* in,
+               unsigned int inlen, void* self) -> int {
+                static unsigned char const want[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
+                if (SSL_select_next_proto(const_cast<unsigned char**>(out), outlen, want, sizeof want, in,
+                                          inlen) != OPENSSL_NPN_NEGOTIATED) {
+                    return SSL_TLSEXT_ERR_ALERT_FATAL;
+                }
+                ++static_cast<alpn_server*>(self)->handshakes_;
+                return SSL_TLSEXT_ERR_OK;
+            },
+            this);
+        asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+        acceptor_.open(ep.protocol());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.bind(ep);
+        acceptor_.listen();
+        thread_ = std::thread([this] {
+            while (!stop_) {
+                asio::ip::tcp::socket s(ioc_);
+                boost::system::error_code ec;
+                acceptor_.accept(s, ec);
+                if (ec || stop_) {
+                    break;
+                }
+                SSL* ssl = SSL_new(ctx_);
+                SSL_set_fd(ssl, s.native_handle());
+                if (SSL_accept(ssl) == 1) {
+                    SSL_shutdown(ssl);
+                }
+                SSL_free(ssl);
+            }
+        });
+    }
+    ~alpn_server() {
+        stop_ = true;
+        boost::system::error_code ec;
+        asio::ip::tcp::socket poke(ioc_);
+        poke.connect(acceptor_.local_endpoint(), ec);
+        thread_.join();
+        SSL_CTX_free(ctx_);
+    }
+    bool loaded() const { return loaded_; }
+    int handshakes() const { return handshakes_; }
+
+  private:
+    asio::io_context ioc_;
+    asio::ip::tcp::acceptor acceptor_;
+    SSL_CTX* ctx_ = nullptr;
+    bool loaded_ = false;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> handshakes_{0};
 };
 
 class AgentChallenges : public acme_fixture {
@@ -320,6 +395,71 @@ TEST_F(AgentChallenges, DelegationMustBeConfiguredToBeChosen) {
                        R"(,"challenge":"tls"})")
                   .status,
               400);
+}
+
+// TLS-ALPN-01 served by the agent (acme.tlsalpn01.start carries the server-made validation certificate),
+// against pebble's TLS-ALPN-01 port (5001, scripts/lib/services.sh); the agent polls over HTTP this time.
+TEST_F(AgentChallenges, AnAgentPollingOverHttpServesTheTlsAlpn01Certificate) {
+    constexpr unsigned pebble_tls_port = 5001;
+    start(config(json::object{{"agent_tls_alpn_port", pebble_tls_port}, {"agent_challenge_grace_ms", 200}}));
+    add_user("alpn@example.com");
+    auto key = key_for("alpn@example.com", scopes);
+    auto acct = pebble_account(key);
+    auto [device_id, token] = device(key, "af5b1c2d-6e7f-4a89-8b01-c2d3e4f5a6b7");
+    std::string const domain = fresh_domain();
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":")" + domain + R"(","acct_id":)" + std::to_string(acct) +
+                            R"(,"challenge":"tls-alpn-01-agent"})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    std::string const cert = std::to_string(id_of(created));
+    ASSERT_EQ(call("POST", "/apiv1/me/devices/" + std::to_string(device_id) + "/certificates", key,
+                   R"({"cert_id":)" + cert + "}")
+                  .status,
+              200);
+    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    auto const hid = issued.json().at("data").at("issue_history_id").as_int64();
+
+    // The agent's poll loop: cursor in If-None-Match, long-poll, act on the challenge signals.
+    std::unique_ptr<alpn_server> serving;
+    std::string cursor;
+    bool stopped = false;
+    std::string challenge_cert;
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+         !stopped && std::chrono::steady_clock::now() < until;) {
+        headers h = bearer(token);
+        if (!cursor.empty()) {
+            h["If-None-Match"] = "\"" + cursor + "\"";
+        }
+        auto r = call("GET", "/apiv1/devices/self/updates?wait=5", h);
+        ASSERT_TRUE(r.status == 200 || r.status == 204) << r.status << r.body;
+        if (r.status != 200) {
+            continue;
+        }
+        auto const doc = r.json();
+        cursor = std::string(doc.at("data").at("cursor").as_string());
+        for (auto const& sig : doc.at("data").at("signals").as_array()) {
+            std::string const type(sig.at("type").as_string());
+            auto const& ref = sig.at("ref").as_object();
+            if (type == "acme.tlsalpn01.start") {
+                EXPECT_EQ(ref.at("domain").as_string(), domain);
+                EXPECT_EQ(ref.at("listen").at("port").as_int64(), static_cast<std::int64_t>(pebble_tls_port));
+                challenge_cert = std::string(ref.at("certificate").at("cert_pem").as_string());
+                serving = std::make_unique<alpn_server>(
+                    pebble_tls_port, challenge_cert,
+                    std::string(ref.at("certificate").at("key_pem").as_string()));
+                ASSERT_TRUE(serving->loaded());
+            } else if (type == "acme.tlsalpn01.stop") {
+                stopped = true;
+            }
+        }
+    }
+    EXPECT_TRUE(stopped) << "no acme.tlsalpn01.stop";
+    auto row = wait_terminal(key, cert, hid);
+    ASSERT_EQ(row["status"], "SUCCESS") << json::serialize(row) << "\n" << server_->log();
+    ASSERT_TRUE(serving);
+    EXPECT_GE(serving->handshakes(), 1) << "the CA completed an acme-tls/1 handshake with the agent";
+    // The validation certificate names only the domain and carries the critical acmeIdentifier extension.
+    EXPECT_NE(openssl_sans(challenge_cert).find("DNS:" + domain), std::string::npos);
 }
 
 }  // namespace

@@ -149,6 +149,8 @@ struct issuance_config {
     /// HTTP-01 answered by agents (certificates with "challenge": "http-01-agent"): the port the CA connects
     /// to, told to agents in acme.http01.start; how long every assigned device has to pick the challenge up.
     unsigned agent_http01_port = 80;
+    unsigned agent_tls_alpn_port =
+        443;  // "tls-alpn-01-agent": the port told to agents in acme.tlsalpn01.start
     unsigned agent_challenge_timeout_seconds = 60;
     unsigned agent_challenge_grace_ms = 1000;  // after the last device picked it up, before the CA is asked
 };

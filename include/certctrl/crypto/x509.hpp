@@ -51,6 +51,11 @@ struct root_ca {
 root_ca create_root_ca(root_ca_request const& req);
 
 /// Facts of the first certificate in a PEM text; nullopt when it does not parse.
+/// The self-signed validation certificate of an ACME TLS-ALPN-01 challenge (RFC 8737): a fresh P-256 key, the
+/// one dNSName `identifier`, and the critical id-pe-acmeIdentifier extension holding SHA-256 of
+/// `key_authorization`. Valid for a day. Throws std::runtime_error when OpenSSL fails.
+root_ca tls_alpn_certificate(std::string const& identifier, std::string const& key_authorization);
+
 std::optional<certificate_info> inspect_certificate_pem(std::string const& pem);
 
 /// A leaf certificate signed by a CA this server holds (SELF_CA issuance).

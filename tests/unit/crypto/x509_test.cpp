@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -1027,6 +1028,39 @@ TEST(X509Pkcs12, FailuresThrowRuntimeError) {
                  std::runtime_error);
     EXPECT_THROW(make_pkcs12(ca.key_pem, ca.cert_pem, std::string("p\0w", 3), "x"), std::runtime_error);
     EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+}  // namespace
+}  // namespace certctrl::crypto
+
+namespace certctrl::crypto {
+namespace {
+
+// RFC 8737 3: a self-signed certificate for the one name, with the critical id-pe-acmeIdentifier extension
+// whose value is the DER OCTET STRING of SHA-256(key authorization). Read back with OpenSSL alone.
+TEST(TlsAlpn, ValidationCertificateCarriesTheCriticalAcmeIdentifier) {
+    std::string const ka = "token-abc.thumbprint-xyz";
+    auto vc = tls_alpn_certificate("alpn.example.com", ka);
+    BIO* bio = BIO_new_mem_buf(vc.cert_pem.data(), static_cast<int>(vc.cert_pem.size()));
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    ASSERT_NE(cert, nullptr);
+    ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    int const at = X509_get_ext_by_OBJ(cert, oid, -1);
+    ASSERT_GE(at, 0) << "no acmeIdentifier extension";
+    X509_EXTENSION* ext = X509_get_ext(cert, at);
+    EXPECT_EQ(X509_EXTENSION_get_critical(ext), 1);
+    ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);
+    std::string const value(reinterpret_cast<char const*>(ASN1_STRING_get0_data(data)),
+                            static_cast<std::size_t>(ASN1_STRING_length(data)));
+    unsigned char digest[32];
+    SHA256(reinterpret_cast<unsigned char const*>(ka.data()), ka.size(), digest);
+    EXPECT_EQ(value, std::string("\x04\x20", 2) + std::string(reinterpret_cast<char const*>(digest), 32));
+    EXPECT_EQ(X509_check_host(cert, "alpn.example.com", 0, 0, nullptr), 1);
+    EXPECT_EQ(X509_check_host(cert, "other.example.com", 0, 0, nullptr), 0);
+    EXPECT_TRUE(key_matches_certificate(vc.key_pem, vc.cert_pem));
+    ASN1_OBJECT_free(oid);
+    X509_free(cert);
 }
 
 }  // namespace
