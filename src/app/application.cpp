@@ -44,6 +44,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace certctrl::app {
@@ -356,6 +357,11 @@ int serve(config::config const& cfg, serve_options const& opts) {
         return rc;
     }
 
+    // Made later, but declared before the I/O contexts so they outlive them: coroutines still suspended when
+    // the contexts are destroyed (a socket or long-poll past the grace period) unregister from these as
+    // their frames are destroyed.
+    std::optional<service::device_sockets> sockets_slot;
+    std::optional<service::device_service> device_slot;
     http::io_pool io(cfg.server.threads);
     asio::io_context& ioc = io.main();
     // Declared after the io_context, so its threads are joined before the io_context goes away.
@@ -399,8 +405,9 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += "# TYPE certctrl_device_longpolls_waiting gauge\n";
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
-    service::device_service device_side(repos, feed_signals, keys, notifier, cfg.devices);
-    service::device_sockets sockets(repos, std::chrono::milliseconds(500));
+    service::device_service& device_side =
+        device_slot.emplace(repos, feed_signals, keys, notifier, cfg.devices);
+    service::device_sockets& sockets = sockets_slot.emplace(repos, std::chrono::milliseconds(500));
     metrics.add_source([&sockets](std::string& out) {
         out += "# HELP certctrl_device_websockets_open Device WebSockets open in this instance.\n";
         out += "# TYPE certctrl_device_websockets_open gauge\n";

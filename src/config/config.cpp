@@ -2,6 +2,7 @@
 
 #include "certctrl/core/hex.hpp"
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -415,6 +416,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
             while (!del.domain.empty() && del.domain.back() == '.') {
                 del.domain.pop_back();
             }
+            std::transform(del.domain.begin(), del.domain.end(), del.domain.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
             if (del.zone.empty()) {
                 del.zone = del.domain;
             }

@@ -66,7 +66,16 @@ bool origin_allowed(http::request_context const& ctx, std::vector<std::string> c
         return std::find(trusted.begin(), trusted.end(), o) != trusted.end();
     }
     auto site = ctx.req.find("Sec-Fetch-Site");
-    return site == ctx.req.end() || site->value() == "same-origin";
+    if (site != ctx.req.end()) {
+        return site->value() == "same-origin";
+    }
+    // No Origin and no Sec-Fetch-Site: a non-browser client, unless a Referer names another site.
+    auto referer = ctx.req.find(bh::field::referer);
+    if (referer != ctx.req.end() && !referer->value().empty()) {
+        std::string const o = origin_of(std::string(referer->value()));
+        return std::find(trusted.begin(), trusted.end(), o) != trusted.end();
+    }
+    return true;
 }
 
 // The principal of the request's credentials: Bearer API key first, else the session cookie.

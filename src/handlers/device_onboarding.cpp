@@ -238,11 +238,14 @@ http::awaitable<http::response> device_grant(http::request_context& ctx, service
         if (auto no = flow_budget(ctx, s, ip_key))
             co_return http::error_response(ctx, *no);
     } else if (action == "device_poll") {
-        // Polls: per device code (slow_down paces each code to its interval).
+        // Polls: per device code (slow_down paces each code to its interval), and per address at ten times
+        // the budget (a fleet behind one NAT polls many codes at once; nobody polls without bound).
         auto const* c = body->if_contains("device_code");
         std::string const code = c != nullptr && c->is_string() ? std::string(c->get_string()) : "";
         if (auto no = flow_budget(ctx, s, code_key(code)))
             co_return http::error_response(ctx, *no);
+        if (auto spent = s.limits.check(limit::device_flow_polls, ip_key); !spent)
+            co_return http::error_response(ctx, spent.error());
     }
     if (action == "device_start") {
         std::vector<std::string> scopes;
@@ -346,8 +349,9 @@ http::awaitable<http::response> register_with_code(http::request_context& ctx, s
     if (!uid || *uid <= 0)
         co_return http::json_error(
             ctx.req, make_error(errc::bad_request, "user_id (a number) is required", {{"field", "user_id"}}));
-    // Per user: the user's fleet registers at its own pace, whatever addresses it comes from.
-    if (auto no = flow_budget(ctx, s, "register:" + std::to_string(*uid)))
+    // Per address: the body's user_id is not proven until the code is checked, so it cannot key a budget
+    // (anyone could spend a victim's).
+    if (auto no = flow_budget(ctx, s, "register:ip:" + service::client_budget_key(ctx.client_ip)))
         co_return http::error_response(ctx, *no);
     auto reg = registration_of(*body, *uid, ctx);
     if (!reg)

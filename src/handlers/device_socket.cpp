@@ -65,7 +65,8 @@ struct socket_state {
     std::string resume_token;
     std::string last_ack;  // the newest id the agent acknowledged
     std::int64_t device_id = 0;
-    std::int64_t sent_through = 0;  // the newest feed id sent on this socket (an ack beyond it is a lie)
+    std::int64_t sent_through = 0;   // the newest feed id sent on this socket (an ack beyond it is a lie)
+    std::int64_t noted_through = 0;  // the newest ack recorded
     bool reader_done = false;
     std::shared_ptr<service::update_notifier::waiter> waiter;  // the main loop's current wait
 };
@@ -86,10 +87,22 @@ std::string string_at(json::object const& o, char const* name) {
 
 asio::awaitable<void> read_loop(std::shared_ptr<http::websocket_channel> ch, std::shared_ptr<socket_state> st,
                                 service::update_notifier& notifier, service::device_service& devices) {
+    // Messages are cheap to send and some cost a database write: at most `burst` per 10 s.
+    constexpr int burst = 300;
+    auto window = std::chrono::steady_clock::now();
+    int in_window = 0;
     for (;;) {
         auto op = ch->read();
         auto msg = co_await std::move(op);
         if (!msg) {
+            break;
+        }
+        if (auto const now = std::chrono::steady_clock::now(); now - window > std::chrono::seconds(10)) {
+            window = now;
+            in_window = 0;
+        }
+        if (++in_window > burst) {
+            ch->close(service::socket_close::protocol, "too many messages");
             break;
         }
         boost::system::error_code ec;
@@ -124,8 +137,9 @@ asio::awaitable<void> read_loop(std::shared_ptr<http::websocket_channel> ch, std
             std::int64_t acked = 0;
             auto const [p, ec2] =
                 std::from_chars(st->last_ack.data(), st->last_ack.data() + st->last_ack.size(), acked);
-            if (ec2 == std::errc() && p == st->last_ack.data() + st->last_ack.size() && acked > 0 &&
-                acked <= st->sent_through) {
+            if (ec2 == std::errc() && p == st->last_ack.data() + st->last_ack.size() &&
+                acked > st->noted_through && acked <= st->sent_through) {
+                st->noted_through = acked;  // one write per newer ack, never more than the signals sent
                 auto op_n = devices.note_received(st->device_id, acked);
                 (void)co_await std::move(op_n);
             }
@@ -212,7 +226,7 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
         }
         // Watch before reading, so a signal committed in between wakes the wait below.
         st->waiter = notifier.watch(ex, device);
-        auto op = s.devices.updates(device, cursor, page, 0, p.who.id);
+        auto op = s.devices.updates(device, cursor, page, 0, p.who.id, false);
         auto got = co_await std::move(op);
         if (!got && got.error().code == errc::updates_cursor_expired) {
             // The resume token is older than what the feed keeps (or not one of ours): the agent resyncs
@@ -242,6 +256,10 @@ asio::awaitable<void> run_device_socket(services& s, std::shared_ptr<http::webso
                              got.error().what);
             }
             notifier.unwatch(st->waiter);
+            st->waiter.reset();
+            if (over(ch, *st)) {
+                break;  // closed while the read failed
+            }
             st->waiter = notifier.watch(ex, device);
             auto const pause = std::chrono::milliseconds(
                 std::min<std::int64_t>(10000, 250LL << std::min(failures, 5)) / 2 + jitter_ms());

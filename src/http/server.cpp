@@ -349,7 +349,9 @@ awaitable<void> server::run_connection(std::shared_ptr<connection> c, std::uint6
                         "Content-Disposition");
             }
             if (cors_) {
-                res.set(bh::field::vary, "Origin");
+                auto const vary = res.find(bh::field::vary);
+                res.set(bh::field::vary,
+                        vary == res.end() ? std::string("Origin") : std::string(vary->value()) + ", Origin");
             }
             if (upgrade && res.result() == bh::status::switching_protocols && !stopping_) {
                 metrics_.record(route, std::string(req.method_string()), 101,
@@ -443,8 +445,8 @@ awaitable<void> server::run_websocket(std::shared_ptr<connection> c, request req
     c->websocket =
         std::make_shared<beast_websocket>(std::move(c->stream), limits_.websocket_message_limit_bytes);
     auto ch = c->websocket;
-    std::string_view target = req.target();
-    target = target.substr(0, target.find('?'));
+    // Copied: `req` is released below. The path only (a query may carry the token).
+    std::string const target(req.target().substr(0, req.target().find('?')));
     auto accept_op = ch->accept(req);
     bool const accepted = co_await std::move(accept_op);
     req = {};  // the handshake is over: its headers are not needed for the socket's life

@@ -25,7 +25,8 @@ beast_websocket::beast_websocket(beast::tcp_stream stream, std::size_t max_messa
     : executor_(stream.get_executor()),
       ws_(std::move(stream)),
       wake_(executor_, asio::steady_timer::time_point::max()),
-      drained_(executor_, asio::steady_timer::time_point::max()) {
+      drained_(executor_, asio::steady_timer::time_point::max()),
+      deadline_(executor_) {
     // The websocket keeps its own timers: the TCP stream's would end an idle but healthy socket.
     beast::get_lowest_layer(ws_).expires_never();
     // A dead peer is found by the keep-alive pings (one after half the idle time without traffic).
@@ -53,15 +54,44 @@ awaitable<bool> beast_websocket::accept(request const& req) {
     co_return true;
 }
 
+void beast_websocket::arm_deadline(std::chrono::seconds after) {
+    std::uint64_t const gen = ++deadline_gen_;
+    deadline_.expires_after(after);
+    deadline_.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (!ec && self && self->deadline_gen_ == gen && !self->writer_done_) {
+            self->hard_close();
+        }
+    });
+}
+
+void beast_websocket::hard_close() {
+    failed_ = true;
+    out_.clear();
+    queued_bytes_ = 0;
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);  // ends a pending read and write at once
+    wake_.cancel();
+    drained_.cancel();
+}
+
 awaitable<void> beast_websocket::write_loop() {
     auto self = shared_from_this();
     for (;;) {
         while (!out_.empty() && !failed_) {
             std::string msg = std::move(out_.front());
             out_.pop_front();
+            queued_bytes_ -= std::min(queued_bytes_, msg.size());
             ws_.text(true);
+            if (!close_requested_) {
+                arm_deadline(write_deadline);
+            }
             auto [ec, n] = co_await ws_.async_write(asio::buffer(msg), use_tuple);
             (void)n;
+            if (!close_requested_) {
+                ++deadline_gen_;  // this write finished in time
+                deadline_.cancel();
+            }
             if (ec) {
                 failed_ = true;
             }
@@ -84,7 +114,10 @@ awaitable<void> beast_websocket::write_loop() {
         co_await wake_.async_wait(use_tuple);
     }
     out_.clear();
+    queued_bytes_ = 0;
     writer_done_ = true;
+    ++deadline_gen_;
+    deadline_.cancel();
     drained_.cancel();
     // A socket that failed or closed without the handshake: end it so a pending read returns.
     if (failed_ || read_ended_) {
@@ -112,11 +145,20 @@ awaitable<std::optional<std::string>> beast_websocket::read() {
         close(1003, "text messages only");
         co_return std::nullopt;
     }
-    co_return beast::buffers_to_string(in_.data());
+    std::string text = beast::buffers_to_string(in_.data());
+    if (in_.capacity() > 8192) {
+        in_ = beast::flat_buffer();  // an idle socket keeps no large buffer after one large message
+    }
+    co_return text;
 }
 
 void beast_websocket::send(std::string text) {
     if (closing()) {
+        return;
+    }
+    queued_bytes_ += text.size();
+    if (queued_bytes_ > max_queued_bytes) {
+        hard_close();  // the peer does not read what it is sent
         return;
     }
     out_.push_back(std::move(text));
@@ -124,7 +166,7 @@ void beast_websocket::send(std::string text) {
 }
 
 awaitable<bool> beast_websocket::flush() {
-    while (!out_.empty() && !failed_ && !writer_done_) {
+    while (!out_.empty() && !failed_ && !writer_done_ && !close_requested_) {
         drained_.expires_at(asio::steady_timer::time_point::max());
         co_await drained_.async_wait(use_tuple);
     }
@@ -137,7 +179,12 @@ void beast_websocket::close(std::uint16_t code, std::string reason) {
     }
     close_requested_ = true;
     close_ = ws::close_reason(static_cast<ws::close_code>(code), reason);
+    // Whatever the peer does (not reading, not answering the close), the connection ends by then.
+    if (!writer_done_) {
+        arm_deadline(close_deadline);
+    }
     wake_.cancel();
+    drained_.cancel();
 }
 
 awaitable<void> beast_websocket::finish() {

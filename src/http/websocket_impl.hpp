@@ -31,13 +31,28 @@ class beast_websocket final : public websocket_channel, public std::enable_share
     bool closing() const override { return close_requested_ || read_ended_ || failed_; }
     boost::asio::any_io_executor executor() const override { return executor_; }
 
+    /// Most bytes queued for a peer that does not read; beyond, the socket is closed at once.
+    static constexpr std::size_t max_queued_bytes = 1 << 20;
+    /// A write that does not finish (the peer stopped reading), or a close the peer does not answer, ends the
+    /// TCP connection after this long.
+    static constexpr std::chrono::seconds write_deadline{30};
+    static constexpr std::chrono::seconds close_deadline{10};
+
   private:
+    /// Closes the TCP connection after `after` unless `arm_deadline` is called again or the writer finishes.
+    void arm_deadline(std::chrono::seconds after);
+    void hard_close();
+
     boost::asio::any_io_executor executor_;
     boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
     boost::beast::flat_buffer in_;
     std::deque<std::string> out_;
     boost::asio::steady_timer wake_;     // the writer waits on it for work
     boost::asio::steady_timer drained_;  // flush() and finish() wait on it
+    boost::asio::steady_timer
+        deadline_;  // a write, or a requested close, that takes too long ends the socket
+    std::size_t queued_bytes_ = 0;
+    std::uint64_t deadline_gen_ = 0;
     std::optional<boost::beast::websocket::close_reason> close_;
     bool close_requested_ = false;
     bool read_ended_ = false;

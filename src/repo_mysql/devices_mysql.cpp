@@ -105,11 +105,28 @@ class mysql_devices final : public device_repository {
         ps->executeUpdate();
     }
 
-    std::int64_t received_through(work& w, std::int64_t device_id) override {
-        auto r = find_one<std::int64_t>(
-            conn(w), "SELECT feed_id FROM device_feed_received WHERE device_id = ?",
-            [](sql::ResultSet& rs) { return i64(rs, 1); }, device_id);
-        return r.value_or(0);
+    std::unordered_map<std::int64_t, std::int64_t> received_through(
+        work& w, std::vector<std::int64_t> const& device_ids) override {
+        constexpr std::size_t group = 64;  // padded to whole groups, so the statement text stays the same
+        std::string in_list;
+        for (std::size_t i = 0; i < group; ++i) {
+            in_list += i == 0 ? "?" : ", ?";
+        }
+        std::string const q =
+            "SELECT device_id, feed_id FROM device_feed_received WHERE device_id IN (" + in_list + ")";
+        std::unordered_map<std::int64_t, std::int64_t> out;
+        for (std::size_t at = 0; at < device_ids.size(); at += group) {
+            auto ps = prepare(conn(w), q);
+            for (std::size_t k = 0; k < group; ++k) {
+                ps->setInt64(static_cast<unsigned>(k + 1),
+                             device_ids[std::min(at + k, device_ids.size() - 1)]);
+            }
+            rs_ptr rs(ps->executeQuery());
+            while (rs->next()) {
+                out[i64(*rs, 1)] = i64(*rs, 2);
+            }
+        }
+        return out;
     }
 
     std::vector<std::int64_t> live_sessions(work& w, std::vector<std::int64_t> const& session_ids) override {

@@ -207,9 +207,9 @@ app_error resync_error(std::int64_t earliest) {
 }  // namespace
 
 task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::read_feed(
-    std::int64_t device_id, std::int64_t after, std::size_t limit) {
+    std::int64_t device_id, std::int64_t after, std::size_t limit, bool record_receipt) {
     using out_t = std::pair<std::vector<repo::device_signal>, std::int64_t>;
-    return r_.db->transact([this, device_id, after, limit](repo::work& w) -> result<out_t> {
+    return r_.db->transact([this, device_id, after, limit, record_receipt](repo::work& w) -> result<out_t> {
         if (after == 0) {
             // Without a cursor an empty page answers the device's high-water mark, read after this device's
             // in-flight writers committed (they hold its row until then), so nothing of this device below it
@@ -233,7 +233,7 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
             std::int64_t const oldest = r_.feed->oldest(w, device_id);
             return resync_error(oldest == 0 ? b->trimmed_through : oldest);
         }
-        if (after != 0 && note_wanted(device_id, after)) {
+        if (record_receipt && after != 0 && note_wanted(device_id, after)) {
             r_.devices->note_received(w, device_id, after);  // a cursor says everything up to it arrived
         }
         std::int64_t const cursor = !signals.empty() ? signals.back().id : after != 0 ? after : mark;
@@ -248,7 +248,7 @@ std::size_t device_service::waiting_polls(std::int64_t user_id) const {
 }
 
 task<update_batch> device_service::updates(std::int64_t device_id, std::string cursor, std::size_t limit,
-                                           unsigned wait_s, std::int64_t user_id) {
+                                           unsigned wait_s, std::int64_t user_id, bool record_receipt) {
     auto after = parse_cursor(cursor);
     if (!after) {
         co_return resync_error(0);
@@ -291,7 +291,7 @@ task<update_batch> device_service::updates(std::int64_t device_id, std::string c
     result<std::pair<std::vector<repo::device_signal>, std::int64_t>> got =
         std::pair<std::vector<repo::device_signal>, std::int64_t>{};
     for (;;) {
-        auto op = read_feed(device_id, *after, limit);
+        auto op = read_feed(device_id, *after, limit, record_receipt);
         got = co_await std::move(op);
         if (!got || !got->first.empty() || !w || std::chrono::steady_clock::now() >= deadline ||
             notifier_.stopping()) {

@@ -137,17 +137,17 @@ task<issue_outcome> issuance_service::request(
                                  {{"scope", *missing}});
         }
     }
-    // The budget: peeked now, spent only when this request makes a new row (a repeated request that the
-    // open row answers costs nothing).
+    // The budget: a repeated request that the open row answers costs nothing.
     bool const self_ca = ctx->account.provider == "SELF_CA";
     auto const which = self_ca ? rate_limiter::limit::self_ca_issuance : rate_limiter::limit::issuance;
     std::string const budget_key = "user:" + std::to_string(user_id);
-    if (auto budget = limits_.peek(which, budget_key); !budget) {
+    // Spent first (so a burst of parallel requests cannot all pass), given back when nothing new was made.
+    if (auto budget = limits_.check(which, budget_key); !budget) {
         co_return budget.error();
     }
     auto spend = [&](certctrl::result<issue_outcome> const& r) {
-        if (r && r->fresh) {
-            (void)limits_.check(which, budget_key);
+        if (!r || !r->fresh) {
+            limits_.refund(which, budget_key);
         }
     };
     if (self_ca) {
@@ -165,11 +165,13 @@ task<issue_outcome> issuance_service::request(
             });
         auto claimed = co_await std::move(aw_claim);
         if (!claimed) {
+            limits_.refund(which, budget_key);
             co_return claimed.error();
         }
         auto aw_proof = domains_.require_verified(user_id, ctx->cert.sans);
         auto proof = co_await std::move(aw_proof);
         if (!proof) {
+            limits_.refund(which, budget_key);
             co_return proof.error();
         }
     }

@@ -34,7 +34,11 @@ std::string client_budget_key(std::string_view ip) {
     return boost::asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
-result<bool> rate_limiter::count(limit which, std::string const& key, bool spend) {
+void rate_limiter::refund(limit which, std::string const& key) {
+    (void)count(which, key, false, true);
+}
+
+result<bool> rate_limiter::count(limit which, std::string const& key, bool spend, bool refund) {
     unsigned budget = 0;
     std::int64_t window = 60;
     char const* name = "api";
@@ -64,6 +68,10 @@ result<bool> rate_limiter::count(limit which, std::string const& key, bool spend
             budget = cfg_.device_flow_per_minute;
             name = "device_flow";
             break;
+        case limit::device_flow_polls:
+            budget = cfg_.device_flow_per_minute * 10;
+            name = "device_flow_polls";
+            break;
         case limit::self_ca_issuance:
             budget = cfg_.self_ca_issuance_per_hour;
             window = 3600;
@@ -80,6 +88,13 @@ result<bool> rate_limiter::count(limit which, std::string const& key, bool spend
         auto& b = buckets_[std::string(name) + ":" + key];
         if (b.window_start != start) {
             b = bucket{start, window, 0, 0, now};
+        }
+        if (refund) {
+            // Only what this instance has not shared yet (a count already synced stays: conservative).
+            if (b.pending > 0) {
+                --b.pending;
+            }
+            return true;
         }
         b.last_used = now;
         if (b.shared + b.pending < static_cast<std::int64_t>(budget)) {

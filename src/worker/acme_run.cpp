@@ -469,7 +469,7 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
         if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) {
             break;
         }
-        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(200));
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(250));
         co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (!waiting.empty()) {

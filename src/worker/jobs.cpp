@@ -113,27 +113,40 @@ task<std::vector<std::pair<std::int64_t, std::int64_t>>> issue_jobs::signal_hold
                                                                                     std::string type,
                                                                                     boost::json::object ref) {
     using out_t = std::vector<std::pair<std::int64_t, std::int64_t>>;
-    return r_.db->transact(
-        [this, cert_id, type = std::move(type), ref = std::move(ref)](repo::work& w) -> result<out_t> {
-            auto devices = r_.assignments->devices_of(w, cert_id);
-            r_.devices->lock(w, devices);
-            out_t out;
-            for (auto d : devices) {
-                auto dev = r_.devices->by_id(w, d);
-                if (dev && dev->status == "ACTIVE") {
-                    out.emplace_back(d, signals_.emit(w, d, type, ref));
-                }
+    return r_.db->transact([this, cert_id, type = std::move(type),
+                            ref = std::move(ref)](repo::work& w) -> result<out_t> {
+        auto devices = r_.assignments->devices_of(w, cert_id);
+        if (devices.size() > max_challenge_holders) {
+            return make_error(errc::external_service,
+                              std::to_string(devices.size()) +
+                                  " devices hold this certificate; agent-served challenges signal at most " +
+                                  std::to_string(max_challenge_holders) +
+                                  " (use DNS-01 for a fleet this large)");
+        }
+        r_.devices->lock(w, devices);
+        out_t out;
+        for (auto d : devices) {
+            auto dev = r_.devices->by_id(w, d);
+            if (dev && dev->status == "ACTIVE") {
+                out.emplace_back(d, signals_.emit(w, d, type, ref));
             }
-            return out;
-        });
+        }
+        return out;
+    });
 }
 
 task<std::vector<std::int64_t>> issue_jobs::not_received(
     std::vector<std::pair<std::int64_t, std::int64_t>> sent) {
     return r_.db->read([this, sent = std::move(sent)](repo::work& w) -> result<std::vector<std::int64_t>> {
+        std::vector<std::int64_t> ids;
+        for (auto const& [device, id] : sent) {
+            ids.push_back(device);
+        }
+        auto const got = r_.devices->received_through(w, ids);
         std::vector<std::int64_t> out;
         for (auto const& [device, id] : sent) {
-            if (r_.devices->received_through(w, device) < id) {
+            auto it = got.find(device);
+            if (it == got.end() || it->second < id) {
                 out.push_back(device);
             }
         }

@@ -464,7 +464,12 @@ TEST_F(Identity, CookieWritesNeedOurOriginAndBearerWritesDoNot) {
         call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Sec-Fetch-Site", "same-site"}}, body).status,
         403);
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM api_keys"), 0);
-    // Neither Origin nor Sec-Fetch-Site: not a browser (seed S0's `curl -b cookies.txt -d ...`).
+    // Neither Origin nor Sec-Fetch-Site: not a browser (seed S0's `curl -b cookies.txt -d ...`), unless a
+    // Referer names another site.
+    EXPECT_EQ(
+        call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Referer", "https://evil.example/page"}}, body)
+            .status,
+        403);
     EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}}, body).status, 201);
     EXPECT_EQ(call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Origin", own_origin}}, body).status, 201);
     EXPECT_EQ(

@@ -344,5 +344,28 @@ TEST_F(WebSocket, AgentSettingsEditedThroughTheApiArriveAsConfigUpdated) {
     c.close();
 }
 
+// A client that floods messages (each may cost a pong or a database write) is cut off with 1008, and the
+// device's next socket works.
+TEST_F(WebSocket, AMessageFloodClosesTheSocketWith1008) {
+    start_ws();
+    device d = register_agent("7c2a8d9f-3b4e-4f56-8a7b-9c0d1e2f3a4b");
+    ws_client flood;
+    std::string const cid = open(flood, d);
+    ack_hello(flood, cid, "");
+    for (int i = 0; i < 400 && !flood.closed; ++i) {
+        flood.send(json::object{{"type", "ping"}});
+    }
+    ASSERT_TRUE(flood.wait_closed(std::chrono::seconds(5)));
+    EXPECT_EQ(flood.close_code, 1008) << flood.close_reason;
+    EXPECT_EQ(flood.close_reason, "too many messages");
+
+    ws_client ok;
+    std::string const cid2 = open(ok, d);
+    ack_hello(ok, cid2, "");
+    change(d, 1);
+    EXPECT_EQ(signals(ok, std::chrono::seconds(5), 1).size(), 1u) << "a new socket of the device still works";
+    ok.close();
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -101,8 +101,9 @@ struct rate_limit_config {
     unsigned login_failures_per_account_per_hour = 20;  // failed logins per email, from any address
     unsigned unauthenticated_per_minute = 300;          // per client IP, on routes that need no credentials
     /// The device flow's own budget, per key: device_start per client IP, device_verify per user, device_poll
-    /// per device code, registration per user, /auth/refresh per client IP. Failures that may be guesses
-    /// (unknown codes or tokens) spend auth_per_minute as well, and a spent auth budget refuses the flow too.
+    /// per device code (and per client IP at ten times the budget), registration and /auth/refresh per client
+    /// IP. Failures that may be guesses (unknown codes or tokens) spend auth_per_minute as well, and a spent
+    /// auth budget refuses the flow too.
     unsigned device_flow_per_minute = 600;
     unsigned self_ca_issuance_per_hour = 1000;  // per user, SELF_CA issuances (ACME ones: issuance_per_hour)
 };

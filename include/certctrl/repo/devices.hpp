@@ -17,6 +17,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -107,8 +108,10 @@ class device_repository {
     /// Records that the device received its feed up to `feed_id` (a poll's cursor, a WebSocket ack); never
     /// moves backwards.
     virtual void note_received(work& w, std::int64_t device_id, std::int64_t feed_id) = 0;
-    /// The newest feed id the device is known to have received (0: none).
-    virtual std::int64_t received_through(work& w, std::int64_t device_id) = 0;
+    /// The newest feed id each of `device_ids` is known to have received (absent: none), in one read per
+    /// group of ids.
+    virtual std::unordered_map<std::int64_t, std::int64_t> received_through(
+        work& w, std::vector<std::int64_t> const& device_ids) = 0;
     /// Of `session_ids`, the ones still open whose device is ACTIVE and whose user is ACTIVE (what an open
     /// WebSocket re-checks). Any number of ids; they are asked in fixed-size groups.
     virtual std::vector<std::int64_t> live_sessions(work& w,

@@ -73,8 +73,10 @@ class device_service {
     /// The signals after `cursor` ("" or "0-0": from the start), waiting up to `wait_s` for one. A user
     /// with devices.max_waiting_polls_per_user polls waiting here already is answered at once (no wait).
     /// Errors: updates_cursor_expired (params for the resync), database.
+    /// `record_receipt`: the cursor says the device received everything up to it (an HTTP poll; a WebSocket
+    /// records its acks instead).
     task<update_batch> updates(std::int64_t device_id, std::string cursor, std::size_t limit, unsigned wait_s,
-                               std::int64_t user_id = 0);
+                               std::int64_t user_id = 0, bool record_receipt = true);
     /// Long-polls of `user_id` waiting in this instance.
     std::size_t waiting_polls(std::int64_t user_id) const;
     /// What wakes readers of the feed (the device WebSocket waits on it too).
@@ -111,7 +113,8 @@ class device_service {
     /// One read of the feed: the page after `after`, checked against the kept window.
     task<std::pair<std::vector<repo::device_signal>, std::int64_t>> read_feed(std::int64_t device_id,
                                                                               std::int64_t after,
-                                                                              std::size_t limit);
+                                                                              std::size_t limit,
+                                                                              bool record_receipt);
 
     repo::repositories& r_;
     device_signals const& signals_;

@@ -22,7 +22,16 @@ namespace certctrl::service {
 /// of them (in the worst case, bursts timed on every instance at once, N budgets per window).
 class rate_limiter {
   public:
-    enum class limit { auth, issuance, api, login_account, anonymous, device_flow, self_ca_issuance };
+    enum class limit {
+        auth,
+        issuance,
+        api,
+        login_account,
+        anonymous,
+        device_flow,
+        device_flow_polls,
+        self_ca_issuance
+    };
     rate_limiter(repo::rate_limit_repository& repo, config::rate_limit_config cfg,
                  std::chrono::milliseconds sync_period = std::chrono::milliseconds(250))
         : repo_(repo), cfg_(cfg), sync_period_(sync_period) {}
@@ -30,6 +39,9 @@ class rate_limiter {
     /// Counts one request against `which` for `key` (client IP or user id). Errors: rate_limited (429) with
     /// params {limit, budget, window_seconds, retry_after}.
     result<bool> check(limit which, std::string const& key);
+    /// Gives back one check() of this window that turned out not to cost anything (if this instance has not
+    /// shared it with the others yet).
+    void refund(limit which, std::string const& key);
     /// check() without counting: the error when `key`'s budget is spent already.
     result<bool> peek(limit which, std::string const& key);
     /// Adds the counts made since the last sync to MySQL and reads back the shared totals. Errors: database.
@@ -40,7 +52,7 @@ class rate_limiter {
     boost::asio::awaitable<result<std::int64_t>> purge();
 
   private:
-    result<bool> count(limit which, std::string const& key, bool spend);
+    result<bool> count(limit which, std::string const& key, bool spend, bool refund = false);
 
     struct bucket {
         std::int64_t window_start = 0;

@@ -60,8 +60,11 @@ class issue_jobs {
     task<bool> check_names(std::int64_t user_id, std::vector<std::string> names);
     task<bool> set_account_kid(std::int64_t account_id, std::string kid);
     task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when);
+    /// Most devices an agent-served challenge is signalled to (each is waited for).
+    static constexpr std::size_t max_challenge_holders = 256;
     /// Sends a signal to every ACTIVE device holding the certificate (committed before this returns): each
-    /// device with the feed id of its signal.
+    /// device with the feed id of its signal. Errors: external_service when more than max_challenge_holders
+    /// devices hold it.
     task<std::vector<std::pair<std::int64_t, std::int64_t>>> signal_holders(std::int64_t cert_id,
                                                                             std::string type,
                                                                             boost::json::object ref);
