@@ -154,6 +154,10 @@ class mysql_devices final : public device_repository {
         return out;
     }
 
+    void lock_user(work& w, std::int64_t user_id) override {
+        exists(conn(w), "SELECT id FROM users WHERE id = ? FOR UPDATE", {user_id});
+    }
+
     bool lock_owned(work& w, std::int64_t user_id, std::int64_t id) override {
         return exists(conn(w), "SELECT id FROM devices WHERE user_id = ? AND id = ? FOR UPDATE",
                       {user_id, id});

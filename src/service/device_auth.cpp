@@ -362,6 +362,7 @@ task<device_auth_service::registration_answer> device_auth_service::register_dev
             }
         }
         registered out;
+        r_.devices->lock_user(w, reg.user_id);  // one registration of a user at a time (no deadlocks)
         auto found = r_.devices->lock_by_public_id(w, reg.device_public_id);
         if (found) {
             if (found->user_id != reg.user_id) {

@@ -11,6 +11,7 @@
 #include "certctrl/crypto/x509.hpp"
 #include "certctrl/service/zip.hpp"
 
+#include <future>
 #include <regex>
 
 namespace certctrl::test {
@@ -462,6 +463,42 @@ TEST_F(SeedFlows, LegacyCertsReadScopesCreateWorkingKeys) {
                    R"({"name":"bad","expires_in_seconds":600,"permissions":["certs.launch"]})")
                   .status,
               400);
+}
+
+// A fleet registering at once through one provisioning key: every registration succeeds (they used to meet
+// InnoDB deadlocks, answered 503, in bench/device_sockets.sh).
+TEST_F(SeedFlows, ConcurrentRegistrationsOfOneUserAllSucceed) {
+    start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+                       {"database", {{"pool_size", 8}}}});
+    add_user("burst@example.com");
+    auto key = key_for("burst@example.com", {"ForDeviceAuthenticate:*[authenticate]"});
+    constexpr int threads = 16;
+    constexpr int each = 40;
+    std::vector<std::future<std::vector<int>>> runs;
+    for (int t = 0; t < threads; ++t) {
+        runs.push_back(std::async(std::launch::async, [this, &key, t] {
+            std::vector<int> statuses;
+            for (int i = 0; i < each; ++i) {
+                char public_id[37];
+                std::snprintf(public_id, sizeof public_id, "00000000-0000-4000-8000-%06d%06d", t, i);
+                json::object body{
+                    {"device_public_id", public_id},
+                    {"dev_pk", base64_encode(std::string(31, 'b') + static_cast<char>('a' + t))}};
+                statuses.push_back(call("POST", "/apiv1/me/devices", key, json::serialize(body)).status);
+            }
+            return statuses;
+        }));
+    }
+    int created = 0;
+    for (auto& r : runs) {
+        for (int st : r.get()) {
+            EXPECT_EQ(st, 201);
+            created += st == 201 ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(created, threads * each);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM devices"), threads * each);
+    EXPECT_EQ(server_->log().find("Deadlock"), std::string::npos);
 }
 
 }  // namespace

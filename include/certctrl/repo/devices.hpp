@@ -116,6 +116,9 @@ class device_repository {
     /// WebSocket re-checks). Any number of ids; they are asked in fixed-size groups.
     virtual std::vector<std::int64_t> live_sessions(work& w,
                                                     std::vector<std::int64_t> const& session_ids) = 0;
+    /// Locks the user's row: registrations of one user then run one after another (two of them taking gap
+    /// locks on the devices' indexes and inserting would deadlock).
+    virtual void lock_user(work& w, std::int64_t user_id) = 0;
     /// Locks the user's device row for update; false when the user has no such device.
     virtual bool lock_owned(work& w, std::int64_t user_id, std::int64_t id) = 0;
     /// A shared lock on a device row: waits for the transactions writing its signals. False when none.
