@@ -32,6 +32,25 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+// How long to wait before poll number `polls` of an authorization or order (issue 14): the CA's Retry-After
+// when it sent one (capped at 10 s), else 50 ms growing by 1.6x per poll up to 2 s. The CA usually decides
+// within tens of milliseconds of the challenge response, so a fixed first wait of half a second or more was
+// most of an issuance's time.
+std::chrono::milliseconds poll_delay(int polls, int retry_after_s) {
+    if (retry_after_s > 0) {
+        return std::chrono::seconds(std::min(retry_after_s, 10));
+    }
+    double ms = 50;
+    for (int i = 0; i < polls && ms < 2000; ++i) {
+        ms *= 1.6;
+    }
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(ms, 2000.0)));
+}
+
+// How long the CA may take to decide an authorization or finish an order before the attempt fails
+// (retryable).
+constexpr auto ca_decision_limit = std::chrono::minutes(5);
+
 std::string key_context(std::int64_t history_id) {
     return order_key_context(history_id);
 }
@@ -281,9 +300,9 @@ net::awaitable<result<bool>> acme_run::ensure_order() {
 
 // Waits for the CA's verdict on one authorization.
 net::awaitable<result<acme::authorization>> acme_run::await_validation(std::string authz_url) {
+    auto const deadline = std::chrono::steady_clock::now() + ca_decision_limit;
     for (int polls = 0;; ++polls) {
-        int const wait_s = std::clamp(client_->retry_after(), 1, 10);
-        auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 500 : wait_s * 1000));
+        auto aw_sleep = sleep_for(poll_delay(polls, client_->retry_after()));
         co_await std::move(aw_sleep);
         auto aw_guard = guard();
         auto g = co_await std::move(aw_guard);
@@ -300,7 +319,7 @@ net::awaitable<result<acme::authorization>> acme_run::await_validation(std::stri
                                  "Validation of " + a->identifier + " failed (" + a->status + ")" +
                                      (a->error_detail.empty() ? "" : ": " + a->error_detail));
         }
-        if (polls > 120) {
+        if (std::chrono::steady_clock::now() >= deadline) {
             co_return make_error(errc::external_service,
                                  "Validation of " + a->identifier + " did not finish in time",
                                  {{"retryable", true}});
@@ -422,13 +441,13 @@ net::awaitable<result<bool>> acme_run::finalize() {
         }
         order_ = std::move(*o);
     }
+    auto const deadline = std::chrono::steady_clock::now() + ca_decision_limit;
     for (int polls = 0; order_.status == "processing" || order_.status == "ready"; ++polls) {
-        if (polls > 120) {
+        if (std::chrono::steady_clock::now() >= deadline) {
             co_return make_error(errc::external_service, "The CA did not finish the order in time",
                                  {{"retryable", true}});
         }
-        int const wait_s = std::clamp(client_->retry_after(), 1, 10);
-        auto aw_sleep = sleep_for(std::chrono::milliseconds(polls == 0 ? 300 : wait_s * 1000));
+        auto aw_sleep = sleep_for(poll_delay(polls, client_->retry_after()));
         co_await std::move(aw_sleep);
         CERTCTRL_STEP(guard());
         auto aw_o = client_->get_order(order_.url);
