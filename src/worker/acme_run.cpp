@@ -327,8 +327,10 @@ net::awaitable<result<acme::authorization>> acme_run::await_validation(std::stri
     }
 }
 
-// Proves one name: DNS-01 through the provider when there is one, else HTTP-01 (not for wildcards).
-net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
+// Answers one name's challenge: DNS-01 through the provider (or the delegation zone) when there is one, else
+// HTTP-01 on the listener, or the agents' challenges (those are awaited here). Nothing when it is valid
+// already.
+net::awaitable<result<std::optional<acme_run::proof>>> acme_run::begin_proof(std::string authz_url) {
     CERTCTRL_STEP(guard());
     auto aw_a = client_->get_authorization(authz_url);
     auto a = co_await std::move(aw_a);
@@ -336,7 +338,7 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
         co_return a.error();
     }
     if (a->status == "valid") {
-        co_return true;
+        co_return std::nullopt;
     }
     if (a->status != "pending") {
         co_return make_error(errc::external_service,
@@ -361,60 +363,94 @@ net::awaitable<result<bool>> acme_run::prove(std::string authz_url) {
     std::string const ka = acme::key_authorization(ch->token, account_key_);
     if (solver_) {
         // Delegated: the TXT record lives where the user's CNAME points.
-        std::string const fqdn = txt_domain_.empty() ? "_acme-challenge." + a->identifier : txt_domain_;
-        std::string const value = acme::dns01_txt_value(ka);
+        proof p{authz_url, txt_domain_.empty() ? "_acme-challenge." + a->identifier : txt_domain_,
+                acme::dns01_txt_value(ka)};
         CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds)));
-        auto aw_present = solver_->present(fqdn, value);
+        auto aw_present = solver_->present(p.fqdn, p.value);
         auto presented = co_await std::move(aw_present);
-        result<acme::authorization> verdict = presented.error();
-        if (presented) {
-            auto aw_resp = client_->respond(ch->url);
-            auto responded = co_await std::move(aw_resp);
-            if (responded) {
-                auto aw_poll = await_validation(authz_url);
-                verdict = co_await std::move(aw_poll);
-            } else {
-                verdict = responded.error();
-            }
+        if (!presented) {
+            auto aw_clean = remove_record(p);
+            co_await std::move(aw_clean);
+            co_return presented.error();
         }
-        // Clean up whatever happened; a failed cleanup is logged, not fatal.
-        {
-            // Longer lease for the cleanup too; the records are removed even when the lease was lost.
-            auto aw_lease = guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds));
-            (void)co_await std::move(aw_lease);
+        auto aw_resp = client_->respond(ch->url);
+        auto responded = co_await std::move(aw_resp);
+        if (!responded) {
+            auto aw_clean = remove_record(p);
+            co_await std::move(aw_clean);
+            co_return responded.error();
         }
-        auto aw_clean = solver_->cleanup(fqdn, value);
-        auto cleaned = co_await std::move(aw_clean);
-        if (!cleaned) {
-            spdlog::warn("issue {}: removing TXT {} failed: {}", row_.id, fqdn, cleaned.error().what);
-        }
-        if (!verdict) {
-            co_return verdict.error();
-        }
-        co_return true;
+        co_return p;
     }
     if (std::find(ctx_.cert.sans.begin(), ctx_.cert.sans.end(), a->identifier) == ctx_.cert.sans.end()) {
         co_return make_error(errc::external_service, "The CA asked to validate " + a->identifier +
                                                          ", which is not a name of this certificate");
     }
     if (ctx_.cert.challenge == "http-01-agent" || alpn) {
-        auto aw_agent = prove_by_agents(authz_url, *ch, ka, a->identifier);
-        co_return co_await std::move(aw_agent);
+        // Agents are waited for one name at a time (each start, receipt and stop is its own step).
+        CERTCTRL_STEP(prove_by_agents(authz_url, *ch, ka, a->identifier));
+        co_return std::nullopt;
     }
     CERTCTRL_STEP(env_.jobs.put_http_challenge(ch->token, a->identifier, ka, row_.id, unix_now() + 3600));
     if (ch->status == "pending") {
         CERTCTRL_STEP(client_->respond(ch->url));
     }
-    CERTCTRL_STEP(await_validation(authz_url));
-    co_return true;
+    co_return proof{authz_url, "", ""};
 }
 
+// Removes a DNS-01 record of a proof; a failed cleanup is logged, not fatal.
+net::awaitable<void> acme_run::remove_record(proof const& p) {
+    if (p.fqdn.empty() || !solver_) {
+        co_return;
+    }
+    {
+        // Longer lease for the cleanup too; the records are removed even when the lease was lost.
+        auto aw_lease = guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds));
+        (void)co_await std::move(aw_lease);
+    }
+    auto aw_clean = solver_->cleanup(p.fqdn, p.value);
+    auto cleaned = co_await std::move(aw_clean);
+    if (!cleaned) {
+        spdlog::warn("issue {}: removing TXT {} failed: {}", row_.id, p.fqdn, cleaned.error().what);
+    }
+}
+
+// Proves every name of the order: each challenge is answered first (records published, the CA told to look),
+// then the verdicts are awaited, so the CA validates all names at once instead of one after another; DNS-01
+// records are removed whatever happened.
 net::awaitable<result<bool>> acme_run::authorize() {
     if (order_.status != "pending") {
         co_return true;
     }
+    std::vector<proof> open;
+    std::optional<app_error> failure;
     for (auto const& authz_url : order_.authorizations) {
-        CERTCTRL_STEP(prove(authz_url));
+        auto aw_b = begin_proof(authz_url);
+        auto b = co_await std::move(aw_b);
+        if (!b) {
+            failure = b.error();
+            break;
+        }
+        if (*b) {
+            open.push_back(std::move(**b));
+        }
+    }
+    for (auto const& p : open) {
+        if (failure) {
+            break;
+        }
+        auto aw_v = await_validation(p.authz_url);
+        auto v = co_await std::move(aw_v);
+        if (!v) {
+            failure = v.error();
+        }
+    }
+    for (auto const& p : open) {
+        auto aw_clean = remove_record(p);
+        co_await std::move(aw_clean);
+    }
+    if (failure) {
+        co_return *failure;
     }
     auto aw_o = client_->get_order(order_.url);
     auto o = co_await std::move(aw_o);

@@ -55,7 +55,14 @@ class acme_run {
     net::awaitable<result<bool>> ensure_key();
     net::awaitable<result<bool>> ensure_order();
     net::awaitable<result<bool>> authorize();
-    net::awaitable<result<bool>> prove(std::string authz_url);
+    /// A challenge answered and awaiting the CA's verdict; fqdn/value: the DNS-01 record to remove ("" none).
+    struct proof {
+        std::string authz_url;
+        std::string fqdn;
+        std::string value;
+    };
+    net::awaitable<result<std::optional<proof>>> begin_proof(std::string authz_url);
+    net::awaitable<void> remove_record(proof const& p);
     net::awaitable<result<acme::authorization>> await_validation(std::string authz_url);
     net::awaitable<result<bool>> prove_by_agents(std::string authz_url, acme::challenge ch, std::string ka,
                                                  std::string identifier);
