@@ -51,6 +51,15 @@ TEST_F(Acme, Http01IssuanceThroughTheServersOwnChallengeListener) {
     EXPECT_NE(row["acme_order_id"].as_string().find("https://127.0.0.1"), std::string::npos);
     EXPECT_GE(row["completed_at"].as_int64(), row["started_at"].as_int64());
     std::cout << "ACME HTTP-01 issuance (2 names, RSA 2048) took " << seconds << " s\n";
+    // The worker logs where the time went (issue 14): one line with every step.
+    std::string const log = server_->log();
+    auto const line = log.find("issue " + std::to_string(hid) + ": certificate " + cert + " issued in");
+    ASSERT_NE(line, std::string::npos) << "no step timings in the log";
+    std::cout << log.substr(line, log.find('\n', line) - line) << "\n";
+    for (char const* step :
+         {"account_ms=", "key_ms=", "order_ms=", "authorizations_ms=", "finalize_ms=", "store_ms="}) {
+        EXPECT_NE(log.find(step, line), std::string::npos) << step;
+    }
 
     auto result = call("GET", "/apiv1/me/certificates/" + cert + "/issue-result", key);
     ASSERT_EQ(result.status, 200);
