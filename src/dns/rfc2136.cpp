@@ -161,37 +161,43 @@ result<bool> update_record(update_target const& t, std::string const& fqdn, std:
     return true;
 }
 
-result<std::vector<std::string>> query_txt(
-    std::string const& server, unsigned port, std::string const& fqdn, std::chrono::seconds timeout,
-    bool recursive, std::function<std::optional<std::string>(std::string const&)> const& refuse_address) {
+namespace {
+
+// The answer of `server` to a query for `type` records of `fqdn`. Errors: bad_request (not a name),
+// external_service (no answer).
+result<pkt_ptr> query_records(
+    std::string const& server, unsigned port, std::string const& fqdn, ldns_rr_type type,
+    char const* type_name, std::chrono::seconds timeout, bool recursive,
+    std::function<std::optional<std::string>(std::string const&)> const& refuse_address) {
     CERTCTRL_TRY(res, resolver_for(server, port, timeout, refuse_address));
     rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
     if (!name) {
         return make_error(errc::bad_request, "Not a DNS name: " + fqdn);
     }
-    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN,
-                                       recursive ? LDNS_RD : 0),
-                   ldns_pkt_free);
+    pkt_ptr answer(
+        ldns_resolver_query(res.get(), name.get(), type, LDNS_RR_CLASS_IN, recursive ? LDNS_RD : 0),
+        ldns_pkt_free);
     if (!answer) {
-        return dns_error("TXT query for " + fqdn + " at " + server + " got no answer");
+        return dns_error(std::string(type_name) + " query for " + fqdn + " at " + server + " got no answer");
     }
+    return answer;
+}
+
+}  // namespace
+
+result<std::vector<std::string>> query_txt(
+    std::string const& server, unsigned port, std::string const& fqdn, std::chrono::seconds timeout,
+    bool recursive, std::function<std::optional<std::string>(std::string const&)> const& refuse_address) {
+    CERTCTRL_TRY(answer, query_records(server, port, fqdn, LDNS_RR_TYPE_TXT, "TXT", timeout, recursive,
+                                       refuse_address));
     return txt_answers(answer.get());
 }
 
 result<std::vector<std::string>> query_cname(std::string const& server, unsigned port,
                                              std::string const& fqdn, std::chrono::seconds timeout,
                                              bool recursive) {
-    CERTCTRL_TRY(res, resolver_for(server, port, timeout, {}));
-    rdf_ptr name(ldns_dname_new_frm_str(absolute(fqdn).c_str()), ldns_rdf_deep_free);
-    if (!name) {
-        return make_error(errc::bad_request, "Not a DNS name: " + fqdn);
-    }
-    pkt_ptr answer(ldns_resolver_query(res.get(), name.get(), LDNS_RR_TYPE_CNAME, LDNS_RR_CLASS_IN,
-                                       recursive ? LDNS_RD : 0),
-                   ldns_pkt_free);
-    if (!answer) {
-        return dns_error("CNAME query for " + fqdn + " at " + server + " got no answer");
-    }
+    CERTCTRL_TRY(answer,
+                 query_records(server, port, fqdn, LDNS_RR_TYPE_CNAME, "CNAME", timeout, recursive, {}));
     std::vector<std::string> out;
     rr_list_ptr cnames(ldns_pkt_rr_list_by_type(answer.get(), LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER),
                        ldns_rr_list_deep_free);

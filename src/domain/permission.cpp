@@ -94,6 +94,20 @@ result<permission> validate(permission p, std::string const& where) {
     return p;
 }
 
+// "read,issue" -> {"read", "issue"} (validate() checks each).
+std::vector<std::string> split_actions(std::string_view rest) {
+    std::vector<std::string> out;
+    while (!rest.empty()) {
+        auto comma = rest.find(',');
+        out.emplace_back(rest.substr(0, comma));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
 // Older names of obtypes (the documents' legacy `certs.read` style): stored under the current name.
 std::string canonical_obtype(std::string const& t) {
     static std::vector<std::pair<std::string_view, std::string_view>> const aliases = {
@@ -128,15 +142,7 @@ std::optional<permission> legacy_scope(std::string_view s) {
     permission p;
     p.obtype = canonical_obtype(std::string(s.substr(0, dot)));
     p.obid = "*";
-    std::string_view rest = s.substr(dot + 1);
-    while (!rest.empty()) {
-        auto comma = rest.find(',');
-        p.actions.emplace_back(rest.substr(0, comma));
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        rest.remove_prefix(comma + 1);
-    }
+    p.actions = split_actions(s.substr(dot + 1));
     return p;
 }
 
@@ -223,15 +229,7 @@ result<permission> parse_scope(std::string_view s) {
     permission p;
     p.obtype = canonical_obtype(std::string(s.substr(0, colon)));
     p.obid = std::string(s.substr(colon + 1, open - colon - 1));
-    std::string_view rest = s.substr(open + 1, s.size() - open - 2);
-    while (!rest.empty()) {
-        auto comma = rest.find(',');
-        p.actions.emplace_back(rest.substr(0, comma));
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        rest.remove_prefix(comma + 1);
-    }
+    p.actions = split_actions(s.substr(open + 1, s.size() - open - 2));
     return validate(std::move(p), "scope '" + std::string(s) + "'");
 }
 

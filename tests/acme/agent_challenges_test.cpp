@@ -22,7 +22,9 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 namespace certctrl::test {
 namespace {
@@ -31,22 +33,17 @@ namespace json = boost::json;
 namespace asio = boost::asio;
 namespace bh = boost::beast::http;
 
-std::string env(char const* n) {
-    char const* v = std::getenv(n);
-    return v == nullptr ? std::string() : std::string(v);
-}
-
-// What an agent serves for acme.http01.start: /.well-known/acme-challenge/<token> on 127.0.0.1:<port>, from
-// its own thread, until stopped.
-class token_server {
+// A listener on 127.0.0.1:<port> in its own thread: each accepted connection is handed to `serve`, one after
+// another, until the listener goes away.
+class loopback_listener {
   public:
-    explicit token_server(unsigned port) : acceptor_(ioc_) {
+    loopback_listener(unsigned port, std::function<void(asio::ip::tcp::socket&)> serve) : acceptor_(ioc_) {
         asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
         acceptor_.open(ep.protocol());
         acceptor_.set_option(asio::socket_base::reuse_address(true));
         acceptor_.bind(ep);
         acceptor_.listen();
-        thread_ = std::thread([this] {
+        thread_ = std::thread([this, serve = std::move(serve)] {
             while (!stop_) {
                 asio::ip::tcp::socket s(ioc_);
                 boost::system::error_code ec;
@@ -54,46 +51,16 @@ class token_server {
                 if (ec || stop_) {
                     break;
                 }
-                boost::beast::flat_buffer buf;
-                bh::request<bh::string_body> req;
-                bh::read(s, buf, req, ec);
-                if (ec) {
-                    continue;
-                }
-                std::string const prefix = "/.well-known/acme-challenge/";
-                std::string const target(req.target());
-                bh::response<bh::string_body> res{bh::status::not_found, req.version()};
-                {
-                    std::lock_guard lock(mu_);
-                    if (target.rfind(prefix, 0) == 0 && tokens_.contains(target.substr(prefix.size()))) {
-                        res.result(bh::status::ok);
-                        res.body() = tokens_[target.substr(prefix.size())];
-                        ++served_;
-                    }
-                }
-                res.prepare_payload();
-                bh::write(s, res, ec);
+                serve(s);
             }
         });
     }
-    ~token_server() {
+    ~loopback_listener() {
         stop_ = true;
         boost::system::error_code ec;
         asio::ip::tcp::socket poke(ioc_);
         poke.connect(acceptor_.local_endpoint(), ec);  // wakes the blocking accept
         thread_.join();
-    }
-    void add(std::string token, std::string ka) {
-        std::lock_guard lock(mu_);
-        tokens_[std::move(token)] = std::move(ka);
-    }
-    void remove(std::string const& token) {
-        std::lock_guard lock(mu_);
-        tokens_.erase(token);
-    }
-    int served() {
-        std::lock_guard lock(mu_);
-        return served_;
     }
 
   private:
@@ -101,17 +68,57 @@ class token_server {
     asio::ip::tcp::acceptor acceptor_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
+};
+
+// What an agent serves for acme.http01.start: /.well-known/acme-challenge/<token>.
+class token_server {
+  public:
+    explicit token_server(unsigned port) : listener_(port, [this](asio::ip::tcp::socket& s) { answer(s); }) {}
+    void add(std::string token, std::string ka) {
+        std::lock_guard lock(mu_);
+        tokens_[std::move(token)] = std::move(ka);
+    }
+    int served() {
+        std::lock_guard lock(mu_);
+        return served_;
+    }
+
+  private:
+    void answer(asio::ip::tcp::socket& s) {
+        boost::system::error_code ec;
+        boost::beast::flat_buffer buf;
+        bh::request<bh::string_body> req;
+        bh::read(s, buf, req, ec);
+        if (ec) {
+            return;
+        }
+        std::string const prefix = "/.well-known/acme-challenge/";
+        std::string const target(req.target());
+        bh::response<bh::string_body> res{bh::status::not_found, req.version()};
+        {
+            std::lock_guard lock(mu_);
+            if (target.rfind(prefix, 0) == 0 && tokens_.contains(target.substr(prefix.size()))) {
+                res.result(bh::status::ok);
+                res.body() = tokens_[target.substr(prefix.size())];
+                ++served_;
+            }
+        }
+        res.prepare_payload();
+        bh::write(s, res, ec);
+    }
+
     std::mutex mu_;
     std::map<std::string, std::string> tokens_;
     int served_ = 0;
+    loopback_listener listener_;  // last: it stops (joins) before the state above goes away
 };
 
-// What an agent serves for acme.tlsalpn01.start: TLS on 127.0.0.1:<port> with the server-made validation
-// certificate, for ALPN "acme-tls/1" only (RFC 8737). OpenSSL directly, from its own thread.
+// What an agent serves for acme.tlsalpn01.start: TLS with the server-made validation certificate, for ALPN
+// "acme-tls/1" only (RFC 8737). OpenSSL directly.
 class alpn_server {
   public:
-    alpn_server(unsigned port, std::string const& cert_pem, std::string const& key_pem) : acceptor_(ioc_) {
-        ctx_ = SSL_CTX_new(TLS_server_method());
+    alpn_server(unsigned port, std::string const& cert_pem, std::string const& key_pem)
+        : ctx_(SSL_CTX_new(TLS_server_method())) {
         BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
         X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
         BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
@@ -135,47 +142,27 @@ class alpn_server {
                 return SSL_TLSEXT_ERR_OK;
             },
             this);
-        asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
-        acceptor_.open(ep.protocol());
-        acceptor_.set_option(asio::socket_base::reuse_address(true));
-        acceptor_.bind(ep);
-        acceptor_.listen();
-        thread_ = std::thread([this] {
-            while (!stop_) {
-                asio::ip::tcp::socket s(ioc_);
-                boost::system::error_code ec;
-                acceptor_.accept(s, ec);
-                if (ec || stop_) {
-                    break;
-                }
-                SSL* ssl = SSL_new(ctx_);
-                SSL_set_fd(ssl, s.native_handle());
-                if (SSL_accept(ssl) == 1) {
-                    SSL_shutdown(ssl);
-                }
-                SSL_free(ssl);
+        listener_.emplace(port, [this](asio::ip::tcp::socket& s) {
+            SSL* ssl = SSL_new(ctx_);
+            SSL_set_fd(ssl, s.native_handle());
+            if (SSL_accept(ssl) == 1) {
+                SSL_shutdown(ssl);
             }
+            SSL_free(ssl);
         });
     }
     ~alpn_server() {
-        stop_ = true;
-        boost::system::error_code ec;
-        asio::ip::tcp::socket poke(ioc_);
-        poke.connect(acceptor_.local_endpoint(), ec);
-        thread_.join();
+        listener_.reset();  // stopped before the context goes
         SSL_CTX_free(ctx_);
     }
     bool loaded() const { return loaded_; }
     int handshakes() const { return handshakes_; }
 
   private:
-    asio::io_context ioc_;
-    asio::ip::tcp::acceptor acceptor_;
     SSL_CTX* ctx_ = nullptr;
     bool loaded_ = false;
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
     std::atomic<int> handshakes_{0};
+    std::optional<loopback_listener> listener_;
 };
 
 class AgentChallenges : public acme_fixture {
@@ -317,17 +304,8 @@ TEST_F(AgentChallenges, AnAgentThatNeverPicksTheChallengeUpFailsTheAttemptSaying
 }
 
 TEST_F(AgentChallenges, Dns01ThroughACnameDelegatedToTheOperatorsZone) {
-    if (env("CERTCTRL_TEST_KNOT_PORT").empty()) {
-        if (in_ci())
-            FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)";
-        GTEST_SKIP() << "knot not running; run through scripts/test.sh";
-    }
-    dns::update_target knot;
-    knot.server = "127.0.0.1";
-    knot.port = static_cast<unsigned>(std::stoul(env("CERTCTRL_TEST_KNOT_PORT")));
-    knot.zone = "certctrl.test";
-    knot.tsig_key_name = env("CERTCTRL_TEST_KNOT_TSIG_NAME");
-    knot.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
+    CERTCTRL_REQUIRE_KNOT();
+    dns::update_target const knot = *test::knot();
     std::ofstream(dir_.path() / "tsig.secret") << knot.tsig_secret << "\n";
     start(config(json::object{{"dns_propagation_seconds", 0},
                               {"domain_verification_resolver", "127.0.0.1:" + std::to_string(knot.port)},

@@ -1,7 +1,7 @@
 // DNS-01 through the webhook and Cloudflare provider kinds, end to end against pebble and knot: the other
 // side is a local HTTPS service that publishes the records it is asked for into knot with RFC 2136 (for
 // Cloudflare it speaks the documented v4 API shapes; the real service cannot run here).
-#include "api_fixture.hpp"
+#include "acme_fixture.hpp"
 #include "https_stub.hpp"
 #include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
@@ -22,11 +22,6 @@ namespace {
 namespace json = boost::json;
 namespace bh = boost::beast::http;
 
-std::string env(char const* n) {
-    char const* v = std::getenv(n);
-    return v == nullptr ? std::string() : std::string(v);
-}
-
 // Independent of the server's code: hex(HMAC-SHA256(secret, timestamp "." body)).
 std::string hmac_hex(std::string const& secret, std::string const& msg) {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -36,24 +31,14 @@ std::string hmac_hex(std::string const& secret, std::string const& msg) {
     return hex_encode(std::string_view(reinterpret_cast<char const*>(mac), len));
 }
 
-class Dns01Providers : public api_fixture {
+class Dns01Providers : public acme_fixture {
   protected:
     void SetUp() override {
-        api_fixture::SetUp();
+        acme_fixture::SetUp();
         if (IsSkipped() || HasFatalFailure())
             return;
-        CERTCTRL_REQUIRE_PEBBLE();
-        if (env("CERTCTRL_TEST_KNOT_PORT").empty()) {
-            if (in_ci())
-                FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)";
-            GTEST_SKIP() << "knot not running; run through scripts/test.sh";
-        }
-        pebble_ = *pebble();
-        knot_.server = "127.0.0.1";
-        knot_.port = static_cast<unsigned>(std::stoul(env("CERTCTRL_TEST_KNOT_PORT")));
-        knot_.zone = "certctrl.test";
-        knot_.tsig_key_name = env("CERTCTRL_TEST_KNOT_TSIG_NAME");
-        knot_.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
+        CERTCTRL_REQUIRE_KNOT();
+        knot_ = *knot();
     }
 
     // pebble's CA and the stub's root in one trust file for the server.
@@ -105,14 +90,6 @@ class Dns01Providers : public api_fixture {
         return cert;
     }
 
-    std::string pebble_root() {
-        net::outbound_options o;
-        o.ca_file = pebble_.ca_file;
-        auto r = run_awaitable(net::fetch({"GET", pebble_.management_url + "/roots/0", {}, ""}, o));
-        return r ? r->body : std::string();
-    }
-
-    pebble_env pebble_;
     dns::update_target knot_;
     std::string base_;
 };

@@ -69,6 +69,20 @@ std::optional<pebble_env> pebble() {
     return p;
 }
 
+std::optional<dns::update_target> knot() {
+    std::string const port = env("CERTCTRL_TEST_KNOT_PORT");
+    if (port.empty()) {
+        return std::nullopt;
+    }
+    dns::update_target t;
+    t.server = "127.0.0.1";
+    t.port = static_cast<unsigned>(std::stoul(port));
+    t.zone = "certctrl.test";
+    t.tsig_key_name = env("CERTCTRL_TEST_KNOT_TSIG_NAME");
+    t.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
+    return t;
+}
+
 bool in_ci() {
     return env("CI") == "true";
 }

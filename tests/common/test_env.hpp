@@ -1,6 +1,7 @@
 #pragma once
 
 #include "certctrl/config/config.hpp"
+#include "certctrl/dns/rfc2136.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -50,6 +51,21 @@ std::optional<pebble_env> pebble();
             }                                                                                               \
             GTEST_SKIP() << "CERTCTRL_TEST_PEBBLE_* not set; run through scripts/test.sh";                  \
         }                                                                                                   \
+    } while (0)
+
+/// The knot DNS server started by scripts/test.sh (CERTCTRL_TEST_KNOT_*): zone certctrl.test, TSIG-signed
+/// RFC 2136 updates. Nothing when it is not running.
+std::optional<dns::update_target> knot();
+
+/// Skips (or fails under CI) when knot is not running.
+#define CERTCTRL_REQUIRE_KNOT()                                                                            \
+    do {                                                                                                   \
+        if (!::certctrl::test::knot()) {                                                                   \
+            if (::certctrl::test::in_ci()) {                                                               \
+                FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)"; \
+            }                                                                                              \
+            GTEST_SKIP() << "knot not running; run through scripts/test.sh";                               \
+        }                                                                                                  \
     } while (0)
 
 /// A fresh, empty database created for one test and dropped when it goes away (so tests run in

@@ -12,11 +12,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string env(char const* n) {
-    char const* v = std::getenv(n);
-    return v != nullptr ? v : "";
-}
-
 class Domains : public api_fixture {
   protected:
     std::int64_t le_account(std::string const& key) {
@@ -158,17 +153,8 @@ TEST_F(Domains, TheHttp01ListenerAnswersATokenOnlyForTheNameItIsFor) {
 // issuance.domain_verification "dns_txt": the first issuance of a claimed name needs the TXT record
 // _certctrl-challenge.<name> = the claim's value, looked up at the configured resolver (knot here).
 TEST_F(Domains, StrictModeIssuesOnlyAfterTheTxtProof) {
-    if (env("CERTCTRL_TEST_KNOT_PORT").empty()) {
-        if (in_ci())
-            FAIL() << "CERTCTRL_TEST_KNOT_* not set: knot is required under CI (run scripts/test.sh)";
-        GTEST_SKIP() << "knot not running; run through scripts/test.sh";
-    }
-    dns::update_target knot;
-    knot.server = "127.0.0.1";
-    knot.port = static_cast<unsigned>(std::stoul(env("CERTCTRL_TEST_KNOT_PORT")));
-    knot.zone = "certctrl.test";
-    knot.tsig_key_name = env("CERTCTRL_TEST_KNOT_TSIG_NAME");
-    knot.tsig_secret = env("CERTCTRL_TEST_KNOT_TSIG_SECRET");
+    CERTCTRL_REQUIRE_KNOT();
+    dns::update_target const knot = *test::knot();
     start(json::object{{"issuance",
                         {{"workers", 0},
                          {"domain_verification", "dns_txt"},

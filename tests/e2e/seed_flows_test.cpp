@@ -501,5 +501,59 @@ TEST_F(SeedFlows, ConcurrentRegistrationsOfOneUserAllSucceed) {
     EXPECT_EQ(server_->log().find("Deadlock"), std::string::npos);
 }
 
+// The device flow's budgets, each at its key: device_start per address, polls per device code and per
+// address (ten times the budget), registrations per address whatever user_id the body names.
+TEST_F(SeedFlows, TheDeviceFlowsBudgetsCountAtTheirKeys) {
+    start(json::object{
+        {"rate_limits",
+         {{"auth_per_minute", 1000}, {"api_per_minute", 100000}, {"device_flow_per_minute", 3}}}});
+    auto uid = add_user("budgets@example.com");
+    auto limit_of = [](http_response const& r) {
+        auto const doc = r.json();
+        return std::string(doc.at("error").at("params").at("limit").as_string());
+    };
+    std::string const start_body =
+        R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})";
+    std::string code;
+    for (int i = 0; i < 3; ++i) {
+        auto r = call("POST", "/auth/device", headers{}, start_body);
+        ASSERT_EQ(r.status, 200) << i << r.body;
+        code = std::string(r.json().at("data").at("device_code").as_string());
+    }
+    auto fourth = call("POST", "/auth/device", headers{}, start_body);
+    ASSERT_EQ(fourth.status, 429) << fourth.body;
+    EXPECT_EQ(limit_of(fourth), "device_flow");
+
+    std::string const poll = R"({"action":"device_poll","device_code":")" + code + R"("})";
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(call("POST", "/auth/device", headers{}, poll).status, 200) << i;
+    }
+    EXPECT_EQ(call("POST", "/auth/device", headers{}, poll).status, 429) << "the code's own budget";
+    // Unknown codes: each has a budget of its own, the address ten times the budget (30): 3 polls above, 27
+    // here.
+    for (int i = 0; i < 27; ++i) {
+        auto r = call("POST", "/auth/device", headers{},
+                      R"({"action":"device_poll","device_code":"dc_unknown)" + std::to_string(i) + R"("})");
+        EXPECT_EQ(r.status, 404) << i << r.body;
+    }
+    auto over =
+        call("POST", "/auth/device", headers{}, R"({"action":"device_poll","device_code":"dc_one_more"})");
+    ASSERT_EQ(over.status, 429) << over.body;
+    EXPECT_EQ(limit_of(over), "device_flow_polls");
+
+    // Registrations: per address, before the code is looked at (the body's user_id proves nothing yet).
+    json::object reg{{"device_public_id", "00000000-0000-4000-8000-00000000bad0"},
+                     {"dev_pk", base64_encode(std::string(32, 'c'))},
+                     {"user_id", uid},
+                     {"registration_code", "rc_wrong"}};
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(call("POST", "/apiv1/device/registration", headers{}, json::serialize(reg)).status, 401)
+            << i;
+    }
+    auto reg_over = call("POST", "/apiv1/device/registration", headers{}, json::serialize(reg));
+    ASSERT_EQ(reg_over.status, 429) << reg_over.body;
+    EXPECT_EQ(limit_of(reg_over), "device_flow");
+}
+
 }  // namespace
 }  // namespace certctrl::test
