@@ -133,49 +133,13 @@ authorization parse_authorization(json::value const& v, std::string url) {
 }
 
 net::awaitable<result<directory>> client::load_directory() {
-    if (have_dir_) {
-        co_return dir_;
-    }
-    net::outbound_request req;
-    req.url = directory_url_;
-    auto aw = net::fetch(req, opts_);
-    auto res = co_await std::move(aw);
-    if (!res) {
-        co_return res.error();
-    }
-    if (res->status != 200) {
-        co_return problem_error(res->status, res->body, 0);
-    }
-    boost::system::error_code ec;
-    auto v = json::parse(res->body, ec);
-    if (ec || !v.is_object()) {
-        co_return make_error(errc::external_service,
-                             "The ACME directory at " + directory_url_ + " is not JSON");
-    }
-    auto const& o = v.get_object();
-    dir_.new_nonce = str(o, "newNonce");
-    dir_.new_account = str(o, "newAccount");
-    dir_.new_order = str(o, "newOrder");
-    dir_.renewal_info = str(o, "renewalInfo");
-    if (auto const* meta = o.if_contains("meta"); meta != nullptr && meta->is_object()) {
-        if (auto const* e = meta->get_object().if_contains("externalAccountRequired");
-            e != nullptr && e->is_bool()) {
-            dir_.eab_required = e->get_bool();
-        }
-    }
-    if (dir_.new_nonce.empty() || dir_.new_account.empty() || dir_.new_order.empty()) {
-        co_return make_error(errc::external_service, "The ACME directory at " + directory_url_ +
-                                                         " lacks newNonce/newAccount/newOrder");
-    }
-    have_dir_ = true;
-    co_return dir_;
+    auto aw = session_->load_directory();
+    co_return co_await std::move(aw);
 }
 
 net::awaitable<result<std::string>> client::nonce() {
-    if (!nonces_.empty()) {
-        std::string n = std::move(nonces_.back());
-        nonces_.pop_back();
-        co_return n;
+    if (auto n = session_->take_nonce()) {
+        co_return std::move(*n);
     }
     auto aw_dir = load_directory();
     auto dir = co_await std::move(aw_dir);
@@ -185,7 +149,7 @@ net::awaitable<result<std::string>> client::nonce() {
     net::outbound_request req;
     req.method = "HEAD";
     req.url = dir->new_nonce;
-    auto aw = net::fetch(req, opts_);
+    auto aw = session_->fetch(req);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();
@@ -213,19 +177,31 @@ net::awaitable<result<client::reply>> client::post(std::string url, std::string 
             req.headers.emplace_back("Accept", accept);
         }
         req.body = sign(key_pem_, url, *n, use_jwk ? std::string() : kid_, payload);
-        auto aw = net::fetch(req, opts_);
+        auto aw = session_->fetch(req);
         auto res = co_await std::move(aw);
         if (!res) {
             co_return res.error();
         }
         if (auto fresh = res->header("replay-nonce"); !fresh.empty()) {
-            nonces_.push_back(std::move(fresh));
+            session_->give_nonce(std::move(fresh));
         }
         retry_after_ = parse_retry_after(res->header("retry-after"));
         if (res->status >= 400) {
             auto err = problem_error(res->status, res->body, retry_after_);
             if (err.params.at("acme_type") == "badNonce" && attempt < 4) {
                 continue;  // RFC 8555 §6.5: retry with the fresh nonce from the error response
+            }
+            bool const limited = err.params.at("acme_type") == "rateLimited" || res->status == 429;
+            if (limited) {
+                session_->count_rate_limited();
+            }
+            if ((limited || res->status == 503) && retry_after_ > 0) {
+                // Every order to this CA waits as asked, then this request is sent again (a wait longer
+                // than the session's max_pause_seconds fails the attempt, retryable, in fetch()).
+                session_->pause_for(std::chrono::seconds(retry_after_));
+                if (attempt < 4) {
+                    continue;
+                }
             }
             co_return err;
         }
@@ -349,7 +325,7 @@ net::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_in
     }
     net::outbound_request req;
     req.url = dir->renewal_info + (dir->renewal_info.back() == '/' ? "" : "/") + cert_id;
-    auto aw = net::fetch(req, opts_);
+    auto aw = session_->fetch(req);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();

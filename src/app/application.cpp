@@ -413,7 +413,11 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += "# TYPE certctrl_device_websockets_open gauge\n";
         out += fmt::format("certctrl_device_websockets_open {}\n", sockets.size());
     });
-    worker::issue_jobs jobs(repos, feed_signals, cfg.issuance.max_concurrent_per_user);
+    repo::claim_rules claim_rules{cfg.issuance.max_concurrent_per_user, {}};
+    for (auto const& l : cfg.issuance.ca_limits) {
+        claim_rules.max_per_ca[l.directory_url] = l.max_orders_in_flight;
+    }
+    worker::issue_jobs jobs(repos, feed_signals, std::move(claim_rules));
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);

@@ -352,7 +352,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
     }
     if (auto const* s = top.section("issuance")) {
         section_reader r(*s, "issuance");
-        r.read_int("workers", c.issuance.workers, 0, 64);
+        r.read_int("workers", c.issuance.workers, 0, 4096);
         r.read_int("lease_seconds", c.issuance.lease_seconds, 10, 3600);
         r.read_int("max_attempts", c.issuance.max_attempts, 1, 100);
         r.read_int("retry_base_seconds", c.issuance.retry_base_seconds, 1, 86400);
@@ -426,6 +426,27 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
                 throw config_error(
                     "config key 'issuance.delegation': domain needs server, tsig_key_name and a TSIG secret "
                     "(tsig_secret_env or tsig_secret_file)");
+            }
+        }
+        if (auto const* limits = r.find("ca_limits")) {
+            if (!limits->is_array()) {
+                throw config_error("config key 'issuance.ca_limits': expected an array of objects");
+            }
+            for (auto const& e : limits->get_array()) {
+                std::string const path =
+                    "issuance.ca_limits[" + std::to_string(c.issuance.ca_limits.size()) + "]";
+                if (!e.is_object()) {
+                    throw config_error("config key '" + path + "': expected an object");
+                }
+                section_reader lr(e.get_object(), path);
+                ca_limit_config l;
+                lr.read("directory_url", l.directory_url);
+                lr.read_int("requests_per_second", l.requests_per_second, 0, 100000);
+                lr.read_int("max_orders_in_flight", l.max_orders_in_flight, 0, 100000);
+                lr.read_int("max_pause_seconds", l.max_pause_seconds, 0, 86400);
+                lr.finish();
+                check_url(path + ".directory_url", l.directory_url);
+                c.issuance.ca_limits.push_back(std::move(l));
             }
         }
         r.finish();

@@ -12,6 +12,10 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
 
 namespace certctrl::net {
 
@@ -68,9 +72,13 @@ result<target> parse_target(std::string const& url) {
     return t;
 }
 
+// One request on an open stream. `keep` asks the server to keep the connection; `kept` tells whether it may
+// be reused afterwards (a complete response the server did not close).
 template <class Stream>
-awaitable<result<outbound_response>> exchange(Stream& stream, outbound_request const& req, target const& t,
-                                              outbound_options const& opts) {
+awaitable<result<outbound_response>> exchange(Stream& stream, beast::flat_buffer& buf,
+                                              outbound_request const& req, target const& t,
+                                              outbound_options const& opts, bool keep, bool& kept) {
+    kept = false;
     bh::request<bh::string_body> r;
     r.method(bh::string_to_verb(req.method));
     r.target(t.path);
@@ -80,7 +88,7 @@ awaitable<result<outbound_response>> exchange(Stream& stream, outbound_request c
     std::string const host_header = (v6 ? "[" + t.host + "]" : t.host) + (default_port ? "" : ":" + t.port);
     r.set(bh::field::host, host_header);
     r.set(bh::field::user_agent, "certctrl/0.1");
-    r.set(bh::field::connection, "close");
+    r.keep_alive(keep);
     for (auto const& [k, v] : req.headers) {
         r.set(k, v);
     }
@@ -93,14 +101,17 @@ awaitable<result<outbound_response>> exchange(Stream& stream, outbound_request c
     if (wec) {
         co_return failed(t.host, "sending to", wec);
     }
-    beast::flat_buffer buf;
     bh::response_parser<bh::string_body> parser;
     parser.body_limit(opts.body_limit);
+    if (req.method == "HEAD") {
+        parser.skip(true);  // a HEAD response announces a body it does not send
+    }
     auto [rec, rn] = co_await bh::async_read(stream, buf, parser, token);
     (void)rn;
     if (rec) {
         co_return failed(t.host, "reading the response of", rec);
     }
+    kept = keep && parser.keep_alive();
     auto res = parser.release();
     outbound_response out;
     out.status = res.result_int();
@@ -114,25 +125,69 @@ awaitable<result<outbound_response>> exchange(Stream& stream, outbound_request c
     co_return out;
 }
 
-}  // namespace
-
-awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts) {
+result<target> checked_target(outbound_request const& req, outbound_options const& opts) {
     auto t = parse_target(req.url);
     if (!t) {
-        co_return t.error();
+        return t.error();
     }
     if (opts.https_only && !t->tls) {
-        co_return make_error(errc::bad_request,
-                             "Only https:// URLs are used here, not " + t->host + " over http",
-                             {{"retryable", false}});
+        return make_error(errc::bad_request,
+                          "Only https:// URLs are used here, not " + t->host + " over http",
+                          {{"retryable", false}});
     }
+    return t;
+}
+
+result<std::shared_ptr<asio::ssl::context>> make_tls_context(std::string const& ca_file) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_default_verify_paths();
+    if (!ca_file.empty()) {
+        beast::error_code lec;
+        ctx->load_verify_file(ca_file, lec);
+        if (lec) {
+            return failed(ca_file, "loading the trusted CA file", lec);
+        }
+    }
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    return ctx;
+}
+
+}  // namespace
+
+// An open connection: plain or TLS, with the read buffer that belongs to it.
+struct connection_pool::connection {
+    std::shared_ptr<asio::ssl::context> tls_ctx;  // outlives the stream that uses it
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+    beast::flat_buffer buf;
+    std::chrono::steady_clock::time_point idle_since;
+
+    beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+
+    awaitable<result<outbound_response>> exchange(outbound_request const& req, target const& t,
+                                                  outbound_options const& opts, bool keep, bool& kept) {
+        lowest().expires_after(opts.timeout);
+        if (secure) {
+            auto aw = net::exchange(*secure, buf, req, t, opts, keep, kept);
+            co_return co_await std::move(aw);
+        }
+        auto aw = net::exchange(*plain, buf, req, t, opts, keep, kept);
+        co_return co_await std::move(aw);
+    }
+};
+
+namespace {
+
+// Resolves, checks every address against the egress policy, connects to the allowed ones only (these very
+// addresses: no second lookup) and, for https, completes the TLS handshake with peer and name verification.
+awaitable<result<std::unique_ptr<connection_pool::connection>>> open_connection(
+    target const& t, outbound_options const& opts, std::shared_ptr<asio::ssl::context> tls_ctx) {
     auto ex = co_await asio::this_coro::executor;
     tcp::resolver resolver(ex);
-    auto [rec, resolved] = co_await resolver.async_resolve(t->host, t->port, token);
+    auto [rec, resolved] = co_await resolver.async_resolve(t.host, t.port, token);
     if (rec) {
-        co_return failed(t->host, "resolving", rec);
+        co_return failed(t.host, "resolving", rec);
     }
-    // Only the addresses the egress policy allows are connected to (these very ones: no second lookup).
     std::vector<tcp::endpoint> endpoints;
     std::string refused;
     for (auto const& entry : resolved) {
@@ -145,49 +200,158 @@ awaitable<result<outbound_response>> fetch(outbound_request req, outbound_option
     }
     if (endpoints.empty()) {
         co_return make_error(errc::bad_request,
-                             "Refused by the egress policy: " + t->host + " resolves to " + refused +
+                             "Refused by the egress policy: " + t.host + " resolves to " + refused +
                                  "; an operator can allow it in egress.allow",
                              {{"retryable", false}});
     }
+    auto c = std::make_unique<connection_pool::connection>();
     beast::tcp_stream tcp_stream(ex);
     tcp_stream.expires_after(opts.timeout);
     auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, token);
     (void)ep;
     if (cec) {
-        co_return failed(t->host, "connecting to", cec);
+        co_return failed(t.host, "connecting to", cec);
     }
-    if (!t->tls) {
-        auto aw = exchange(tcp_stream, req, *t, opts);
-        co_return co_await std::move(aw);
+    if (!t.tls) {
+        c->plain.emplace(std::move(tcp_stream));
+        co_return c;
     }
-    asio::ssl::context ctx(asio::ssl::context::tls_client);
-    ctx.set_default_verify_paths();
-    if (!opts.ca_file.empty()) {
-        beast::error_code lec;
-        ctx.load_verify_file(opts.ca_file, lec);
-        if (lec) {
-            co_return failed(opts.ca_file, "loading the trusted CA file", lec);
-        }
-    }
-    ctx.set_verify_mode(asio::ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), ctx);
+    c->tls_ctx = std::move(tls_ctx);
+    c->secure.emplace(std::move(tcp_stream), *c->tls_ctx);
+    auto& stream = *c->secure;
     beast::error_code aec;
-    auto const addr = asio::ip::make_address(t->host, aec);
+    (void)asio::ip::make_address(t.host, aec);
     if (aec) {  // SNI only for names, never for IP literals
-        SSL_set_tlsext_host_name(stream.native_handle(), t->host.c_str());
+        SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str());
     }
-    stream.set_verify_callback(asio::ssl::host_name_verification(t->host));
-    (void)addr;
+    stream.set_verify_callback(asio::ssl::host_name_verification(t.host));
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, token);
     if (hec) {
-        co_return failed(t->host, "TLS handshake with", hec);
+        co_return failed(t.host, "TLS handshake with", hec);
     }
-    auto aw = exchange(stream, req, *t, opts);
+    co_return c;
+}
+
+}  // namespace
+
+awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts) {
+    auto t = checked_target(req, opts);
+    if (!t) {
+        co_return t.error();
+    }
+    std::shared_ptr<asio::ssl::context> ctx;
+    if (t->tls) {
+        auto made = make_tls_context(opts.ca_file);
+        if (!made) {
+            co_return made.error();
+        }
+        ctx = std::move(*made);
+    }
+    auto aw_open = open_connection(*t, opts, std::move(ctx));
+    auto c = co_await std::move(aw_open);
+    if (!c) {
+        co_return c.error();
+    }
+    bool kept = false;
+    auto aw = (*c)->exchange(req, *t, opts, false, kept);
     auto out = co_await std::move(aw);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-    auto [sec] = co_await stream.async_shutdown(token);
-    (void)sec;  // peers often close without close_notify
+    if ((*c)->secure) {
+        (*c)->lowest().expires_after(std::chrono::seconds(2));
+        auto [sec] = co_await (*c)->secure->async_shutdown(token);
+        (void)sec;  // peers often close without close_notify
+    }
     co_return out;
+}
+
+struct connection_pool::state {
+    std::size_t idle_per_origin;
+    std::chrono::seconds keep_idle;
+    std::mutex mu;
+    std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;  // by origin key
+    std::map<std::string, std::shared_ptr<asio::ssl::context>> tls;        // by CA file
+    std::atomic<std::uint64_t> opened{0};
+};
+
+connection_pool::connection_pool(std::size_t idle_per_origin, std::chrono::seconds keep_idle)
+    : state_(std::make_shared<state>()) {
+    state_->idle_per_origin = idle_per_origin;
+    state_->keep_idle = keep_idle;
+}
+
+connection_pool::~connection_pool() = default;
+
+std::uint64_t connection_pool::opened() const {
+    return state_->opened.load();
+}
+
+awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req, outbound_options opts) {
+    auto t = checked_target(req, opts);
+    if (!t) {
+        co_return t.error();
+    }
+    // A connection is reused only under the options it was opened (and its addresses checked) with.
+    // A connection belongs to the io_context it was opened on: it is only reused by requests made there.
+    auto ex = co_await asio::this_coro::executor;
+    auto const* ioc = &asio::query(ex, asio::execution::context);
+    std::string const key = (t->tls ? "https://" : "http://") + t->host + ":" + t->port + "|" + opts.ca_file +
+                            "|" + std::to_string(reinterpret_cast<std::uintptr_t>(opts.egress.get())) + "|" +
+                            std::to_string(reinterpret_cast<std::uintptr_t>(ioc));
+    auto const s = state_;
+    std::unique_ptr<connection> c;
+    std::shared_ptr<asio::ssl::context> ctx;
+    {
+        std::lock_guard lock(s->mu);
+        auto& list = s->idle[key];
+        auto const now = std::chrono::steady_clock::now();
+        while (!list.empty() && !c) {
+            auto candidate = std::move(list.back());
+            list.pop_back();
+            if (now - candidate->idle_since < s->keep_idle) {
+                c = std::move(candidate);
+            }
+        }
+        if (t->tls) {
+            ctx = s->tls[opts.ca_file];
+        }
+    }
+    bool const reused = c != nullptr;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!c) {
+            if (t->tls && !ctx) {
+                auto made = make_tls_context(opts.ca_file);
+                if (!made) {
+                    co_return made.error();
+                }
+                ctx = std::move(*made);
+                std::lock_guard lock(s->mu);
+                s->tls[opts.ca_file] = ctx;
+            }
+            auto aw_open = open_connection(*t, opts, ctx);
+            auto opened = co_await std::move(aw_open);
+            if (!opened) {
+                co_return opened.error();
+            }
+            c = std::move(*opened);
+            s->opened.fetch_add(1);
+        }
+        bool kept = false;
+        auto aw = c->exchange(req, *t, opts, true, kept);
+        auto out = co_await std::move(aw);
+        if (!out && reused && attempt == 0) {
+            c.reset();  // the server dropped the kept connection meanwhile: once more on a new one
+            continue;
+        }
+        if (out && kept) {
+            c->idle_since = std::chrono::steady_clock::now();
+            std::lock_guard lock(s->mu);
+            auto& list = s->idle[key];
+            if (list.size() < s->idle_per_origin) {
+                list.push_back(std::move(c));
+            }
+        }
+        co_return out;
+    }
+    co_return make_error(errc::internal, "unreachable");
 }
 
 }  // namespace certctrl::net

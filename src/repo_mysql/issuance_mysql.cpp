@@ -213,25 +213,64 @@ class mysql_issuance final : public issuance_repository {
         ps->executeUpdate();
     }
 
-    std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user) override {
-        if (max_per_user == 0) {
-            return find_one<std::int64_t>(
-                conn(w),
-                "SELECT id FROM issue_history WHERE (status = 'PENDING' AND run_after <= ?) OR "
-                "(status = 'PROCESSING' AND lease_until < ?) ORDER BY id LIMIT 1 FOR UPDATE "
-                "SKIP LOCKED",
-                [](sql::ResultSet& rs) { return i64(rs, 1); }, now, now);
+    std::optional<std::int64_t> claimable(work& w, std::int64_t now, claim_rules const& rules) override {
+        auto& c = conn(w);
+        // CAs at their cap of rows PROCESSING (every instance; a consistent read, like the user count below).
+        std::vector<std::string> full;
+        if (!rules.max_per_ca.empty()) {
+            auto ps =
+                prepare(c,
+                        "SELECT a.directory_url, COUNT(*) FROM issue_history h JOIN certificates c ON c.id "
+                        "= h.cert_id JOIN acme_accounts a ON a.id = c.acct_id WHERE h.status = "
+                        "'PROCESSING' AND h.lease_until >= ? GROUP BY a.directory_url");
+            ps->setInt64(1, now);
+            rs_ptr rs(ps->executeQuery());
+            while (rs->next()) {
+                auto const it = rules.max_per_ca.find(std::string(rs->getString(1)));
+                if (it != rules.max_per_ca.end() && it->second > 0 &&
+                    rs->getInt64(2) >= static_cast<std::int64_t>(it->second)) {
+                    full.emplace_back(rs->getString(1));
+                }
+            }
         }
-        // The count reads without locks (a consistent read): two instances may each start one more row of a
-        // user in the same instant, so the cap can be exceeded by the number of instances, briefly.
-        return find_one<std::int64_t>(
-            conn(w),
+        // The user count reads without locks (a consistent read): two instances may each start one more row
+        // of a user in the same instant, so a cap can be exceeded by the number of instances, briefly.
+        std::string q =
             "SELECT h.id FROM issue_history h WHERE ((h.status = 'PENDING' AND h.run_after <= ?) OR "
-            "(h.status = 'PROCESSING' AND h.lease_until < ?)) AND (SELECT COUNT(*) FROM issue_history p "
-            "WHERE p.user_id = h.user_id AND p.status = 'PROCESSING' AND p.lease_until >= ?) < ? ORDER BY "
-            "h.id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            [](sql::ResultSet& rs) { return i64(rs, 1); }, now, now, now,
-            static_cast<std::int64_t>(max_per_user));
+            "(h.status "
+            "= 'PROCESSING' AND h.lease_until < ?))";
+        if (rules.max_per_user > 0) {
+            q += " AND (SELECT COUNT(*) FROM issue_history p WHERE p.user_id = h.user_id AND p.status = "
+                 "'PROCESSING' AND p.lease_until >= ?) < ?";
+        }
+        if (!full.empty()) {
+            q += " AND NOT EXISTS (SELECT 1 FROM certificates c JOIN acme_accounts a ON a.id = c.acct_id "
+                 "WHERE "
+                 "c.id = h.cert_id AND a.directory_url IN (?";
+            for (std::size_t i = 1; i < full.size(); ++i) {
+                q += ", ?";
+            }
+            q += "))";
+        }
+        for (bool const waiting_user : {true, false}) {
+            auto ps = prepare(c, q + (waiting_user ? " AND h.kind <> 'renew'" : "") +
+                                     " ORDER BY h.id LIMIT 1 FOR UPDATE SKIP LOCKED");
+            unsigned i = 1;
+            ps->setInt64(i++, now);
+            ps->setInt64(i++, now);
+            if (rules.max_per_user > 0) {
+                ps->setInt64(i++, now);
+                ps->setInt64(i++, static_cast<std::int64_t>(rules.max_per_user));
+            }
+            for (auto const& url : full) {
+                ps->setString(i++, url);
+            }
+            rs_ptr rs(ps->executeQuery());
+            if (rs->next()) {
+                return static_cast<std::int64_t>(rs->getInt64(1));
+            }
+        }
+        return std::nullopt;
     }
 
     void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,

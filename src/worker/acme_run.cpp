@@ -177,7 +177,7 @@ net::awaitable<result<bool>> acme_run::open_account() {
     opts.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
     opts.egress = env_.egress;
     opts.https_only = true;
-    client_ = std::make_unique<acme::client>(account.directory_url, account_key_, opts);
+    client_ = std::make_unique<acme::client>(env_.sessions.get(account.directory_url, opts), account_key_);
     if (account.kid && !account.kid->empty()) {
         client_->set_kid(*account.kid);
         co_return true;

@@ -33,6 +33,25 @@ std::string setting(json::object const& o, char const* k) {
     return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+// run_bounded() that waits for room while the DNS pool is full (many orders at once), until `until`: an
+// issuance queues behind the others instead of failing its attempt.
+template <class Fn>
+net::awaitable<std::invoke_result_t<Fn&>> run_dns(service::bounded_pool& io, Fn fn, std::string what,
+                                                  std::chrono::steady_clock::time_point until) {
+    for (;;) {
+        auto const left = std::max(
+            std::chrono::milliseconds(1),
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
+        auto aw = service::run_bounded(io, fn, what, left);
+        auto r = co_await std::move(aw);
+        if (r || r.error().code != errc::unavailable || std::chrono::steady_clock::now() >= until) {
+            co_return r;
+        }
+        auto aw_p = pause(std::chrono::milliseconds(20));
+        co_await std::move(aw_p);
+    }
+}
+
 class rfc2136_solver final : public dns_solver {
   public:
     rfc2136_solver(dns::update_target t, service::bounded_pool& io, std::chrono::seconds step_timeout)
@@ -43,7 +62,7 @@ class rfc2136_solver final : public dns_solver {
     net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto const until = std::chrono::steady_clock::now() + step_timeout_;
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, true); };  // named
-        auto aw = service::run_bounded(io_, std::move(update), what(), left(until));
+        auto aw = run_dns(io_, std::move(update), what(), until);
         auto r = co_await std::move(aw);
         if (!r) {
             co_return r.error();
@@ -54,7 +73,7 @@ class rfc2136_solver final : public dns_solver {
                 return dns::query_txt(t.server, t.port, fqdn, std::chrono::seconds(5), false,
                                       t.refuse_address);
             };
-            auto aw_q = service::run_bounded(io_, std::move(query), what(), left(until));
+            auto aw_q = run_dns(io_, std::move(query), what(), until);
             auto txt = co_await std::move(aw_q);
             if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
                 co_return true;
@@ -70,17 +89,12 @@ class rfc2136_solver final : public dns_solver {
 
     net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) override {
         auto update = [t = target_, fqdn, value] { return dns::update_txt(t, fqdn, value, false); };  // named
-        auto aw = service::run_bounded(io_, std::move(update), what(),
-                                       left(std::chrono::steady_clock::now() + step_timeout_));
+        auto aw = run_dns(io_, std::move(update), what(), std::chrono::steady_clock::now() + step_timeout_);
         co_return co_await std::move(aw);
     }
 
   private:
     std::string what() const { return "The DNS server " + target_.server; }
-    static std::chrono::milliseconds left(std::chrono::steady_clock::time_point until) {
-        return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                          until - std::chrono::steady_clock::now()));
-    }
 
     dns::update_target target_;
     service::bounded_pool& io_;

@@ -12,11 +12,25 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 namespace certctrl::worker {
 
 namespace asio = boost::asio;
+
+namespace {
+
+std::map<std::string, acme::ca_limits> limits_of(config::issuance_config const& cfg) {
+    std::map<std::string, acme::ca_limits> out;
+    for (auto const& l : cfg.ca_limits) {
+        out[l.directory_url] = acme::ca_limits{static_cast<double>(l.requests_per_second),
+                                               l.max_orders_in_flight, l.max_pause_seconds};
+    }
+    return out;
+}
+
+}  // namespace
 
 issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, service::issuance_service& issuance,
                                  service::dns_provider_service& dns, crypto::keyring const& keys,
@@ -32,7 +46,8 @@ issuance_worker::issuance_worker(asio::io_context& ioc, issue_jobs& jobs, servic
       dns_io_(dns_io),
       cfg_(std::move(cfg)),
       instance_id_(std::move(instance_id)),
-      egress_(std::move(egress)) {}
+      egress_(std::move(egress)),
+      sessions_(limits_of(cfg_)) {}
 
 issuance_worker::~issuance_worker() {
     stop();
@@ -40,11 +55,9 @@ issuance_worker::~issuance_worker() {
 
 void issuance_worker::start() {
     running_ = true;
-    for (unsigned i = 0; i < cfg_.workers; ++i) {
-        slots_.push_back(std::make_unique<slot>(ioc_));
-    }
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-        asio::co_spawn(slots_[i]->strand, loop(i), asio::detached);
+    if (cfg_.workers > 0) {
+        dispatch_slot_ = std::make_unique<slot>(ioc_);
+        asio::co_spawn(dispatch_slot_->strand, dispatch(), asio::detached);
     }
     if (cfg_.renewal_check_seconds > 0) {
         renewal_slot_ = std::make_unique<slot>(ioc_);
@@ -71,8 +84,9 @@ asio::awaitable<void> issuance_worker::renewals() {
 }
 
 void issuance_worker::wake() {
-    for (auto& s : slots_) {
-        asio::post(s->strand, [t = &s->timer] { t->cancel(); });
+    woken_ = true;  // a wake that comes while the dispatcher is claiming is not lost
+    if (dispatch_slot_) {
+        asio::post(dispatch_slot_->strand, [t = &dispatch_slot_->timer] { t->cancel(); });
     }
 }
 
@@ -84,26 +98,44 @@ void issuance_worker::stop() {
     }
 }
 
-asio::awaitable<void> issuance_worker::loop(std::size_t index) {
-    std::string const owner = instance_id_ + "/" + std::to_string(index);
-    slot& s = *slots_[index];
+// Claims rows while fewer than cfg.workers run here, each run a coroutine of its own; sleeps for the poll
+// interval when there is no work (or every slot is busy), and is woken by a finished run or new work.
+asio::awaitable<void> issuance_worker::dispatch() {
     while (running_) {
-        auto aw_claim = jobs_.claim(owner, unix_now() + cfg_.lease_seconds);
-        auto row = co_await std::move(aw_claim);
-        if (row && *row) {
-            auto aw_run = run(**row, owner);
-            co_await std::move(aw_run);
-            continue;
-        }
-        if (!row) {
-            spdlog::warn("issuance worker {}: cannot claim work: {}", owner, row.error().what);
+        while (running_ && in_flight_.load() < cfg_.workers) {
+            std::string owner = instance_id_ + "/" + std::to_string(++runs_);
+            auto aw_claim = jobs_.claim(owner, unix_now() + cfg_.lease_seconds);
+            auto row = co_await std::move(aw_claim);
+            if (!row) {
+                spdlog::warn("issuance: cannot claim work: {}", row.error().what);
+                break;
+            }
+            if (!*row) {
+                break;
+            }
+            in_flight_.fetch_add(1);
+            asio::co_spawn(ioc_, run_one(std::move(**row), std::move(owner)), asio::detached);
         }
         if (!running_) {
             break;
         }
-        s.timer.expires_after(std::chrono::milliseconds(cfg_.poll_interval_ms));
-        co_await s.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (woken_.exchange(false)) {
+            continue;
+        }
+        dispatch_slot_->timer.expires_after(std::chrono::milliseconds(cfg_.poll_interval_ms));
+        co_await dispatch_slot_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+}
+
+asio::awaitable<void> issuance_worker::run_one(domain::issue_row row, std::string owner) {
+    try {
+        auto aw = run(std::move(row), std::move(owner));
+        co_await std::move(aw);
+    } catch (std::exception const& e) {
+        spdlog::error("issuance run ended by an exception: {}", e.what());  // the lease expires; reclaimed
+    }
+    in_flight_.fetch_sub(1);
+    wake();
 }
 
 asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string owner) {
@@ -134,8 +166,9 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         co_return;
     }
     spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
-    auto r = std::make_unique<acme_run>(acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_, egress_},
-                                        std::move(**ctx), row, owner);
+    auto r = std::make_unique<acme_run>(
+        acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_, egress_, sessions_}, std::move(**ctx),
+        row, owner);
     auto aw_acme = r->run();
     auto done = co_await std::move(aw_acme);
     auto aw_drop = jobs_.drop_http_challenges(row.id);

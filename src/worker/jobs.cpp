@@ -55,7 +55,7 @@ task<std::optional<domain::issue_row>> issue_jobs::claim(std::string owner, std:
     return r_.db->transact(
         [this, owner, lease_until](repo::work& w) -> result<std::optional<domain::issue_row>> {
             std::int64_t const now = unix_now();
-            auto id = r_.issuance->claimable(w, now, max_per_user_);
+            auto id = r_.issuance->claimable(w, now, rules_);
             if (!id) {
                 return std::optional<domain::issue_row>{};
             }

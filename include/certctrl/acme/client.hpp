@@ -1,8 +1,9 @@
 #pragma once
-// An RFC 8555 ACME client over net::fetch: directory, nonces (with badNonce retry), accounts (with EAB),
-// orders, authorizations, challenges, finalize and certificate download. One object per issuance; not
-// thread-safe (use it from one coroutine).
+// An RFC 8555 ACME client: directory, nonces (with badNonce retry), accounts (with EAB), orders,
+// authorizations, challenges, finalize and certificate download. One object per issuance (not thread-safe:
+// use it from one coroutine), over the CA's ca_session shared by every order to that CA.
 
+#include "certctrl/acme/ca_session.hpp"
 #include "certctrl/core/error.hpp"
 #include "certctrl/net/outbound.hpp"
 
@@ -13,14 +14,6 @@
 #include <vector>
 
 namespace certctrl::acme {
-
-struct directory {
-    std::string new_nonce;
-    std::string new_account;
-    std::string new_order;
-    std::string renewal_info;  // RFC 9773 (ARI), "" when the CA has none
-    bool eab_required = false;
-};
 
 struct challenge {
     std::string type;  // http-01, dns-01, ...
@@ -53,10 +46,13 @@ bool retryable(app_error const& e);
 
 class client {
   public:
+    client(std::shared_ptr<ca_session> session, std::string account_key_pem)
+        : session_(std::move(session)), key_pem_(std::move(account_key_pem)) {}
+    /// A client with a session of its own (no connection or nonce shared with other orders).
     client(std::string directory_url, std::string account_key_pem, net::outbound_options opts)
-        : directory_url_(std::move(directory_url)),
-          key_pem_(std::move(account_key_pem)),
-          opts_(std::move(opts)) {}
+        : session_(
+              std::make_shared<ca_session>(std::move(directory_url), std::move(opts), ca_limits{}, nullptr)),
+          key_pem_(std::move(account_key_pem)) {}
 
     net::awaitable<result<directory>> load_directory();
     /// The account URL (kid) for the key: registers it (agreeing to the terms, with EAB when given) or finds
@@ -92,13 +88,9 @@ class client {
                                        std::string accept = {});
     net::awaitable<result<std::string>> nonce();
 
-    std::string directory_url_;
+    std::shared_ptr<ca_session> session_;
     std::string key_pem_;
-    net::outbound_options opts_;
-    directory dir_;
-    bool have_dir_ = false;
     std::string kid_;
-    std::vector<std::string> nonces_;
     int retry_after_ = 0;
 };
 

@@ -122,8 +122,17 @@ struct delegation_config {
     std::string tsig_secret;  // base64, from tsig_secret_env or tsig_secret_file
 };
 
+/// Limits for one ACME CA, matched by its exact directory URL (issuance.ca_limits).
+struct ca_limit_config {
+    std::string directory_url;
+    unsigned requests_per_second = 0;   // this instance's requests to the CA (0: no limit)
+    unsigned max_orders_in_flight = 0;  // orders PROCESSING at once over every instance (0: no limit)
+    unsigned max_pause_seconds = 300;   // the longest Retry-After an order waits for before the attempt fails
+};
+
 struct issuance_config {
-    unsigned workers = 2;              // concurrent issuances per instance (0: this instance runs none)
+    /// Issuances in flight per instance, each a coroutine on the I/O thread (0: this instance runs none).
+    unsigned workers = 32;
     unsigned lease_seconds = 120;      // a worker's claim on a row; renewed while it works
     unsigned max_attempts = 5;         // transient failures are retried up to this many times
     unsigned retry_base_seconds = 30;  // backoff base (doubles per attempt, with jitter)
@@ -147,6 +156,7 @@ struct issuance_config {
     std::string domain_verification_resolver;
     std::string cloudflare_api_url = "https://api.cloudflare.com/client/v4";
     delegation_config delegation;
+    std::vector<ca_limit_config> ca_limits;
     /// HTTP-01 answered by agents (certificates with "challenge": "http-01-agent"): the port the CA connects
     /// to, told to agents in acme.http01.start; how long every assigned device has to pick the challenge up.
     unsigned agent_http01_port = 80;

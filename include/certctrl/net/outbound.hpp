@@ -1,6 +1,7 @@
 #pragma once
-// Requests to other servers (ACME CAs, DNS provider APIs, webhooks): one request per connection, HTTP or
-// HTTPS with peer and host-name verification, a deadline for the whole exchange and a body limit.
+// Requests to other servers (ACME CAs, DNS provider APIs, webhooks): HTTP or HTTPS with peer and host-name
+// verification, a deadline for the whole exchange and a body limit; one request per connection (fetch), or
+// over kept-alive connections (connection_pool, for the ACME CAs an instance talks to all day).
 
 #include "certctrl/core/error.hpp"
 #include "certctrl/net/egress.hpp"
@@ -8,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,5 +49,30 @@ struct outbound_options {
 /// policy refuses), external_service (resolve, connect, TLS, timeout, oversized or malformed response), each
 /// naming the host.
 awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts);
+
+/// Kept-alive connections, shared by everything that fetches through the pool (thread-safe). A request reuses
+/// an idle connection to its origin (scheme, host, port, trusted CA file and egress policy: a connection is
+/// only reused under the options it was checked with), and the connection goes back to the pool after a
+/// complete response the server did not close. A kept connection the server dropped meanwhile is replaced
+/// once, transparently. The TLS context of each CA file is loaded once.
+class connection_pool {
+  public:
+    explicit connection_pool(std::size_t idle_per_origin = 16,
+                             std::chrono::seconds keep_idle = std::chrono::seconds(30));
+    ~connection_pool();
+    connection_pool(connection_pool const&) = delete;
+    connection_pool& operator=(connection_pool const&) = delete;
+
+    /// fetch() over a kept-alive connection. Errors: as fetch().
+    awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts);
+    /// Connections opened so far (for tests and the benchmark).
+    std::uint64_t opened() const;
+
+    struct connection;
+    struct state;
+
+  private:
+    std::shared_ptr<state> state_;
+};
 
 }  // namespace certctrl::net

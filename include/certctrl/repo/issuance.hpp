@@ -11,6 +11,7 @@
 #include "certctrl/repo/resources.hpp"
 #include "certctrl/repo/work.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,12 @@
 namespace certctrl::repo {
 
 /// Everything an issuance of one certificate needs.
+/// What keeps a runnable row waiting (issue_repository::claimable).
+struct claim_rules {
+    unsigned max_per_user = 0;                   // rows of one user PROCESSING at once (0: no cap)
+    std::map<std::string, unsigned> max_per_ca;  // by ACME directory URL: rows PROCESSING at once
+};
+
 struct issue_context {
     domain::certificate cert;
     domain::acme_account account;
@@ -70,11 +77,16 @@ class issuance_repository {
     virtual void request_cancel(work& w, std::int64_t id) = 0;
 
     // ---- workers
-    /// The oldest runnable row (PENDING with run_after <= now, or PROCESSING with an expired lease), locked
-    /// with SKIP LOCKED, so instances never take the same row.
-    /// With `max_per_user` > 0, rows of users who have that many rows PROCESSING under a live lease wait, so
-    /// one tenant's slow CA or DNS cannot hold every worker (renewals and re-issues included).
-    virtual std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) = 0;
+    /// The next runnable row (PENDING with run_after <= now, or PROCESSING with an expired lease), locked
+    /// with SKIP LOCKED, so instances never take the same row. Rows that are not renewals (a user waiting for
+    /// them) go first, then the oldest.
+    /// With `rules.max_per_user` > 0, rows of users who have that many rows PROCESSING under a live lease
+    /// wait, so one tenant's slow CA or DNS cannot hold every worker (renewals and re-issues included); rows
+    /// whose certificate's ACME directory has its rules.max_per_ca rows PROCESSING wait too.
+    virtual std::optional<std::int64_t> claimable(work& w, std::int64_t now, claim_rules const& rules) = 0;
+    std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) {
+        return claimable(w, now, claim_rules{max_per_user, {}});
+    }
     /// Moves a claimed row to PROCESSING under `owner`'s lease.
     virtual void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,
                       std::int64_t now) = 0;

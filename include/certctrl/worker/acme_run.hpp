@@ -30,6 +30,7 @@ struct acme_env {
     service::bounded_pool& dns_io;  // blocking DNS calls (RFC 2136)
     config::issuance_config const& cfg;
     std::shared_ptr<net::egress_policy const> egress;  // for user-supplied endpoints
+    acme::ca_sessions& sessions;                       // one per CA: connections, nonces, limits
 };
 
 /// An error that ends a run without touching the row: the lease went to another worker ("lease_lost") or the

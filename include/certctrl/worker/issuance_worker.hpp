@@ -1,8 +1,11 @@
 #pragma once
-// Issuance workers: claim queued rows (any instance, SKIP LOCKED, leases), run them to the end (SELF_CA on
-// the CPU pool, ACME orders through acme_run, resuming a stored order after a crash), retry transient
-// failures with backoff and jitter; and the renewal scheduler, which queues auto-renewals as they fall due.
+// The issuance engine of an instance: a dispatcher claims queued rows (any instance, SKIP LOCKED, leases)
+// while fewer than issuance.workers run, and runs each as a coroutine on the I/O thread (SELF_CA on the CPU
+// pool, ACME orders through acme_run over the CA's shared session, resuming a stored order after a crash);
+// transient failures come back with backoff and jitter. The renewal scheduler queues auto-renewals as they
+// fall due.
 
+#include "certctrl/acme/ca_session.hpp"
 #include "certctrl/config/config.hpp"
 #include "certctrl/crypto/aead.hpp"
 #include "certctrl/net/egress.hpp"
@@ -29,12 +32,15 @@ class issuance_worker {
                     std::string instance_id, std::shared_ptr<net::egress_policy const> egress = {});
     ~issuance_worker();
 
-    /// Starts cfg.workers loops and the renewal scheduler on the io_context.
+    /// Starts the dispatcher and the renewal scheduler on the io_context.
     void start();
-    /// Idle loops look for work now instead of at their next poll.
+    /// The dispatcher looks for work now instead of at its next poll.
     void wake();
-    /// Loops finish their current step and exit (rows they hold are reclaimed by lease expiry).
+    /// No more rows are claimed; runs stop at their next step (rows they hold are reclaimed by lease expiry).
     void stop();
+    /// Issuances running in this instance now.
+    std::size_t in_flight() const { return in_flight_.load(); }
+    acme::ca_sessions& sessions() { return sessions_; }
 
   private:
     struct slot {
@@ -42,7 +48,8 @@ class issuance_worker {
         boost::asio::strand<boost::asio::io_context::executor_type> strand;
         boost::asio::steady_timer timer;
     };
-    boost::asio::awaitable<void> loop(std::size_t index);
+    boost::asio::awaitable<void> dispatch();
+    boost::asio::awaitable<void> run_one(domain::issue_row row, std::string owner);
     boost::asio::awaitable<void> renewals();
     boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
     /// A failed run: transient failures come back later (backoff with jitter), others close the row.
@@ -58,9 +65,13 @@ class issuance_worker {
     config::issuance_config cfg_;
     std::string instance_id_;
     std::shared_ptr<net::egress_policy const> egress_;
-    std::vector<std::unique_ptr<slot>> slots_;
+    acme::ca_sessions sessions_;
+    std::unique_ptr<slot> dispatch_slot_;
     std::unique_ptr<slot> renewal_slot_;
     std::atomic<bool> running_{false};
+    std::atomic<std::size_t> in_flight_{0};
+    std::atomic<bool> woken_{false};
+    std::uint64_t runs_ = 0;
 };
 
 }  // namespace certctrl::worker

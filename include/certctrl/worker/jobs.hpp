@@ -31,13 +31,14 @@ struct acme_progress {
 
 class issue_jobs {
   public:
-    /// `max_per_user`: rows of one user PROCESSING at once across all instances (0: no cap). `signals`:
-    /// the devices' feed (agent-hosted challenges).
-    issue_jobs(repo::repositories& r, service::device_signals const& signals, unsigned max_per_user = 0)
-        : r_(r), signals_(signals), max_per_user_(max_per_user) {}
+    /// `rules`: what keeps runnable rows waiting (rows of one user, or to one CA, PROCESSING at once across
+    /// all instances). `signals`: the devices' feed (agent-hosted challenges).
+    issue_jobs(repo::repositories& r, service::device_signals const& signals, repo::claim_rules rules = {})
+        : r_(r), signals_(signals), rules_(std::move(rules)) {}
 
-    /// Claims the oldest runnable row for `owner` until `lease_until` (SKIP LOCKED: instances never take the
-    /// same row), skipping users at their cap of running rows. Nothing when there is no work.
+    /// Claims the next runnable row (issue_repository::claimable) for `owner` until `lease_until` (SKIP
+    /// LOCKED: instances never take the same row), skipping users at their cap of running rows. Nothing when
+    /// there is no work.
     task<std::optional<domain::issue_row>> claim(std::string owner, std::int64_t lease_until);
     /// Extends the lease; the row afterwards (e.g. cancel_requested), or nothing when the lease was lost.
     task<std::optional<domain::issue_row>> heartbeat(std::int64_t id, std::string owner,
@@ -76,7 +77,7 @@ class issue_jobs {
   private:
     repo::repositories& r_;
     service::device_signals const& signals_;
-    unsigned max_per_user_ = 0;
+    repo::claim_rules rules_;
 };
 
 }  // namespace certctrl::worker

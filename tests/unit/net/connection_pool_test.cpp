@@ -1,0 +1,257 @@
+// Kept-alive outbound connections (net::connection_pool) and a CA's shared session (acme::ca_session): reuse,
+// a dropped connection replaced, a closing server respected, the request rate and the CA's Retry-After held.
+#include "run_awaitable.hpp"
+
+#include "certctrl/acme/ca_session.hpp"
+#include "certctrl/acme/client.hpp"
+#include "certctrl/crypto/keys.hpp"
+#include "certctrl/net/outbound.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <thread>
+
+namespace certctrl::test {
+namespace {
+
+namespace asio = boost::asio;
+namespace bh = boost::beast::http;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+// A plain HTTP server on 127.0.0.1, a thread per connection. The handler answers each request; `close_after`
+// responses on a connection, it closes without telling (a server dropping an idle kept connection).
+class loopback_http {
+  public:
+    using request = bh::request<bh::string_body>;
+    using response = bh::response<bh::string_body>;
+
+    loopback_http(std::function<response(request const&)> h, int close_after = 0)
+        : handler_(std::move(h)),
+          close_after_(close_after),
+          acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+        port_ = acceptor_.local_endpoint().port();
+        accept_thread_ = std::thread([this] { accept_loop(); });
+    }
+    ~loopback_http() {
+        stopping_ = true;
+        boost::system::error_code ec;
+        asio::io_context wake_ioc;
+        tcp::socket wake(wake_ioc);
+        wake.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+        accept_thread_.join();
+        {
+            std::lock_guard lock(mu_);
+            for (auto& s : sockets_) {
+                s.shutdown(tcp::socket::shutdown_both, ec);
+            }
+        }
+        for (auto& t : threads_) {
+            t.join();
+        }
+    }
+    std::string url(std::string const& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+    int accepted() const { return accepted_.load(); }
+    std::vector<clock_type::time_point> arrivals() const {
+        std::lock_guard lock(mu_);
+        return arrivals_;
+    }
+
+  private:
+    void accept_loop() {
+        while (!stopping_) {
+            tcp::socket s(ioc_);
+            boost::system::error_code ec;
+            acceptor_.accept(s, ec);
+            if (ec || stopping_) {
+                return;
+            }
+            accepted_.fetch_add(1);
+            std::lock_guard lock(mu_);
+            sockets_.push_back(std::move(s));
+            threads_.emplace_back([this, sock = &sockets_.back()] { serve(*sock); });
+        }
+    }
+    void serve(tcp::socket& s) {
+        boost::beast::flat_buffer buf;
+        for (int n = 1;; ++n) {
+            request req;
+            boost::system::error_code ec;
+            bh::read(s, buf, req, ec);
+            if (ec) {
+                return;
+            }
+            {
+                std::lock_guard lock(mu_);
+                arrivals_.push_back(clock_type::now());
+            }
+            response res = handler_(req);
+            res.version(11);
+            res.prepare_payload();
+            bh::write(s, res, ec);
+            if (ec || !res.keep_alive() || (close_after_ > 0 && n >= close_after_)) {
+                s.shutdown(tcp::socket::shutdown_both, ec);
+                return;
+            }
+        }
+    }
+
+    std::function<response(request const&)> handler_;
+    int close_after_;
+    asio::io_context ioc_;
+    tcp::acceptor acceptor_;
+    unsigned short port_ = 0;
+    std::thread accept_thread_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> accepted_{0};
+    mutable std::mutex mu_;
+    std::list<tcp::socket> sockets_;
+    std::list<std::thread> threads_;
+    std::vector<clock_type::time_point> arrivals_;
+};
+
+loopback_http::response text(std::string body, bool keep = true) {
+    loopback_http::response r{bh::status::ok, 11};
+    r.body() = std::move(body);
+    r.keep_alive(keep);
+    return r;
+}
+
+// Fetches every URL in turn through the pool, in one io_context (a connection is reused where it was opened).
+std::vector<result<net::outbound_response>> fetch_all(net::connection_pool& pool,
+                                                      std::vector<std::string> urls) {
+    auto task = [&]() -> asio::awaitable<std::vector<result<net::outbound_response>>> {
+        std::vector<result<net::outbound_response>> out;
+        for (auto const& u : urls) {
+            auto aw = pool.fetch({"GET", u, {}, ""}, net::outbound_options{});
+            out.push_back(co_await std::move(aw));
+        }
+        co_return out;
+    };
+    return run_awaitable(task());
+}
+
+TEST(ConnectionPool, RequestsToOneOriginShareAConnection) {
+    loopback_http server([](auto const& req) { return text(std::string(req.target())); });
+    net::connection_pool pool;
+    auto got = fetch_all(pool, {server.url("/a"), server.url("/b"), server.url("/c")});
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0]->body, "/a");
+    EXPECT_EQ(got[1]->body, "/b");
+    EXPECT_EQ(got[2]->body, "/c");
+    EXPECT_EQ(pool.opened(), 1u);
+    EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST(ConnectionPool, AKeptConnectionTheServerDroppedIsReplacedOnce) {
+    loopback_http server([](auto const& req) { return text(std::string(req.target())); }, 1);
+    net::connection_pool pool;
+    auto got = fetch_all(pool, {server.url("/a"), server.url("/b")});
+    ASSERT_TRUE(got[0]) << got[0].error().what;
+    ASSERT_TRUE(got[1]) << got[1].error().what;
+    EXPECT_EQ(got[1]->body, "/b");
+    EXPECT_EQ(pool.opened(), 2u);
+    EXPECT_EQ(server.arrivals().size(), 2u) << "the request was sent once on the new connection";
+}
+
+TEST(ConnectionPool, AConnectionTheServerClosesIsNotKept) {
+    loopback_http server([](auto const&) { return text("x", false); });
+    net::connection_pool pool;
+    auto got = fetch_all(pool, {server.url("/a"), server.url("/b")});
+    ASSERT_TRUE(got[0] && got[1]);
+    EXPECT_EQ(pool.opened(), 2u);
+    EXPECT_EQ(server.accepted(), 2);
+}
+
+TEST(ConnectionPool, AnUnreachableOriginIsAnError) {
+    unsigned short port = 0;
+    {
+        asio::io_context ioc;
+        tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+    }
+    net::connection_pool pool;
+    auto got = fetch_all(pool, {"http://127.0.0.1:" + std::to_string(port) + "/"});
+    ASSERT_FALSE(got[0]);
+    EXPECT_EQ(got[0].error().code, errc::external_service);
+}
+
+TEST(CaSession, RequestsAreSpacedToTheConfiguredRate) {
+    loopback_http server([](auto const&) { return text("{}"); });
+    acme::ca_session session(server.url("/dir"), {}, acme::ca_limits{20, 0, 300}, nullptr);
+    auto task = [&]() -> asio::awaitable<int> {
+        int ok = 0;
+        for (int i = 0; i < 6; ++i) {
+            auto aw = session.fetch({"GET", server.url("/x"), {}, ""});
+            auto r = co_await std::move(aw);
+            ok += r ? 1 : 0;
+        }
+        co_return ok;
+    };
+    EXPECT_EQ(run_awaitable(task()), 6);
+    auto const at = server.arrivals();
+    ASSERT_EQ(at.size(), 6u);
+    // 20 per second: each request starts 50 ms after the one before (a slow machine only spaces them more).
+    EXPECT_GE(at.back() - at.front(), std::chrono::milliseconds(5 * 50 - 15));
+    EXPECT_GT(session.stats().paused_ms, 0u);
+}
+
+TEST(CaSession, TheCasRetryAfterHoldsEveryOrderThenTheRequestIsSentAgain) {
+    std::atomic<int> order_posts{0};
+    std::string base;
+    loopback_http server([&](loopback_http::request const& req) {
+        loopback_http::response r{bh::status::ok, 11};
+        r.set("Replay-Nonce", "n" + std::to_string(order_posts.load()));
+        std::string const target(req.target());
+        if (target == "/dir") {
+            r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base +
+                       R"(/acct","newOrder":")" + base + R"(/order"})";
+        } else if (target == "/order/1" && order_posts.fetch_add(1) == 0) {
+            r.result(bh::status::too_many_requests);
+            r.set("Retry-After", "1");
+            r.set("Content-Type", "application/problem+json");
+            r.body() = R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"})";
+        } else if (target == "/order/1") {
+            r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
+        }
+        return r;
+    });
+    base = server.url("");
+    auto session = std::make_shared<acme::ca_session>(server.url("/dir"), net::outbound_options{},
+                                                      acme::ca_limits{}, nullptr);
+    acme::client c(session, crypto::generate_private_key_pem(crypto::key_algorithm::ecdsa_p256));
+    c.set_kid(base + "/acct/1");
+    auto got = run_awaitable(c.get_order(base + "/order/1"));
+    ASSERT_TRUE(got) << got.error().what;
+    EXPECT_EQ(got->status, "pending");
+    EXPECT_EQ(order_posts.load(), 2);
+    EXPECT_EQ(session->stats().rate_limited, 1u);
+    auto const at = server.arrivals();
+    ASSERT_GE(at.size(), 2u);
+    EXPECT_GE(at.back() - at[at.size() - 2], std::chrono::milliseconds(990))
+        << "sent again after Retry-After";
+}
+
+TEST(CaSession, AWaitLongerThanTheLimitFailsTheAttemptRetryable) {
+    loopback_http server([](auto const&) { return text("{}"); });
+    acme::ca_session session(server.url("/dir"), {}, acme::ca_limits{0, 0, 5}, nullptr);
+    session.pause_for(std::chrono::seconds(60));
+    auto got = run_awaitable(session.fetch({"GET", server.url("/x"), {}, ""}));
+    ASSERT_FALSE(got);
+    EXPECT_TRUE(acme::retryable(got.error()));
+    EXPECT_GE(got.error().params.at("retry_after").as_int64(), 55);
+    EXPECT_TRUE(server.arrivals().empty());
+}
+
+}  // namespace
+}  // namespace certctrl::test
