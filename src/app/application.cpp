@@ -507,6 +507,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     worker::issuance_worker worker(ioc, jobs, issuance, dns_providers, keys, cpu, dns_io, cfg.issuance,
                                    instance_name(), egress);
     issuance.on_queued([&worker] { worker.wake(); });
+    metrics.add_source([&worker](std::string& out) { worker.render_metrics(out); });
     worker.start();
     if (opts.port_file) {
         std::ofstream(*opts.port_file) << api.port() << "\n";

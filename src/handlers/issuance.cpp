@@ -36,7 +36,11 @@ boost::json::object history_json(domain::issue_row const& r) {
             {"cancel_requested", r.cancel_requested},
             {"started_at", r.started_at},
             {"completed_at", r.completed_at},
-            {"created_at", r.created_at}};
+            {"created_at", r.created_at},
+            // When a queued row waits for its next attempt (backoff after a transient failure): the time it
+            // runs again; null otherwise.
+            {"retry_at", r.status == "PENDING" && r.run_after > r.created_at ? boost::json::value(r.run_after)
+                                                                             : boost::json::value(nullptr)}};
 }
 
 // POST .../issues and .../renew: {issue_history_id, status}; an inline SELF_CA success adds the record in

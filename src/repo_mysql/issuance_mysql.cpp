@@ -14,7 +14,7 @@ namespace {
 constexpr char const* issue_columns =
     "id, cert_id, user_id, issue_attempt_number, status, kind, acme_order_id, error_message, "
     "cancel_requested, "
-    "started_at, completed_at, created_at";
+    "started_at, completed_at, created_at, run_after";
 
 domain::issue_row read_issue_at(sql::ResultSet& rs, unsigned f) {
     domain::issue_row r;
@@ -30,6 +30,7 @@ domain::issue_row read_issue_at(sql::ResultSet& rs, unsigned f) {
     r.started_at = i64(rs, f + 9);
     r.completed_at = i64(rs, f + 10);
     r.created_at = i64(rs, f + 11);
+    r.run_after = i64(rs, f + 12);
     return r;
 }
 
@@ -271,6 +272,27 @@ class mysql_issuance final : public issuance_repository {
             }
         }
         return std::nullopt;
+    }
+
+    issue_queue_state queue_state(work& w, std::int64_t now) override {
+        auto ps =
+            prepare(conn(w),
+                    "SELECT COALESCE(SUM(status = 'PENDING' AND run_after <= ?), 0), COALESCE(SUM(status = "
+                    "'PENDING' AND run_after > ?), 0), COALESCE(SUM(status = 'PROCESSING'), 0), "
+                    "COALESCE(MIN(IF(status = 'PENDING' AND run_after > ?, run_after, NULL)), 0) FROM "
+                    "issue_history WHERE status IN ('PENDING', 'PROCESSING')");
+        ps->setInt64(1, now);
+        ps->setInt64(2, now);
+        ps->setInt64(3, now);
+        rs_ptr rs(ps->executeQuery());
+        issue_queue_state q;
+        if (rs->next()) {
+            q.runnable = i64(*rs, 1);
+            q.waiting = i64(*rs, 2);
+            q.processing = i64(*rs, 3);
+            q.next_retry_at = i64(*rs, 4);
+        }
+        return q;
     }
 
     void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -59,6 +60,8 @@ void issuance_worker::start() {
         dispatch_slot_ = std::make_unique<slot>(ioc_);
         asio::co_spawn(dispatch_slot_->strand, dispatch(), asio::detached);
     }
+    observe_slot_ = std::make_unique<slot>(ioc_);
+    asio::co_spawn(observe_slot_->strand, observe(), asio::detached);
     if (cfg_.renewal_check_seconds > 0) {
         renewal_slot_ = std::make_unique<slot>(ioc_);
         asio::co_spawn(renewal_slot_->strand, renewals(), asio::detached);
@@ -93,8 +96,90 @@ void issuance_worker::wake() {
 void issuance_worker::stop() {
     running_ = false;
     wake();
-    if (renewal_slot_) {
-        asio::post(renewal_slot_->strand, [t = &renewal_slot_->timer] { t->cancel(); });
+    for (auto* s : {renewal_slot_.get(), observe_slot_.get()}) {
+        if (s != nullptr) {
+            asio::post(s->strand, [t = &s->timer] { t->cancel(); });
+        }
+    }
+}
+
+// Reads the shared queue every 5 s for the metrics.
+asio::awaitable<void> issuance_worker::observe() {
+    while (running_) {
+        auto aw = jobs_.queue_state();
+        auto q = co_await std::move(aw);
+        if (q) {
+            std::lock_guard lock(queue_mu_);
+            queue_ = *q;
+        }
+        observe_slot_->timer.expires_after(std::chrono::seconds(5));
+        co_await observe_slot_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+repo::issue_queue_state issuance_worker::queue() const {
+    std::lock_guard lock(queue_mu_);
+    return queue_;
+}
+
+namespace {
+
+// A label value in the Prometheus text format.
+std::string label(std::string const& v) {
+    std::string out;
+    for (char c : v.substr(0, 200)) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+        }
+        out += c == '\n' ? ' ' : c;
+    }
+    return out;
+}
+
+}  // namespace
+
+void issuance_worker::render_metrics(std::string& out) const {
+    auto const q = queue();
+    auto const e = ended();
+    out += "# HELP certctrl_issuance_in_flight Issuances running in this instance.\n";
+    out += "# TYPE certctrl_issuance_in_flight gauge\n";
+    out += fmt::format("certctrl_issuance_in_flight {}\n", in_flight());
+    out += "# HELP certctrl_issuance_queue Open issue rows of every instance (read every 5 s).\n";
+    out += "# TYPE certctrl_issuance_queue gauge\n";
+    out += fmt::format("certctrl_issuance_queue{{state=\"runnable\"}} {}\n", q.runnable);
+    out += fmt::format("certctrl_issuance_queue{{state=\"waiting_retry\"}} {}\n", q.waiting);
+    out += fmt::format("certctrl_issuance_queue{{state=\"processing\"}} {}\n", q.processing);
+    out +=
+        "# HELP certctrl_issuance_next_retry_timestamp_seconds When the earliest waiting row runs again.\n";
+    out += "# TYPE certctrl_issuance_next_retry_timestamp_seconds gauge\n";
+    out += fmt::format("certctrl_issuance_next_retry_timestamp_seconds {}\n", q.next_retry_at);
+    out += "# HELP certctrl_issuance_runs_total Runs of this instance by how they ended.\n";
+    out += "# TYPE certctrl_issuance_runs_total counter\n";
+    out += fmt::format("certctrl_issuance_runs_total{{result=\"success\"}} {}\n", e.succeeded);
+    out += fmt::format("certctrl_issuance_runs_total{{result=\"failed\"}} {}\n", e.failed);
+    out += fmt::format("certctrl_issuance_runs_total{{result=\"retry\"}} {}\n", e.retried);
+    auto const all = sessions_.all();
+    struct family {
+        char const* name;
+        char const* type;
+        char const* help;
+        std::function<std::string(acme::ca_session::counters const&)> value;
+    };
+    std::vector<family> const families{
+        {"certctrl_acme_requests_total", "counter",
+         "Requests to each ACME CA (directory URL) from this instance.",
+         [](auto const& c) { return std::to_string(c.requests); }},
+        {"certctrl_acme_rate_limited_total", "counter", "rateLimited or 429 answers of each ACME CA.",
+         [](auto const& c) { return std::to_string(c.rate_limited); }},
+        {"certctrl_acme_wait_seconds_total", "counter",
+         "Time requests to each CA waited for its rate or pause.",
+         [](auto const& c) { return fmt::format("{:.3f}", static_cast<double>(c.paused_ms) / 1000.0); }}};
+    for (auto const& f : families) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+        for (auto const& s : all) {
+            out +=
+                fmt::format("{}{{ca=\"{}\"}} {}\n", f.name, label(s->directory_url()), f.value(s->stats()));
+        }
     }
 }
 
@@ -159,10 +244,12 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         if (!made) {
             auto aw = issuance_.close(row.id, "FAILED", made.error().what, owner);
             co_await std::move(aw);
+            failed_.fetch_add(1);
             co_return;
         }
         auto aw_done = issuance_.complete(row.id, owner, row.user_id, row.cert_id, std::move(*made), ca_id);
-        co_await std::move(aw_done);
+        auto done = co_await std::move(aw_done);
+        (done && *done ? succeeded_ : failed_).fetch_add(1);
         co_return;
     }
     spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
@@ -176,6 +263,8 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     if (!done) {
         auto aw_fail = after_failure(row, owner, done.error());
         co_await std::move(aw_fail);
+    } else {
+        succeeded_.fetch_add(1);
     }
 }
 
@@ -193,6 +282,7 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
         spdlog::info("issue {} failed: {} {}", row.id, e.what, e.detail);
         auto aw = issuance_.close(row.id, "FAILED", e.what, owner);
         co_await std::move(aw);
+        failed_.fetch_add(1);
         co_return;
     }
     // Transient: count the attempt in the resumable progress and come back later.
@@ -210,6 +300,7 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
         auto aw = issuance_.close(
             row.id, "FAILED", "Gave up after " + std::to_string(p.retries) + " attempts: " + e.what, owner);
         co_await std::move(aw);
+        failed_.fetch_add(1);
         co_return;
     }
     std::int64_t delay = static_cast<std::int64_t>(cfg_.retry_base_seconds)
@@ -224,6 +315,7 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
                                       "Attempt " + std::to_string(p.retries) + " failed, retrying in " +
                                           std::to_string(delay) + " s: " + e.what);
     co_await std::move(aw_retry);
+    retried_.fetch_add(1);
     spdlog::info("issue {}: transient failure, retry in {} s: {}", row.id, delay, e.what);
 }
 

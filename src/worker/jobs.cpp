@@ -187,6 +187,12 @@ task<bool> issue_jobs::set_renew_after(std::int64_t cert_id, std::int64_t when) 
     });
 }
 
+task<repo::issue_queue_state> issue_jobs::queue_state() {
+    return r_.db->read([this](repo::work& w) -> result<repo::issue_queue_state> {
+        return r_.issuance->queue_state(w, unix_now());
+    });
+}
+
 task<std::size_t> issue_jobs::queue_due_renewals(std::int64_t limit) {
     return r_.db->read([this, limit](repo::work& w) -> result<std::size_t> {
         std::size_t queued = 0;

@@ -20,6 +20,7 @@ struct issue_row {
     std::int64_t started_at = 0;
     std::int64_t completed_at = 0;
     std::int64_t created_at = 0;
+    std::int64_t run_after = 0;  // a PENDING row is not started before (a retry's backoff)
 
     bool open() const { return status == "PENDING" || status == "PROCESSING"; }
 };

@@ -25,6 +25,14 @@ struct claim_rules {
     std::map<std::string, unsigned> max_per_ca;  // by ACME directory URL: rows PROCESSING at once
 };
 
+/// The job queue at a glance (metrics).
+struct issue_queue_state {
+    std::int64_t runnable = 0;
+    std::int64_t waiting = 0;
+    std::int64_t processing = 0;
+    std::int64_t next_retry_at = 0;
+};
+
 struct issue_context {
     domain::certificate cert;
     domain::acme_account account;
@@ -87,6 +95,9 @@ class issuance_repository {
     std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) {
         return claimable(w, now, claim_rules{max_per_user, {}});
     }
+    /// The open rows of every user: PENDING and runnable, PENDING until a later run_after (retries), and
+    /// PROCESSING; with the earliest run_after of the waiting ones (0: none).
+    virtual issue_queue_state queue_state(work& w, std::int64_t now) = 0;
     /// Moves a claimed row to PROCESSING under `owner`'s lease.
     virtual void take(work& w, std::int64_t id, std::string const& owner, std::int64_t lease_until,
                       std::int64_t now) = 0;

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace certctrl::worker {
@@ -41,6 +42,17 @@ class issuance_worker {
     /// Issuances running in this instance now.
     std::size_t in_flight() const { return in_flight_.load(); }
     acme::ca_sessions& sessions() { return sessions_; }
+    /// Runs of this instance so far by how they ended.
+    struct outcomes {
+        std::uint64_t succeeded = 0;
+        std::uint64_t failed = 0;
+        std::uint64_t retried = 0;  // a transient failure; the row waits for its next attempt
+    };
+    outcomes ended() const { return {succeeded_.load(), failed_.load(), retried_.load()}; }
+    /// The shared queue as last read (every 5 s while running).
+    repo::issue_queue_state queue() const;
+    /// The metrics lines of the engine (Prometheus text).
+    void render_metrics(std::string& out) const;
 
   private:
     struct slot {
@@ -69,7 +81,14 @@ class issuance_worker {
     std::unique_ptr<slot> dispatch_slot_;
     std::unique_ptr<slot> renewal_slot_;
     std::atomic<bool> running_{false};
+    boost::asio::awaitable<void> observe();
     std::atomic<std::size_t> in_flight_{0};
+    std::atomic<std::uint64_t> succeeded_{0};
+    std::atomic<std::uint64_t> failed_{0};
+    std::atomic<std::uint64_t> retried_{0};
+    mutable std::mutex queue_mu_;
+    repo::issue_queue_state queue_;
+    std::unique_ptr<slot> observe_slot_;
     std::atomic<bool> woken_{false};
     std::uint64_t runs_ = 0;
 };

@@ -71,6 +71,7 @@ class issue_jobs {
                                                                             boost::json::object ref);
     /// Of `sent` (device, feed id), the devices that have not received their signal yet.
     task<std::vector<std::int64_t>> not_received(std::vector<std::pair<std::int64_t, std::int64_t>> sent);
+    task<repo::issue_queue_state> queue_state();
     /// Queues a renewal row for up to `limit` certificates that are due and idle; returns how many.
     task<std::size_t> queue_due_renewals(std::int64_t limit);
 
