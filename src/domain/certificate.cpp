@@ -196,6 +196,21 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
     }
     CERTCTRL_TRY(acct_id, positive_id(acct, body.contains("acct_id") ? "acct_id" : "acme_account_id", true));
     in.acct_id = acct_id;
+    if (auto const* f = body.if_contains("fallback_acct_ids"); f != nullptr && !f->is_null()) {
+        if (!f->is_array() || f->get_array().size() > max_fallback_accounts) {
+            return bad("fallback_acct_ids", "fallback_acct_ids must be an array of at most " +
+                                                std::to_string(max_fallback_accounts) + " ACME account ids");
+        }
+        for (auto const& v : f->get_array()) {
+            CERTCTRL_TRY(id, positive_id(&v, "fallback_acct_ids", true));
+            if (id == in.acct_id || std::find(in.fallback_acct_ids.begin(), in.fallback_acct_ids.end(), id) !=
+                                        in.fallback_acct_ids.end()) {
+                return bad("fallback_acct_ids",
+                           "fallback_acct_ids must not repeat an account (or name acct_id itself)");
+            }
+            in.fallback_acct_ids.push_back(id);
+        }
+    }
     auto const* dns = body.if_contains("dns_provider_id");
     if (dns != nullptr && !dns->is_null()) {
         CERTCTRL_TRY(dns_id, positive_id(dns, "dns_provider_id", true));
@@ -248,26 +263,14 @@ result<certificate_input> parse_certificate_input(boost::json::object const& bod
 
 result<certificate_input> merge_certificate_patch(certificate const& current,
                                                   boost::json::object const& patch) {
-    static std::initializer_list<std::string_view> const changeable = {"domain_name",
-                                                                       "domain",
-                                                                       "sans",
-                                                                       "acct_id",
-                                                                       "acme_account_id",
-                                                                       "dns_provider_id",
-                                                                       "key_algorithm",
-                                                                       "key_type",
-                                                                       "key_size",
-                                                                       "policy",
-                                                                       "key_dist_policy",
-                                                                       "auto_renew",
-                                                                       "client_auth",
-                                                                       "server_decrypt_export",
-                                                                       "challenge",
-                                                                       "organization",
-                                                                       "organizational_unit",
-                                                                       "country",
-                                                                       "state",
-                                                                       "locality"};
+    static std::initializer_list<std::string_view> const changeable = {
+        "domain_name",     "domain",          "sans",
+        "acct_id",         "acme_account_id", "fallback_acct_ids",
+        "dns_provider_id", "key_algorithm",   "key_type",
+        "key_size",        "policy",          "key_dist_policy",
+        "auto_renew",      "client_auth",     "server_decrypt_export",
+        "challenge",       "organization",    "organizational_unit",
+        "country",         "state",           "locality"};
     for (auto const& [k, v] : patch) {
         if (k == "action") {
             return bad("action",
@@ -289,6 +292,11 @@ result<certificate_input> merge_certificate_patch(certificate const& current,
     merged["domain_name"] = current.domain_name;
     merged["sans"] = std::move(sans);
     merged["acct_id"] = current.acct_id;
+    boost::json::array fallback;
+    for (auto id : current.fallback_acct_ids) {
+        fallback.emplace_back(id);
+    }
+    merged["fallback_acct_ids"] = std::move(fallback);
     if (current.dns_provider_id) {
         merged["dns_provider_id"] = *current.dns_provider_id;
     }

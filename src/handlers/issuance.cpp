@@ -37,6 +37,7 @@ boost::json::object history_json(domain::issue_row const& r) {
             {"started_at", r.started_at},
             {"completed_at", r.completed_at},
             {"created_at", r.created_at},
+            {"acct_id", r.acct_id ? boost::json::value(*r.acct_id) : boost::json::value(nullptr)},
             // When a queued row waits for its next attempt (backoff after a transient failure): the time it
             // runs again; null otherwise.
             {"retry_at", r.status == "PENDING" && r.run_after > r.created_at ? boost::json::value(r.run_after)

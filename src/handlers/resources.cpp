@@ -40,6 +40,11 @@ void write_cert_head(http::json_writer& w, domain::certificate const& c) {
     }
     w.end_array();
     w.member("acct_id", c.acct_id).member("acme_account_id", c.acct_id);
+    w.key("fallback_acct_ids").begin_array();
+    for (auto id : c.fallback_acct_ids) {
+        w.value(id);
+    }
+    w.end_array();
     w.member("dns_provider_id", c.dns_provider_id);
     w.member("key_algorithm", c.key_algorithm).member("key_dist_policy", c.key_dist_policy);
     w.member("server_decrypt_export", c.server_decrypt_export).member("auto_renew", c.auto_renew);

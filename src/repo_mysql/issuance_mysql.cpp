@@ -14,7 +14,9 @@ namespace {
 constexpr char const* issue_columns =
     "id, cert_id, user_id, issue_attempt_number, status, kind, acme_order_id, error_message, "
     "cancel_requested, "
-    "started_at, completed_at, created_at, run_after";
+    "started_at, completed_at, created_at, run_after, acct_id";
+constexpr unsigned issue_column_count = 14;
+static_assert(column_count(issue_columns) == issue_column_count, "lock_slot reads the columns after these");
 
 domain::issue_row read_issue_at(sql::ResultSet& rs, unsigned f) {
     domain::issue_row r;
@@ -31,6 +33,7 @@ domain::issue_row read_issue_at(sql::ResultSet& rs, unsigned f) {
     r.completed_at = i64(rs, f + 10);
     r.created_at = i64(rs, f + 11);
     r.run_after = i64(rs, f + 12);
+    r.acct_id = opt_int(rs, f + 13);
     return r;
 }
 
@@ -85,8 +88,8 @@ class mysql_issuance final : public issuance_repository {
                 if (!rs.isNull(1)) {
                     s.open_row = read_issue_at(rs, 1);
                 }
-                s.attempts = rs.getInt(13);
-                std::string const devices = opt_string(rs, 14).value_or("");
+                s.attempts = rs.getInt(issue_column_count + 1);
+                std::string const devices = opt_string(rs, issue_column_count + 2).value_or("");
                 for (std::size_t at = 0; at < devices.size();) {
                     auto const comma = devices.find(',', at);
                     s.devices.push_back(std::stoll(devices.substr(at, comma - at)));
@@ -272,6 +275,28 @@ class mysql_issuance final : public issuance_repository {
             }
         }
         return std::nullopt;
+    }
+
+    std::optional<domain::acme_account> account(work& w, std::int64_t user_id, std::int64_t id) override {
+        return find_one<domain::acme_account>(
+            conn(w),
+            std::string("SELECT ") + qualified("a", account_columns) +
+                " FROM acme_accounts a WHERE a.user_id = ? AND a.id = ?",
+            [](sql::ResultSet& rs) { return read_account_at(rs, 1); }, user_id, id);
+    }
+
+    bool set_account(work& w, std::int64_t id, std::string const& owner, std::int64_t acct_id,
+                     std::string const& note) override {
+        auto ps =
+            prepare(conn(w),
+                    "UPDATE issue_history SET acct_id = ?, error_message = IF(? = '', error_message, LEFT(?, "
+                    "2048)) WHERE id = ? AND status = 'PROCESSING' AND lease_owner = ?");
+        ps->setInt64(1, acct_id);
+        ps->setString(2, note);
+        ps->setString(3, note);
+        ps->setInt64(4, id);
+        ps->setString(5, owner);
+        return ps->executeUpdate() > 0;
     }
 
     issue_queue_state queue_state(work& w, std::int64_t now) override {

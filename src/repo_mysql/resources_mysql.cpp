@@ -108,12 +108,14 @@ class mysql_certificates final : public certificate_repository {
   public:
     domain::certificate insert(work& w, domain::certificate cert) override {
         auto& c = conn(w);
-        auto ps = prepare(
-            c,
-            "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, "
-            "dns_provider_id, key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, "
-            "organization, organizational_unit, country, state, locality, created_at, updated_at, "
-            "client_auth, challenge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        auto ps =
+            prepare(c,
+                    "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, "
+                    "dns_provider_id, key_algorithm, key_dist_policy, server_decrypt_export, auto_renew, "
+                    "organization, organizational_unit, country, state, locality, created_at, updated_at, "
+                    "client_auth, challenge, fallback_acct_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?, ?, ?, "
+                    "?, ?, ?)");
         ps->setInt64(1, cert.user_id);
         ps->setString(2, cert.public_id);
         ps->setString(3, cert.domain_name);
@@ -133,6 +135,7 @@ class mysql_certificates final : public certificate_repository {
         ps->setInt64(17, cert.updated_at);
         ps->setBoolean(18, cert.client_auth);
         ps->setString(19, cert.challenge);
+        ps->setString(20, text_of_ids(cert.fallback_acct_ids));
         ps->executeUpdate();
         cert.id = last_insert_id(c);
         return cert;
@@ -253,7 +256,8 @@ class mysql_certificates final : public certificate_repository {
             prepare(conn(w),
                     "UPDATE certificates SET domain_name = ?, sans = ?, acct_id = ?, dns_provider_id = ?, "
                     "key_algorithm = ?, key_dist_policy = ?, server_decrypt_export = ?, auto_renew = ?, "
-                    "client_auth = ?, challenge = ?, organization = ?, organizational_unit = ?, country = ?, "
+                    "client_auth = ?, challenge = ?, fallback_acct_ids = ?, organization = ?, "
+                    "organizational_unit = ?, country = ?, "
                     "state = ?, "
                     "locality = ?, updated_at = ?, row_version = row_version + 1 WHERE id = ?");
         unsigned i = 1;
@@ -267,6 +271,7 @@ class mysql_certificates final : public certificate_repository {
         ps->setBoolean(i++, c.auto_renew);
         ps->setBoolean(i++, c.client_auth);
         ps->setString(i++, c.challenge);
+        ps->setString(i++, text_of_ids(c.fallback_acct_ids));
         ps->setString(i++, c.organization);
         ps->setString(i++, c.organizational_unit);
         ps->setString(i++, c.country);

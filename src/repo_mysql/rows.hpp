@@ -150,14 +150,14 @@ constexpr char const* cert_columns =
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, c.cert_pem, c.csr_pem, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge";
+    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge, c.fallback_acct_ids";
 /// cert_columns without the PEM texts (read_cert leaves them empty): what a list shows without ?detail=most.
 constexpr char const* cert_summary_columns =
     "c.id, c.user_id, c.public_id, c.domain_name, c.sans, c.acct_id, c.dns_provider_id, c.key_algorithm, "
     "c.key_dist_policy, c.server_decrypt_export, c.auto_renew, NULL, NULL, c.serial_number, "
     "c.self_signed, c.verified, c.organization, c.organizational_unit, c.country, c.state, c.locality, "
     "c.not_before, c.not_after, (c.enc_privkey IS NOT NULL), c.created_at, c.updated_at, c.client_auth, "
-    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge";
+    "(c.cert_pem IS NOT NULL), c.row_version, c.challenge, c.fallback_acct_ids";
 
 // `sans` is stored as JSON text; a value that is not an array of strings comes back as a one-element array
 // (of the string it holds, else of the raw text), as agent contract 4.1 describes for legacy rows.
@@ -188,7 +188,35 @@ inline std::string sans_text(std::vector<std::string> const& sans) {
     return boost::json::serialize(a);
 }
 
-constexpr unsigned cert_column_count = 30;
+constexpr unsigned cert_column_count = 31;
+
+// fallback_acct_ids as stored: comma-separated ids ('' for none).
+inline std::vector<std::int64_t> ids_of_text(std::string const& raw) {
+    std::vector<std::int64_t> out;
+    std::size_t at = 0;
+    while (at < raw.size()) {
+        auto const end = raw.find(',', at);
+        std::string const part = raw.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        char* stop = nullptr;
+        long long const v = std::strtoll(part.c_str(), &stop, 10);
+        if (stop != part.c_str() && v > 0) {
+            out.push_back(v);
+        }
+        if (end == std::string::npos) {
+            break;
+        }
+        at = end + 1;
+    }
+    return out;
+}
+
+inline std::string text_of_ids(std::vector<std::int64_t> const& ids) {
+    std::string out;
+    for (auto id : ids) {
+        out += (out.empty() ? "" : ",") + std::to_string(id);
+    }
+    return out;
+}
 
 // The number of columns of a column list (commas outside parentheses, plus one).
 constexpr unsigned column_count(std::string_view cols) {
@@ -236,6 +264,7 @@ inline domain::certificate read_cert(sql::ResultSet& rs) {
     c.has_certificate = rs.getBoolean(28);
     c.row_version = i64(rs, 29);
     c.challenge = rs.getString(30);
+    c.fallback_acct_ids = ids_of_text(rs.getString(31));
     return c;
 }
 

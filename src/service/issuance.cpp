@@ -299,9 +299,9 @@ task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std:
 
 task<bool> issuance_service::complete(std::int64_t history_id, std::string owner, std::int64_t user_id,
                                       std::int64_t cert_id, repo::issued_material m,
-                                      std::optional<std::int64_t> ca_id) {
+                                      std::optional<std::int64_t> ca_id, std::string note) {
     return r_.db->transact([this, history_id, owner = std::move(owner), user_id, cert_id, m = std::move(m),
-                            ca_id](repo::work& w) -> certctrl::result<bool> {
+                            ca_id, note = std::move(note)](repo::work& w) -> certctrl::result<bool> {
         // The certificate row first (the lock order of assignments), then the worker's row: stored only while
         // this worker still holds the lease (a worker that lost it must not overwrite the new holder's work).
         auto slot = r_.issuance->lock_slot(w, user_id, cert_id);
@@ -310,7 +310,7 @@ task<bool> issuance_service::complete(std::int64_t history_id, std::string owner
         }
         std::int64_t const now = unix_now();
         store(w, cert_id, slot->devices, m, ca_id, now);
-        r_.issuance->close(w, history_id, "SUCCESS", "", now);
+        r_.issuance->close(w, history_id, "SUCCESS", note, now);
         return true;
     });
 }

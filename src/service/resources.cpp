@@ -116,6 +116,34 @@ task<bool> ca_service::remove(std::int64_t user_id, std::int64_t id) {
 
 // --------------------------------------------------------------------------------------- certificates
 
+namespace {
+
+// The fallback accounts of a certificate whose account has `provider`: each the user's own (shared-locked
+// until the write commits) and an ACME one; a private CA takes no part in failover.
+result<bool> check_fallbacks(repo::repositories& r, repo::work& w, std::int64_t user_id,
+                             std::string const& provider, std::vector<std::int64_t> const& ids) {
+    if (!ids.empty() && provider == "SELF_CA") {
+        return make_error(errc::bad_request, "fallback_acct_ids apply to certificates from ACME CAs only",
+                          {{"field", "fallback_acct_ids"}});
+    }
+    for (auto id : ids) {
+        auto p = r.certificates->account_provider(w, user_id, id, repo::row_lock::shared);
+        if (!p) {
+            return make_error(errc::not_found, "ACME account " + std::to_string(id) + " not found",
+                              {{"field", "fallback_acct_ids"}});
+        }
+        if (*p == "SELF_CA") {
+            return make_error(errc::bad_request,
+                              "fallback_acct_ids name ACME accounts only; account " + std::to_string(id) +
+                                  " is a private CA",
+                              {{"field", "fallback_acct_ids"}});
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 task<domain::certificate> certificate_service::create(std::int64_t user_id, domain::certificate_input in) {
     domain::certificate c;
     c.user_id = user_id;
@@ -123,6 +151,7 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
     c.domain_name = in.domain_name;
     c.sans = in.sans;
     c.acct_id = in.acct_id;
+    c.fallback_acct_ids = in.fallback_acct_ids;
     c.dns_provider_id = in.dns_provider_id;
     c.key_algorithm = in.key_algorithm;
     c.key_dist_policy = in.policy;
@@ -143,6 +172,8 @@ task<domain::certificate> certificate_service::create(std::int64_t user_id, doma
             return make_error(errc::not_found, "ACME account " + std::to_string(c.acct_id) + " not found",
                               {{"field", "acct_id"}});
         }
+        CERTCTRL_TRY(fallbacks_ok, check_fallbacks(r_, w, c.user_id, *provider, c.fallback_acct_ids));
+        (void)fallbacks_ok;
         if (c.dns_provider_id &&
             !r_.certificates->dns_provider_exists(w, c.user_id, *c.dns_provider_id, repo::row_lock::shared)) {
             return make_error(errc::not_found,
@@ -174,6 +205,7 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
         next.domain_name = in.domain_name;
         next.sans = in.sans;
         next.acct_id = in.acct_id;
+        next.fallback_acct_ids = in.fallback_acct_ids;
         next.dns_provider_id = in.dns_provider_id;
         next.key_algorithm = in.key_algorithm;
         next.key_dist_policy = in.policy;
@@ -197,6 +229,7 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
         note(next.domain_name != cur->domain_name, "domain_name", true);
         note(next.sans != cur->sans, "sans", true);
         note(next.acct_id != cur->acct_id, "acct_id", true);
+        note(next.fallback_acct_ids != cur->fallback_acct_ids, "fallback_acct_ids", false);
         note(next.dns_provider_id != cur->dns_provider_id, "dns_provider_id", false);
         note(next.key_algorithm != cur->key_algorithm, "key_algorithm", true);
         note(next.key_dist_policy != cur->key_dist_policy, "key_dist_policy", false);
@@ -223,6 +256,8 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
             return make_error(errc::not_found, "ACME account " + std::to_string(next.acct_id) + " not found",
                               {{"field", "acct_id"}});
         }
+        CERTCTRL_TRY(fallbacks_ok, check_fallbacks(r_, w, user_id, *provider, next.fallback_acct_ids));
+        (void)fallbacks_ok;
         if (next.dns_provider_id && next.dns_provider_id != cur->dns_provider_id &&
             !r_.certificates->dns_provider_exists(w, user_id, *next.dns_provider_id,
                                                   repo::row_lock::shared)) {

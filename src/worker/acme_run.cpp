@@ -537,8 +537,13 @@ net::awaitable<result<bool>> acme_run::store() {
     m.not_before = info->not_before;
     m.not_after = info->not_after;
     service::seal_certificate_key(m, env_.keys, crypto::private_key_der(leaf_key_), ctx_.cert);
+    // A row that failed over says so on SUCCESS too: which account issued, and why the others gave way.
+    std::string const note = progress_.failovers.empty()
+                                 ? std::string()
+                                 : "Issued through ACME account " + std::to_string(ctx_.account.id) +
+                                       " after: " + progress_.failovers;
     auto aw_store =
-        env_.issuance.complete(row_.id, owner_, row_.user_id, ctx_.cert.id, std::move(m), std::nullopt);
+        env_.issuance.complete(row_.id, owner_, row_.user_id, ctx_.cert.id, std::move(m), std::nullopt, note);
     auto stored = co_await std::move(aw_store);
     if (!stored) {
         co_return stored.error();

@@ -252,7 +252,41 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         (done && *done ? succeeded_ : failed_).fetch_add(1);
         co_return;
     }
-    spdlog::info("issue {} (certificate {}): ACME run by {}", row.id, row.cert_id, owner);
+    // The ACME account of this attempt: the certificate's, or the fallback the row failed over to.
+    auto aw_progress = jobs_.progress(row.id);
+    auto progress = co_await std::move(aw_progress);
+    std::int64_t const index = progress ? progress->account_index : 0;
+    auto const fallbacks = (*ctx)->cert.fallback_acct_ids;
+    if (index > 0) {
+        auto const id = index <= static_cast<std::int64_t>(fallbacks.size())
+                            ? fallbacks[static_cast<std::size_t>(index - 1)]
+                            : std::int64_t{0};
+        auto aw_acct = jobs_.account(row.user_id, id);
+        auto acct = co_await std::move(aw_acct);
+        if (!acct) {
+            spdlog::warn("issue {}: loading its fallback account failed: {}", row.id, acct.error().what);
+            co_return;  // the lease expires and the row is claimed again
+        }
+        if (!*acct || (*acct)->provider == "SELF_CA") {
+            auto aw = issuance_.close(row.id, "FAILED",
+                                      "Fallback ACME account " + std::to_string(id) +
+                                          " no longer exists (or is no ACME account); " +
+                                          (progress ? progress->failovers : std::string()),
+                                      owner);
+            co_await std::move(aw);
+            failed_.fetch_add(1);
+            co_return;
+        }
+        (*ctx)->account = std::move(**acct);
+    }
+    auto const account_id = (*ctx)->account.id;
+    auto const directory = (*ctx)->account.directory_url;
+    {
+        auto aw_set = jobs_.set_account(row.id, owner, account_id, "");
+        co_await std::move(aw_set);
+    }
+    spdlog::info("issue {} (certificate {}): ACME run by {} through account {}", row.id, row.cert_id, owner,
+                 account_id);
     auto r = std::make_unique<acme_run>(
         acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_, egress_, sessions_}, std::move(**ctx),
         row, owner);
@@ -261,14 +295,49 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     auto aw_drop = jobs_.drop_http_challenges(row.id);
     co_await std::move(aw_drop);
     if (!done) {
-        auto aw_fail = after_failure(row, owner, done.error());
+        auto aw_fail = after_failure(row, owner, done.error(), fallbacks, account_id, directory);
         co_await std::move(aw_fail);
     } else {
         succeeded_.fetch_add(1);
     }
 }
 
-asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std::string owner, app_error e) {
+// Moves the row to the next fallback account: its order starts over there at once, and the row's message
+// and acct_id say so. False when there is no next account (or the lease was lost).
+asio::awaitable<bool> issuance_worker::fail_over(domain::issue_row const& row, std::string const& owner,
+                                                 app_error const& e, acme_progress p,
+                                                 std::vector<std::int64_t> const& fallbacks,
+                                                 std::int64_t from_account,
+                                                 std::string const& from_directory) {
+    if (p.account_index >= static_cast<std::int64_t>(fallbacks.size())) {
+        co_return false;
+    }
+    auto const next = fallbacks[static_cast<std::size_t>(p.account_index)];
+    std::string const note = "The CA at " + from_directory + " (ACME account " +
+                             std::to_string(from_account) + ") failed: " + e.what +
+                             "; the order goes to ACME account " + std::to_string(next);
+    p.account_index += 1;
+    p.order_url.clear();
+    p.replaced_order.clear();
+    p.retries = 0;
+    p.failovers += (p.failovers.empty() ? "" : " | ") + note;
+    auto aw_save = jobs_.save(row.id, owner, p);
+    auto saved = co_await std::move(aw_save);
+    if (!saved || !*saved) {
+        co_return false;
+    }
+    auto aw_set = jobs_.set_account(row.id, owner, next, note);
+    co_await std::move(aw_set);
+    auto aw_retry = jobs_.retry_later(row.id, owner, unix_now(), note);
+    co_await std::move(aw_retry);
+    spdlog::info("issue {}: {}", row.id, note);
+    wake();
+    co_return true;
+}
+
+asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std::string owner, app_error e,
+                                                     std::vector<std::int64_t> fallbacks,
+                                                     std::int64_t account_id, std::string directory) {
     if (is_stop(e, "lease_lost")) {
         spdlog::warn("issue {}: lease lost to another worker", row.id);
         co_return;
@@ -277,6 +346,21 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
         auto aw = issuance_.close(row.id, "CANCELLED", "Cancelled by the user", owner);
         co_await std::move(aw);
         co_return;
+    }
+    // A CA that refuses or rate-limits the order, or keeps failing, hands it to the next fallback account.
+    // Failures on this side (a database, a key that does not open, a name another user holds) do not.
+    bool const from_outside = e.code == errc::external_service || e.code == errc::bad_request;
+    auto const* type = e.params.if_contains("acme_type");
+    bool const rate_limited = type != nullptr && type->is_string() && type->get_string() == "rateLimited";
+    if (from_outside && !fallbacks.empty() && (!acme::retryable(e) || rate_limited)) {
+        auto aw_p = jobs_.progress(row.id);
+        auto p = co_await std::move(aw_p);
+        if (p) {
+            auto aw_fo = fail_over(row, owner, e, std::move(*p), fallbacks, account_id, directory);
+            if (co_await std::move(aw_fo)) {
+                co_return;
+            }
+        }
     }
     if (!acme::retryable(e)) {
         spdlog::info("issue {} failed: {} {}", row.id, e.what, e.detail);
@@ -295,6 +379,12 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
     if (saved && !*saved) {
         spdlog::warn("issue {}: lease lost to another worker", row.id);
         co_return;
+    }
+    if (p.retries >= static_cast<std::int64_t>(cfg_.max_attempts) && from_outside) {
+        auto aw_fo = fail_over(row, owner, e, p, fallbacks, account_id, directory);
+        if (co_await std::move(aw_fo)) {
+            co_return;
+        }
     }
     if (p.retries >= static_cast<std::int64_t>(cfg_.max_attempts)) {
         auto aw = issuance_.close(

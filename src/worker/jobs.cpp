@@ -27,6 +27,10 @@ acme_progress acme_progress::parse(std::string const& text) {
     if (auto const* r = o.if_contains("retries"); r && r->is_int64()) {
         p.retries = r->get_int64();
     }
+    if (auto const* a = o.if_contains("account_index"); a && a->is_int64()) {
+        p.account_index = a->get_int64();
+    }
+    p.failovers = str("failovers");
     return p;
 }
 
@@ -43,6 +47,12 @@ std::string acme_progress::to_json() const {
     }
     if (retries > 0) {
         o["retries"] = retries;
+    }
+    if (account_index > 0) {
+        o["account_index"] = account_index;
+    }
+    if (!failovers.empty()) {
+        o["failovers"] = failovers;
     }
     return json::serialize(o);
 }
@@ -191,6 +201,20 @@ task<repo::issue_queue_state> issue_jobs::queue_state() {
     return r_.db->read([this](repo::work& w) -> result<repo::issue_queue_state> {
         return r_.issuance->queue_state(w, unix_now());
     });
+}
+
+task<std::optional<domain::acme_account>> issue_jobs::account(std::int64_t user_id, std::int64_t id) {
+    return r_.db->read([this, user_id, id](repo::work& w) -> result<std::optional<domain::acme_account>> {
+        return r_.issuance->account(w, user_id, id);
+    });
+}
+
+task<bool> issue_jobs::set_account(std::int64_t id, std::string owner, std::int64_t acct_id,
+                                   std::string note) {
+    return r_.db->read(
+        [this, id, owner = std::move(owner), acct_id, note = std::move(note)](repo::work& w) -> result<bool> {
+            return r_.issuance->set_account(w, id, owner, acct_id, note);
+        });
 }
 
 task<std::size_t> issue_jobs::queue_due_renewals(std::int64_t limit) {

@@ -21,6 +21,8 @@ struct certificate {
     std::string domain_name;
     std::vector<std::string> sans;  // always contains domain_name
     std::int64_t acct_id = 0;
+    /// Further ACME accounts, tried in order when the CA of the one before fails or rate-limits an order.
+    std::vector<std::int64_t> fallback_acct_ids;
     std::optional<std::int64_t> dns_provider_id;
     std::string key_algorithm = "ECDSA_P256";
     std::string key_dist_policy = "HYBRID";
@@ -53,6 +55,7 @@ struct certificate_input {
     std::string domain_name;
     std::vector<std::string> sans;  // deduplicated, domain_name first
     std::int64_t acct_id = 0;
+    std::vector<std::int64_t> fallback_acct_ids;  // at most max_fallback_accounts, none equal to acct_id
     std::optional<std::int64_t> dns_provider_id;
     std::string key_algorithm = "ECDSA_P256";
     std::string policy = "HYBRID";
@@ -67,6 +70,9 @@ struct certificate_input {
     std::string locality;
 };
 
+/// At most this many fallback ACME accounts per certificate.
+inline constexpr std::size_t max_fallback_accounts = 4;
+
 /// At most this many names (domain plus SANs, after removing duplicates) per certificate.
 inline constexpr std::size_t max_certificate_names = 100;
 
@@ -75,8 +81,8 @@ inline constexpr std::size_t max_certificate_names = 100;
 /// whole left-most label. Errors: bad_request naming `field` with the reason.
 result<std::string> normalize_dns_name(std::string_view name, std::string const& field);
 
-/// Parses `{domain_name|domain, sans?, acct_id|acme_account_id, dns_provider_id?, action?: "create",
-/// key_algorithm|key_type?, key_size?, policy|key_dist_policy?, auto_renew?, client_auth?,
+/// Parses `{domain_name|domain, sans?, acct_id|acme_account_id, fallback_acct_ids?, dns_provider_id?,
+/// action?: "create", key_algorithm|key_type?, key_size?, policy|key_dist_policy?, auto_renew?, client_auth?,
 /// server_decrypt_export?, challenge? ("auto" | "http-01-agent" | "dns-01-delegated"), organization?,
 /// organizational_unit?, country?, state?, locality?}`. Errors:
 /// bad_request naming the field.

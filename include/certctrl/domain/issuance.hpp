@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace certctrl::domain {
@@ -20,7 +21,9 @@ struct issue_row {
     std::int64_t started_at = 0;
     std::int64_t completed_at = 0;
     std::int64_t created_at = 0;
-    std::int64_t run_after = 0;  // a PENDING row is not started before (a retry's backoff)
+    std::int64_t run_after = 0;
+    std::optional<std::int64_t> acct_id;  // the ACME account of its current (or last) order; none for SELF_CA
+                                          // // a PENDING row is not started before (a retry's backoff)
 
     bool open() const { return status == "PENDING" || status == "PROCESSING"; }
 };

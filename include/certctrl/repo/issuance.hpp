@@ -95,6 +95,12 @@ class issuance_repository {
     std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) {
         return claimable(w, now, claim_rules{max_per_user, {}});
     }
+    /// An ACME account of the user (a certificate's fallback), or nothing.
+    virtual std::optional<domain::acme_account> account(work& w, std::int64_t user_id, std::int64_t id) = 0;
+    /// Records on a row the ACME account its order goes to (and, when not empty, a note in its message),
+    /// while `owner` holds the row. False when it does not.
+    virtual bool set_account(work& w, std::int64_t id, std::string const& owner, std::int64_t acct_id,
+                             std::string const& note) = 0;
     /// The open rows of every user: PENDING and runnable, PENDING until a later run_after (retries), and
     /// PROCESSING; with the earliest run_after of the waiting ones (0: none).
     virtual issue_queue_state queue_state(work& w, std::int64_t now) = 0;

@@ -81,9 +81,10 @@ class issuance_service {
     task<repo::issued_material> make_self_ca(repo::issue_context ctx);
     /// Stores the material on the certificate, seals it to the devices holding it and closes the worker's row
     /// as SUCCESS, in one transaction; `ca_id` counts a SELF_CA issuance. False when the row is no longer
-    /// PROCESSING (cancelled or taken over).
+    /// PROCESSING (cancelled or taken over). `note`: the row's message (e.g. which CA failed over).
     task<bool> complete(std::int64_t history_id, std::string owner, std::int64_t user_id,
-                        std::int64_t cert_id, repo::issued_material m, std::optional<std::int64_t> ca_id);
+                        std::int64_t cert_id, repo::issued_material m, std::optional<std::int64_t> ca_id,
+                        std::string note = "");
     /// Closes a row as FAILED (or CANCELLED) with a message a user can act on.
     /// With `owner` (a worker), only while that worker holds the row's lease.
     task<bool> close(std::int64_t history_id, std::string status, std::string message,

@@ -65,7 +65,13 @@ class issuance_worker {
     boost::asio::awaitable<void> renewals();
     boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
     /// A failed run: transient failures come back later (backoff with jitter), others close the row.
-    boost::asio::awaitable<void> after_failure(domain::issue_row row, std::string owner, app_error e);
+    boost::asio::awaitable<void> after_failure(domain::issue_row row, std::string owner, app_error e,
+                                               std::vector<std::int64_t> fallbacks, std::int64_t account_id,
+                                               std::string directory);
+    boost::asio::awaitable<bool> fail_over(domain::issue_row const& row, std::string const& owner,
+                                           app_error const& e, acme_progress p,
+                                           std::vector<std::int64_t> const& fallbacks,
+                                           std::int64_t from_account, std::string const& from_directory);
 
     boost::asio::io_context& ioc_;
     issue_jobs& jobs_;

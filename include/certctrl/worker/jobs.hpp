@@ -21,8 +21,10 @@ struct acme_progress {
     std::string
         sealed_key;         // the certificate key, sealed under the master key (base64); "" before it is made
     std::string order_url;  // the order, once created
-    std::string replaced_order;  // an order found invalid on resume and replaced (once)
-    std::int64_t retries = 0;    // transient failures so far
+    std::string replaced_order;      // an order found invalid on resume and replaced (once)
+    std::int64_t retries = 0;        // transient failures so far (at the current account)
+    std::int64_t account_index = 0;  // 0: the certificate's account; k: its k-th fallback account
+    std::string failovers;           // what made earlier accounts give way, for the SUCCESS row
 
     /// The progress stored on a row; text that is not ours reads as no progress.
     static acme_progress parse(std::string const& text);
@@ -72,6 +74,8 @@ class issue_jobs {
     /// Of `sent` (device, feed id), the devices that have not received their signal yet.
     task<std::vector<std::int64_t>> not_received(std::vector<std::pair<std::int64_t, std::int64_t>> sent);
     task<repo::issue_queue_state> queue_state();
+    task<std::optional<domain::acme_account>> account(std::int64_t user_id, std::int64_t id);
+    task<bool> set_account(std::int64_t id, std::string owner, std::int64_t acct_id, std::string note);
     /// Queues a renewal row for up to `limit` certificates that are due and idle; returns how many.
     task<std::size_t> queue_due_renewals(std::int64_t limit);
 
