@@ -330,8 +330,9 @@ net::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_in
     if (!res) {
         co_return res.error();
     }
+    retry_after_ = parse_retry_after(res->header("retry-after"));
     if (res->status != 200) {
-        co_return problem_error(res->status, res->body, 0);
+        co_return problem_error(res->status, res->body, retry_after_);
     }
     auto w = parse_renewal_info(res->body);
     if (!w) {

@@ -362,6 +362,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("acme_ca_file", c.issuance.acme_ca_file);
         r.read_int("acme_timeout_ms", c.issuance.acme_timeout_ms, 1000, 600000);
         r.read_int("renewal_check_seconds", c.issuance.renewal_check_seconds, 0, 86400);
+        r.read_int("ari_min_recheck_seconds", c.issuance.ari_min_recheck_seconds, 1, 86400);
         r.read_int("dns_propagation_seconds", c.issuance.dns_propagation_seconds, 0, 3600);
         r.read_int("dns_step_timeout_seconds", c.issuance.dns_step_timeout_seconds, 1, 3600);
         r.read_int("dns_threads", c.issuance.dns_threads, 1, 64);

@@ -284,11 +284,12 @@ class mysql_certificates final : public certificate_repository {
 
     void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) override {
         auto& c = conn(w);
-        auto cert = prepare(
-            c,
-            "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
-            "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
-            "enc_scheme = 1, renew_after = 0, updated_at = ?, row_version = row_version + 1 WHERE id = ?");
+        auto cert =
+            prepare(c,
+                    "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
+                    "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
+                    "enc_scheme = 1, renew_after = 0, ari_next_check = 0, updated_at = ?, row_version = "
+                    "row_version + 1 WHERE id = ?");
         cert->setString(1, m.cert_pem);
         cert->setString(2, m.serial_number);
         cert->setInt64(3, m.not_before);
@@ -325,6 +326,36 @@ class mysql_certificates final : public certificate_repository {
         ps->setInt64(1, when);
         ps->setInt64(2, id);
         ps->executeUpdate();
+    }
+
+    void set_renewal_info(work& w, std::int64_t id, std::int64_t renew_after,
+                          std::int64_t next_check) override {
+        auto ps = prepare(
+            conn(w),
+            "UPDATE certificates SET row_version = row_version + (renew_after <> ?), renew_after = ?, "
+            "ari_next_check = ? WHERE id = ?");
+        ps->setInt64(1, renew_after);
+        ps->setInt64(2, renew_after);
+        ps->setInt64(3, next_check);
+        ps->setInt64(4, id);
+        ps->executeUpdate();
+    }
+
+    std::vector<std::array<std::int64_t, 3>> renewal_info_due(work& w, std::int64_t now,
+                                                              std::int64_t limit) override {
+        auto ps = prepare(
+            conn(w),
+            "SELECT c.user_id, c.id, c.renew_after FROM certificates c WHERE c.ari_next_check > 0 AND "
+            "c.ari_next_check <= ? AND c.auto_renew = 1 AND c.cert_pem IS NOT NULL ORDER BY "
+            "c.ari_next_check LIMIT ?");
+        ps->setInt64(1, now);
+        ps->setInt64(2, limit);
+        rs_ptr rs(ps->executeQuery());
+        std::vector<std::array<std::int64_t, 3>> out;
+        while (rs->next()) {
+            out.push_back({i64(*rs, 1), i64(*rs, 2), i64(*rs, 3)});
+        }
+        return out;
     }
 
     std::vector<std::pair<std::int64_t, std::int64_t>> due_for_renewal(work& w, std::int64_t now,

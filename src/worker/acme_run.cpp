@@ -2,6 +2,8 @@
 
 #include "step.hpp"
 
+#include "certctrl/worker/renewal_info.hpp"
+
 #include "certctrl/acme/ari.hpp"
 #include "certctrl/acme/jws.hpp"
 #include "certctrl/core/hex.hpp"
@@ -172,12 +174,8 @@ net::awaitable<result<bool>> acme_run::open_account() {
         }
         eab_hmac = std::move(*h);
     }
-    net::outbound_options opts;
-    opts.ca_file = env_.cfg.acme_ca_file;
-    opts.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
-    opts.egress = env_.egress;
-    opts.https_only = true;
-    client_ = std::make_unique<acme::client>(env_.sessions.get(account.directory_url, opts), account_key_);
+    client_ = std::make_unique<acme::client>(
+        env_.sessions.get(account.directory_url, acme_options(env_.cfg, env_.egress)), account_key_);
     if (account.kid && !account.kid->empty()) {
         client_->set_kid(*account.kid);
         co_return true;
@@ -556,29 +554,11 @@ net::awaitable<result<bool>> acme_run::store() {
     co_return true;
 }
 
-// RFC 9773: where the CA suggests a renewal window, renew at a random time inside it.
+// RFC 9773: where the CA suggests a renewal window, renew at a random time inside it, and look again when the
+// CA says.
 net::awaitable<void> acme_run::follow_renewal_info() {
-    auto ari_id = acme::ari_cert_id_of(chain_);
-    if (!ari_id) {
-        co_return;
-    }
-    auto aw_dir = client_->load_directory();
-    auto dir = co_await std::move(aw_dir);
-    if (!dir || dir->renewal_info.empty()) {
-        co_return;
-    }
-    auto aw_ri = client_->renewal_info(*ari_id);
-    auto window = co_await std::move(aw_ri);
-    if (!window) {
-        spdlog::info("issue {}: renewalInfo unavailable ({}); the 2/3 rule applies", row_.id,
-                     window.error().what);
-        co_return;
-    }
-    static thread_local std::mt19937_64 pick{std::random_device{}()};
-    std::int64_t const when =
-        std::uniform_int_distribution<std::int64_t>(window->first, window->second)(pick);
-    auto aw_set = env_.jobs.set_renew_after(ctx_.cert.id, when);
-    co_await std::move(aw_set);
+    auto aw = worker::follow_renewal_info(env_.jobs, *client_, env_.cfg, ctx_.cert.id, chain_, 0);
+    co_await std::move(aw);
 }
 
 #undef CERTCTRL_STEP

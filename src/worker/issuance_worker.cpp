@@ -3,6 +3,7 @@
 #include "certctrl/acme/client.hpp"
 #include "certctrl/core/ids.hpp"
 #include "certctrl/worker/acme_run.hpp"
+#include "certctrl/worker/renewal_info.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -68,8 +69,36 @@ void issuance_worker::start() {
     }
 }
 
+// RFC 9773: the certificates whose renewal information is due for another look, a batch at a time.
+asio::awaitable<void> issuance_worker::renewal_infos() {
+    for (int batch = 0; batch < 10 && running_; ++batch) {
+        auto aw_due = jobs_.renewal_info_due(100);
+        auto due = co_await std::move(aw_due);
+        if (!due || due->empty()) {
+            co_return;
+        }
+        for (auto const& [user_id, cert_id, renew_after] : *due) {
+            auto aw_ctx = jobs_.context(user_id, cert_id);
+            auto ctx = co_await std::move(aw_ctx);
+            if (!ctx || !*ctx || (*ctx)->account.provider == "SELF_CA") {
+                auto aw = jobs_.set_renewal_info(cert_id, renew_after, 0);
+                co_await std::move(aw);
+                continue;
+            }
+            acme::client client(sessions_.get((*ctx)->account.directory_url, acme_options(cfg_, egress_)),
+                                "");
+            auto aw = follow_renewal_info(jobs_, client, cfg_, cert_id, (*ctx)->cert.cert_pem, renew_after);
+            co_await std::move(aw);
+        }
+    }
+}
+
 asio::awaitable<void> issuance_worker::renewals() {
     while (running_) {
+        {
+            auto aw_ari = renewal_infos();
+            co_await std::move(aw_ari);
+        }
         auto aw_due = jobs_.queue_due_renewals(500);
         auto queued = co_await std::move(aw_due);
         if (!queued) {

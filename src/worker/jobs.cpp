@@ -217,6 +217,21 @@ task<bool> issue_jobs::set_account(std::int64_t id, std::string owner, std::int6
         });
 }
 
+task<bool> issue_jobs::set_renewal_info(std::int64_t cert_id, std::int64_t renew_after,
+                                        std::int64_t next_check) {
+    return r_.db->read([this, cert_id, renew_after, next_check](repo::work& w) -> result<bool> {
+        r_.certificates->set_renewal_info(w, cert_id, renew_after, next_check);
+        return true;
+    });
+}
+
+task<std::vector<std::array<std::int64_t, 3>>> issue_jobs::renewal_info_due(std::int64_t limit) {
+    using out_t = std::vector<std::array<std::int64_t, 3>>;
+    return r_.db->read([this, limit](repo::work& w) -> result<out_t> {
+        return r_.certificates->renewal_info_due(w, unix_now(), limit);
+    });
+}
+
 task<std::size_t> issue_jobs::queue_due_renewals(std::int64_t limit) {
     return r_.db->read([this, limit](repo::work& w) -> result<std::size_t> {
         std::size_t queued = 0;

@@ -142,6 +142,7 @@ struct issuance_config {
     std::string acme_ca_file;                 // extra CA certificates to trust for ACME servers (PEM)
     unsigned acme_timeout_ms = 30000;         // per ACME HTTP request
     unsigned renewal_check_seconds = 600;     // how often auto-renew certificates are checked (0: never)
+    unsigned ari_min_recheck_seconds = 60;    // RFC 9773: the shortest Retry-After followed for renewalInfo
     unsigned dns_propagation_seconds = 10;    // webhook/cloudflare: wait after publishing before the CA looks
     unsigned dns_step_timeout_seconds = 120;  // rfc2136: the most publishing (or removing) a record may take
     unsigned dns_threads = 4;  // threads for blocking DNS calls (RFC 2136), apart from the rest

@@ -9,6 +9,7 @@
 #include "certctrl/repo/page.hpp"
 #include "certctrl/repo/work.hpp"
 
+#include <array>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -92,6 +93,13 @@ class certificate_repository {
     virtual void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) = 0;
     /// Records the CA's suggested renewal time (RFC 9773); 0 clears it.
     virtual void set_renew_after(work& w, std::int64_t id, std::int64_t when) = 0;
+    /// RFC 9773: the renewal time picked in the CA's window, and when to ask the CA again (0: never).
+    virtual void set_renewal_info(work& w, std::int64_t id, std::int64_t renew_after,
+                                  std::int64_t next_check) = 0;
+    /// Issued auto-renewing certificates whose renewal information is due for another look: {user id, id,
+    /// renew_after}.
+    virtual std::vector<std::array<std::int64_t, 3>> renewal_info_due(work& w, std::int64_t now,
+                                                                      std::int64_t limit) = 0;
     /// Auto-renew certificates past two thirds of their lifetime (each shifted earlier by a per-certificate
     /// spread of up to 1/20 of it) without an open issue row: (user id, certificate id), oldest expiry first.
     virtual std::vector<std::pair<std::int64_t, std::int64_t>> due_for_renewal(work& w, std::int64_t now,

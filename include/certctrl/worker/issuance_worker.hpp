@@ -63,6 +63,7 @@ class issuance_worker {
     boost::asio::awaitable<void> dispatch();
     boost::asio::awaitable<void> run_one(domain::issue_row row, std::string owner);
     boost::asio::awaitable<void> renewals();
+    boost::asio::awaitable<void> renewal_infos();
     boost::asio::awaitable<void> run(domain::issue_row row, std::string owner);
     /// A failed run: transient failures come back later (backoff with jitter), others close the row.
     boost::asio::awaitable<void> after_failure(domain::issue_row row, std::string owner, app_error e,

@@ -63,6 +63,8 @@ class issue_jobs {
     task<bool> check_names(std::int64_t user_id, std::vector<std::string> names);
     task<bool> set_account_kid(std::int64_t account_id, std::string kid);
     task<bool> set_renew_after(std::int64_t cert_id, std::int64_t when);
+    task<bool> set_renewal_info(std::int64_t cert_id, std::int64_t renew_after, std::int64_t next_check);
+    task<std::vector<std::array<std::int64_t, 3>>> renewal_info_due(std::int64_t limit);
     /// Most devices an agent-served challenge is signalled to (each is waited for).
     static constexpr std::size_t max_challenge_holders = 256;
     /// Sends a signal to every ACTIVE device holding the certificate (committed before this returns): each
