@@ -172,19 +172,7 @@ void add_pool_gauges(http::metrics& m, db::pool& pool) {
 // the DNS pool, at most 10 seconds each.
 service::txt_lookup txt_lookup_of(config::issuance_config const& cfg, service::bounded_pool& dns_io,
                                   bool cname = false) {
-    std::string host =
-        cfg.domain_verification_resolver.empty() ? dns::system_resolver() : cfg.domain_verification_resolver;
-    unsigned port = 53;
-    if (!host.empty() && host.front() == '[') {
-        auto const close = host.find(']');
-        if (close != std::string::npos && close + 2 < host.size() && host[close + 1] == ':') {
-            port = static_cast<unsigned>(std::stoul(host.substr(close + 2)));
-        }
-        host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-    } else if (auto colon = host.find(':'); colon != std::string::npos && host.rfind(':') == colon) {
-        port = static_cast<unsigned>(std::stoul(host.substr(colon + 1)));
-        host.resize(colon);
-    }
+    auto const [host, port] = dns::resolver_address(cfg.domain_verification_resolver);
     return [host, port, &dns_io, cname](std::string fqdn) -> service::task<std::vector<std::string>> {
         auto query = [host, port, fqdn, cname] {  // named: see compute.hpp
             return cname ? dns::query_cname(host, port, fqdn, std::chrono::seconds(5), true)

@@ -364,6 +364,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("renewal_check_seconds", c.issuance.renewal_check_seconds, 0, 86400);
         r.read_int("ari_min_recheck_seconds", c.issuance.ari_min_recheck_seconds, 1, 86400);
         r.read_int("dns_propagation_seconds", c.issuance.dns_propagation_seconds, 0, 3600);
+        r.read_int("dns_authoritative_port", c.issuance.dns_authoritative_port, 1, 65535);
         r.read_int("dns_step_timeout_seconds", c.issuance.dns_step_timeout_seconds, 1, 3600);
         r.read_int("dns_threads", c.issuance.dns_threads, 1, 64);
         r.read_int("max_concurrent_per_user", c.issuance.max_concurrent_per_user, 0, 1000);

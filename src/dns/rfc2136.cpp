@@ -193,20 +193,19 @@ result<std::vector<std::string>> query_txt(
     return txt_answers(answer.get());
 }
 
-result<std::vector<std::string>> query_cname(std::string const& server, unsigned port,
-                                             std::string const& fqdn, std::chrono::seconds timeout,
-                                             bool recursive) {
-    CERTCTRL_TRY(answer,
-                 query_records(server, port, fqdn, LDNS_RR_TYPE_CNAME, "CNAME", timeout, recursive, {}));
+namespace {
+
+// The first field of every `type` record of the answer section, as text: lower-case, without the trailing
+// dot.
+std::vector<std::string> answers_of(ldns_pkt* answer, ldns_rr_type type) {
     std::vector<std::string> out;
-    rr_list_ptr cnames(ldns_pkt_rr_list_by_type(answer.get(), LDNS_RR_TYPE_CNAME, LDNS_SECTION_ANSWER),
-                       ldns_rr_list_deep_free);
-    for (std::size_t i = 0; cnames && i < ldns_rr_list_rr_count(cnames.get()); ++i) {
-        ldns_rdf* target = ldns_rr_rdf(ldns_rr_list_rr(cnames.get(), i), 0);
-        if (target == nullptr) {
+    rr_list_ptr rrs(ldns_pkt_rr_list_by_type(answer, type, LDNS_SECTION_ANSWER), ldns_rr_list_deep_free);
+    for (std::size_t i = 0; rrs && i < ldns_rr_list_rr_count(rrs.get()); ++i) {
+        ldns_rdf* field = ldns_rr_rdf(ldns_rr_list_rr(rrs.get(), i), 0);
+        if (field == nullptr) {
             continue;
         }
-        char* text = ldns_rdf2str(target);
+        char* text = ldns_rdf2str(field);
         if (text == nullptr) {
             continue;
         }
@@ -220,6 +219,70 @@ result<std::vector<std::string>> query_cname(std::string const& server, unsigned
         out.push_back(std::move(t));
     }
     return out;
+}
+
+}  // namespace
+
+result<std::vector<std::string>> query_cname(std::string const& server, unsigned port,
+                                             std::string const& fqdn, std::chrono::seconds timeout,
+                                             bool recursive) {
+    CERTCTRL_TRY(answer,
+                 query_records(server, port, fqdn, LDNS_RR_TYPE_CNAME, "CNAME", timeout, recursive, {}));
+    return answers_of(answer.get(), LDNS_RR_TYPE_CNAME);
+}
+
+result<std::vector<std::string>> authoritative_servers(std::string const& resolver, unsigned port,
+                                                       std::string const& fqdn,
+                                                       std::chrono::seconds timeout) {
+    std::string name = fqdn;
+    while (!name.empty() && name.back() == '.') {
+        name.pop_back();
+    }
+    // The closest enclosing name with NS records is the zone's apex (the record itself has none).
+    for (std::string zone = name; zone.find('.') != std::string::npos;
+         zone = zone.substr(zone.find('.') + 1)) {
+        CERTCTRL_TRY(ns_answer,
+                     query_records(resolver, port, zone, LDNS_RR_TYPE_NS, "NS", timeout, true, {}));
+        auto const names = answers_of(ns_answer.get(), LDNS_RR_TYPE_NS);
+        if (names.empty()) {
+            continue;
+        }
+        std::vector<std::string> addresses;
+        for (auto const& ns : names) {
+            for (auto [type, type_name] :
+                 {std::pair{LDNS_RR_TYPE_A, "A"}, std::pair{LDNS_RR_TYPE_AAAA, "AAAA"}}) {
+                auto a = query_records(resolver, port, ns, type, type_name, timeout, true, {});
+                if (a) {
+                    for (auto& addr : answers_of(a->get(), type)) {
+                        if (std::find(addresses.begin(), addresses.end(), addr) == addresses.end()) {
+                            addresses.push_back(std::move(addr));
+                        }
+                    }
+                }
+            }
+        }
+        if (addresses.empty()) {
+            return dns_error("The name servers of " + zone + " have no addresses");
+        }
+        return addresses;
+    }
+    return dns_error("No name servers found for " + fqdn);
+}
+
+std::pair<std::string, unsigned> resolver_address(std::string const& spec) {
+    std::string host = spec.empty() ? system_resolver() : spec;
+    unsigned port = 53;
+    if (!host.empty() && host.front() == '[') {
+        auto const close = host.find(']');
+        if (close != std::string::npos && close + 2 < host.size() && host[close + 1] == ':') {
+            port = static_cast<unsigned>(std::stoul(host.substr(close + 2)));
+        }
+        host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    } else if (auto colon = host.find(':'); colon != std::string::npos && host.rfind(':') == colon) {
+        port = static_cast<unsigned>(std::stoul(host.substr(colon + 1)));
+        host.resize(colon);
+    }
+    return {host, port};
 }
 
 result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire) {

@@ -10,6 +10,7 @@
 #include "certctrl/core/ids.hpp"
 #include "certctrl/crypto/keys.hpp"
 #include "certctrl/crypto/x509.hpp"
+#include "certctrl/dns/rfc2136.hpp"
 #include "certctrl/service/acme_accounts.hpp"
 #include "certctrl/service/compute.hpp"
 
@@ -238,6 +239,9 @@ net::awaitable<result<bool>> acme_run::open_solver() {
     dopts.http.timeout = std::chrono::milliseconds(env_.cfg.acme_timeout_ms);
     dopts.cloudflare_api = env_.cfg.cloudflare_api_url;
     dopts.propagation_wait = std::chrono::seconds(env_.cfg.dns_propagation_seconds);
+    std::tie(dopts.resolver, dopts.resolver_port) =
+        dns::resolver_address(env_.cfg.domain_verification_resolver);
+    dopts.authoritative_port = env_.cfg.dns_authoritative_port;
     dopts.step_timeout = std::chrono::seconds(env_.cfg.dns_step_timeout_seconds);
     auto made = make_dns_solver(*provider, *creds, env_.dns_io, dopts);
     if (!made) {

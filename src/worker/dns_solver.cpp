@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -48,6 +49,57 @@ net::awaitable<std::invoke_result_t<Fn&>> run_dns(service::bounded_pool& io, Fn 
             co_return r;
         }
         auto aw_p = pause(std::chrono::milliseconds(20));
+        co_await std::move(aw_p);
+    }
+}
+
+// Waits until every authoritative name server of the zone holding `fqdn` serves TXT `fqdn` = `value`, asking
+// them directly (no cache between) every 250 ms, for at most opts.propagation_wait; then the CA may look.
+// When the name servers cannot be found (no resolver, a private zone), the whole wait is spent as before.
+// Name servers at addresses the egress policy refuses are not asked.
+net::awaitable<void> await_served(service::bounded_pool& io, dns_solver_options const& o,
+                                  std::string const& fqdn, std::string const& value) {
+    auto const until = std::chrono::steady_clock::now() + o.propagation_wait;
+    if (o.propagation_wait.count() == 0) {
+        co_return;
+    }
+    std::vector<std::string> servers;
+    if (!o.resolver.empty()) {
+        auto find = [r = o.resolver, p = o.resolver_port, fqdn] {  // named: see compute.hpp
+            return dns::authoritative_servers(r, p, fqdn, std::chrono::seconds(3));
+        };
+        auto aw = run_dns(io, std::move(find), "The lookup of the name servers of " + fqdn, until);
+        auto found = co_await std::move(aw);
+        if (found) {
+            for (auto& s : *found) {
+                if (!o.http.egress || !o.http.egress->refuses(s)) {
+                    servers.push_back(std::move(s));
+                }
+            }
+        } else {
+            spdlog::info("DNS-01 {}: {}; waiting {} s instead", fqdn, found.error().what,
+                         o.propagation_wait.count());
+        }
+    }
+    while (!servers.empty() && std::chrono::steady_clock::now() < until) {
+        std::size_t serving = 0;
+        for (auto const& s : servers) {
+            auto ask = [s, port = o.authoritative_port, fqdn] {  // named: see compute.hpp
+                return dns::query_txt(s, port, fqdn, std::chrono::seconds(2), false);
+            };
+            auto aw = run_dns(io, std::move(ask), "The name server " + s, until);
+            auto txt = co_await std::move(aw);
+            serving += txt && std::find(txt->begin(), txt->end(), value) != txt->end() ? 1 : 0;
+        }
+        if (serving == servers.size()) {
+            co_return;
+        }
+        auto aw_p = pause(std::chrono::milliseconds(250));
+        co_await std::move(aw_p);
+    }
+    auto const left = until - std::chrono::steady_clock::now();
+    if (left > std::chrono::steady_clock::duration::zero()) {
+        auto aw_p = pause(std::chrono::duration_cast<std::chrono::milliseconds>(left));
         co_await std::move(aw_p);
     }
 }
@@ -103,8 +155,8 @@ class rfc2136_solver final : public dns_solver {
 
 class webhook_solver final : public dns_solver {
   public:
-    webhook_solver(std::string url, std::string secret, dns_solver_options opts)
-        : url_(std::move(url)), secret_(std::move(secret)), opts_(std::move(opts)) {}
+    webhook_solver(std::string url, std::string secret, service::bounded_pool& io, dns_solver_options opts)
+        : url_(std::move(url)), secret_(std::move(secret)), io_(io), opts_(std::move(opts)) {}
 
     net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto aw = call("present", fqdn, value);
@@ -112,8 +164,8 @@ class webhook_solver final : public dns_solver {
         if (!r) {
             co_return r.error();
         }
-        auto aw_p = pause(opts_.propagation_wait);
-        co_await std::move(aw_p);
+        auto aw_served = await_served(io_, opts_, fqdn, value);
+        co_await std::move(aw_served);
         co_return true;
     }
 
@@ -152,13 +204,15 @@ class webhook_solver final : public dns_solver {
 
     std::string url_;
     std::string secret_;
+    service::bounded_pool& io_;
     dns_solver_options opts_;
 };
 
 class cloudflare_solver final : public dns_solver {
   public:
-    cloudflare_solver(std::string token, std::string zone_id, dns_solver_options opts)
-        : token_(std::move(token)), zone_id_(std::move(zone_id)), opts_(std::move(opts)) {}
+    cloudflare_solver(std::string token, std::string zone_id, service::bounded_pool& io,
+                      dns_solver_options opts)
+        : token_(std::move(token)), zone_id_(std::move(zone_id)), io_(io), opts_(std::move(opts)) {}
 
     net::awaitable<result<bool>> present(std::string fqdn, std::string value) override {
         auto aw_zone = zone_for(fqdn);
@@ -177,8 +231,8 @@ class cloudflare_solver final : public dns_solver {
         if (id != nullptr && id->is_object() && id->get_object().contains("id")) {
             records_[fqdn + "\n" + value] = {*zone, std::string(id->get_object().at("id").as_string())};
         }
-        auto aw_p = pause(opts_.propagation_wait);
-        co_await std::move(aw_p);
+        auto aw_served = await_served(io_, opts_, fqdn, value);
+        co_await std::move(aw_served);
         co_return true;
     }
 
@@ -254,6 +308,7 @@ class cloudflare_solver final : public dns_solver {
 
     std::string token_;
     std::string zone_id_;
+    service::bounded_pool& io_;
     dns_solver_options opts_;
     std::map<std::string, std::pair<std::string, std::string>> records_;  // fqdn\nvalue -> zone, record id
 };
@@ -293,11 +348,12 @@ result<std::unique_ptr<dns_solver>> make_dns_solver(domain::dns_provider const& 
     }
     if (provider.kind == "webhook") {
         return std::unique_ptr<dns_solver>(std::make_unique<webhook_solver>(
-            setting(provider.settings, "url"), setting(credentials, "hmac_secret"), std::move(opts)));
+            setting(provider.settings, "url"), setting(credentials, "hmac_secret"), dns_io, std::move(opts)));
     }
     if (provider.kind == "cloudflare") {
         return std::unique_ptr<dns_solver>(std::make_unique<cloudflare_solver>(
-            setting(credentials, "api_token"), setting(provider.settings, "zone_id"), std::move(opts)));
+            setting(credentials, "api_token"), setting(provider.settings, "zone_id"), dns_io,
+            std::move(opts)));
     }
     return make_error(errc::bad_request, "DNS provider '" + provider.name + "' is of kind " + provider.kind +
                                              ", which cannot publish DNS-01 records by itself");

@@ -42,7 +42,8 @@ class Dns01Providers : public acme_fixture {
     }
 
     // pebble's CA and the stub's root in one trust file for the server.
-    void start_trusting(std::filesystem::path const& stub_root, std::string const& cloudflare_api = "") {
+    void start_trusting(std::filesystem::path const& stub_root, std::string const& cloudflare_api = "",
+                        json::object const& extra = {}) {
         std::ifstream a(pebble_.ca_file);
         std::ifstream b(stub_root);
         std::ofstream out(dir_.path() / "trust.pem");
@@ -55,6 +56,9 @@ class Dns01Providers : public acme_fixture {
                               {"dns_propagation_seconds", 0}};
         if (!cloudflare_api.empty()) {
             issuance["cloudflare_api_url"] = cloudflare_api;
+        }
+        for (auto const& kv : extra) {
+            issuance[kv.key()] = kv.value();
         }
         start(json::object{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
                            {"issuance", issuance}});
@@ -140,6 +144,49 @@ TEST_F(Dns01Providers, WebhookGetsSignedPresentAndCleanupCalls) {
         openssl_verify(std::string(result.json().at("data").at("cert").as_string()), pebble_root());
     EXPECT_NE(verified.find("leaf.pem: OK"), std::string::npos) << verified;
     EXPECT_EQ(server_->log().find(secret), std::string::npos);
+}
+
+// A provider that publishes a moment after it answers (as DNS APIs do): the worker asks the zone's
+// authoritative name servers (found through the resolver, here knot itself) until they serve the record, so
+// the CA looks neither before the record exists nor after a fixed 30 s.
+TEST_F(Dns01Providers, RecordsAreCheckedAtTheZonesNameServersInsteadOfAFixedWait) {
+    std::string const secret = "hook-secret-0123456789abcdef";
+    std::mutex mu;
+    std::vector<std::thread> later;
+    https_stub hook(dir_.path() / "stub-root.pem", [&](https_stub::request const& req) {
+        auto body = json::parse(req.body()).as_object();
+        std::string const fqdn(body.at("fqdn").as_string());
+        std::string const value(body.at("value").as_string());
+        bool const add = body.at("action") == "present";
+        std::lock_guard lock(mu);
+        later.emplace_back([this, fqdn, value, add] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(add ? 1500 : 0));
+            (void)dns::update_txt(knot_, fqdn, value, add);
+        });
+        https_stub::response res{bh::status::ok, 11};
+        res.body() = R"({"ok":true})";
+        return res;
+    });
+    start_trusting(
+        dir_.path() / "stub-root.pem", "",
+        json::object{{"dns_propagation_seconds", 30},
+                     {"domain_verification_resolver", knot_.server + ":" + std::to_string(knot_.port)},
+                     {"dns_authoritative_port", knot_.port}});
+    add_user("ns@example.com");
+    auto key = key_for("ns@example.com", {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]",
+                                          "dns_providers:*[read,write]"});
+    auto provider = call("POST", "/apiv1/me/dns-providers", key,
+                         R"({"name":"hook","kind":"webhook","url":")" + hook.url("/hook") +
+                             R"(","hmac_secret":")" + secret + R"("})");
+    ASSERT_EQ(provider.status, 201) << provider.body;
+    auto const started = std::chrono::steady_clock::now();
+    issue_wildcard(key, id_of(provider));  // expects SUCCESS: the CA found the records
+    auto const took = std::chrono::steady_clock::now() - started;
+    EXPECT_LT(took, std::chrono::seconds(20)) << "served records end the wait, not the 30 s limit";
+    std::lock_guard lock(mu);
+    for (auto& t : later) {
+        t.join();
+    }
 }
 
 TEST_F(Dns01Providers, CloudflareApiCallsCreateAndDeleteTheRecords) {

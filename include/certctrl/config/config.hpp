@@ -138,12 +138,16 @@ struct issuance_config {
     unsigned retry_base_seconds = 30;  // backoff base (doubles per attempt, with jitter)
     unsigned poll_interval_ms = 1000;  // how often idle workers look for queued rows
     std::string http01_listen_address = "127.0.0.1";
-    unsigned http01_port = 0;                 // serves /.well-known/acme-challenge/ (0: no listener)
-    std::string acme_ca_file;                 // extra CA certificates to trust for ACME servers (PEM)
-    unsigned acme_timeout_ms = 30000;         // per ACME HTTP request
-    unsigned renewal_check_seconds = 600;     // how often auto-renew certificates are checked (0: never)
-    unsigned ari_min_recheck_seconds = 60;    // RFC 9773: the shortest Retry-After followed for renewalInfo
-    unsigned dns_propagation_seconds = 10;    // webhook/cloudflare: wait after publishing before the CA looks
+    unsigned http01_port = 0;               // serves /.well-known/acme-challenge/ (0: no listener)
+    std::string acme_ca_file;               // extra CA certificates to trust for ACME servers (PEM)
+    unsigned acme_timeout_ms = 30000;       // per ACME HTTP request
+    unsigned renewal_check_seconds = 600;   // how often auto-renew certificates are checked (0: never)
+    unsigned ari_min_recheck_seconds = 60;  // RFC 9773: the shortest Retry-After followed for renewalInfo
+    /// webhook/cloudflare: the longest wait, after publishing, for every authoritative name server of the
+    /// zone to serve the record (found through domain_verification_resolver, asked directly) before the CA
+    /// looks.
+    unsigned dns_propagation_seconds = 60;
+    unsigned dns_authoritative_port = 53;     // the port those name servers are asked on
     unsigned dns_step_timeout_seconds = 120;  // rfc2136: the most publishing (or removing) a record may take
     unsigned dns_threads = 4;  // threads for blocking DNS calls (RFC 2136), apart from the rest
     /// Rows of one user PROCESSING at once over every instance (0: no cap), so one tenant's slow CA or DNS

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace certctrl::dns {
@@ -45,6 +46,14 @@ result<std::vector<std::string>> query_cname(std::string const& server, unsigned
                                              std::chrono::seconds timeout = std::chrono::seconds(5),
                                              bool recursive = true);
 
+/// The addresses of the name servers of the zone that holds `fqdn` (the closest enclosing name with NS
+/// records), asked of `resolver` with recursion. Errors: external_service.
+result<std::vector<std::string>> authoritative_servers(
+    std::string const& resolver, unsigned port, std::string const& fqdn,
+    std::chrono::seconds timeout = std::chrono::seconds(5));
+/// host[:port] or [v6]:port of a resolver ("" = system_resolver()), as host and port (53 by default). The
+/// text is validated by the configuration already.
+std::pair<std::string, unsigned> resolver_address(std::string const& spec);
 /// The TXT strings of the answer section of a DNS message in wire format (what query_txt reads from a
 /// server's answer). Errors: external_service (not a DNS message).
 result<std::vector<std::string>> txt_answers_of_wire(std::string_view wire);

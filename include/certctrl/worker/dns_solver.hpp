@@ -18,8 +18,8 @@ namespace certctrl::worker {
 class dns_solver {
   public:
     virtual ~dns_solver() = default;
-    /// Publishes TXT `fqdn` = `value` and returns once the provider says it is served (or after the
-    /// provider's propagation wait).
+    /// Publishes TXT `fqdn` = `value` and returns once it is served: by the RFC 2136 server, or by every
+    /// authoritative name server of the zone (webhook, cloudflare; at most the propagation wait).
     virtual net::awaitable<result<bool>> present(std::string fqdn, std::string value) = 0;
     /// Removes what present() published. Failures are reported, never fatal to an issuance.
     virtual net::awaitable<result<bool>> cleanup(std::string fqdn, std::string value) = 0;
@@ -28,8 +28,14 @@ class dns_solver {
 struct dns_solver_options {
     net::outbound_options http;
     std::string cloudflare_api = "https://api.cloudflare.com/client/v4";
-    std::chrono::seconds propagation_wait{10};  // webhook and cloudflare: time given to the provider
-    std::chrono::seconds step_timeout{120};     // rfc2136: the most present() or cleanup() may take in all
+    /// webhook and cloudflare: the longest wait for the zone's authoritative name servers to serve a record
+    /// (all of them are asked directly every 250 ms); without a resolver, the fixed time given to the
+    /// provider.
+    std::chrono::seconds propagation_wait{10};
+    std::string resolver;  // recursive resolver that finds a zone's name servers ("": none)
+    unsigned resolver_port = 53;
+    unsigned authoritative_port = 53;        // where those name servers answer
+    std::chrono::seconds step_timeout{120};  // rfc2136: the most present() or cleanup() may take in all
 };
 
 /// The solver for `provider` with its opened `credentials`. Errors: bad_request for kind manual (it cannot
