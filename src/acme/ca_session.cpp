@@ -3,6 +3,8 @@
 #include "certctrl/acme/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,30 +22,100 @@ ca_session::ca_session(std::string directory_url, net::outbound_options opts, ca
       limits_(limits),
       pool_(pool ? std::move(pool) : std::make_shared<net::connection_pool>()) {}
 
-net::awaitable<result<net::outbound_response>> ca_session::fetch(net::outbound_request req) {
-    std::chrono::steady_clock::duration wait{};
+struct ca_session::waiter {
+    asio::steady_timer timer;
+    bool released = false;
+};
+
+namespace {
+
+app_error paused_error(std::string const& directory_url, std::chrono::steady_clock::duration wait) {
+    auto const s = std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1;
+    return make_error(errc::external_service,
+                      "The CA at " + directory_url + " asked to wait " + std::to_string(s) + " s",
+                      {{"retryable", true}, {"retry_after", s}, {"acme_type", "rateLimited"}});
+}
+
+}  // namespace
+
+net::awaitable<result<bool>> ca_session::admit(bool urgent) {
+    auto const interval = limits_.requests_per_second > 0
+                              ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(1.0 / limits_.requests_per_second))
+                              : std::chrono::steady_clock::duration::zero();
+    auto const started = std::chrono::steady_clock::now();
+    auto w = std::make_shared<waiter>(asio::steady_timer(co_await asio::this_coro::executor), false);
+    bool start_pacer = false;
     {
         std::lock_guard lock(mu_);
         auto const now = std::chrono::steady_clock::now();
-        auto const slot = std::max(now, next_slot_);
-        wait = slot - now;
-        if (wait > std::chrono::seconds(limits_.max_pause_seconds)) {
-            auto const s = std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1;
-            co_return make_error(errc::external_service,
-                                 "The CA at " + directory_url_ + " asked to wait " + std::to_string(s) + " s",
-                                 {{"retryable", true}, {"retry_after", s}, {"acme_type", "rateLimited"}});
+        if (next_slot_ - now > std::chrono::seconds(limits_.max_pause_seconds)) {
+            co_return paused_error(directory_url_, next_slot_ - now);
         }
-        if (limits_.requests_per_second > 0) {
-            next_slot_ = slot + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(1.0 / limits_.requests_per_second));
+        if (urgent_.empty() && later_.empty() && now >= next_slot_) {
+            next_slot_ = now + interval;  // free: go at once
+            co_return true;
         }
+        (urgent ? urgent_ : later_).push_back(w);
+        w->timer.expires_at(std::chrono::steady_clock::time_point::max());
+        start_pacer = !pacing_;
+        pacing_ = true;
     }
-    if (wait > std::chrono::steady_clock::duration::zero()) {
-        paused_ms_.fetch_add(
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()));
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(wait);
+    if (start_pacer) {  // outside the lock: co_spawn may run the pacer's first steps at once
+        asio::co_spawn(w->timer.get_executor(), pace(), asio::detached);
+    }
+    while (true) {
+        {
+            std::lock_guard lock(mu_);
+            if (w->released) {
+                break;
+            }
+        }
+        co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    paused_ms_.fetch_add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+            .count()));
+    co_return true;
+}
+
+// Lets the waiting requests go one per interval, the urgent lane first, until none waits.
+net::awaitable<void> ca_session::pace() {
+    auto const interval = limits_.requests_per_second > 0
+                              ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(1.0 / limits_.requests_per_second))
+                              : std::chrono::steady_clock::duration::zero();
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (true) {
+        std::chrono::steady_clock::time_point until;
+        {
+            std::lock_guard lock(mu_);
+            auto const now = std::chrono::steady_clock::now();
+            if (urgent_.empty() && later_.empty()) {
+                pacing_ = false;
+                co_return;
+            }
+            if (now >= next_slot_) {
+                auto& lane = urgent_.empty() ? later_ : urgent_;
+                auto w = lane.front();
+                lane.pop_front();
+                w->released = true;
+                w->timer.cancel();
+                next_slot_ = now + interval;
+                continue;
+            }
+            until = next_slot_;
+        }
+        t.expires_at(until);
         co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+net::awaitable<result<net::outbound_response>> ca_session::fetch(net::outbound_request req, bool urgent) {
+    auto aw_admit = admit(urgent);
+    auto admitted = co_await std::move(aw_admit);
+    if (!admitted) {
+        co_return admitted.error();
     }
     requests_.fetch_add(1);
     auto aw = pool_->fetch(std::move(req), opts_);

@@ -149,7 +149,7 @@ net::awaitable<result<std::string>> client::nonce() {
     net::outbound_request req;
     req.method = "HEAD";
     req.url = dir->new_nonce;
-    auto aw = session_->fetch(req);
+    auto aw = session_->fetch(req, urgent_);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();
@@ -177,7 +177,7 @@ net::awaitable<result<client::reply>> client::post(std::string url, std::string 
             req.headers.emplace_back("Accept", accept);
         }
         req.body = sign(key_pem_, url, *n, use_jwk ? std::string() : kid_, payload);
-        auto aw = session_->fetch(req);
+        auto aw = session_->fetch(req, urgent_);
         auto res = co_await std::move(aw);
         if (!res) {
             co_return res.error();
@@ -325,7 +325,7 @@ net::awaitable<result<std::pair<std::int64_t, std::int64_t>>> client::renewal_in
     }
     net::outbound_request req;
     req.url = dir->renewal_info + (dir->renewal_info.back() == '/' ? "" : "/") + cert_id;
-    auto aw = session_->fetch(req);
+    auto aw = session_->fetch(req, urgent_);
     auto res = co_await std::move(aw);
     if (!res) {
         co_return res.error();

@@ -177,6 +177,7 @@ net::awaitable<result<bool>> acme_run::open_account() {
     }
     client_ = std::make_unique<acme::client>(
         env_.sessions.get(account.directory_url, acme_options(env_.cfg, env_.egress)), account_key_);
+    client_->set_urgent(row_.kind != "renew");
     if (account.kid && !account.kid->empty()) {
         client_->set_kid(*account.kid);
         co_return true;

@@ -87,6 +87,7 @@ asio::awaitable<void> issuance_worker::renewal_infos() {
             }
             acme::client client(sessions_.get((*ctx)->account.directory_url, acme_options(cfg_, egress_)),
                                 "");
+            client.set_urgent(false);
             auto aw = follow_renewal_info(jobs_, client, cfg_, cert_id, (*ctx)->cert.cert_pem, renew_after);
             co_await std::move(aw);
         }

@@ -2,13 +2,15 @@
 // What every order to one ACME CA shares in an instance: kept-alive connections, the directory, the unused
 // nonces (a nonce of the CA serves any account), and the CA's limits: the request rate the operator set, and
 // a pause whenever the CA answers rateLimited, 429 or 503 with Retry-After, so that no order keeps knocking
-// while the CA says wait. Thread-safe.
+// while the CA says wait. Requests waiting for the rate go in two lanes: those of orders a user waits for go
+// before renewals. Use a session from one io_context (its waiters are released by a pacer running there).
 
 #include "certctrl/core/error.hpp"
 #include "certctrl/net/outbound.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,8 +44,9 @@ class ca_session {
     ca_limits const& limits() const { return limits_; }
 
     /// Sends one request once the CA's request rate allows it and no pause is on (a pause longer than
-    /// max_pause_seconds fails at once, retryable, with its retry_after). Errors: as net::fetch.
-    net::awaitable<result<net::outbound_response>> fetch(net::outbound_request req);
+    /// max_pause_seconds fails at once, retryable, with its retry_after); `urgent` requests (an order a user
+    /// waits for) are let through before the others. Errors: as net::fetch.
+    net::awaitable<result<net::outbound_response>> fetch(net::outbound_request req, bool urgent = true);
     /// The directory, fetched once and kept for an hour.
     net::awaitable<result<directory>> load_directory();
     std::optional<std::string> take_nonce();
@@ -68,7 +71,14 @@ class ca_session {
     std::optional<directory> dir_;
     std::chrono::steady_clock::time_point dir_until_{};
     std::vector<std::string> nonces_;
+    /// Waits until the rate lets this request go (its turn in its lane). Errors: a pause beyond the limit.
+    net::awaitable<result<bool>> admit(bool urgent);
+    net::awaitable<void> pace();
+    struct waiter;
     std::chrono::steady_clock::time_point next_slot_{};  // the earliest time the next request may start
+    std::deque<std::shared_ptr<waiter>> urgent_;  // shared: a waiter whose coroutine is gone stays valid
+    std::deque<std::shared_ptr<waiter>> later_;
+    bool pacing_ = false;
     std::atomic<std::uint64_t> requests_{0};
     std::atomic<std::uint64_t> rate_limited_{0};
     std::atomic<std::uint64_t> paused_ms_{0};

@@ -60,6 +60,8 @@ class client {
     net::awaitable<result<std::string>> account(std::string email, std::string eab_kid,
                                                 std::string eab_hmac_key);
     void set_kid(std::string kid) { kid_ = std::move(kid); }
+    /// Whether a user waits for this order (its requests go before renewals' when the CA's rate is spent).
+    void set_urgent(bool urgent) { urgent_ = urgent; }
 
     /// newOrder for DNS identifiers; `replaces` is an ARI certificate id of the certificate being renewed.
     net::awaitable<result<order>> new_order(std::vector<std::string> names, std::string replaces);
@@ -91,6 +93,7 @@ class client {
     std::shared_ptr<ca_session> session_;
     std::string key_pem_;
     std::string kid_;
+    bool urgent_ = true;
     int retry_after_ = 0;
 };
 

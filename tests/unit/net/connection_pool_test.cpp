@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -66,6 +67,10 @@ class loopback_http {
         std::lock_guard lock(mu_);
         return arrivals_;
     }
+    std::vector<std::string> targets() const {
+        std::lock_guard lock(mu_);
+        return targets_;
+    }
 
   private:
     void accept_loop() {
@@ -94,6 +99,7 @@ class loopback_http {
             {
                 std::lock_guard lock(mu_);
                 arrivals_.push_back(clock_type::now());
+                targets_.emplace_back(req.target());
             }
             response res = handler_(req);
             res.version(11);
@@ -118,6 +124,7 @@ class loopback_http {
     std::list<tcp::socket> sockets_;
     std::list<std::thread> threads_;
     std::vector<clock_type::time_point> arrivals_;
+    std::vector<std::string> targets_;
 };
 
 loopback_http::response text(std::string body, bool keep = true) {
@@ -204,6 +211,30 @@ TEST(CaSession, RequestsAreSpacedToTheConfiguredRate) {
     // 20 per second: each request starts 50 ms after the one before (a slow machine only spaces them more).
     EXPECT_GE(at.back() - at.front(), std::chrono::milliseconds(5 * 50 - 15));
     EXPECT_GT(session.stats().paused_ms, 0u);
+}
+
+// While the rate is spent, a request of an order a user waits for goes before the renewals' waiting ones.
+TEST(CaSession, UrgentRequestsGoBeforeWaitingRenewals) {
+    loopback_http server([](auto const&) { return text("{}"); });
+    acme::ca_session session(server.url("/dir"), {}, acme::ca_limits{10, 0, 300}, nullptr);
+    asio::io_context ioc;
+    int done = 0;
+    auto one = [&](std::string path, bool urgent) -> asio::awaitable<void> {
+        auto aw = session.fetch({"GET", server.url(path), {}, ""}, urgent);
+        auto r = co_await std::move(aw);
+        done += r ? 1 : 0;
+    };
+    for (int i = 0; i < 6; ++i) {
+        asio::co_spawn(ioc, one("/renewal-" + std::to_string(i), false), asio::detached);
+    }
+    asio::steady_timer t(ioc);
+    t.expires_after(std::chrono::milliseconds(30));
+    t.async_wait([&](boost::system::error_code) { asio::co_spawn(ioc, one("/user", true), asio::detached); });
+    ioc.run();
+    EXPECT_EQ(done, 7);
+    auto const order = server.targets();
+    auto const at = std::find(order.begin(), order.end(), "/user") - order.begin();
+    EXPECT_LE(at, 2) << "sent after at most the renewal that was on its way and the one let go meanwhile";
 }
 
 TEST(CaSession, TheCasRetryAfterHoldsEveryOrderThenTheRequestIsSentAgain) {
