@@ -220,7 +220,9 @@ class mysql_issuance final : public issuance_repository {
     std::optional<std::int64_t> claimable(work& w, std::int64_t now, claim_rules const& rules) override {
         auto& c = conn(w);
         // CAs at their cap of rows PROCESSING (every instance; a consistent read, like the user count below).
-        std::vector<std::string> full;
+        // A quarter of each cap is kept for rows a user waits for: renewals stop at the other three quarters.
+        std::vector<std::string> full;          // for every row
+        std::vector<std::string> full_renewal;  // for renewals
         if (!rules.max_per_ca.empty()) {
             auto ps =
                 prepare(c,
@@ -231,34 +233,41 @@ class mysql_issuance final : public issuance_repository {
             rs_ptr rs(ps->executeQuery());
             while (rs->next()) {
                 auto const it = rules.max_per_ca.find(std::string(rs->getString(1)));
-                if (it != rules.max_per_ca.end() && it->second > 0 &&
-                    rs->getInt64(2) >= static_cast<std::int64_t>(it->second)) {
+                if (it == rules.max_per_ca.end() || it->second == 0) {
+                    continue;
+                }
+                auto const running = static_cast<std::int64_t>(rs->getInt64(2));
+                auto const cap = static_cast<std::int64_t>(it->second);
+                if (running >= cap) {
                     full.emplace_back(rs->getString(1));
+                }
+                if (running >= std::max<std::int64_t>(1, cap - std::max<std::int64_t>(1, cap / 4))) {
+                    full_renewal.emplace_back(rs->getString(1));
                 }
             }
         }
-        // The user count reads without locks (a consistent read): two instances may each start one more row
-        // of a user in the same instant, so a cap can be exceeded by the number of instances, briefly.
-        std::string q =
-            "SELECT h.id FROM issue_history h WHERE ((h.status = 'PENDING' AND h.run_after <= ?) OR "
-            "(h.status "
-            "= 'PROCESSING' AND h.lease_until < ?))";
-        if (rules.max_per_user > 0) {
-            q += " AND (SELECT COUNT(*) FROM issue_history p WHERE p.user_id = h.user_id AND p.status = "
-                 "'PROCESSING' AND p.lease_until >= ?) < ?";
-        }
-        if (!full.empty()) {
-            q += " AND NOT EXISTS (SELECT 1 FROM certificates c JOIN acme_accounts a ON a.id = c.acct_id "
-                 "WHERE "
-                 "c.id = h.cert_id AND a.directory_url IN (?";
-            for (std::size_t i = 1; i < full.size(); ++i) {
-                q += ", ?";
-            }
-            q += "))";
-        }
         for (bool const waiting_user : {true, false}) {
-            auto ps = prepare(c, q + (waiting_user ? " AND h.kind <> 'renew'" : "") +
-                                     " ORDER BY h.id LIMIT 1 FOR UPDATE SKIP LOCKED");
+            auto const& excluded = waiting_user ? full : full_renewal;
+            std::string q =
+                "SELECT h.id FROM issue_history h WHERE ((h.status = 'PENDING' AND h.run_after <= ?) OR "
+                "(h.status = 'PROCESSING' AND h.lease_until < ?))";
+            // The user count reads without locks (a consistent read): two instances may each start one more
+            // row of a user in the same instant, so a cap can be exceeded by the number of instances,
+            // briefly.
+            if (rules.max_per_user > 0) {
+                q += " AND (SELECT COUNT(*) FROM issue_history p WHERE p.user_id = h.user_id AND p.status = "
+                     "'PROCESSING' AND p.lease_until >= ?) < ?";
+            }
+            if (!excluded.empty()) {
+                q += " AND NOT EXISTS (SELECT 1 FROM certificates c JOIN acme_accounts a ON a.id = c.acct_id "
+                     "WHERE c.id = h.cert_id AND a.directory_url IN (?";
+                for (std::size_t i = 1; i < excluded.size(); ++i) {
+                    q += ", ?";
+                }
+                q += "))";
+            }
+            q += waiting_user ? " AND h.kind <> 'renew'" : "";
+            auto ps = prepare(c, q + " ORDER BY h.id LIMIT 1 FOR UPDATE SKIP LOCKED");
             unsigned i = 1;
             ps->setInt64(i++, now);
             ps->setInt64(i++, now);
@@ -266,7 +275,7 @@ class mysql_issuance final : public issuance_repository {
                 ps->setInt64(i++, now);
                 ps->setInt64(i++, static_cast<std::int64_t>(rules.max_per_user));
             }
-            for (auto const& url : full) {
+            for (auto const& url : excluded) {
                 ps->setString(i++, url);
             }
             rs_ptr rs(ps->executeQuery());

@@ -90,7 +90,8 @@ class issuance_repository {
     /// them) go first, then the oldest.
     /// With `rules.max_per_user` > 0, rows of users who have that many rows PROCESSING under a live lease
     /// wait, so one tenant's slow CA or DNS cannot hold every worker (renewals and re-issues included); rows
-    /// whose certificate's ACME directory has its rules.max_per_ca rows PROCESSING wait too.
+    /// whose certificate's ACME directory has its rules.max_per_ca rows PROCESSING wait too, and renewals
+    /// already at three quarters of it (the last quarter is kept for rows a user waits for).
     virtual std::optional<std::int64_t> claimable(work& w, std::int64_t now, claim_rules const& rules) = 0;
     std::optional<std::int64_t> claimable(work& w, std::int64_t now, unsigned max_per_user = 0) {
         return claimable(w, now, claim_rules{max_per_user, {}});
