@@ -18,11 +18,7 @@ workers=${3:-256}
 bench_prepare
 command -v lego >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lego >/dev/null; }
 bench_start_mariadb
-trap 'pebble_stop "$tmp/pebble" || true; knot_stop "$tmp/knot" || true; bench_cleanup' EXIT
-knot_start "$tmp/knot"
-set -a; source "$tmp/knot/env"; set +a
-pebble_start "$tmp/pebble" "127.0.0.1:$KNOT_PORT"
-set -a; source "$tmp/pebble/env"; set +a
+bench_start_acme
 
 cat >"$tmp/c.json" <<JSON
 { "server": {"port": 0, "threads": 2},

@@ -15,12 +15,9 @@ limit=${2:-80}
 
 bench_prepare
 bench_start_mariadb
+bench_start_acme
 proxy_pid=
 trap '[ -n "$proxy_pid" ] && kill -TERM "$proxy_pid" 2>/dev/null; pebble_stop "$tmp/pebble" || true; knot_stop "$tmp/knot" || true; bench_cleanup' EXIT
-knot_start "$tmp/knot"
-set -a; source "$tmp/knot/env"; set +a
-pebble_start "$tmp/pebble" "127.0.0.1:$KNOT_PORT"
-set -a; source "$tmp/pebble/env"; set +a
 proxy_port=$(certctrl_free_port 14500)
 # The proxy serves pebble's own TLS certificate (localhost / 127.0.0.1, signed by the CA the server trusts).
 python3 bench/ca_proxy.py "$proxy_port" "$tmp/pebble/cert.pem" "$tmp/pebble/key.pem" \

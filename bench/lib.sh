@@ -40,6 +40,16 @@ bench_server_warnings() {
     grep -E " (warning|error|critical) " "$tmp/server.log" | sed -E 's/^[^ ]+ //; s/\[[0-9]+\] //' | sort | uniq -c | sort -rn | head -5 || true
 }
 
+# Starts knot and pebble resolving through it (scripts/lib/services.sh) under $tmp, exports their settings
+# (KNOT_*, PEBBLE_*) and stops both on exit, before the rest of bench_cleanup.
+bench_start_acme() {
+    trap 'pebble_stop "$tmp/pebble" || true; knot_stop "$tmp/knot" || true; bench_cleanup' EXIT
+    knot_start "$tmp/knot"
+    set -a; source "$tmp/knot/env"; set +a
+    pebble_start "$tmp/pebble" "127.0.0.1:$KNOT_PORT"
+    set -a; source "$tmp/pebble/env"; set +a
+}
+
 bench_cleanup() {
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && certctrl_wait_exit "$server_pid" 15
     mariadb_stop "$tmp/run" || true

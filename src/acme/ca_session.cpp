@@ -29,6 +29,13 @@ struct ca_session::waiter {
 
 namespace {
 
+// The time between two requests at the CA's rate (0: no limit).
+std::chrono::steady_clock::duration spacing(ca_limits const& l) {
+    return l.requests_per_second > 0 ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                           std::chrono::duration<double>(1.0 / l.requests_per_second))
+                                     : std::chrono::steady_clock::duration::zero();
+}
+
 app_error paused_error(std::string const& directory_url, std::chrono::steady_clock::duration wait) {
     auto const s = std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1;
     return make_error(errc::external_service,
@@ -39,10 +46,7 @@ app_error paused_error(std::string const& directory_url, std::chrono::steady_clo
 }  // namespace
 
 net::awaitable<result<bool>> ca_session::admit(bool urgent) {
-    auto const interval = limits_.requests_per_second > 0
-                              ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(1.0 / limits_.requests_per_second))
-                              : std::chrono::steady_clock::duration::zero();
+    auto const interval = spacing(limits_);
     auto const started = std::chrono::steady_clock::now();
     auto w = std::make_shared<waiter>(asio::steady_timer(co_await asio::this_coro::executor), false);
     bool start_pacer = false;
@@ -81,10 +85,7 @@ net::awaitable<result<bool>> ca_session::admit(bool urgent) {
 
 // Lets the waiting requests go one per interval, the urgent lane first, until none waits.
 net::awaitable<void> ca_session::pace() {
-    auto const interval = limits_.requests_per_second > 0
-                              ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(1.0 / limits_.requests_per_second))
-                              : std::chrono::steady_clock::duration::zero();
+    auto const interval = spacing(limits_);
     asio::steady_timer t(co_await asio::this_coro::executor);
     while (true) {
         std::chrono::steady_clock::time_point until;

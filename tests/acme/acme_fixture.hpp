@@ -69,6 +69,17 @@ class acme_fixture : public api_fixture {
         return {};
     }
 
+    // pebble's CA and a test server's root (a stub the server talks to over HTTPS) in one trust file, for
+    // issuance.acme_ca_file; its path.
+    std::string trust_with(std::filesystem::path const& root) const {
+        std::ifstream a(pebble_.ca_file);
+        std::ifstream b(root);
+        auto const path = dir_.path() / "trust.pem";
+        std::ofstream out(path);
+        out << a.rdbuf() << b.rdbuf();
+        return path.string();
+    }
+
     // pebble's current root (it makes a new one at every start).
     std::string pebble_root() {
         net::outbound_options o;

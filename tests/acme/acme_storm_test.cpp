@@ -93,17 +93,11 @@ class AcmeStorm : public acme_fixture {};
 TEST_F(AcmeStorm, RenewalsKeepToTheCasLimitsAndOnDemandIssuanceIsServedDuringTheStorm) {
     std::string const origin = pebble_.directory_url.substr(0, pebble_.directory_url.find("/dir"));
     rate_limited_ca ca(dir_.path() / "proxy-root.pem", origin, pebble_.ca_file, 10);
-    {
-        std::ifstream a(pebble_.ca_file);
-        std::ifstream b(dir_.path() / "proxy-root.pem");
-        std::ofstream out(dir_.path() / "trust.pem");
-        out << a.rdbuf() << b.rdbuf();
-    }
     std::string const directory = ca.url("/dir");
     unsigned const max_orders = 6;
     auto cfg = config_overrides(64);
     auto& issuance = cfg["issuance"].as_object();
-    issuance["acme_ca_file"] = (dir_.path() / "trust.pem").string();
+    issuance["acme_ca_file"] = trust_with(dir_.path() / "proxy-root.pem");
     issuance["renewal_check_seconds"] = 1;
     issuance["max_concurrent_per_user"] = 0;
     issuance["lease_seconds"] = 30;

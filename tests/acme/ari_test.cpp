@@ -67,15 +67,9 @@ TEST_F(AriSchedule, TheSchedulerFollowsTheCasWindowAndItsRetryAfter) {
         std::lock_guard lock(mu);
         directory_body = json::serialize(d);
     }
-    {
-        std::ifstream a(pebble_.ca_file);
-        std::ifstream b(dir_.path() / "ari-root.pem");
-        std::ofstream out(dir_.path() / "trust.pem");
-        out << a.rdbuf() << b.rdbuf();
-    }
     auto cfg = config_overrides();
     auto& issuance = cfg["issuance"].as_object();
-    issuance["acme_ca_file"] = (dir_.path() / "trust.pem").string();
+    issuance["acme_ca_file"] = trust_with(dir_.path() / "ari-root.pem");
     issuance["renewal_check_seconds"] = 1;
     issuance["ari_min_recheck_seconds"] = 1;
     start(cfg);

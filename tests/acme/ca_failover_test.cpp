@@ -15,14 +15,8 @@ namespace bh = boost::beast::http;
 class CaFailover : public acme_fixture {
   protected:
     void start_trusting(std::filesystem::path const& stub_root) {
-        {
-            std::ifstream a(pebble_.ca_file);
-            std::ifstream b(stub_root);
-            std::ofstream out(dir_.path() / "trust.pem");
-            out << a.rdbuf() << b.rdbuf();
-        }
         auto cfg = config_overrides();
-        cfg["issuance"].as_object()["acme_ca_file"] = (dir_.path() / "trust.pem").string();
+        cfg["issuance"].as_object()["acme_ca_file"] = trust_with(stub_root);
         start(cfg);
         add_user("fo@example.com");
         key_ = key_for("fo@example.com", {"acme_accounts:*[read,write,issue]",

@@ -41,17 +41,11 @@ class Dns01Providers : public acme_fixture {
         knot_ = *knot();
     }
 
-    // pebble's CA and the stub's root in one trust file for the server.
     void start_trusting(std::filesystem::path const& stub_root, std::string const& cloudflare_api = "",
                         json::object const& extra = {}) {
-        std::ifstream a(pebble_.ca_file);
-        std::ifstream b(stub_root);
-        std::ofstream out(dir_.path() / "trust.pem");
-        out << a.rdbuf() << b.rdbuf();
-        out.close();
         json::object issuance{{"workers", 2},
                               {"http01_port", pebble_.http01_port},
-                              {"acme_ca_file", (dir_.path() / "trust.pem").string()},
+                              {"acme_ca_file", trust_with(stub_root)},
                               {"poll_interval_ms", 200},
                               {"dns_propagation_seconds", 0}};
         if (!cloudflare_api.empty()) {
