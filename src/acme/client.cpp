@@ -3,12 +3,17 @@
 #include "certctrl/acme/ari.hpp"
 #include "certctrl/acme/jws.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <cstdlib>
 
 namespace certctrl::acme {
 
+namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
@@ -195,13 +200,22 @@ net::awaitable<result<client::reply>> client::post(std::string url, std::string 
             if (limited) {
                 session_->count_rate_limited();
             }
-            if ((limited || res->status == 503) && retry_after_ > 0) {
-                // Every order to this CA waits as asked, then this request is sent again (a wait longer
-                // than the session's max_pause_seconds fails the attempt, retryable, in fetch()).
+            bool const short_wait =
+                retry_after_ > 0 && retry_after_ <= static_cast<int>(session_->limits().max_pause_seconds);
+            if (limited && short_wait && attempt < 4) {
+                // A rate limit is the account's or the names' (RFC 8555 §6.6), not every user's: only this
+                // order waits as asked, then sends the request again. A longer wait ends the attempt
+                // (retryable, with retry_after; the worker may fail over to another CA).
+                asio::steady_timer t(co_await asio::this_coro::executor);
+                t.expires_after(std::chrono::seconds(retry_after_));
+                co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
+            }
+            if (res->status == 503 && retry_after_ > 0 && attempt < 4) {
+                // The CA as a whole is busy: every order of this instance to it waits (beyond
+                // max_pause_seconds, fetch() ends the attempt, retryable).
                 session_->pause_for(std::chrono::seconds(retry_after_));
-                if (attempt < 4) {
-                    continue;
-                }
+                continue;
             }
             co_return err;
         }

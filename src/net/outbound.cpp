@@ -73,12 +73,16 @@ result<target> parse_target(std::string const& url) {
 }
 
 // One request on an open stream. `keep` asks the server to keep the connection; `kept` tells whether it may
-// be reused afterwards (a complete response the server did not close).
+// be reused afterwards (a complete response the server did not close); `unsent` that it failed the way a
+// connection the server had already closed fails (writing, or closed before a byte of the answer), so the
+// server cannot have acted on it.
 template <class Stream>
 awaitable<result<outbound_response>> exchange(Stream& stream, beast::flat_buffer& buf,
                                               outbound_request const& req, target const& t,
-                                              outbound_options const& opts, bool keep, bool& kept) {
+                                              outbound_options const& opts, bool keep, bool& kept,
+                                              bool& unsent) {
     kept = false;
+    unsent = false;
     bh::request<bh::string_body> r;
     r.method(bh::string_to_verb(req.method));
     r.target(t.path);
@@ -99,6 +103,7 @@ awaitable<result<outbound_response>> exchange(Stream& stream, beast::flat_buffer
     auto [wec, wn] = co_await bh::async_write(stream, r, token);
     (void)wn;
     if (wec) {
+        unsent = true;
         co_return failed(t.host, "sending to", wec);
     }
     bh::response_parser<bh::string_body> parser;
@@ -109,6 +114,9 @@ awaitable<result<outbound_response>> exchange(Stream& stream, beast::flat_buffer
     auto [rec, rn] = co_await bh::async_read(stream, buf, parser, token);
     (void)rn;
     if (rec) {
+        unsent = !parser.got_some() && buf.size() == 0 &&
+                 (rec == bh::error::end_of_stream || rec == asio::error::eof ||
+                  rec == asio::error::connection_reset || rec == asio::error::broken_pipe);
         co_return failed(t.host, "reading the response of", rec);
     }
     kept = keep && parser.keep_alive();
@@ -165,13 +173,14 @@ struct connection_pool::connection {
     beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
     awaitable<result<outbound_response>> exchange(outbound_request const& req, target const& t,
-                                                  outbound_options const& opts, bool keep, bool& kept) {
+                                                  outbound_options const& opts, bool keep, bool& kept,
+                                                  bool& unsent) {
         lowest().expires_after(opts.timeout);
         if (secure) {
-            auto aw = net::exchange(*secure, buf, req, t, opts, keep, kept);
+            auto aw = net::exchange(*secure, buf, req, t, opts, keep, kept, unsent);
             co_return co_await std::move(aw);
         }
-        auto aw = net::exchange(*plain, buf, req, t, opts, keep, kept);
+        auto aw = net::exchange(*plain, buf, req, t, opts, keep, kept, unsent);
         co_return co_await std::move(aw);
     }
 };
@@ -253,7 +262,8 @@ awaitable<result<outbound_response>> fetch(outbound_request req, outbound_option
         co_return c.error();
     }
     bool kept = false;
-    auto aw = (*c)->exchange(req, *t, opts, false, kept);
+    bool unsent = false;
+    auto aw = (*c)->exchange(req, *t, opts, false, kept, unsent);
     auto out = co_await std::move(aw);
     if ((*c)->secure) {
         (*c)->lowest().expires_after(std::chrono::seconds(2));
@@ -335,10 +345,13 @@ awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req
             s->opened.fetch_add(1);
         }
         bool kept = false;
-        auto aw = c->exchange(req, *t, opts, true, kept);
+        bool unsent = false;
+        auto aw = c->exchange(req, *t, opts, true, kept, unsent);
         auto out = co_await std::move(aw);
-        if (!out && reused && attempt == 0) {
-            c.reset();  // the server dropped the kept connection meanwhile: once more on a new one
+        if (!out && unsent && reused && attempt == 0) {
+            // The server had closed the kept connection: once more on a new one. Never after a byte of an
+            // answer came back (the server may have acted on the request).
+            c.reset();
             continue;
         }
         if (out && kept) {

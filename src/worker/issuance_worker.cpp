@@ -154,10 +154,11 @@ repo::issue_queue_state issuance_worker::queue() const {
 
 namespace {
 
-// A label value in the Prometheus text format.
+// A CA's directory URL as a label value in the Prometheus text format: without its query (a user's URL may
+// carry a token there), at most 200 characters, escaped.
 std::string label(std::string const& v) {
     std::string out;
-    for (char c : v.substr(0, 200)) {
+    for (char c : v.substr(0, std::min<std::size_t>(v.find('?'), 200))) {
         if (c == '\\' || c == '"') {
             out += '\\';
         }
@@ -279,7 +280,9 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         }
         auto aw_done = issuance_.complete(row.id, owner, row.user_id, row.cert_id, std::move(*made), ca_id);
         auto done = co_await std::move(aw_done);
-        (done && *done ? succeeded_ : failed_).fetch_add(1);
+        if (done && *done) {
+            succeeded_.fetch_add(1);  // otherwise cancelled or taken over: not this run's outcome
+        }
         co_return;
     }
     // The ACME account of this attempt: the certificate's, or the fallback the row failed over to.

@@ -1,9 +1,10 @@
 #pragma once
 // What every order to one ACME CA shares in an instance: kept-alive connections, the directory, the unused
 // nonces (a nonce of the CA serves any account), and the CA's limits: the request rate the operator set, and
-// a pause whenever the CA answers rateLimited, 429 or 503 with Retry-After, so that no order keeps knocking
-// while the CA says wait. Requests waiting for the rate go in two lanes: those of orders a user waits for go
-// before renewals. Use a session from one io_context (its waiters are released by a pacer running there).
+// a pause whenever the CA answers 503 with Retry-After (the CA as a whole is busy; a rateLimited answer is
+// about one account or set of names, so only its order waits, in acme::client). Requests waiting for the rate
+// go in two lanes: those of orders a user waits for go before renewals. Use a session from one io_context
+// (its waiters are released by a pacer running there).
 
 #include "certctrl/core/error.hpp"
 #include "certctrl/net/outbound.hpp"
@@ -51,7 +52,7 @@ class ca_session {
     net::awaitable<result<directory>> load_directory();
     std::optional<std::string> take_nonce();
     void give_nonce(std::string n);
-    /// No request to this CA for `s` (the CA's Retry-After on rateLimited, 429 or 503).
+    /// No request to this CA for `s` (the CA's Retry-After on a 503).
     void pause_for(std::chrono::seconds s);
 
     struct counters {

@@ -35,9 +35,12 @@ class loopback_http {
     using request = bh::request<bh::string_body>;
     using response = bh::response<bh::string_body>;
 
-    loopback_http(std::function<response(request const&)> h, int close_after = 0)
+    /// `junk`: bytes written after the first response of a connection (a server that sends more than it
+    /// announced).
+    loopback_http(std::function<response(request const&)> h, int close_after = 0, std::string junk = "")
         : handler_(std::move(h)),
           close_after_(close_after),
+          junk_(std::move(junk)),
           acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
         port_ = acceptor_.local_endpoint().port();
         accept_thread_ = std::thread([this] { accept_loop(); });
@@ -105,6 +108,9 @@ class loopback_http {
             res.version(11);
             res.prepare_payload();
             bh::write(s, res, ec);
+            if (!ec && n == 1 && !junk_.empty()) {
+                asio::write(s, asio::buffer(junk_), ec);
+            }
             if (ec || !res.keep_alive() || (close_after_ > 0 && n >= close_after_)) {
                 s.shutdown(tcp::socket::shutdown_both, ec);
                 return;
@@ -114,6 +120,7 @@ class loopback_http {
 
     std::function<response(request const&)> handler_;
     int close_after_;
+    std::string junk_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;
     unsigned short port_ = 0;
@@ -169,6 +176,17 @@ TEST(ConnectionPool, AKeptConnectionTheServerDroppedIsReplacedOnce) {
     EXPECT_EQ(got[1]->body, "/b");
     EXPECT_EQ(pool.opened(), 2u);
     EXPECT_EQ(server.arrivals().size(), 2u) << "the request was sent once on the new connection";
+}
+
+// A kept connection on which a reply came back garbled: the request may have been acted on, so it is not
+// sent again (only a connection closed before any answer is).
+TEST(ConnectionPool, AGarbledAnswerOnAKeptConnectionIsNotSentAgain) {
+    loopback_http server([](auto const&) { return text("ok"); }, 0, "junk");
+    net::connection_pool pool;
+    auto got = fetch_all(pool, {server.url("/a"), server.url("/b")});
+    ASSERT_TRUE(got[0]);
+    EXPECT_FALSE(got[1]);
+    EXPECT_EQ(server.arrivals().size(), 2u) << "the second request was sent once";
 }
 
 TEST(ConnectionPool, AConnectionTheServerClosesIsNotKept) {
@@ -237,7 +255,7 @@ TEST(CaSession, UrgentRequestsGoBeforeWaitingRenewals) {
     EXPECT_LE(at, 2) << "sent after at most the renewal that was on its way and the one let go meanwhile";
 }
 
-TEST(CaSession, TheCasRetryAfterHoldsEveryOrderThenTheRequestIsSentAgain) {
+TEST(CaSession, ARateLimitedRequestIsSentAgainAfterTheCasRetryAfter) {
     std::atomic<int> order_posts{0};
     std::string base;
     loopback_http server([&](loopback_http::request const& req) {
@@ -271,6 +289,76 @@ TEST(CaSession, TheCasRetryAfterHoldsEveryOrderThenTheRequestIsSentAgain) {
     ASSERT_GE(at.size(), 2u);
     EXPECT_GE(at.back() - at[at.size() - 2], std::chrono::milliseconds(990))
         << "sent again after Retry-After";
+}
+
+// A 503 with Retry-After holds every order to the CA; a rateLimited answer (one account's or one set of
+// names' limit) holds only its own order: another request meanwhile goes at once.
+TEST(CaSession, A503HoldsTheWholeCaButARateLimitOnlyItsOrder) {
+    for (bool const overloaded : {true, false}) {
+        std::atomic<int> order_posts{0};
+        std::string base;
+        loopback_http server([&](loopback_http::request const& req) {
+            loopback_http::response r{bh::status::ok, 11};
+            r.set("Replay-Nonce", "n" + std::to_string(order_posts.load()));
+            std::string const target(req.target());
+            if (target == "/dir") {
+                r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base +
+                           R"(/acct","newOrder":")" + base + R"(/order"})";
+            } else if (target == "/order/1" && order_posts.fetch_add(1) == 0) {
+                r.result(overloaded ? bh::status::service_unavailable : bh::status::too_many_requests);
+                r.set("Retry-After", "2");
+                r.set("Content-Type", "application/problem+json");
+                r.body() = overloaded
+                               ? R"({"type":"urn:ietf:params:acme:error:serverInternal","detail":"busy"})"
+                               : R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow"})";
+            } else if (target == "/order/1") {
+                r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
+            } else if (req.method() != bh::verb::head) {
+                r.body() = "{}";
+            }
+            return r;
+        });
+        base = server.url("");
+        auto session = std::make_shared<acme::ca_session>(server.url("/dir"), net::outbound_options{},
+                                                          acme::ca_limits{}, nullptr);
+        acme::client c(session, crypto::generate_private_key_pem(crypto::key_algorithm::ecdsa_p256));
+        c.set_kid(base + "/acct/1");
+        asio::io_context ioc;
+        bool order_ok = false;
+        auto order = [&]() -> asio::awaitable<void> {
+            auto aw = c.get_order(base + "/order/1");
+            auto r = co_await std::move(aw);
+            order_ok = r.has_value();
+        };
+        auto other = [&]() -> asio::awaitable<void> {
+            asio::steady_timer t(co_await asio::this_coro::executor);
+            t.expires_after(std::chrono::milliseconds(300));
+            co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+            auto aw = session->fetch({"GET", base + "/other", {}, ""});
+            (void)co_await std::move(aw);
+        };
+        asio::co_spawn(ioc, order(), asio::detached);
+        asio::co_spawn(ioc, other(), asio::detached);
+        ioc.run();
+        EXPECT_TRUE(order_ok) << "sent again after the wait";
+        auto const targets = server.targets();
+        auto const other_at = std::find(targets.begin(), targets.end(), "/other") - targets.begin();
+        auto const retry_at =
+            std::find(targets.rbegin(), targets.rend(), "/order/1").base() - targets.begin() - 1;
+        std::string seen;
+        auto const times = server.arrivals();
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            seen += targets[i] + "@" +
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(times[i] - times[0]).count()) +
+                    " ";
+        }
+        if (overloaded) {
+            EXPECT_GT(other_at, retry_at) << "the whole CA waited: " << seen;
+        } else {
+            EXPECT_LT(other_at, retry_at) << "only the rate-limited order waited: " << seen;
+        }
+    }
 }
 
 TEST(CaSession, AWaitLongerThanTheLimitFailsTheAttemptRetryable) {
