@@ -266,8 +266,12 @@ class mysql_issuance final : public issuance_repository {
                 }
                 q += "))";
             }
-            q += waiting_user ? " AND h.kind <> 'renew'" : "";
-            auto ps = prepare(c, q + " ORDER BY h.id LIMIT 1 FOR UPDATE SKIP LOCKED");
+            // Rows users wait for are looked for with a consistent read and then the one found is locked: a
+            // locking scan would hold every renewal it passes over (REPEATABLE READ keeps those locks) until
+            // the claim commits, and other instances' claims would skip them all meanwhile.
+            q += waiting_user ? " AND h.kind <> 'renew' ORDER BY h.id LIMIT 1"
+                              : " ORDER BY h.id LIMIT 1 FOR UPDATE SKIP LOCKED";
+            auto ps = prepare(c, q);
             unsigned i = 1;
             ps->setInt64(i++, now);
             ps->setInt64(i++, now);
@@ -279,8 +283,20 @@ class mysql_issuance final : public issuance_repository {
                 ps->setString(i++, url);
             }
             rs_ptr rs(ps->executeQuery());
-            if (rs->next()) {
-                return static_cast<std::int64_t>(rs->getInt64(1));
+            if (!rs->next()) {
+                continue;
+            }
+            auto const id = static_cast<std::int64_t>(rs->getInt64(1));
+            if (!waiting_user) {
+                return id;
+            }
+            auto locked = find_one<std::int64_t>(
+                c,
+                "SELECT id FROM issue_history WHERE id = ? AND ((status = 'PENDING' AND run_after <= ?) OR "
+                "(status = 'PROCESSING' AND lease_until < ?)) FOR UPDATE SKIP LOCKED",
+                [](sql::ResultSet& r) { return i64(r, 1); }, id, now, now);
+            if (locked) {
+                return locked;
             }
         }
         return std::nullopt;

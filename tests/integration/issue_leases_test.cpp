@@ -95,5 +95,43 @@ TEST_F(IssueLeases, AUserAtItsCapOfRunningRowsWaitsForTheOthers) {
     EXPECT_EQ(claim(0), busy_rows[3]) << "no cap";
 }
 
+// Rows users wait for are claimed before older renewals, and a CA's max_orders_in_flight holds over every
+// row of that CA, renewals stopping a quarter short of it so users' rows always find room.
+TEST_F(IssueLeases, UsersRowsGoFirstAndACasCapKeepsAQuarterForThem) {
+    auto uid = user("storm@x.y");
+    auto acct = account(uid);
+    schema_->exec("UPDATE acme_accounts SET directory_url = 'https://ca.test/dir' WHERE id = " +
+                  std::to_string(acct));
+    std::vector<std::int64_t> renewals;
+    for (int i = 0; i < 5; ++i) {
+        renewals.push_back(queued_row(uid, acct, "r" + std::to_string(i) + ".storm.test", "renew"));
+    }
+    auto const asked = queued_row(uid, acct, "o1.storm.test", "issue");
+    repo::claim_rules const rules{0, {{"https://ca.test/dir", 4}}};
+    auto claim = [&] {
+        return in_read([&](repo::work& w) -> result<std::int64_t> {
+            auto id = repos_.issuance->claimable(w, now, rules);
+            if (!id) {
+                return std::int64_t{0};
+            }
+            repos_.issuance->take(w, *id, "worker", now + 60, now);
+            return *id;
+        });
+    };
+    EXPECT_EQ(claim(), asked) << "the row a user waits for, though newer than every renewal";
+    EXPECT_EQ(claim(), renewals[0]);
+    EXPECT_EQ(claim(), renewals[1]);
+    EXPECT_EQ(claim(), 0) << "3 running: renewals stop at three quarters of 4";
+    auto const second = queued_row(uid, acct, "o2.storm.test", "issue");
+    EXPECT_EQ(claim(), second) << "the last quarter is the users'";
+    auto const third = queued_row(uid, acct, "o3.storm.test", "issue");
+    EXPECT_EQ(claim(), 0) << "4 running: the CA's cap holds for every row";
+    EXPECT_EQ(in_read([&](repo::work& w) -> result<std::optional<std::int64_t>> {
+                  return repos_.issuance->claimable(w, now, repo::claim_rules{});
+              }),
+              std::optional<std::int64_t>(third))
+        << "without the CA's cap it would run";
+}
+
 }  // namespace
 }  // namespace certctrl::test
