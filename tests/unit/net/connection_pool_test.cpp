@@ -4,6 +4,7 @@
 
 #include "certctrl/acme/ca_session.hpp"
 #include "certctrl/acme/client.hpp"
+#include "certctrl/acme/jws.hpp"
 #include "certctrl/crypto/keys.hpp"
 #include "certctrl/net/outbound.hpp"
 
@@ -11,6 +12,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +20,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace certctrl::test {
@@ -359,6 +362,75 @@ TEST(CaSession, A503HoldsTheWholeCaButARateLimitOnlyItsOrder) {
             EXPECT_LT(other_at, retry_at) << "only the rate-limited order waited: " << seen;
         }
     }
+}
+
+// Orders to one CA share its nonces: a nonce from one order's answer serves the next request of any order,
+// none is used twice, and a CA that rejects a nonce (badNonce, as pebble does at random) gets the request
+// again with the fresh nonce of the rejection.
+TEST(CaSession, OrdersShareNoncesNeverUseOneTwiceAndGetPastBadNonce) {
+    std::mutex mu;
+    int issued = 0;
+    int heads = 0;
+    int posts = 0;
+    int reused = 0;
+    int rejected = 0;
+    std::set<std::string> fresh;  // issued and not used yet
+    std::string base;
+    loopback_http server([&](loopback_http::request const& req) {
+        loopback_http::response r{bh::status::ok, 11};
+        std::lock_guard lock(mu);
+        r.set("Replay-Nonce", "nonce-" + std::to_string(++issued));
+        fresh.insert("nonce-" + std::to_string(issued));
+        std::string const target(req.target());
+        if (target == "/dir") {
+            r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base +
+                       R"(/acct","newOrder":")" + base + R"(/order"})";
+            return r;
+        }
+        if (req.method() == bh::verb::head) {
+            ++heads;
+            return r;
+        }
+        ++posts;
+        auto const jws = boost::json::parse(req.body()).as_object();
+        auto const header = acme::base64url_decode(std::string(jws.at("protected").as_string()));
+        std::string const nonce(boost::json::parse(header.value_or("{}")).at("nonce").as_string());
+        bool const known = fresh.erase(nonce) == 1;
+        reused += known ? 0 : 1;
+        if (!known || posts % 3 == 0) {
+            rejected += 1;
+            r.result(bh::status::bad_request);
+            r.set("Content-Type", "application/problem+json");
+            r.body() = R"({"type":"urn:ietf:params:acme:error:badNonce","detail":"try again"})";
+            return r;
+        }
+        r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
+        return r;
+    });
+    base = server.url("");
+    auto session = std::make_shared<acme::ca_session>(server.url("/dir"), net::outbound_options{},
+                                                      acme::ca_limits{}, nullptr);
+    acme::client a(session, crypto::generate_private_key_pem(crypto::key_algorithm::ecdsa_p256));
+    acme::client b(session, crypto::generate_private_key_pem(crypto::key_algorithm::ecdsa_p256));
+    a.set_kid(base + "/acct/a");
+    b.set_kid(base + "/acct/b");
+    asio::io_context ioc;
+    int ok = 0;
+    auto orders = [&](acme::client& c) -> asio::awaitable<void> {
+        for (int i = 0; i < 10; ++i) {
+            auto aw = c.get_order(base + "/order/" + std::to_string(i));
+            auto r = co_await std::move(aw);
+            ok += r ? 1 : 0;
+        }
+    };
+    asio::co_spawn(ioc, orders(a), asio::detached);
+    asio::co_spawn(ioc, orders(b), asio::detached);
+    ioc.run();
+    std::lock_guard lock(mu);
+    EXPECT_EQ(ok, 20);
+    EXPECT_GT(rejected, 0) << "badNonce answers were met and got past";
+    EXPECT_EQ(reused, 0) << "no nonce was sent twice";
+    EXPECT_LE(heads, 2) << "the nonces of answers served the next requests of both orders";
 }
 
 TEST(CaSession, AWaitLongerThanTheLimitFailsTheAttemptRetryable) {
