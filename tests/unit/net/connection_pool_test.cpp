@@ -258,25 +258,35 @@ TEST(CaSession, UrgentRequestsGoBeforeWaitingRenewals) {
     EXPECT_LE(at, 2) << "sent after at most the renewal that was on its way and the one let go meanwhile";
 }
 
+// A fake CA at `base`: its directory, a nonce on every answer, and /order/1, whose first POST is answered
+// `status` with `Retry-After: retry_after` and an ACME problem of `type`, later ones with the order.
+loopback_http::response fake_ca(loopback_http::request const& req, std::string const& base,
+                                std::atomic<int>& order_posts, bh::status status, char const* retry_after,
+                                std::string const& type) {
+    loopback_http::response r{bh::status::ok, 11};
+    r.set("Replay-Nonce", "n" + std::to_string(order_posts.load()));
+    std::string const target(req.target());
+    if (target == "/dir") {
+        r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base + R"(/acct","newOrder":")" +
+                   base + R"(/order"})";
+    } else if (target == "/order/1" && order_posts.fetch_add(1) == 0) {
+        r.result(status);
+        r.set("Retry-After", retry_after);
+        r.set("Content-Type", "application/problem+json");
+        r.body() = R"({"type":"urn:ietf:params:acme:error:)" + type + R"(","detail":"wait"})";
+    } else if (target == "/order/1") {
+        r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
+    } else if (req.method() != bh::verb::head) {
+        r.body() = "{}";
+    }
+    return r;
+}
+
 TEST(CaSession, ARateLimitedRequestIsSentAgainAfterTheCasRetryAfter) {
     std::atomic<int> order_posts{0};
     std::string base;
     loopback_http server([&](loopback_http::request const& req) {
-        loopback_http::response r{bh::status::ok, 11};
-        r.set("Replay-Nonce", "n" + std::to_string(order_posts.load()));
-        std::string const target(req.target());
-        if (target == "/dir") {
-            r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base +
-                       R"(/acct","newOrder":")" + base + R"(/order"})";
-        } else if (target == "/order/1" && order_posts.fetch_add(1) == 0) {
-            r.result(bh::status::too_many_requests);
-            r.set("Retry-After", "1");
-            r.set("Content-Type", "application/problem+json");
-            r.body() = R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"})";
-        } else if (target == "/order/1") {
-            r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
-        }
-        return r;
+        return fake_ca(req, base, order_posts, bh::status::too_many_requests, "1", "rateLimited");
     });
     base = server.url("");
     auto session = std::make_shared<acme::ca_session>(server.url("/dir"), net::outbound_options{},
@@ -301,25 +311,10 @@ TEST(CaSession, A503HoldsTheWholeCaButARateLimitOnlyItsOrder) {
         std::atomic<int> order_posts{0};
         std::string base;
         loopback_http server([&](loopback_http::request const& req) {
-            loopback_http::response r{bh::status::ok, 11};
-            r.set("Replay-Nonce", "n" + std::to_string(order_posts.load()));
-            std::string const target(req.target());
-            if (target == "/dir") {
-                r.body() = R"({"newNonce":")" + base + R"(/nonce","newAccount":")" + base +
-                           R"(/acct","newOrder":")" + base + R"(/order"})";
-            } else if (target == "/order/1" && order_posts.fetch_add(1) == 0) {
-                r.result(overloaded ? bh::status::service_unavailable : bh::status::too_many_requests);
-                r.set("Retry-After", "2");
-                r.set("Content-Type", "application/problem+json");
-                r.body() = overloaded
-                               ? R"({"type":"urn:ietf:params:acme:error:serverInternal","detail":"busy"})"
-                               : R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow"})";
-            } else if (target == "/order/1") {
-                r.body() = R"({"status":"pending","authorizations":[],"finalize":")" + base + R"(/fin"})";
-            } else if (req.method() != bh::verb::head) {
-                r.body() = "{}";
-            }
-            return r;
+            return overloaded
+                       ? fake_ca(req, base, order_posts, bh::status::service_unavailable, "2",
+                                 "serverInternal")
+                       : fake_ca(req, base, order_posts, bh::status::too_many_requests, "2", "rateLimited");
         });
         base = server.url("");
         auto session = std::make_shared<acme::ca_session>(server.url("/dir"), net::outbound_options{},
