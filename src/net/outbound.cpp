@@ -277,13 +277,40 @@ struct connection_pool::state {
     std::size_t idle_per_origin;
     std::chrono::seconds keep_idle;
     std::mutex mu;
-    std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;  // by origin key
-    std::map<std::string, std::shared_ptr<asio::ssl::context>> tls;        // by CA file
+    std::map<std::string, std::shared_ptr<asio::ssl::context>> tls;  // by CA file
     std::atomic<std::uint64_t> opened{0};
+    std::uint64_t id = 0;  // unique per pool: its idle connections are its own
 };
+
+namespace {
+
+// The idle connections opened on one io_context, kept by that context as a service: they are closed when the
+// context shuts down, before the socket services they use are gone, whatever outlives the context.
+class idle_connections final : public asio::execution_context::service {
+  public:
+    static inline asio::execution_context::id id;  // NOLINT: asio's service identity
+    explicit idle_connections(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    std::mutex mu;
+    std::map<std::string, std::vector<std::unique_ptr<connection_pool::connection>>>
+        idle;  // by pool and origin
+
+  private:
+    void shutdown() override {
+        std::map<std::string, std::vector<std::unique_ptr<connection_pool::connection>>> gone;
+        {
+            std::lock_guard lock(mu);
+            gone.swap(idle);
+        }
+    }
+};
+
+}  // namespace
 
 connection_pool::connection_pool(std::size_t idle_per_origin, std::chrono::seconds keep_idle)
     : state_(std::make_shared<state>()) {
+    static std::atomic<std::uint64_t> pools{0};
+    state_->id = ++pools;
     state_->idle_per_origin = idle_per_origin;
     state_->keep_idle = keep_idle;
 }
@@ -299,19 +326,19 @@ awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req
     if (!t) {
         co_return t.error();
     }
-    // A connection is reused only under the options it was opened (and its addresses checked) with.
-    // A connection belongs to the io_context it was opened on: it is only reused by requests made there.
+    // A connection is reused only by this pool, under the options it was opened (and its addresses checked)
+    // with, and on the io_context it was opened on (which keeps it while idle).
     auto ex = co_await asio::this_coro::executor;
-    auto const* ioc = &asio::query(ex, asio::execution::context);
-    std::string const key = (t->tls ? "https://" : "http://") + t->host + ":" + t->port + "|" + opts.ca_file +
-                            "|" + std::to_string(reinterpret_cast<std::uintptr_t>(opts.egress.get())) + "|" +
-                            std::to_string(reinterpret_cast<std::uintptr_t>(ioc));
+    auto& kept_here = asio::use_service<idle_connections>(asio::query(ex, asio::execution::context));
     auto const s = state_;
+    std::string const key = std::to_string(s->id) + "|" + (t->tls ? "https://" : "http://") + t->host + ":" +
+                            t->port + "|" + opts.ca_file + "|" +
+                            std::to_string(reinterpret_cast<std::uintptr_t>(opts.egress.get()));
     std::unique_ptr<connection> c;
     std::shared_ptr<asio::ssl::context> ctx;
     {
-        std::lock_guard lock(s->mu);
-        auto& list = s->idle[key];
+        std::lock_guard lock(kept_here.mu);
+        auto& list = kept_here.idle[key];
         auto const now = std::chrono::steady_clock::now();
         while (!list.empty() && !c) {
             auto candidate = std::move(list.back());
@@ -320,9 +347,10 @@ awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req
                 c = std::move(candidate);
             }
         }
-        if (t->tls) {
-            ctx = s->tls[opts.ca_file];
-        }
+    }
+    if (t->tls) {
+        std::lock_guard lock(s->mu);
+        ctx = s->tls[opts.ca_file];
     }
     bool const reused = c != nullptr;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -356,8 +384,8 @@ awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req
         }
         if (out && kept) {
             c->idle_since = std::chrono::steady_clock::now();
-            std::lock_guard lock(s->mu);
-            auto& list = s->idle[key];
+            std::lock_guard lock(kept_here.mu);
+            auto& list = kept_here.idle[key];
             if (list.size() < s->idle_per_origin) {
                 list.push_back(std::move(c));
             }

@@ -54,7 +54,8 @@ awaitable<result<outbound_response>> fetch(outbound_request req, outbound_option
 /// an idle connection to its origin (scheme, host, port, trusted CA file and egress policy: a connection is
 /// only reused under the options it was checked with), and the connection goes back to the pool after a
 /// complete response the server did not close. A kept connection the server dropped meanwhile is replaced
-/// once, transparently. The TLS context of each CA file is loaded once.
+/// once, transparently. The TLS context of each CA file is loaded once. Idle connections are kept by the
+/// io_context they were opened on and closed when it shuts down.
 class connection_pool {
   public:
     explicit connection_pool(std::size_t idle_per_origin = 16,
