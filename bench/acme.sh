@@ -47,6 +47,7 @@ lego_run() {  # lego_run PATH DOMAIN
          --dns.disable-cp --domains "$2" run >>"$1.log" 2>&1
 }
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }  # no bc on a fresh machine
 
 python3 bench/acme.py "$port" "$key" "$PEBBLE_DIRECTORY_URL" "$KNOT_PORT" "$KNOT_TSIG_NAME" "$KNOT_TSIG_SECRET" \
     "$count" "$singles" | tee "$tmp/certctrl.out"
@@ -56,7 +57,7 @@ echo "== lego, one certificate at a time ($singles runs, account registered firs
 lego_run "$tmp/lego1" "warmup-$RANDOM.certctrl.test"
 for i in $(seq 1 "$singles"); do
     t0=$(now); lego_run "$tmp/lego1" "l1-$i-$RANDOM.certctrl.test"; t1=$(now)
-    echo "$t1 - $t0" | bc
+    calc "$t1 - $t0"; echo
 done | sort -n | awk '{a[NR]=$1} END {printf "lego single: median %.3f s (min %.3f, max %.3f)\n", a[int((NR+1)/2)], a[1], a[NR]}'
 
 echo "== lego, $count certificates with 8 processes"
@@ -70,9 +71,9 @@ done
 wait "${pids[@]}"
 t1=$(now)
 ok=$(ls "$tmp"/lego-p*/certificates/lb-*.crt 2>/dev/null | grep -vc 'issuer.crt$' || true)
-lego_s=$(echo "$t1 - $t0" | bc)
-echo "lego batch: $count certificates in $lego_s s, $(echo "scale=2; $count / $lego_s" | bc) certs/s, $ok certificates written"
+lego_s=$(calc "$t1 - $t0")
+echo "lego batch: $count certificates in $lego_s s, $(calc "$count / $lego_s") certs/s, $ok certificates written"
 certctrl_rate=$(sed -nE 's/^certctrl batch: .* ([0-9.]+) certs\/s.*/\1/p' "$tmp/certctrl.out")
-echo "== ratio: certctrl $certctrl_rate certs/s vs lego $(echo "scale=2; $count / $lego_s" | bc) certs/s = $(echo "scale=1; $certctrl_rate * $lego_s / $count" | bc)x"
+echo "== ratio: certctrl $certctrl_rate certs/s vs lego $(calc "$count / $lego_s") certs/s = $(calc "$certctrl_rate * $lego_s / $count")x"
 grep -E "issued in" "$tmp/server.log" | tail -3 || true
 bench_server_warnings
