@@ -43,6 +43,13 @@ TEST(Config, ReadsEveryDocumentedKeyOfTheExample) {
     EXPECT_EQ(c.crypto.master_key[0], '\xaa');
     EXPECT_EQ(c.devices.access_token_ttl_seconds, 3600);
     EXPECT_EQ(c.devices.updates_kept_per_device, 1000u);
+    ASSERT_EQ(c.issuance.ca_limits.size(), 1u);
+    EXPECT_EQ(c.issuance.ca_limits[0].directory_url, "https://acme-v02.api.letsencrypt.org/directory");
+    EXPECT_EQ(c.issuance.ca_limits[0].requests_per_second, 20u);
+    EXPECT_EQ(c.issuance.ca_limits[0].max_orders_in_flight, 50u);
+    EXPECT_EQ(c.issuance.ca_limits[0].max_pause_seconds, 300u);
+    EXPECT_EQ(c.issuance.ari_min_recheck_seconds, 60u);
+    EXPECT_EQ(c.issuance.dns_authoritative_port, 53u);
     ::unsetenv("CERTCTRL_DB_PASSWORD");
     ::unsetenv("CERTCTRL_MASTER_KEY");
     ::unsetenv("CERTCTRL_METRICS_TOKEN");
@@ -90,6 +97,13 @@ TEST(Config, BadValuesAreNamed) {
     expect_error(R"({"database": {"migrate_on_start": "yes"}})", "database.migrate_on_start");
     expect_error(R"({"log": {"level": "loud"}})", "log.level");
     expect_error(R"({"server": []})", "server");
+    expect_error(R"({"issuance": {"ca_limits": {}}})", "issuance.ca_limits");
+    expect_error(R"({"issuance": {"ca_limits": [1]}})", "issuance.ca_limits[0]");
+    expect_error(R"({"issuance": {"ca_limits": [{"directory_url": "ftp://ca"}]}})",
+                 "issuance.ca_limits[0].directory_url");
+    expect_error(R"({"issuance": {"ca_limits": [{"directory_url": "https://ca/dir", "rps": 1}]}})",
+                 "issuance.ca_limits[0].rps");
+    expect_error(R"({"issuance": {"ari_min_recheck_seconds": 0}})", "issuance.ari_min_recheck_seconds");
     expect_error(R"([1])", "JSON object");
     expect_error(R"({"server": )", "not valid JSON");
 }
