@@ -2,6 +2,7 @@
 // listener, a CA refusal becoming a readable FAILED row, and crash safety (kill -9 mid-issuance).
 // These tests share pebble's fixed HTTP-01 port, so ctest runs them one at a time (RESOURCE_LOCK).
 #include "acme_fixture.hpp"
+#include "ca_proxy.hpp"
 #include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
 
@@ -18,6 +19,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <map>
 #include <thread>
 
 namespace certctrl::test {
@@ -170,6 +172,69 @@ TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {
     ASSERT_TRUE(key_pem);
     EXPECT_TRUE(crypto::key_matches_certificate(
         *key_pem, std::string(exported.json().at("data").at("cert").as_string())));
+}
+
+// kill -9 while orders stand at the CA (finalize held by the CA): the new process resumes each stored order
+// with its stored key instead of starting another, and every certificate is issued once.
+TEST_F(Acme, AnOrderStoredBeforeAKillIsResumedNotReplaced) {
+    std::string const origin = pebble_.directory_url.substr(0, pebble_.directory_url.find("/dir"));
+    ca_proxy ca(dir_.path() / "proxy-root.pem", origin, pebble_.ca_file);
+    auto cfg = config_overrides(4);
+    cfg["issuance"].as_object()["acme_ca_file"] = trust_with(dir_.path() / "proxy-root.pem");
+    start(cfg);
+    add_user("resume@example.com");
+    auto key = key_for("resume@example.com", scopes);
+    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                     R"({"name":"held","provider":"custom","directory_url":")" + ca.url("/dir") + R"("})");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+    ca.hold("/finalize-order/");
+    std::vector<std::pair<std::string, std::int64_t>> issued;
+    for (int i = 0; i < 4; ++i) {
+        auto created = call(
+            "POST", "/apiv1/me/certificates", key,
+            R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(id_of(acct)) + "}");
+        ASSERT_EQ(created.status, 200) << created.body;
+        auto const cert = std::to_string(id_of(created));
+        auto r = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+        ASSERT_EQ(r.status, 200) << r.body;
+        issued.emplace_back(cert, r.json().at("data").at("issue_history_id").as_int64());
+    }
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (ca.held() == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GT(ca.held(), 0) << "an order reached finalize";
+    // The order each row stood at when the server died (rows whose order was stored).
+    std::map<std::int64_t, std::string> orders_at_kill;
+    for (auto const& [cert, hid] : issued) {
+        auto const list = call("GET", "/apiv1/me/certificates/" + cert + "/issues", key).json();
+        for (auto const& row : list.at("data").as_array()) {
+            if (row.at("id").as_int64() == hid && !row.at("acme_order_id").as_string().empty()) {
+                orders_at_kill[hid] = std::string(row.at("acme_order_id").as_string());
+            }
+        }
+    }
+    ASSERT_FALSE(orders_at_kill.empty());
+    EXPECT_EQ(server_->stop(SIGKILL, std::chrono::seconds(5)), -SIGKILL);
+    std::cout << "killed with " << orders_at_kill.size() << " of 4 orders stored, " << ca.held()
+              << " finalize held\n";
+    ca.release();  // the held finalize reaches pebble after the kill, as a request in flight would
+
+    server_.reset();
+    start(cfg);
+    for (auto const& [cert, hid] : issued) {
+        auto row = wait_terminal(key, cert, hid, std::chrono::seconds(120));
+        EXPECT_EQ(row["status"], "SUCCESS") << cert << ": " << json::serialize(row);
+        if (orders_at_kill.contains(hid)) {
+            EXPECT_EQ(std::string(row["acme_order_id"].as_string()), orders_at_kill[hid])
+                << "the stored order was resumed, not replaced";
+        }
+    }
+    EXPECT_NE(server_->log().find("resumed order"), std::string::npos) << "the new process says so";
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history"), 4) << "one row per certificate";
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE cert_pem LIKE '-----BEGIN "
+                                 "CERTIFICATE-----%' AND enc_privkey IS NOT NULL"),
+              4);
 }
 
 TEST_F(Acme, WildcardThroughDns01WithRfc2136UpdatesToARealDnsServer) {

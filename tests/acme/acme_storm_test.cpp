@@ -3,11 +3,7 @@
 // rate, every renewal succeeds without a single rateLimited answer, no more orders than allowed run at once,
 // and another user's on-demand issuance is served during the storm instead of after it.
 #include "acme_fixture.hpp"
-#include "https_stub.hpp"
-
-#include <atomic>
-#include <deque>
-#include <mutex>
+#include "ca_proxy.hpp"
 
 namespace certctrl::test {
 namespace {
@@ -16,83 +12,11 @@ namespace json = boost::json;
 namespace bh = boost::beast::http;
 using clock_type = std::chrono::steady_clock;
 
-// Forwards every request to pebble (keeping the Host header, so pebble's URLs name the proxy) unless more
-// than `per_second` requests arrived in the last second: then 429 rateLimited with Retry-After.
-class rate_limited_ca {
-  public:
-    rate_limited_ca(std::filesystem::path const& root, std::string pebble_origin, std::string pebble_ca,
-                    std::size_t per_second)
-        : origin_(std::move(pebble_origin)),
-          ca_(std::move(pebble_ca)),
-          per_second_(per_second),
-          stub_(root, [this](https_stub::request const& req) { return handle(req); }) {}
-
-    std::string url(std::string const& path) const { return stub_.url(path); }
-    int refused() const { return refused_.load(); }
-    int forwarded() const { return forwarded_.load(); }
-
-  private:
-    https_stub::response handle(https_stub::request const& req) {
-        {
-            std::lock_guard lock(mu_);
-            auto const now = clock_type::now();
-            while (!recent_.empty() && now - recent_.front() >= std::chrono::seconds(1)) {
-                recent_.pop_front();
-            }
-            if (recent_.size() >= per_second_) {
-                refused_.fetch_add(1);
-                https_stub::response r{bh::status::too_many_requests, 11};
-                r.set("Retry-After", "1");
-                r.set("Content-Type", "application/problem+json");
-                r.body() =
-                    R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many requests"})";
-                return r;
-            }
-            recent_.push_back(now);
-        }
-        net::outbound_request out;
-        out.method = std::string(req.method_string());
-        out.url = origin_ + std::string(req.target());
-        for (auto const& f : req) {
-            std::string const name(f.name_string());
-            if (name != "Connection" && name != "Content-Length") {
-                out.headers.emplace_back(name, std::string(f.value()));
-            }
-        }
-        out.body = req.body();
-        net::outbound_options o;
-        o.ca_file = ca_;
-        auto got = run_awaitable(net::fetch(out, o));
-        https_stub::response r{bh::status::bad_gateway, 11};
-        if (!got) {
-            return r;
-        }
-        forwarded_.fetch_add(1);
-        r.result(got->status);
-        for (auto const& [k, v] : got->headers) {
-            if (k != "connection" && k != "content-length" && k != "transfer-encoding") {
-                r.insert(k, v);
-            }
-        }
-        r.body() = got->body;
-        return r;
-    }
-
-    std::string origin_;
-    std::string ca_;
-    std::size_t per_second_;
-    std::mutex mu_;
-    std::deque<clock_type::time_point> recent_;
-    std::atomic<int> refused_{0};
-    std::atomic<int> forwarded_{0};
-    https_stub stub_;  // last: it calls handle() from its thread until it is destroyed
-};
-
 class AcmeStorm : public acme_fixture {};
 
 TEST_F(AcmeStorm, RenewalsKeepToTheCasLimitsAndOnDemandIssuanceIsServedDuringTheStorm) {
     std::string const origin = pebble_.directory_url.substr(0, pebble_.directory_url.find("/dir"));
-    rate_limited_ca ca(dir_.path() / "proxy-root.pem", origin, pebble_.ca_file, 10);
+    ca_proxy ca(dir_.path() / "proxy-root.pem", origin, pebble_.ca_file, 10);
     std::string const directory = ca.url("/dir");
     unsigned const max_orders = 6;
     auto cfg = config_overrides(64);
