@@ -3,17 +3,12 @@
 #include "certctrl/acme/ari.hpp"
 #include "certctrl/acme/jws.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <cstdlib>
 
 namespace certctrl::acme {
 
-namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
@@ -206,9 +201,8 @@ net::awaitable<result<client::reply>> client::post(std::string url, std::string 
                 // A rate limit is the account's or the names' (RFC 8555 §6.6), not every user's: only this
                 // order waits as asked, then sends the request again. A longer wait ends the attempt
                 // (retryable, with retry_after; the worker may fail over to another CA).
-                asio::steady_timer t(co_await asio::this_coro::executor);
-                t.expires_after(std::chrono::seconds(retry_after_));
-                co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+                auto aw_wait = net::sleep_for(std::chrono::seconds(retry_after_));
+                co_await std::move(aw_wait);
                 continue;
             }
             if (res->status == 503 && retry_after_ > 0 && attempt < 4) {

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -242,6 +243,12 @@ awaitable<result<std::unique_ptr<connection_pool::connection>>> open_connection(
 }
 
 }  // namespace
+
+awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(d);
+    co_await t.async_wait(token);
+}
 
 awaitable<result<outbound_response>> fetch(outbound_request req, outbound_options opts) {
     auto t = checked_target(req, opts);

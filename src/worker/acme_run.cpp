@@ -15,25 +15,13 @@
 #include "certctrl/service/compute.hpp"
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <random>
 
 namespace certctrl::worker {
 
-namespace asio = boost::asio;
-
 namespace {
-
-net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    t.expires_after(d);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-}
 
 // How long to wait before poll number `polls` of an authorization or order (issue 14): the CA's Retry-After
 // when it sent one (capped at 10 s), else 50 ms growing by 1.6x per poll up to 2 s. The CA usually decides
@@ -69,21 +57,18 @@ bool is_stop(app_error const& e, char const* why) {
     return s != nullptr && s->is_string() && s->get_string() == why;
 }
 
-acme_run::acme_run(acme_env env, repo::issue_context ctx, domain::issue_row row, std::string owner)
-    : env_(env), ctx_(std::move(ctx)), row_(std::move(row)), owner_(std::move(owner)) {}
+acme_run::acme_run(acme_env env, repo::issue_context ctx, domain::issue_row row, std::string owner,
+                   acme_progress progress)
+    : env_(env),
+      ctx_(std::move(ctx)),
+      row_(std::move(row)),
+      owner_(std::move(owner)),
+      progress_(std::move(progress)) {}
 
 acme_run::~acme_run() = default;
 
 net::awaitable<result<bool>> acme_run::run() {
     CERTCTRL_STEP(guard());
-    {
-        auto aw = env_.jobs.progress(row_.id);
-        auto p = co_await std::move(aw);
-        if (!p) {
-            co_return p.error();
-        }
-        progress_ = std::move(*p);
-    }
     // Domain ownership is checked again before anything is ordered: a renewal, or a name transferred since
     // the request, must not order a certificate for a name another user holds.
     // Each step's time goes into one log line at the end (where an issuance spends its time, issue 14).
@@ -323,7 +308,7 @@ net::awaitable<result<bool>> acme_run::ensure_order() {
 net::awaitable<result<acme::authorization>> acme_run::await_validation(std::string authz_url) {
     auto const deadline = std::chrono::steady_clock::now() + ca_decision_limit;
     for (int polls = 0;; ++polls) {
-        auto aw_sleep = sleep_for(poll_delay(polls, client_->retry_after()));
+        auto aw_sleep = net::sleep_for(poll_delay(polls, client_->retry_after()));
         co_await std::move(aw_sleep);
         auto aw_guard = guard();
         auto g = co_await std::move(aw_guard);
@@ -504,7 +489,7 @@ net::awaitable<result<bool>> acme_run::finalize() {
             co_return make_error(errc::external_service, "The CA did not finish the order in time",
                                  {{"retryable", true}});
         }
-        auto aw_sleep = sleep_for(poll_delay(polls, client_->retry_after()));
+        auto aw_sleep = net::sleep_for(poll_delay(polls, client_->retry_after()));
         co_await std::move(aw_sleep);
         CERTCTRL_STEP(guard());
         auto aw_o = client_->get_order(order_.url);

@@ -8,14 +8,8 @@
 #include "certctrl/service/compute.hpp"
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace certctrl::worker {
-
-namespace asio = boost::asio;
 
 // HTTP-01 served by the agents of the devices holding the certificate (agent contract 7): each gets
 // acme.http01.start, the CA is asked once every one of them has received it (plus a grace for its listener),
@@ -88,8 +82,8 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
         if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) {
             break;
         }
-        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(250));
-        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto aw_wait = net::sleep_for(std::chrono::milliseconds(250));
+        co_await std::move(aw_wait);
     }
     if (!waiting.empty()) {
         co_await stop();
@@ -105,9 +99,8 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
                              {{"retryable", true}});
     }
     if (env_.cfg.agent_challenge_grace_ms > 0) {
-        asio::steady_timer t(co_await asio::this_coro::executor,
-                             std::chrono::milliseconds(env_.cfg.agent_challenge_grace_ms));
-        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto aw_grace = net::sleep_for(std::chrono::milliseconds(env_.cfg.agent_challenge_grace_ms));
+        co_await std::move(aw_grace);
     }
     result<acme::authorization> verdict = acme::authorization{};
     if (ch.status == "pending") {

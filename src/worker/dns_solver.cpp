@@ -8,26 +8,15 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <map>
 
 namespace certctrl::worker {
 
-namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
-
-net::awaitable<void> pause(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    t.expires_after(d);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-}
 
 std::string setting(json::object const& o, char const* k) {
     auto const* v = o.if_contains(k);
@@ -48,7 +37,7 @@ net::awaitable<std::invoke_result_t<Fn&>> run_dns(service::bounded_pool& io, Fn 
         if (r || r.error().code != errc::unavailable || std::chrono::steady_clock::now() >= until) {
             co_return r;
         }
-        auto aw_p = pause(std::chrono::milliseconds(20));
+        auto aw_p = net::sleep_for(std::chrono::milliseconds(20));
         co_await std::move(aw_p);
     }
 }
@@ -94,12 +83,12 @@ net::awaitable<void> await_served(service::bounded_pool& io, dns_solver_options 
         if (serving == servers.size()) {
             co_return;
         }
-        auto aw_p = pause(std::chrono::milliseconds(250));
+        auto aw_p = net::sleep_for(std::chrono::milliseconds(250));
         co_await std::move(aw_p);
     }
     auto const left = until - std::chrono::steady_clock::now();
     if (left > std::chrono::steady_clock::duration::zero()) {
-        auto aw_p = pause(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+        auto aw_p = net::sleep_for(left);
         co_await std::move(aw_p);
     }
 }
@@ -130,7 +119,7 @@ class rfc2136_solver final : public dns_solver {
             if (txt && std::find(txt->begin(), txt->end(), value) != txt->end()) {
                 co_return true;
             }
-            auto aw_p = pause(std::chrono::milliseconds(200));
+            auto aw_p = net::sleep_for(std::chrono::milliseconds(200));
             co_await std::move(aw_p);
         }
         co_return make_error(errc::external_service,

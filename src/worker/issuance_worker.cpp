@@ -288,7 +288,11 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
     // The ACME account of this attempt: the certificate's, or the fallback the row failed over to.
     auto aw_progress = jobs_.progress(row.id);
     auto progress = co_await std::move(aw_progress);
-    std::int64_t const index = progress ? progress->account_index : 0;
+    if (!progress) {
+        spdlog::warn("issue {}: reading its progress failed: {}", row.id, progress.error().what);
+        co_return;  // the lease expires and the row is claimed again
+    }
+    std::int64_t const index = progress->account_index;
     auto const fallbacks = (*ctx)->cert.fallback_acct_ids;
     if (index > 0) {
         auto const id = index <= static_cast<std::int64_t>(fallbacks.size())
@@ -303,8 +307,7 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
         if (!*acct || (*acct)->provider == "SELF_CA") {
             auto aw = issuance_.close(row.id, "FAILED",
                                       "Fallback ACME account " + std::to_string(id) +
-                                          " no longer exists (or is no ACME account); " +
-                                          (progress ? progress->failovers : std::string()),
+                                          " no longer exists (or is no ACME account); " + progress->failovers,
                                       owner);
             co_await std::move(aw);
             failed_.fetch_add(1);
@@ -322,7 +325,7 @@ asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string ow
                  account_id);
     auto r = std::make_unique<acme_run>(
         acme_env{jobs_, issuance_, dns_, keys_, cpu_, dns_io_, cfg_, egress_, sessions_}, std::move(**ctx),
-        row, owner);
+        row, owner, std::move(*progress));
     auto aw_acme = r->run();
     auto done = co_await std::move(aw_acme);
     auto aw_drop = jobs_.drop_http_challenges(row.id);
@@ -380,19 +383,17 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
         co_await std::move(aw);
         co_return;
     }
+    auto aw_progress = jobs_.progress(row.id);
+    auto progress = co_await std::move(aw_progress);
     // A CA that refuses or rate-limits the order, or keeps failing, hands it to the next fallback account.
     // Failures on this side (a database, a key that does not open, a name another user holds) do not.
     bool const from_outside = e.code == errc::external_service || e.code == errc::bad_request;
     auto const* type = e.params.if_contains("acme_type");
     bool const rate_limited = type != nullptr && type->is_string() && type->get_string() == "rateLimited";
-    if (from_outside && !fallbacks.empty() && (!acme::retryable(e) || rate_limited)) {
-        auto aw_p = jobs_.progress(row.id);
-        auto p = co_await std::move(aw_p);
-        if (p) {
-            auto aw_fo = fail_over(row, owner, e, std::move(*p), fallbacks, account_id, directory);
-            if (co_await std::move(aw_fo)) {
-                co_return;
-            }
+    if (progress && from_outside && !fallbacks.empty() && (!acme::retryable(e) || rate_limited)) {
+        auto aw_fo = fail_over(row, owner, e, *progress, fallbacks, account_id, directory);
+        if (co_await std::move(aw_fo)) {
+            co_return;
         }
     }
     if (!acme::retryable(e)) {
@@ -403,8 +404,6 @@ asio::awaitable<void> issuance_worker::after_failure(domain::issue_row row, std:
         co_return;
     }
     // Transient: count the attempt in the resumable progress and come back later.
-    auto aw_progress = jobs_.progress(row.id);
-    auto progress = co_await std::move(aw_progress);
     acme_progress p = progress ? std::move(*progress) : acme_progress{};
     p.retries += 1;
     auto aw_save = jobs_.save(row.id, owner, p);

@@ -8,6 +8,7 @@
 #include "certctrl/crypto/random.hpp"
 #include "certctrl/net/outbound.hpp"
 
+#include <sstream>
 #include <thread>
 
 namespace certctrl::test {
@@ -38,12 +39,35 @@ class acme_fixture : public api_fixture {
     // A fresh name under a test domain every time (pebble keeps its state between tests).
     static std::string fresh_domain() { return "t" + hex_encode(crypto::random_bytes(5)) + ".certctrl.test"; }
 
-    std::int64_t pebble_account(std::string const& key) {
+    // An ACME account of `key`'s user at `directory`; its id.
+    std::int64_t acme_account(std::string const& key, std::string const& directory) {
         auto r = call("POST", "/apiv1/me/acme-accounts", key,
-                      R"({"name":"pebble","provider":"custom","email":"ops@example.com","directory_url":")" +
-                          pebble_.directory_url + R"("})");
+                      R"({"name":"ca","provider":"custom","email":"ops@example.com","directory_url":")" +
+                          directory + R"("})");
         EXPECT_EQ(r.status, 200) << r.body;
         return id_of(r);
+    }
+    std::int64_t pebble_account(std::string const& key) { return acme_account(key, pebble_.directory_url); }
+
+    // `n` new certificates of `acct` for fresh names, each with an issuance requested: {certificate id,
+    // history id} (empty after a failed request, which the test reports).
+    std::vector<std::pair<std::string, std::int64_t>> request_issues(std::string const& key,
+                                                                     std::int64_t acct, int n) {
+        std::vector<std::pair<std::string, std::int64_t>> out;
+        for (int i = 0; i < n; ++i) {
+            auto created =
+                call("POST", "/apiv1/me/certificates", key,
+                     R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(acct) + "}");
+            EXPECT_EQ(created.status, 200) << created.body;
+            auto const cert = std::to_string(id_of(created));
+            auto r = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+            EXPECT_EQ(r.status, 200) << r.body;
+            if (created.status != 200 || r.status != 200) {
+                return {};
+            }
+            out.emplace_back(cert, r.json().at("data").at("issue_history_id").as_int64());
+        }
+        return out;
     }
 
     // Polls the history until the row is terminal; returns it.
@@ -68,6 +92,25 @@ class acme_fixture : public api_fixture {
         ADD_FAILURE() << "issue " << history_id << " did not finish in " << limit.count() << " s";
         return {};
     }
+
+    // Starts the server with /metrics open to metrics_token (start() with overrides).
+    void start_with_metrics(boost::json::object overrides) {
+        overrides["metrics"] = boost::json::object{{"token_env", "ACME_TEST_METRICS_TOKEN"}};
+        start(std::move(overrides), {"ACME_TEST_METRICS_TOKEN=" + metrics_token});
+    }
+    // The value of one series of the server's /metrics (the exact name with labels), or -1 when absent.
+    double metric(std::string const& series) {
+        http_client c(server_->port());
+        auto const m = c.get("/metrics", {{"Authorization", "Bearer " + metrics_token}});
+        std::istringstream lines(m.body);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.rfind(series + " ", 0) == 0) {
+                return std::stod(line.substr(series.size() + 1));
+            }
+        }
+        return -1;
+    }
+    std::string const metrics_token = "acme-test-metrics-token-0123456789";
 
     // pebble's CA and a test server's root (a stub the server talks to over HTTPS) in one trust file, for
     // issuance.acme_ca_file; its path.

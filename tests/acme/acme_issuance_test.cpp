@@ -124,18 +124,8 @@ TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {
     start(cfg);
     add_user("crash@example.com");
     auto key = key_for("crash@example.com", scopes);
-    auto acct = pebble_account(key);
-    std::vector<std::pair<std::string, std::int64_t>> issued;  // certificate id, history id
-    for (int i = 0; i < 20; ++i) {
-        auto created =
-            call("POST", "/apiv1/me/certificates", key,
-                 R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(acct) + "}");
-        ASSERT_EQ(created.status, 200) << created.body;
-        auto const cert = std::to_string(id_of(created));
-        auto r = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
-        ASSERT_EQ(r.status, 200) << r.body;
-        issued.emplace_back(cert, r.json().at("data").at("issue_history_id").as_int64());
-    }
+    auto const issued = request_issues(key, pebble_account(key), 20);  // certificate id, history id
+    ASSERT_EQ(issued.size(), 20u);
     // kill -9 while rows are being worked on.
     auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'PROCESSING'") == 0 &&
@@ -184,21 +174,10 @@ TEST_F(Acme, AnOrderStoredBeforeAKillIsResumedNotReplaced) {
     start(cfg);
     add_user("resume@example.com");
     auto key = key_for("resume@example.com", scopes);
-    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
-                     R"({"name":"held","provider":"custom","directory_url":")" + ca.url("/dir") + R"("})");
-    ASSERT_EQ(acct.status, 200) << acct.body;
+    auto const acct = acme_account(key, ca.url("/dir"));
     ca.hold("/finalize-order/");
-    std::vector<std::pair<std::string, std::int64_t>> issued;
-    for (int i = 0; i < 4; ++i) {
-        auto created = call(
-            "POST", "/apiv1/me/certificates", key,
-            R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(id_of(acct)) + "}");
-        ASSERT_EQ(created.status, 200) << created.body;
-        auto const cert = std::to_string(id_of(created));
-        auto r = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
-        ASSERT_EQ(r.status, 200) << r.body;
-        issued.emplace_back(cert, r.json().at("data").at("issue_history_id").as_int64());
-    }
+    auto const issued = request_issues(key, acct, 4);
+    ASSERT_EQ(issued.size(), 4u);
     auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (ca.held() == 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

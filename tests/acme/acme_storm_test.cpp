@@ -27,14 +27,9 @@ TEST_F(AcmeStorm, RenewalsKeepToTheCasLimitsAndOnDemandIssuanceIsServedDuringThe
     issuance["lease_seconds"] = 30;
     issuance["ca_limits"] = json::array{json::object{
         {"directory_url", directory}, {"requests_per_second", 8}, {"max_orders_in_flight", max_orders}}};
-    start(cfg);
+    start_with_metrics(cfg);
 
-    auto account_of = [&](std::string const& key) {
-        auto r = call("POST", "/apiv1/me/acme-accounts", key,
-                      R"({"name":"limited","provider":"custom","directory_url":")" + directory + R"("})");
-        EXPECT_EQ(r.status, 200) << r.body;
-        return std::to_string(id_of(r));
-    };
+    auto account_of = [&](std::string const& key) { return std::to_string(acme_account(key, directory)); };
     std::vector<std::string> const scopes{"acme_accounts:*[read,write]", "certificates:*[read,write,issue]"};
     auto const storm_user = add_user("storm@example.com");
     auto storm_key = key_for("storm@example.com", scopes);
@@ -94,6 +89,12 @@ TEST_F(AcmeStorm, RenewalsKeepToTheCasLimitsAndOnDemandIssuanceIsServedDuringThe
     EXPECT_GT(ca.forwarded(), storm * 6) << "each order made its requests through the limited CA";
     EXPECT_LE(most_running, max_orders) << "no more orders than max_orders_in_flight ran at once";
     EXPECT_GT(most_running, 1) << "orders ran side by side";
+    // What the instance says of it.
+    std::string const ca_label = "{ca=\"" + directory + "\"}";
+    EXPECT_GE(metric("certctrl_acme_requests_total" + ca_label), ca.forwarded());
+    EXPECT_EQ(metric("certctrl_acme_rate_limited_total" + ca_label), 0);
+    EXPECT_EQ(metric("certctrl_issuance_runs_total{result=\"success\"}"), storm + 1);
+    EXPECT_EQ(metric("certctrl_issuance_in_flight"), 0);
     EXPECT_GE(storm_open_when_other_done, storm / 4)
         << "the on-demand issuance was served while most of the storm still waited";
 }

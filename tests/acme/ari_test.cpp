@@ -76,18 +76,10 @@ TEST_F(AriSchedule, TheSchedulerFollowsTheCasWindowAndItsRetryAfter) {
     add_user("ari@example.com");
     auto key =
         key_for("ari@example.com", {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]"});
-    auto acct =
-        call("POST", "/apiv1/me/acme-accounts", key,
-             R"({"name":"ari","provider":"custom","directory_url":")" + ca.url("/directory") + R"("})");
-    ASSERT_EQ(acct.status, 200) << acct.body;
-    auto created =
-        call("POST", "/apiv1/me/certificates", key,
-             R"({"domain_name":")" + fresh_domain() + R"(","acct_id":)" + std::to_string(id_of(acct)) + "}");
-    ASSERT_EQ(created.status, 200) << created.body;
-    auto const cert = std::to_string(id_of(created));
-    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
-    ASSERT_EQ(issued.status, 200) << issued.body;
-    auto row = wait_terminal(key, cert, issued.json().at("data").at("issue_history_id").as_int64());
+    auto const issued = request_issues(key, acme_account(key, ca.url("/directory")), 1);
+    ASSERT_EQ(issued.size(), 1u);
+    auto const cert = issued[0].first;
+    auto row = wait_terminal(key, cert, issued[0].second);
     ASSERT_EQ(row.at("status").as_string(), "SUCCESS") << json::serialize(row);
 
     // The renewal time lies in the window, and the CA is asked again as its Retry-After (2 s) says.

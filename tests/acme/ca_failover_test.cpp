@@ -14,19 +14,19 @@ namespace bh = boost::beast::http;
 
 class CaFailover : public acme_fixture {
   protected:
-    void start_trusting(std::filesystem::path const& stub_root) {
+    void start_trusting(std::filesystem::path const& stub_root, json::object const& issuance = {}) {
         auto cfg = config_overrides();
         cfg["issuance"].as_object()["acme_ca_file"] = trust_with(stub_root);
-        start(cfg);
+        for (auto const& kv : issuance) {
+            cfg["issuance"].as_object()[kv.key()] = kv.value();
+        }
+        start_with_metrics(cfg);
         add_user("fo@example.com");
         key_ = key_for("fo@example.com", {"acme_accounts:*[read,write,issue]",
                                           "certificates:*[read,write,issue]", "cas:*[read,write]"});
     }
     std::string account(std::string const& directory) {
-        auto r = call("POST", "/apiv1/me/acme-accounts", key_,
-                      R"({"name":"a","provider":"custom","directory_url":")" + directory + R"("})");
-        EXPECT_EQ(r.status, 200) << r.body;
-        return std::to_string(id_of(r));
+        return std::to_string(acme_account(key_, directory));
     }
     std::string key_;
 };
@@ -69,6 +69,51 @@ TEST_F(CaFailover, ARateLimitingCaHandsTheOrderToTheNextAccount) {
                                  " AND cert_pem LIKE '-----BEGIN CERTIFICATE-----%'"),
               1)
         << "pebble's certificate is stored";
+}
+
+// Without a fallback, a CA that fails transiently keeps the row queued for a later attempt: the history row
+// says when (retry_at) and why, and the metrics count the row waiting.
+TEST_F(CaFailover, AnAttemptThatFailedTransientlySaysWhenItRunsAgain) {
+    https_stub broken(dir_.path() / "stub-root.pem", [](https_stub::request const&) {
+        https_stub::response r{bh::status::internal_server_error, 11};
+        r.set("Content-Type", "application/problem+json");
+        r.body() = R"({"type":"urn:ietf:params:acme:error:serverInternal","detail":"down"})";
+        return r;
+    });
+    start_trusting(dir_.path() / "stub-root.pem", json::object{{"retry_base_seconds", 600}});
+    auto const issued = request_issues(key_, std::stoll(account(broken.url("/directory"))), 1);
+    ASSERT_EQ(issued.size(), 1u);
+    auto const& [cert, hid] = issued[0];
+    json::object row;
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+        auto const list = call("GET", "/apiv1/me/certificates/" + cert + "/issues", key_).json();
+        row = list.at("data").at(0).as_object();
+        if (!row.at("retry_at").is_null()) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_FALSE(row.at("retry_at").is_null()) << json::serialize(row);
+    EXPECT_EQ(row.at("id").as_int64(), hid);
+    EXPECT_EQ(row.at("status").as_string(), "PENDING");
+    auto const now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    EXPECT_GT(row.at("retry_at").as_int64(), now + 200)
+        << "the backoff from retry_base_seconds 600, jittered";
+    EXPECT_NE(std::string(row.at("error_message").as_string()).find("Attempt 1 failed, retrying in"),
+              std::string::npos)
+        << row.at("error_message");
+    // The queue as the metrics show it (read every 5 s).
+    auto const metrics_until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (metric("certctrl_issuance_queue{state=\"waiting_retry\"}") < 1 &&
+           std::chrono::steady_clock::now() < metrics_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(metric("certctrl_issuance_queue{state=\"waiting_retry\"}"), 1);
+    EXPECT_EQ(metric("certctrl_issuance_next_retry_timestamp_seconds"), row.at("retry_at").as_int64());
+    EXPECT_EQ(metric("certctrl_issuance_runs_total{result=\"retry\"}"), 1);
 }
 
 // The list is validated (ACME accounts of the user, no repeats, not the certificate's own account, at most 4;

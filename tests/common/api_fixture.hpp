@@ -38,26 +38,34 @@ class api_fixture : public ::testing::Test {
         }
     }
 
-    void start(boost::json::object overrides = {}) {
+    /// `env`: extra environment of the server (e.g. a metrics token variable).
+    void start(boost::json::object overrides = {}, std::vector<std::string> env = {}) {
         boost::json::object base{{"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}}};
         for (auto const& kv : overrides)
             base[kv.key()] = kv.value();
         auto cfg = make_config(schema_->db(), base);
         std::ofstream(dir_.path() / "c.json") << boost::json::serialize(cfg);
-        server_ = std::make_unique<server_process>(cfg, schema_->db().password);
+        server_ = std::make_unique<server_process>(cfg, schema_->db().password, env);
         server_config_ = cfg;
+        server_env_ = env;
     }
 
     /// Another server on the same database with the same config (start() first).
     std::unique_ptr<server_process> another_instance() const {
-        return std::make_unique<server_process>(server_config_, schema_->db().password);
+        return std::make_unique<server_process>(server_config_, schema_->db().password, server_env_);
+    }
+
+    /// The environment of the server's command-line tools: the database password and the server's own.
+    std::vector<std::string> cli_env() const {
+        auto e = server_env_;
+        e.push_back("CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password);
+        return e;
     }
 
     std::int64_t add_user(std::string const& email) {
         auto r = run_server_command({"user", "add", "--config", (dir_.path() / "c.json").string(), "--email",
                                      email, "--password-stdin"},
-                                    {"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password},
-                                    std::chrono::seconds(30), "correct-horse-battery\n");
+                                    cli_env(), std::chrono::seconds(30), "correct-horse-battery\n");
         EXPECT_EQ(r.exit_code, 0) << r.output;
         return schema_->query_int("SELECT id FROM users WHERE email = '" + email + "'");
     }
@@ -70,7 +78,7 @@ class api_fixture : public ::testing::Test {
             args.push_back("--scope");
             args.push_back(s);
         }
-        auto r = run_server_command(args, {"CERTCTRL_TEST_SERVER_DB_PASSWORD=" + schema_->db().password});
+        auto r = run_server_command(args, cli_env());
         EXPECT_EQ(r.exit_code, 0) << r.output;
         return r.output.substr(0, r.output.find('\n'));
     }
@@ -123,6 +131,7 @@ class api_fixture : public ::testing::Test {
     std::unique_ptr<test_schema> schema_;
     std::unique_ptr<server_process> server_;
     boost::json::object server_config_;
+    std::vector<std::string> server_env_;
 };
 
 }  // namespace certctrl::test

@@ -45,6 +45,9 @@ struct outbound_options {
     bool https_only = false;  // ACME: refuse http:// URLs
 };
 
+/// Waits `d` on the calling coroutine's executor (polls, back-off, a CA's Retry-After).
+awaitable<void> sleep_for(std::chrono::steady_clock::duration d);
+
 /// Performs `req`. Errors: bad_request (unusable URL, an http:// URL under https_only, an address the egress
 /// policy refuses), external_service (resolve, connect, TLS, timeout, oversized or malformed response), each
 /// naming the host.

@@ -40,7 +40,9 @@ bool is_stop(app_error const& e, char const* why);
 
 class acme_run {
   public:
-    acme_run(acme_env env, repo::issue_context ctx, domain::issue_row row, std::string owner);
+    /// `progress`: what the row holds of an earlier attempt (read by the worker, which holds the lease).
+    acme_run(acme_env env, repo::issue_context ctx, domain::issue_row row, std::string owner,
+             acme_progress progress);
     ~acme_run();
 
     /// Runs the order to SUCCESS (stored). Errors: a stop_error, or the step's failure (acme::retryable()
