@@ -20,6 +20,7 @@
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
 #include "certctrl/worker/issuance_worker.hpp"
+#include "certctrl/worker/webhook_sender.hpp"
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
@@ -376,16 +377,18 @@ int serve(config::config const& cfg, serve_options const& opts) {
     service::dns_provider_service dns_providers(*dns_repo, keys);
     auto repos = repo::make_mysql_repositories(pool);
     service::device_signals feed_signals(repos, cfg.devices.updates_kept_per_device);
+    service::webhook_events hook_events(repos, cfg.webhooks);
+    service::webhook_service hooks(repos, hook_events, keys, cfg.webhooks);
     service::device_keys wraps(repos, feed_signals, keys);
     service::install_config_service install_configs(repos, feed_signals,
                                                     cfg.devices.install_config_history_kept);
     service::ca_service cas(repos, feed_signals, keys, cpu);
-    service::certificate_service certificates(repos, feed_signals, wraps, install_configs,
+    service::certificate_service certificates(repos, feed_signals, wraps, install_configs, hook_events,
                                               cfg.devices.max_devices_per_user);
     service::domain_service domains(repos, identity.audit, txt_lookup_of(cfg.issuance, dns_io),
                                     cfg.issuance.domain_verification == "dns_txt");
     domains.set_cname_lookup(txt_lookup_of(cfg.issuance, dns_io, true));
-    service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits, domains);
+    service::issuance_service issuance(repos, wraps, keys, cpu, identity.limits, domains, hook_events);
     service::device_auth_service device_auth(repos, wraps, keys, cfg.devices, cfg.server.public_url);
     service::update_notifier notifier(repos, std::chrono::milliseconds(250));
     metrics.add_source([&notifier](std::string& out) {
@@ -394,7 +397,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_device_longpolls_waiting {}\n", notifier.waiting());
     });
     service::device_service& device_side =
-        device_slot.emplace(repos, feed_signals, keys, notifier, cfg.devices);
+        device_slot.emplace(repos, feed_signals, keys, notifier, cfg.devices, hook_events);
     service::device_sockets& sockets = sockets_slot.emplace(repos, std::chrono::milliseconds(500));
     metrics.add_source([&sockets](std::string& out) {
         out += "# HELP certctrl_device_websockets_open Device WebSockets open in this instance.\n";
@@ -421,10 +424,23 @@ int serve(config::config const& cfg, serve_options const& opts) {
         out += fmt::format("certctrl_rendered_certificates_lookups_total{{result=\"miss\"}} {}\n",
                            rendered.misses());
     });
-    handlers::services handler_services{identity.auth, identity.api_keys, identity.limits, identity.audit,
-                                        device_auth,   device_side,       install_configs, certificates,
-                                        cas,           issuance,          acme_accounts,   dns_providers,
-                                        domains,       sockets,           rendered,        cfg,
+    handlers::services handler_services{identity.auth,
+                                        identity.api_keys,
+                                        identity.limits,
+                                        identity.audit,
+                                        device_auth,
+                                        device_side,
+                                        install_configs,
+                                        certificates,
+                                        cas,
+                                        issuance,
+                                        acme_accounts,
+                                        dns_providers,
+                                        domains,
+                                        sockets,
+                                        hooks,
+                                        rendered,
+                                        cfg,
                                         origins};
     handlers::add_routes(api_routes, handler_services);
     bool const separate_metrics = !cfg.metrics.listen_address.empty();
@@ -497,6 +513,9 @@ int serve(config::config const& cfg, serve_options const& opts) {
     issuance.on_queued([&worker] { worker.wake(); });
     metrics.add_source([&worker](std::string& out) { worker.render_metrics(out); });
     worker.start();
+    worker::webhook_sender sender(ioc, hooks, hook_events, cfg.webhooks, instance_name(), egress);
+    metrics.add_source([&sender](std::string& out) { sender.render_metrics(out); });
+    sender.start();
     if (opts.port_file) {
         std::ofstream(*opts.port_file) << api.port() << "\n";
     }
@@ -530,6 +549,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
         notifier
             .stop();  // long-polls answer now instead of holding their connections through the grace period
         worker.stop();
+        sender.stop();
         if (metrics_server) {
             metrics_server->begin_shutdown();
         }

@@ -453,6 +453,48 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         }
         r.finish();
     }
+    if (auto const* s = top.section("webhooks")) {
+        section_reader r(*s, "webhooks");
+        auto& w = c.webhooks;
+        r.read("sender", w.sender);
+        r.read_int("max_per_user", w.max_per_user, 0, 10000);
+        r.read_int("concurrency", w.concurrency, 1, 1024);
+        r.read_int("poll_interval_ms", w.poll_interval_ms, 20, 60000);
+        r.read_int("timeout_ms", w.timeout_ms, 100, 120000);
+        r.read_int("response_limit_bytes", w.response_limit_bytes, 1024, 16 * 1024 * 1024);
+        r.read_int("retry_initial_ms", w.retry_initial_ms, 10, 86400000);
+        r.read_int("retry_max_ms", w.retry_max_ms, 10, 86400000);
+        r.read_int("give_up_after_seconds", w.give_up_after_seconds, 1, 30 * 86400);
+        if (auto const* days = r.find("expiring_days")) {
+            w.expiring_days.clear();
+            bool ok = days->is_array() && days->get_array().size() <= 16;
+            if (ok) {
+                for (auto const& d : days->get_array()) {
+                    ok = ok && d.is_int64() && d.get_int64() >= 1 && d.get_int64() <= 366;
+                    if (ok) {
+                        w.expiring_days.push_back(static_cast<unsigned>(d.get_int64()));
+                    }
+                }
+            }
+            if (!ok) {
+                throw config_error(
+                    "config key 'webhooks.expiring_days': expected at most 16 whole numbers of days in "
+                    "1..366");
+            }
+            std::sort(w.expiring_days.begin(), w.expiring_days.end());
+            w.expiring_days.erase(std::unique(w.expiring_days.begin(), w.expiring_days.end()),
+                                  w.expiring_days.end());
+        }
+        r.read_int("expiry_check_seconds", w.expiry_check_seconds, 0, 86400);
+        r.read_int("log_retention_days", w.log_retention_days, 1, 3650);
+        r.read("allow_http", w.allow_http);
+        r.read("ca_file", w.ca_file);
+        r.read_int("rotation_overlap_max_seconds", w.rotation_overlap_max_seconds, 0, 30 * 86400);
+        r.finish();
+        if (w.retry_max_ms < w.retry_initial_ms) {
+            throw config_error("config key 'webhooks.retry_max_ms': must be at least retry_initial_ms");
+        }
+    }
     if (auto const* s = top.section("egress")) {
         section_reader r(*s, "egress");
         r.read("allow", c.egress.allow);

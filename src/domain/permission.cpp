@@ -10,7 +10,7 @@ std::vector<std::string_view> const& known_obtypes() {
     static std::vector<std::string_view> const v = {
         "certificates",           "devices", "acme_accounts", "cas",
         "dns_providers",          "apikeys", "audit",         "ForDeviceAuthenticate",
-        "ForInstallConfigUpdate", "domains"};
+        "ForInstallConfigUpdate", "domains", "webhooks"};
     return v;
 }
 
@@ -31,6 +31,7 @@ result<bool> check_grantable(std::vector<permission> const& perms) {
         {"apikeys", {"read", "write"}},
         {"audit", {"read"}},
         {"domains", {"read", "write"}},
+        {"webhooks", {"read", "write"}},
         {"ForDeviceAuthenticate", {"authenticate", "validate", "revoke"}},
         {"ForInstallConfigUpdate", {"update", "exec"}},
     };
@@ -123,7 +124,8 @@ std::string canonical_obtype(std::string const& t) {
         {"dns-providers", "dns_providers"},
         {"keys", "apikeys"},
         {"api_keys", "apikeys"},
-        {"domain", "domains"}};
+        {"domain", "domains"},
+        {"webhook", "webhooks"}};
     for (auto const& [from, to] : aliases) {
         if (t == from) {
             return std::string(to);

@@ -67,6 +67,18 @@ http::awaitable<http::response> get_dns_provider(http::request_context& ctx, ser
 http::awaitable<http::response> replace_dns_provider(http::request_context& ctx, services& s);
 http::awaitable<http::response> delete_dns_provider(http::request_context& ctx, services& s);
 
+// webhooks.cpp
+http::awaitable<http::response> list_webhooks(http::request_context& ctx, services& s);
+http::awaitable<http::response> create_webhook(http::request_context& ctx, services& s);
+http::awaitable<http::response> get_webhook(http::request_context& ctx, services& s);
+http::awaitable<http::response> update_webhook(http::request_context& ctx, services& s);
+http::awaitable<http::response> delete_webhook(http::request_context& ctx, services& s);
+http::awaitable<http::response> rotate_webhook_secret(http::request_context& ctx, services& s);
+http::awaitable<http::response> ping_webhook(http::request_context& ctx, services& s);
+http::awaitable<http::response> list_webhook_deliveries(http::request_context& ctx, services& s);
+http::awaitable<http::response> get_webhook_delivery(http::request_context& ctx, services& s);
+http::awaitable<http::response> redeliver_webhook_delivery(http::request_context& ctx, services& s);
+
 // issuance.cpp
 http::awaitable<http::response> request_issuance(http::request_context& ctx, services& s);
 http::awaitable<http::response> request_renewal(http::request_context& ctx, services& s);

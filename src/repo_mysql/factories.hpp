@@ -18,6 +18,7 @@ std::unique_ptr<assignment_repository> make_assignments();
 std::unique_ptr<install_config_repository> make_install_configs();
 std::unique_ptr<device_ca_repository> make_device_cas();
 std::unique_ptr<domain_claim_repository> make_domain_claims();
+std::unique_ptr<webhook_repository> make_webhooks();
 
 /// The locking clause of a read (" FOR UPDATE", " LOCK IN SHARE MODE" or "").
 char const* lock_clause_of(row_lock lock);

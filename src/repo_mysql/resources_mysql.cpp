@@ -284,12 +284,13 @@ class mysql_certificates final : public certificate_repository {
 
     void store_issued(work& w, std::int64_t id, issued_material const& m, std::int64_t now) override {
         auto& c = conn(w);
-        auto cert =
-            prepare(c,
-                    "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
-                    "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
-                    "enc_scheme = 1, renew_after = 0, ari_next_check = 0, updated_at = ?, row_version = "
-                    "row_version + 1 WHERE id = ?");
+        auto cert = prepare(
+            c,
+            "UPDATE certificates SET cert_pem = ?, serial_number = ?, not_before = ?, not_after = "
+            "?, self_signed = ?, verified = ?, enc_privkey = ?, enc_nonce = ?, enc_tag = ?, "
+            "enc_scheme = 1, renew_after = 0, ari_next_check = 0, expiry_warned_days = NULL, updated_at = ?, "
+            "row_version = "
+            "row_version + 1 WHERE id = ?");
         cert->setString(1, m.cert_pem);
         cert->setString(2, m.serial_number);
         cert->setInt64(3, m.not_before);

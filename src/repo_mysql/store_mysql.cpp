@@ -102,6 +102,7 @@ repositories make_mysql_repositories(db::pool& p) {
     r.install_configs = make_install_configs();
     r.device_cas = make_device_cas();
     r.domains = make_domain_claims();
+    r.webhooks = make_webhooks();
     return r;
 }
 

@@ -235,6 +235,7 @@ task<std::pair<std::vector<repo::device_signal>, std::int64_t>> device_service::
         }
         if (record_receipt && after != 0 && note_wanted(device_id, after)) {
             r_.devices->note_received(w, device_id, after);  // a cursor says everything up to it arrived
+            confirm_deployments(w, device_id);
         }
         std::int64_t const cursor = !signals.empty() ? signals.back().id : after != 0 ? after : mark;
         return out_t{std::move(signals), cursor};
@@ -329,10 +330,44 @@ bool device_service::note_wanted(std::int64_t device_id, std::int64_t feed_id) {
 }
 
 task<bool> device_service::note_received(std::int64_t device_id, std::int64_t feed_id) {
-    return r_.db->read([this, device_id, feed_id](repo::work& w) -> result<bool> {
+    return r_.db->transact([this, device_id, feed_id](repo::work& w) -> result<bool> {
         r_.devices->note_received(w, device_id, feed_id);
+        confirm_deployments(w, device_id);
         return true;
     });
+}
+
+void device_service::confirm_deployments(repo::work& w, std::int64_t device_id) const {
+    // The agent acknowledges a batch after handling it (the next poll's cursor, a WebSocket updates.ack):
+    // materials fetched before the acknowledgement were installed.
+    auto fetched = r_.webhooks->unconfirmed(w, device_id);
+    if (fetched.empty()) {
+        return;
+    }
+    auto dev = r_.devices->by_id(w, device_id);
+    if (!dev) {
+        return;
+    }
+    for (auto const& [cert_id, serial] : fetched) {
+        deployed(w, *dev, cert_id, serial);
+    }
+}
+
+void device_service::deployed(repo::work& w, domain::device const& dev, std::int64_t cert_id,
+                              std::string const& serial) const {
+    if (!r_.webhooks->confirm(w, dev.id, cert_id, serial)) {
+        return;
+    }
+    auto c = r_.certificates->get(w, dev.user_id, cert_id);
+    if (!c || c->serial_number != serial) {
+        return;  // an older version of the certificate: nothing new is in place
+    }
+    events_.emit_certificate(
+        w, dev.user_id, "certificate.deployed", cert_id,
+        boost::json::object{
+            {"serial_number", serial},
+            {"device", boost::json::object{
+                           {"id", dev.id}, {"device_public_id", dev.device_public_id}, {"name", dev.name}}}});
 }
 
 task<bool> device_service::push_agent_config(std::int64_t user_id, std::int64_t device_id,
@@ -365,22 +400,39 @@ task<boost::json::object> device_service::deploy_materials(std::int64_t user_id,
     if (!m) {
         co_return m.error();
     }
+    auto out = materials_of(*m, cert_id);
+    if (out && !m->cert.serial_number.empty()) {
+        auto aw_note = r_.db->read(
+            [this, device_id, cert_id, serial = m->cert.serial_number](repo::work& w) -> result<bool> {
+                r_.webhooks->note_fetched(w, device_id, cert_id, serial);
+                return true;
+            });
+        if (auto noted = co_await std::move(aw_note); !noted) {
+            co_return noted.error();
+        }
+    }
+    co_return out;
+}
+
+result<boost::json::object> device_service::materials_of(repo::device_cert_material const& mat,
+                                                         std::int64_t cert_id) const {
+    auto const* m = &mat;
     std::string const& policy = m->cert.key_dist_policy;  // canonical: parse_key_policy upper-cases it
     if (!m->issued) {
         app_error e = make_error(errc::conflict, "The certificate has not been issued yet");
         e.key = "NOT_ISSUED";
-        co_return e;
+        return e;
     }
     if (policy == "MASTER_ONLY") {
         if (!m->cert.server_decrypt_export) {
             app_error e = make_error(
                 errc::forbidden, "Policy MASTER_ONLY without server_decrypt_export: the key is not exported");
             e.key = "EXPORT_FORBIDDEN";
-            co_return e;
+            return e;
         }
         auto key = open_certificate_key(keys_, repo::stored_key{m->private_key, m->data_key}, cert_id);
         if (!key) {
-            co_return key.error();
+            return key.error();
         }
         auto blocks = crypto::split_certificates(m->cert.cert_pem);
         boost::json::object out{{"enc_scheme", "plaintext"},
@@ -389,23 +441,23 @@ task<boost::json::object> device_service::deploy_materials(std::int64_t user_id,
         if (!blocks.empty()) {
             out["certificate_pem"] = blocks.front();
         }
-        co_return out;
+        return out;
     }
     if (!m->enc_data_key || m->enc_data_key->size() != crypto::sealed_data_key_bytes) {
         app_error e = make_error(errc::conflict,
                                  "Device wrap pending (WRAP_PENDING): the data key is not yet sealed to this "
                                  "device's key; retry shortly");
         e.key = "WRAP_PENDING";
-        co_return e;
+        return e;
     }
-    co_return boost::json::object{{"cert_id", cert_id},
-                                  {"wrap_alg", m->wrap_alg.empty() ? std::string("x25519") : m->wrap_alg},
-                                  {"enc_scheme", "aes256gcm"},
-                                  {"device_keyfp_b64", base64_encode(m->device_keyfp)},
-                                  {"enc_data_key_b64", base64_encode(*m->enc_data_key)},
-                                  {"enc_privkey_b64", base64_encode(m->private_key.ciphertext)},
-                                  {"privkey_nonce_b64", base64_encode(m->private_key.nonce)},
-                                  {"privkey_tag_b64", base64_encode(m->private_key.tag)}};
+    return boost::json::object{{"cert_id", cert_id},
+                               {"wrap_alg", m->wrap_alg.empty() ? std::string("x25519") : m->wrap_alg},
+                               {"enc_scheme", "aes256gcm"},
+                               {"device_keyfp_b64", base64_encode(m->device_keyfp)},
+                               {"enc_data_key_b64", base64_encode(*m->enc_data_key)},
+                               {"enc_privkey_b64", base64_encode(m->private_key.ciphertext)},
+                               {"privkey_nonce_b64", base64_encode(m->private_key.nonce)},
+                               {"privkey_tag_b64", base64_encode(m->private_key.tag)}};
 }
 
 task<domain::ca> device_service::ca(std::int64_t user_id, std::int64_t device_id, std::int64_t ca_id) {
@@ -427,6 +479,7 @@ task<bool> device_service::notify(std::int64_t device_id, boost::json::object bo
         co_return make_error(errc::bad_request, "at most 100 events", {{"field", "events"}});
     }
     std::string version;
+    std::vector<std::pair<std::int64_t, std::string>> deployed_certs;  // cert id, serial ("" = the current)
     for (auto const& ev : events->get_array()) {
         if (!ev.is_object() || !ev.get_object().if_contains("type") ||
             !ev.get_object().at("type").is_string()) {
@@ -440,12 +493,38 @@ task<bool> device_service::notify(std::int64_t device_id, boost::json::object bo
                                      {{"field", "events"}});
             }
             version = std::string(v->get_string());
+        } else if (o.at("type").get_string() == "cert.deployed") {
+            auto const* id = o.if_contains("cert_id");
+            auto const* serial = o.if_contains("serial");
+            if (!id || !id->is_int64() || id->get_int64() <= 0 ||
+                (serial && !serial->is_null() &&
+                 (!serial->is_string() || serial->get_string().size() > 128))) {
+                co_return make_error(errc::bad_request,
+                                     "cert.deployed needs a cert_id (and an optional serial of at most 128 "
+                                     "characters)",
+                                     {{"field", "events"}});
+            }
+            deployed_certs.emplace_back(
+                id->get_int64(), serial && serial->is_string() ? std::string(serial->get_string()) : "");
         }
     }
-    auto op = r_.db->read([this, device_id, &version, &ip](repo::work& w) -> result<bool> {
-        r_.devices->note_agent(w, device_id, version, ip, unix_now());
-        return true;
-    });
+    auto op =
+        r_.db->transact([this, device_id, &version, &ip, &deployed_certs](repo::work& w) -> result<bool> {
+            r_.devices->note_agent(w, device_id, version, ip, unix_now());
+            if (deployed_certs.empty()) {
+                return true;
+            }
+            auto dev = r_.devices->by_id(w, device_id);
+            for (auto const& [cert_id, serial] : deployed_certs) {
+                // Only a certificate assigned to this device counts (deployed() changes nothing otherwise);
+                // another user's id is ignored like an unknown event.
+                auto c = dev ? r_.certificates->get(w, dev->user_id, cert_id) : std::nullopt;
+                if (c && !c->serial_number.empty()) {
+                    deployed(w, *dev, cert_id, serial.empty() ? c->serial_number : serial);
+                }
+            }
+            return true;
+        });
     co_return co_await std::move(op);
 }
 

@@ -68,13 +68,15 @@ struct issuance_service::issuers {
 
 issuance_service::issuance_service(repo::repositories& r, device_keys const& wraps,
                                    crypto::keyring const& keys, boost::asio::thread_pool& cpu,
-                                   rate_limiter& limits, domain_service& domains)
+                                   rate_limiter& limits, domain_service& domains,
+                                   webhook_events const& events)
     : r_(r),
       wraps_(wraps),
       keys_(keys),
       cpu_(cpu),
       limits_(limits),
       domains_(domains),
+      events_(events),
       issuers_(std::make_shared<issuers>()) {}
 
 std::string issuance_service::data_key_context(std::int64_t cert_id) {
@@ -104,10 +106,28 @@ result<std::string> open_certificate_key(crypto::keyring const& keys, repo::stor
     }
 }
 
-void issuance_service::store(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
+void issuance_service::store(repo::work& w, std::int64_t user_id, std::int64_t cert_id,
+                             std::int64_t history_id, std::vector<std::int64_t> const& devices,
                              repo::issued_material const& m, std::optional<std::int64_t> ca_id,
                              std::int64_t now) const {
+    // Subscribers are looked up first: whether this is the first certificate or a renewal is read before
+    // the store, and only when someone listens.
+    auto const subs = events_.subscribers(w, user_id);
+    bool renewed = false;
+    if (!subs.empty()) {
+        auto before = r_.certificates->get(w, user_id, cert_id);
+        renewed = before && before->has_certificate;
+    }
     r_.certificates->store_issued(w, cert_id, m, now);
+    if (!subs.empty()) {
+        events_.emit(w, subs, user_id, renewed ? "certificate.renewed" : "certificate.issued", cert_id, [&] {
+            boost::json::object data{{"history_id", history_id}};
+            if (auto c = r_.certificates->get(w, user_id, cert_id)) {
+                data["certificate"] = domain::webhook_certificate_record(*c, now);
+            }
+            return data;
+        });
+    }
     // Every device holding the certificate gets the new data key sealed to it (or a pending mark) and a
     // cert.updated signal, in this same transaction.
     wraps_.wrap_all(w, cert_id, devices, m.plain_data_key);
@@ -289,9 +309,10 @@ task<issue_outcome> issuance_service::issue_inline(repo::issue_context ctx, std:
         }
         row.id = *r_.issuance->insert(w, row, now);  // a closed row takes no slot
         if (!made) {
+            emit_failed(w, row);
             return issue_outcome{row, std::nullopt, true};
         }
-        store(w, cert_id, slot->devices, *made, ca_id, now);
+        store(w, user_id, cert_id, row.id, slot->devices, *made, ca_id, now);
         return issue_outcome{row, issued_record(cert, *made, now), true};
     });
     co_return co_await std::move(aw_store);
@@ -309,7 +330,7 @@ task<bool> issuance_service::complete(std::int64_t history_id, std::string owner
             return false;
         }
         std::int64_t const now = unix_now();
-        store(w, cert_id, slot->devices, m, ca_id, now);
+        store(w, user_id, cert_id, history_id, slot->devices, m, ca_id, now);
         r_.issuance->close(w, history_id, "SUCCESS", note, now);
         return true;
     });
@@ -317,9 +338,28 @@ task<bool> issuance_service::complete(std::int64_t history_id, std::string owner
 
 task<bool> issuance_service::close(std::int64_t history_id, std::string status, std::string message,
                                    std::string owner) {
-    return r_.db->read([this, history_id, status, message, owner](repo::work& w) -> certctrl::result<bool> {
-        return r_.issuance->close(w, history_id, status, message, unix_now(), owner);
-    });
+    if (status != "FAILED") {
+        return r_.db->read(
+            [this, history_id, status, message, owner](repo::work& w) -> certctrl::result<bool> {
+                return r_.issuance->close(w, history_id, status, message, unix_now(), owner);
+            });
+    }
+    return r_.db->transact(
+        [this, history_id, status, message, owner](repo::work& w) -> certctrl::result<bool> {
+            if (!r_.issuance->close(w, history_id, status, message, unix_now(), owner)) {
+                return false;
+            }
+            if (auto row = r_.issuance->get(w, history_id)) {
+                emit_failed(w, *row);
+            }
+            return true;
+        });
+}
+
+void issuance_service::emit_failed(repo::work& w, domain::issue_row const& row) const {
+    events_.emit_certificate(
+        w, row.user_id, "certificate.issue_failed", row.cert_id,
+        boost::json::object{{"history_id", row.id}, {"attempt", row.attempt}, {"error", row.error_message}});
 }
 
 task<repo::page<domain::issue_row>> issuance_service::history(std::int64_t user_id, std::int64_t cert_id,

@@ -340,6 +340,7 @@ task<bool> certificate_service::remove(std::int64_t user_id, std::int64_t id) {
         // the certificate's lock, so the list is complete.
         signals_.emit_all(w, r_.assignments->devices_of(w, id), "cert.unassigned",
                           boost::json::object{{"cert_id", id}});
+        events_.emit_certificate(w, user_id, "certificate.deleted", id);  // the record as it was
         r_.certificates->remove(w, id);
         return true;
     });

@@ -31,11 +31,14 @@ class ServiceStack : public ::testing::Test {
         wraps_ = std::make_unique<service::device_keys>(repos_, *signals_, keys_);
         configs_ = std::make_unique<service::install_config_service>(repos_, *signals_);
         cas_ = std::make_unique<service::ca_service>(repos_, *signals_, keys_, cpu_);
-        certs_ = std::make_unique<service::certificate_service>(repos_, *signals_, *wraps_, *configs_);
+        hook_events_ = std::make_unique<service::webhook_events>(repos_, hooks_cfg_);
+        certs_ = std::make_unique<service::certificate_service>(repos_, *signals_, *wraps_, *configs_,
+                                                                *hook_events_);
         config::devices_config dcfg;
         auth_ = std::make_unique<service::device_auth_service>(repos_, *wraps_, keys_, dcfg, "http://x");
         notifier_ = std::make_unique<service::update_notifier>(repos_, std::chrono::milliseconds(50));
-        devices_ = std::make_unique<service::device_service>(repos_, *signals_, keys_, *notifier_, dcfg);
+        devices_ = std::make_unique<service::device_service>(repos_, *signals_, keys_, *notifier_, dcfg,
+                                                             *hook_events_);
     }
 
     /// A user row; returns its id.
@@ -71,6 +74,8 @@ class ServiceStack : public ::testing::Test {
     boost::asio::thread_pool cpu_{1};
     repo::repositories repos_;
     std::unique_ptr<service::device_signals> signals_;
+    config::webhooks_config hooks_cfg_;
+    std::unique_ptr<service::webhook_events> hook_events_;
     std::unique_ptr<service::device_keys> wraps_;
     std::unique_ptr<service::install_config_service> configs_;
     std::unique_ptr<service::ca_service> cas_;

@@ -196,6 +196,25 @@ struct egress_config {
     bool enforce = true;
 };
 
+/// Webhooks (issue 15): who may subscribe to what, and how the senders deliver.
+struct webhooks_config {
+    bool sender = true;                         // this instance delivers (any number of instances may)
+    unsigned max_per_user = 20;                 // subscriptions of one user
+    unsigned concurrency = 16;                  // deliveries in flight per instance
+    unsigned poll_interval_ms = 500;            // how often a sender looks for due deliveries
+    unsigned timeout_ms = 10000;                // one attempt: connect, send, read the answer
+    unsigned response_limit_bytes = 64 * 1024;  // a larger answer fails the attempt
+    unsigned retry_initial_ms = 5000;           // the first retry's delay; doubled per attempt, jittered
+    unsigned retry_max_ms = 3600000;            // the longest delay between two attempts
+    unsigned give_up_after_seconds = 86400;     // an event still undelivered this long after it is FAILED
+    std::vector<unsigned> expiring_days{30, 14, 7, 1};  // certificate.expiring thresholds
+    unsigned expiry_check_seconds = 3600;               // how often expiries are looked at (0: never)
+    unsigned log_retention_days = 30;                   // finished deliveries kept for the log
+    bool allow_http = false;                            // accept http:// receiver URLs (development only)
+    std::string ca_file;  // PEM roots trusted for receivers besides the system's
+    unsigned rotation_overlap_max_seconds = 7 * 86400;  // how long a rotated secret may keep signing
+};
+
 /// The whole validated configuration.
 struct config {
     server_config server;
@@ -208,6 +227,7 @@ struct config {
     issuance_config issuance;
     devices_config devices;
     egress_config egress;
+    webhooks_config webhooks;
 };
 
 /// Reads and validates the JSON config at `path` (comments allowed). Unknown keys and bad values throw

@@ -14,6 +14,7 @@
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
+#include "certctrl/service/webhooks.hpp"
 
 #include <boost/beast/http/verb.hpp>
 
@@ -38,6 +39,7 @@ struct services {
     service::dns_provider_service& dns_providers;
     service::domain_service& domains;
     service::device_sockets& sockets;
+    service::webhook_service& webhooks;
     rendered_certificates& rendered;  // certificate list items kept as text
     config::config const& cfg;
     std::vector<std::string> trusted_origins;  // the server's own origin and auth.dashboard_origins

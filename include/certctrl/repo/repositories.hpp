@@ -6,6 +6,7 @@
 #include "certctrl/repo/domain_claims.hpp"
 #include "certctrl/repo/issuance.hpp"
 #include "certctrl/repo/resources.hpp"
+#include "certctrl/repo/webhooks.hpp"
 #include "certctrl/repo/work.hpp"
 
 #include <memory>
@@ -25,6 +26,7 @@ struct repositories {
     std::unique_ptr<install_config_repository> install_configs;
     std::unique_ptr<device_ca_repository> device_cas;
     std::unique_ptr<domain_claim_repository> domains;
+    std::unique_ptr<webhook_repository> webhooks;
 };
 
 }  // namespace certctrl::repo

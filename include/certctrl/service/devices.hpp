@@ -10,6 +10,7 @@
 #include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/install_configs.hpp"
+#include "certctrl/service/webhooks.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -67,8 +68,8 @@ struct update_batch {
 class device_service {
   public:
     device_service(repo::repositories& r, device_signals const& signals, crypto::keyring const& keys,
-                   update_notifier& notifier, config::devices_config const& cfg)
-        : r_(r), signals_(signals), keys_(keys), notifier_(notifier), cfg_(cfg) {}
+                   update_notifier& notifier, config::devices_config const& cfg, webhook_events const& events)
+        : r_(r), signals_(signals), keys_(keys), notifier_(notifier), cfg_(cfg), events_(events) {}
 
     /// The signals after `cursor` ("" or "0-0": from the start), waiting up to `wait_s` for one. A user
     /// with devices.max_waiting_polls_per_user polls waiting here already is answered at once (no wait).
@@ -85,13 +86,17 @@ class device_service {
     /// The certificate assigned to the device. Errors: not_found (not assigned).
     task<repo::device_cert_material> certificate(std::int64_t user_id, std::int64_t device_id,
                                                  std::int64_t cert_id);
-    /// deploy-materials (agent contract 5.3). Errors: not_found (not assigned), conflict with key
-    /// WRAP_PENDING (wrap missing) or NOT_ISSUED, forbidden with key EXPORT_FORBIDDEN, internal.
+    /// deploy-materials (agent contract 5.3). The serial fetched is noted: the device's next feed
+    /// acknowledgement confirms it deployed (certificate.deployed). Errors: not_found (not assigned),
+    /// conflict with key WRAP_PENDING (wrap missing) or NOT_ISSUED, forbidden with key EXPORT_FORBIDDEN,
+    /// internal.
     task<boost::json::object> deploy_materials(std::int64_t user_id, std::int64_t device_id,
                                                std::int64_t cert_id);
     /// A CA assigned to the device. Errors: not_found.
     task<domain::ca> ca(std::int64_t user_id, std::int64_t device_id, std::int64_t ca_id);
-    /// The agent's notify events. Errors: bad_request.
+    /// The agent's notify events: agent_version, and cert.deployed {cert_id, serial?} (a deploy hook saying
+    /// the certificate is in place; certificate.deployed unless that serial was confirmed already). Unknown
+    /// types are ignored. Errors: bad_request.
     task<bool> notify(std::int64_t device_id, boost::json::object body, std::string ip);
 
     /// A WebSocket ack: the device received its feed up to `feed_id` (workers waiting for agents read it).
@@ -121,8 +126,18 @@ class device_service {
     crypto::keyring const& keys_;
     update_notifier& notifier_;
     config::devices_config cfg_;
+    /// The deploy-materials answer for the material read (agent contract 5.3).
+    result<boost::json::object> materials_of(repo::device_cert_material const& m, std::int64_t cert_id) const;
     /// True when `feed_id` is newer than what this instance recorded for the device (then it is).
     bool note_wanted(std::int64_t device_id, std::int64_t feed_id);
+    /// The device acknowledged its feed: each certificate it fetched a serial of since is deployed (inside
+    /// `w`).
+    void confirm_deployments(repo::work& w, std::int64_t device_id) const;
+    /// Marks `serial` of the certificate deployed on `dev` and emits certificate.deployed when it is the
+    /// certificate's current serial and was not confirmed before.
+    void deployed(repo::work& w, domain::device const& dev, std::int64_t cert_id,
+                  std::string const& serial) const;
+    webhook_events const& events_;
 
     mutable std::mutex polls_mu_;
     std::mutex noted_mu_;

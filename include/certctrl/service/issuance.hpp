@@ -9,6 +9,7 @@
 #include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/domains.hpp"
 #include "certctrl/service/identity.hpp"
+#include "certctrl/service/webhooks.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -41,7 +42,8 @@ struct export_zip {
 class issuance_service {
   public:
     issuance_service(repo::repositories& r, device_keys const& wraps, crypto::keyring const& keys,
-                     boost::asio::thread_pool& cpu, rate_limiter& limits, domain_service& domains);
+                     boost::asio::thread_pool& cpu, rate_limiter& limits, domain_service& domains,
+                     webhook_events const& events);
 
     /// Called when a row is queued for a worker (the worker pool wakes up instead of waiting to poll).
     void on_queued(std::function<void()> f) { on_queued_ = std::move(f); }
@@ -85,8 +87,9 @@ class issuance_service {
     task<bool> complete(std::int64_t history_id, std::string owner, std::int64_t user_id,
                         std::int64_t cert_id, repo::issued_material m, std::optional<std::int64_t> ca_id,
                         std::string note = "");
-    /// Closes a row as FAILED (or CANCELLED) with a message a user can act on.
-    /// With `owner` (a worker), only while that worker holds the row's lease.
+    /// Closes a row as FAILED (or CANCELLED) with a message a user can act on; a FAILED row emits
+    /// certificate.issue_failed in the same transaction. With `owner` (a worker), only while that worker
+    /// holds the row's lease.
     task<bool> close(std::int64_t history_id, std::string status, std::string message,
                      std::string owner = "");
 
@@ -95,10 +98,14 @@ class issuance_service {
 
   private:
     task<issue_outcome> issue_inline(repo::issue_context ctx, std::string kind);
-    /// Stores an issuance's outcome on the certificate and seals it to `devices` (inside `w`, the
-    /// certificate's row locked, `devices` read under that lock).
-    void store(repo::work& w, std::int64_t cert_id, std::vector<std::int64_t> const& devices,
-               repo::issued_material const& m, std::optional<std::int64_t> ca_id, std::int64_t now) const;
+    /// Stores an issuance's outcome on the certificate, seals it to `devices` and emits certificate.issued
+    /// (the first certificate) or .renewed (inside `w`, the certificate's row locked, `devices` read under
+    /// that lock; `history_id` the row it closes).
+    void store(repo::work& w, std::int64_t user_id, std::int64_t cert_id, std::int64_t history_id,
+               std::vector<std::int64_t> const& devices, repo::issued_material const& m,
+               std::optional<std::int64_t> ca_id, std::int64_t now) const;
+    /// certificate.issue_failed for history row `row` (inside `w`).
+    void emit_failed(repo::work& w, domain::issue_row const& row) const;
 
     repo::repositories& r_;
     device_keys const& wraps_;
@@ -106,6 +113,7 @@ class issuance_service {
     boost::asio::thread_pool& cpu_;
     rate_limiter& limits_;
     domain_service& domains_;
+    webhook_events const& events_;
     std::function<void()> on_queued_;
     /// Parsed CA certificates and keys by CA id (with the sealed key they came from, so a changed CA is
     /// reread).

@@ -9,6 +9,7 @@
 #include "certctrl/service/device_keys.hpp"
 #include "certctrl/service/identity.hpp"
 #include "certctrl/service/install_configs.hpp"
+#include "certctrl/service/webhooks.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -64,8 +65,14 @@ class certificate_service {
   public:
     /// `max_devices`: devices a user may register (0: no cap).
     certificate_service(repo::repositories& r, device_signals const& signals, device_keys const& wraps,
-                        install_config_service const& configs, std::size_t max_devices = 0)
-        : r_(r), signals_(signals), wraps_(wraps), configs_(configs), max_devices_(max_devices) {}
+                        install_config_service const& configs, webhook_events const& events,
+                        std::size_t max_devices = 0)
+        : r_(r),
+          signals_(signals),
+          wraps_(wraps),
+          configs_(configs),
+          events_(events),
+          max_devices_(max_devices) {}
 
     /// An ACME certificate claims its names for the user (domains.hpp). Errors: not_found (account or DNS
     /// provider not the user's, naming the field), conflict (a name is another user's), database.
@@ -125,6 +132,7 @@ class certificate_service {
     device_signals const& signals_;
     device_keys const& wraps_;
     install_config_service const& configs_;
+    webhook_events const& events_;
     std::size_t max_devices_ = 0;
 };
 

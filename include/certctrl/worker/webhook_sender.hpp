@@ -1,0 +1,57 @@
+#pragma once
+// The webhook sender of an instance: claims due deliveries (any instance, SKIP LOCKED, a lease past the
+// attempt's timeout), POSTs each signed event as a coroutine on the I/O thread, and records the outcome:
+// delivered, again later (exponential backoff with jitter), or given up after webhooks.give_up_after_seconds.
+// It also looks for certificates crossing the expiry thresholds and trims the delivery log.
+
+#include "certctrl/config/config.hpp"
+#include "certctrl/net/egress.hpp"
+#include "certctrl/service/webhooks.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace certctrl::worker {
+
+class webhook_sender {
+  public:
+    webhook_sender(boost::asio::io_context& ioc, service::webhook_service& hooks,
+                   service::webhook_events const& events, config::webhooks_config const& cfg,
+                   std::string instance_id, std::shared_ptr<net::egress_policy const> egress);
+
+    /// Starts claiming (when webhooks.sender is set) and the expiry checks, on the io_context.
+    void start();
+    /// No more claims; attempts in flight end with the io_context (their leases let another sender retry).
+    void stop();
+    /// The metrics lines of webhook delivery (Prometheus text).
+    void render_metrics(std::string& out) const;
+
+  private:
+    boost::asio::awaitable<void> claim_loop();
+    boost::asio::awaitable<void> deliver(repo::due_delivery d);
+    boost::asio::awaitable<void> upkeep();
+
+    boost::asio::io_context& ioc_;
+    service::webhook_service& hooks_;
+    service::webhook_events const& events_;
+    config::webhooks_config cfg_;
+    std::string owner_;
+    std::shared_ptr<net::egress_policy const> egress_;
+    std::unique_ptr<boost::asio::steady_timer> claim_timer_;
+    std::unique_ptr<boost::asio::steady_timer> upkeep_timer_;
+    std::atomic<bool> running_{false};
+    std::atomic<std::size_t> in_flight_{0};
+    std::atomic<std::uint64_t> delivered_{0};
+    std::atomic<std::uint64_t> failed_attempts_{0};
+    std::atomic<std::uint64_t> given_up_{0};
+    std::atomic<std::uint64_t> attempt_ms_{0};
+    std::atomic<std::int64_t> pending_{0};
+    std::atomic<std::uint64_t> expiry_checks_{0};
+};
+
+}  // namespace certctrl::worker
