@@ -47,7 +47,8 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at BIGINT NULL,
     completed_at    BIGINT NULL,
     created_at      BIGINT NOT NULL,
-    KEY ix_webhook_deliveries_due (status, next_attempt_ms),
+    KEY ix_webhook_deliveries_due (status, next_attempt_ms, user_id),
+    KEY ix_webhook_deliveries_completed (completed_at),
     KEY ix_webhook_deliveries_webhook (webhook_id, id),
     KEY ix_webhook_deliveries_event (event_id),
     CONSTRAINT fk_webhook_deliveries_webhook FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE,
@@ -58,7 +59,7 @@ CREATE TABLE webhook_deliveries (
 -- certificate.expiring: the smallest threshold (days) already announced for the certificate's current
 -- not_after (NULL: none yet); storing a new certificate clears it.
 ALTER TABLE certificates ADD COLUMN expiry_warned_days INT NULL,
-    ADD KEY ix_certificates_not_after (not_after);
+    ADD KEY ix_certificates_expiry (not_after, expiry_warned_days);
 
 -- certificate.deployed: the serial a device fetched the deploy materials of, and the one it confirmed
 -- (acknowledged its feed after the fetch, or said so in a notify event).

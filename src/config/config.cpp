@@ -459,6 +459,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("sender", w.sender);
         r.read_int("max_per_user", w.max_per_user, 0, 10000);
         r.read_int("concurrency", w.concurrency, 1, 1024);
+        r.read_int("max_in_flight_per_user", w.max_in_flight_per_user, 1, 1024);
         r.read_int("poll_interval_ms", w.poll_interval_ms, 20, 60000);
         r.read_int("timeout_ms", w.timeout_ms, 100, 120000);
         r.read_int("response_limit_bytes", w.response_limit_bytes, 1024, 16 * 1024 * 1024);

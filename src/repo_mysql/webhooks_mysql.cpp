@@ -279,15 +279,26 @@ class mysql_webhooks final : public webhook_repository {
         ps->executeUpdate();
     }
 
-    std::vector<due_delivery> claim(work& w, std::int64_t now_ms, std::size_t n, std::string const& owner,
+    std::vector<due_delivery> claim(work& w, std::int64_t now_ms, std::size_t n,
+                                    std::vector<std::int64_t> const& excluded, std::string const& owner,
                                     std::int64_t lease_until_ms) override {
         auto& c = conn(w);
+        // A fixed list of placeholders (unused ones bound to 0, which no user has): one statement text.
+        std::string placeholders;
+        for (std::size_t k = 0; k < max_excluded_users; ++k) {
+            placeholders += k == 0 ? "?" : ", ?";
+        }
         auto pick =
             prepare(c,
                     "SELECT id FROM webhook_deliveries WHERE status = 'PENDING' AND next_attempt_ms <= ? "
-                    "ORDER BY next_attempt_ms LIMIT ? FOR UPDATE SKIP LOCKED");
-        pick->setInt64(1, now_ms);
-        pick->setInt64(2, static_cast<std::int64_t>(n));
+                    "AND user_id NOT IN (" +
+                        placeholders + ") ORDER BY next_attempt_ms LIMIT ? FOR UPDATE SKIP LOCKED");
+        unsigned i = 1;
+        pick->setInt64(i++, now_ms);
+        for (std::size_t k = 0; k < max_excluded_users; ++k) {
+            pick->setInt64(i++, k < excluded.size() ? excluded[k] : 0);
+        }
+        pick->setInt64(i, static_cast<std::int64_t>(n));
         std::vector<std::int64_t> ids;
         {
             rs_ptr rs(pick->executeQuery());
@@ -333,6 +344,20 @@ class mysql_webhooks final : public webhook_repository {
             }
         }
         return out;
+    }
+
+    void release(work& w, std::int64_t id, std::string const& owner, std::int64_t attempt,
+                 std::int64_t due_ms) override {
+        auto ps =
+            prepare(conn(w),
+                    "UPDATE webhook_deliveries SET attempts = attempts - 1, lease_owner = NULL, "
+                    "next_attempt_ms = ? WHERE id = ? AND lease_owner = ? AND attempts = ? AND status = "
+                    "'PENDING'");
+        ps->setInt64(1, due_ms);
+        ps->setInt64(2, id);
+        ps->setString(3, owner);
+        ps->setInt64(4, attempt);
+        ps->executeUpdate();
     }
 
     bool finish(work& w, std::int64_t id, std::string const& owner, std::int64_t attempt,

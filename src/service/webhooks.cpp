@@ -274,6 +274,9 @@ task<domain::webhook_delivery> webhook_service::ping(std::int64_t user_id, std::
         if (!h) {
             return hook_not_found();
         }
+        if (!h->enabled) {
+            return make_error(errc::conflict, "The webhook is disabled; enable it first");
+        }
         std::int64_t const delivery = events_.emit_to(
             w, *h, "ping", boost::json::object{{"webhook_id", id}, {"message", "ping from certctrl"}});
         auto d = r_.webhooks->delivery(w, user_id, id, delivery);
@@ -325,12 +328,23 @@ task<domain::webhook_delivery> webhook_service::redeliver(std::int64_t user_id, 
 
 // ------------------------------------------------------------------------------------------------ senders
 
-task<std::vector<repo::due_delivery>> webhook_service::claim(std::size_t n, std::string owner,
-                                                             std::int64_t lease_until_ms) {
-    return r_.db->transact([this, n, owner = std::move(owner),
+task<std::vector<repo::due_delivery>> webhook_service::claim(std::size_t n,
+                                                             std::vector<std::int64_t> excluded,
+                                                             std::string owner, std::int64_t lease_until_ms) {
+    return r_.db->transact([this, n, excluded = std::move(excluded), owner = std::move(owner),
                             lease_until_ms](repo::work& w) -> result<std::vector<repo::due_delivery>> {
-        return r_.webhooks->claim(w, now_ms(), n, owner, lease_until_ms);
+        return r_.webhooks->claim(w, now_ms(), n, excluded, owner, lease_until_ms);
     });
+}
+
+task<bool> webhook_service::release(std::vector<repo::due_delivery> ds, std::string owner) {
+    return r_.db->transact(
+        [this, ds = std::move(ds), owner = std::move(owner)](repo::work& w) -> result<bool> {
+            for (auto const& d : ds) {
+                r_.webhooks->release(w, d.id, owner, d.attempt, now_ms());
+            }
+            return true;
+        });
 }
 
 task<bool> webhook_service::finish(std::int64_t id, std::string owner, std::int64_t attempt,

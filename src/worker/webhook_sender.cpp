@@ -70,15 +70,37 @@ asio::awaitable<void> webhook_sender::claim_loop() {
             cfg_.concurrency - std::min<std::size_t>(cfg_.concurrency, in_flight_.load());
         std::size_t got = 0;
         if (room > 0) {
-            auto op = hooks_.claim(room, owner_, now_ms() + lease_ms);
+            // Users at their share of this sender are left out, so one user's slow receiver cannot hold
+            // every slot while other users' events wait.
+            std::vector<std::int64_t> full;
+            for (auto const& [user, n] : per_user_) {
+                if (n >= cfg_.max_in_flight_per_user &&
+                    full.size() < repo::webhook_repository::max_excluded_users) {
+                    full.push_back(user);
+                }
+            }
+            auto op = hooks_.claim(room, std::move(full), owner_, now_ms() + lease_ms);
             auto claimed = co_await std::move(op);
             if (!claimed) {
                 spdlog::warn("webhooks: claiming deliveries failed: {}", claimed.error().what);
             } else {
                 got = claimed->size();
+                std::vector<repo::due_delivery> over;
                 for (auto& d : *claimed) {
+                    auto& n = per_user_[d.hook.user_id];
+                    if (n >= cfg_.max_in_flight_per_user) {
+                        over.push_back(std::move(d));
+                        continue;
+                    }
+                    ++n;
                     ++in_flight_;
                     asio::co_spawn(ioc_, deliver(std::move(d)), asio::detached);
+                }
+                if (!over.empty()) {
+                    auto aw_back = hooks_.release(std::move(over), owner_);
+                    if (auto back = co_await std::move(aw_back); !back) {
+                        spdlog::warn("webhooks: giving deliveries back failed: {}", back.error().what);
+                    }
                 }
             }
         }
@@ -164,6 +186,9 @@ asio::awaitable<void> webhook_sender::deliver(repo::due_delivery d) {
     }
     // Not in a destructor: a frame destroyed with the io_context at exit must not touch this sender.
     --in_flight_;
+    if (auto it = per_user_.find(d.hook.user_id); it != per_user_.end() && --it->second == 0) {
+        per_user_.erase(it);
+    }
 }
 
 asio::awaitable<void> webhook_sender::upkeep() {
@@ -216,7 +241,9 @@ void webhook_sender::render_metrics(std::string& out) const {
         "every few seconds).\n";
     out += "# TYPE certctrl_webhook_pending gauge\n";
     out += "certctrl_webhook_pending " + std::to_string(pending_.load()) + "\n";
-    out += "# HELP certctrl_webhook_events_total Events this instance stored for delivery.\n";
+    out +=
+        "# HELP certctrl_webhook_events_total Events this instance wrote to the outbox (those of "
+        "transactions that rolled back or ran again included).\n";
     out += "# TYPE certctrl_webhook_events_total counter\n";
     out += "certctrl_webhook_events_total " + std::to_string(events_.stored()) + "\n";
 }

@@ -143,6 +143,13 @@ long long test_schema::query_int(std::string const& sql) const {
     return rs->next() ? static_cast<long long>(rs->getInt64(1)) : -1;
 }
 
+std::string test_schema::query_text(std::string const& sql) const {
+    auto c = connect(db_, true);
+    std::unique_ptr<sql::Statement> st(c->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    return rs->next() ? std::string(rs->getString(1)) : std::string();
+}
+
 std::string test_schema::dump_text(std::vector<std::string> const& tables) const {
     auto c = connect(db_, true);
     std::string out;

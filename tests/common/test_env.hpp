@@ -85,6 +85,8 @@ class test_schema {
     void exec(std::string const& sql) const;
     /// Runs a query returning one integer (first column of the first row; -1 when no row).
     long long query_int(std::string const& sql) const;
+    /// The first column of the first row of `sql` as text ("" when there is no row).
+    std::string query_text(std::string const& sql) const;
     /// Every column of every row of `tables`, as the bytes stored, separated by '|' and newlines.
     std::string dump_text(std::vector<std::string> const& tables) const;
 

@@ -3,6 +3,7 @@
 // their rotation, the update feed with its long-poll, and sealed key delivery opened with libsodium and
 // AES-256-GCM outside the server's own code.
 #include "api_fixture.hpp"
+#include "https_stub.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
@@ -1168,6 +1169,80 @@ TEST_F(Devices, ShutdownAnswersWaitingLongPollsAtOnce) {
     EXPECT_EQ(r.status, 204);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3))
         << "not held for the grace period";
+}
+
+// certificate.deployed as the real agent causes it: after cert.updated it fetches the deploy materials and
+// acknowledges the batch with its next poll's cursor; the webhook says which device has which serial in
+// place.
+TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateDeployed) {
+    std::mutex mu;
+    std::vector<json::object> received;
+    https_stub rx(dir_.path() / "rx-root.pem", [&](https_stub::request const& req) {
+        std::lock_guard lock(mu);
+        received.push_back(json::parse(req.body()).as_object());
+        https_stub::response res;
+        res.result(boost::beast::http::status::ok);
+        return res;
+    });
+    start(json::object{
+        {"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
+        {"egress", {{"allow", json::array{"127.0.0.1/32"}}}},
+        {"webhooks", {{"ca_file", (dir_.path() / "rx-root.pem").string()}, {"poll_interval_ms", 50}}}});
+    auto uid = add_user("deploy@example.com");
+    auto session = login("deploy@example.com");
+    auto key = key_for("deploy@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                              "certificates:*[read,write,issue,assign]",
+                                              "devices:*[read,write]", "webhooks:*[write]"});
+    auto hook = call("POST", "/apiv1/me/webhooks", key,
+                     R"({"url":")" + rx.url("/deployed") + R"(","events":["certificate.deployed"]})");
+    ASSERT_EQ(hook.status, 201) << hook.body;
+    agent a = new_agent("7b0c2f7e-3f43-4c55-9c1e-2a8f5b1d9e77");
+    ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
+    auto cert = self_ca_cert(key, "HYBRID", "deployed.example.com");
+    auto const c = std::to_string(cert);
+    ASSERT_EQ(call("POST", "/apiv1/me/devices/" + std::to_string(a.device_id) + "/certificates", key,
+                   R"({"cert_id":)" + c + "}")
+                  .status,
+              200);
+    auto deployed = [&](std::size_t n) {
+        auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        for (;;) {
+            {
+                std::lock_guard lock(mu);
+                if (received.size() >= n || std::chrono::steady_clock::now() > until) {
+                    return received;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    };
+    std::string cursor;
+    for (int round = 1; round <= 2; ++round) {
+        // Issued (then renewed): the agent sees cert.updated, fetches the materials and acknowledges.
+        auto issued = call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}");
+        ASSERT_EQ(issued.status, 200) << issued.body;
+        auto f = updates(a, cursor);
+        ASSERT_EQ(f.status, 200) << f.body;
+        auto dm = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
+        ASSERT_EQ(dm.status, 200) << dm.body;
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_EQ(deployed(round - 1).size(), static_cast<std::size_t>(round - 1)) << "not before the ack";
+        cursor = f.cursor;
+        auto ack = updates(a, cursor);
+        EXPECT_EQ(ack.status, 204) << ack.body;
+        auto got = deployed(static_cast<std::size_t>(round));
+        ASSERT_EQ(got.size(), static_cast<std::size_t>(round));
+        auto const& data = got.back().at("data");
+        EXPECT_EQ(got.back().at("type"), "certificate.deployed");
+        EXPECT_EQ(data.at("device").at("id").as_int64(), a.device_id);
+        EXPECT_EQ(data.at("device").at("device_public_id").as_string(), a.public_id);
+        EXPECT_EQ(data.at("serial_number"), data.at("certificate").at("serial_number"));
+        auto detail = call("GET", "/apiv1/me/certificates/" + c, key);
+        EXPECT_EQ(data.at("serial_number"), detail.json().at("data").at("serial_number"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::lock_guard lock(mu);
+    EXPECT_EQ(received.size(), 2u) << "one event per serial";
 }
 
 }  // namespace

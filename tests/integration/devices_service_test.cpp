@@ -31,19 +31,9 @@ class DevicesService : public ServiceStack {
         uid_ = user("d@x.y");
     }
 
-    // Registers (or, as a caller that may write the device, registers again) a device of the user.
     service::device_auth_service::registration_answer reg(std::string const& public_id,
                                                           std::string const& pk) {
-        repo::device_registration r;
-        r.user_id = uid_;
-        r.device_public_id = public_id;
-        r.name = "d";
-        r.public_key = pk;
-        service::device_auth_service::rekey_proof owner;
-        owner.may_write_device = [](std::int64_t) { return true; };
-        auto out = run_awaitable(auth_->register_device(r, std::nullopt, owner));
-        EXPECT_TRUE(out) << (out ? "" : out.error().what);
-        return out ? *out : service::device_auth_service::registration_answer{};
+        return register_device(uid_, public_id, pk);
     }
     result<domain::principal> login(std::string const& token) {
         return run_awaitable(auth_->authenticate(token));

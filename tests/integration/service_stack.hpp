@@ -11,6 +11,7 @@
 #include "run_awaitable.hpp"
 #include "test_env.hpp"
 
+#include <cppconn/connection.h>
 #include <gtest/gtest.h>
 #include <boost/asio/thread_pool.hpp>
 
@@ -46,6 +47,21 @@ class ServiceStack : public ::testing::Test {
         schema_->exec("INSERT INTO users (email, password_hash, created_at, updated_at) VALUES ('" + email +
                       "', 'h', 1, 1)");
         return schema_->query_int("SELECT id FROM users WHERE email = '" + email + "'");
+    }
+    /// Registers (or, as a caller that may write the device, registers again) a device of `uid`.
+    service::device_auth_service::registration_answer register_device(std::int64_t uid,
+                                                                      std::string const& public_id,
+                                                                      std::string const& pk) {
+        repo::device_registration r;
+        r.user_id = uid;
+        r.device_public_id = public_id;
+        r.name = "d";
+        r.public_key = pk;
+        service::device_auth_service::rekey_proof owner;
+        owner.may_write_device = [](std::int64_t) { return true; };
+        auto out = run_awaitable(auth_->register_device(r, std::nullopt, owner));
+        EXPECT_TRUE(out) << (out ? "" : out.error().what);
+        return out ? *out : service::device_auth_service::registration_answer{};
     }
     /// An ACME account row of the user; returns its id.
     std::int64_t account(std::int64_t uid) {

@@ -198,11 +198,12 @@ struct egress_config {
 
 /// Webhooks (issue 15): who may subscribe to what, and how the senders deliver.
 struct webhooks_config {
-    bool sender = true;                         // this instance delivers (any number of instances may)
-    unsigned max_per_user = 20;                 // subscriptions of one user
-    unsigned concurrency = 16;                  // deliveries in flight per instance
-    unsigned poll_interval_ms = 500;            // how often a sender looks for due deliveries
-    unsigned timeout_ms = 10000;                // one attempt: connect, send, read the answer
+    bool sender = true;                   // this instance delivers (any number of instances may)
+    unsigned max_per_user = 20;           // subscriptions of one user
+    unsigned concurrency = 16;            // deliveries in flight per instance
+    unsigned max_in_flight_per_user = 4;  // of those, one user\'s (a slow receiver cannot take every slot)
+    unsigned poll_interval_ms = 500;      // how often a sender looks for due deliveries
+    unsigned timeout_ms = 10000;          // one attempt: connect, send, read the answer
     unsigned response_limit_bytes = 64 * 1024;  // a larger answer fails the attempt
     unsigned retry_initial_ms = 5000;           // the first retry's delay; doubled per attempt, jittered
     unsigned retry_max_ms = 3600000;            // the longest delay between two attempts

@@ -86,10 +86,17 @@ class webhook_repository {
     virtual void redeliver(work& w, std::int64_t id, std::int64_t due_ms, std::int64_t expires_at) = 0;
 
     // ---- senders
-    /// Claims up to `n` due PENDING deliveries (SKIP LOCKED): each is counted as an attempt, owned by `owner`
-    /// and not due again before `lease_until_ms` (when a sender that died leaves it to the others).
+    /// At most this many users are left out of one claim.
+    static constexpr std::size_t max_excluded_users = 16;
+    /// Claims up to `n` due PENDING deliveries (SKIP LOCKED), none of the users in `excluded` (at most
+    /// max_excluded_users): each is counted as an attempt, owned by `owner` and not due again before
+    /// `lease_until_ms` (when a sender that died leaves it to the others).
     virtual std::vector<due_delivery> claim(work& w, std::int64_t now_ms, std::size_t n,
+                                            std::vector<std::int64_t> const& excluded,
                                             std::string const& owner, std::int64_t lease_until_ms) = 0;
+    /// Gives a claimed delivery back unattempted (due at `due_ms`), only while `owner` holds `attempt`.
+    virtual void release(work& w, std::int64_t id, std::string const& owner, std::int64_t attempt,
+                         std::int64_t due_ms) = 0;
     /// Records an attempt's outcome, only while `owner` still holds attempt `attempt` of the delivery.
     virtual bool finish(work& w, std::int64_t id, std::string const& owner, std::int64_t attempt,
                         delivery_outcome const& o) = 0;

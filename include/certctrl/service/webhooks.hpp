@@ -93,7 +93,7 @@ class webhook_service {
     /// A new secret; the old one keeps signing (a second signature) for `overlap_seconds`. Errors:
     /// not_found, bad_request (overlap above webhooks.rotation_overlap_max_seconds), unavailable.
     task<webhook_with_secret> rotate(std::int64_t user_id, std::int64_t id, std::int64_t overlap_seconds);
-    /// Queues a ping event to the subscription (enabled or not). Errors: not_found.
+    /// Queues a ping event to the subscription. Errors: not_found, conflict (the subscription is disabled).
     task<domain::webhook_delivery> ping(std::int64_t user_id, std::int64_t id);
     /// The subscription's deliveries, newest first; `status` PENDING, SUCCESS, FAILED or "". Errors:
     /// not_found.
@@ -106,9 +106,12 @@ class webhook_service {
     task<domain::webhook_delivery> redeliver(std::int64_t user_id, std::int64_t id, std::int64_t delivery_id);
 
     // ---- senders
-    /// Claims due deliveries for `owner` (each counted as an attempt, leased until `lease_until_ms`).
-    task<std::vector<repo::due_delivery>> claim(std::size_t n, std::string owner,
-                                                std::int64_t lease_until_ms);
+    /// Claims due deliveries for `owner` (each counted as an attempt, leased until `lease_until_ms`), none of
+    /// the users in `excluded`.
+    task<std::vector<repo::due_delivery>> claim(std::size_t n, std::vector<std::int64_t> excluded,
+                                                std::string owner, std::int64_t lease_until_ms);
+    /// Gives claimed deliveries back unattempted, due again now (a user over its share of the sender).
+    task<bool> release(std::vector<repo::due_delivery> ds, std::string owner);
     /// Records an attempt's outcome (only while `owner` holds that attempt).
     task<bool> finish(std::int64_t id, std::string owner, std::int64_t attempt, repo::delivery_outcome o);
     /// The secrets a delivery is signed with now: the current one, and the previous one during its overlap.

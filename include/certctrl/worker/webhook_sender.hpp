@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,8 @@ class webhook_sender {
     std::unique_ptr<boost::asio::steady_timer> claim_timer_;
     std::unique_ptr<boost::asio::steady_timer> upkeep_timer_;
     std::atomic<bool> running_{false};
+    std::map<std::int64_t, std::size_t>
+        per_user_;  // attempts in flight by user (the io_context's thread only)
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> failed_attempts_{0};
