@@ -5,6 +5,7 @@
 #include "ca_proxy.hpp"
 #include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
+#include "webhook_sink.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
@@ -88,9 +89,19 @@ TEST_F(Acme, Http01IssuanceThroughTheServersOwnChallengeListener) {
 }
 
 TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
-    start(config_overrides());
+    // A webhook receiver hears each failure as certificate.issue_failed with the same words.
+    webhook_sink rx(dir_.path() / "rx-root.pem");
+    auto cfg = config_overrides();
+    cfg["webhooks"] =
+        json::object{{"ca_file", (dir_.path() / "rx-root.pem").string()}, {"poll_interval_ms", 50}};
+    start(cfg);
     add_user("fail@example.com");
     auto key = key_for("fail@example.com", scopes);
+    auto hooks = key_for("fail@example.com", {"webhooks:*[write]"});
+    ASSERT_EQ(call("POST", "/apiv1/me/webhooks", hooks,
+                   R"({"url":")" + rx.url("/failed") + R"(","events":["certificate.issue_failed"]})")
+                  .status,
+              201);
     auto acct = pebble_account(key);
     std::string const domain =
         "unreachable.certctrl.test";  // 127.0.0.2 in the test zone: nothing answers there
@@ -117,6 +128,52 @@ TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
     EXPECT_EQ(wrow["status"], "FAILED");
     EXPECT_NE(std::string(wrow["error_message"].as_string()).find("DNS-01"), std::string::npos)
         << json::serialize(wrow);
+
+    auto const heard = rx.wait(2);
+    ASSERT_EQ(heard.size(), 2u);
+    std::map<std::string, json::object> by_cert;
+    for (auto const& e : heard) {
+        EXPECT_EQ(e.at("type"), "certificate.issue_failed");
+        by_cert[std::to_string(e.at("data").at("certificate").at("id").as_int64())] =
+            e.at("data").as_object();
+    }
+    EXPECT_EQ(by_cert[cert].at("error"), row["error_message"]);
+    EXPECT_EQ(by_cert[cert].at("history_id"), row["id"]);
+    EXPECT_EQ(by_cert[wcert].at("error"), wrow["error_message"]);
+}
+
+// The worker's path: an ACME issuance and its renewal are announced as certificate.issued and .renewed with
+// the serial the record then has.
+TEST_F(Acme, AnIssuanceAndItsRenewalAreAnnouncedByWebhook) {
+    webhook_sink rx(dir_.path() / "rx-root.pem");
+    auto cfg = config_overrides();
+    cfg["webhooks"] =
+        json::object{{"ca_file", (dir_.path() / "rx-root.pem").string()}, {"poll_interval_ms", 50}};
+    start(cfg);
+    add_user("announce@example.com");
+    auto key = key_for("announce@example.com", scopes);
+    auto hooks = key_for("announce@example.com", {"webhooks:*[write]"});
+    ASSERT_EQ(
+        call("POST", "/apiv1/me/webhooks", hooks,
+             R"({"url":")" + rx.url("/acme") + R"(","events":["certificate.issued","certificate.renewed"]})")
+            .status,
+        201);
+    auto issued = request_issues(key, pebble_account(key), 1);
+    ASSERT_EQ(issued.size(), 1u);
+    auto const& [cert, hid] = issued[0];
+    ASSERT_EQ(wait_terminal(key, cert, hid)["status"], "SUCCESS");
+    auto again = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    ASSERT_EQ(again.status, 200) << again.body;
+    ASSERT_EQ(wait_terminal(key, cert, again.json().at("data").at("issue_history_id").as_int64())["status"],
+              "SUCCESS");
+    auto const heard = rx.wait(2);
+    ASSERT_EQ(heard.size(), 2u);
+    EXPECT_EQ(heard[0].at("type"), "certificate.issued");
+    EXPECT_EQ(heard[0].at("data").at("history_id").as_int64(), hid);
+    EXPECT_EQ(heard[1].at("type"), "certificate.renewed");
+    auto const record = call("GET", "/apiv1/me/certificates/" + cert, key).json().at("data");
+    EXPECT_EQ(heard[1].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
+    EXPECT_NE(heard[0].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
 }
 
 TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {

@@ -3,7 +3,7 @@
 // their rotation, the update feed with its long-poll, and sealed key delivery opened with libsodium and
 // AES-256-GCM outside the server's own code.
 #include "api_fixture.hpp"
-#include "https_stub.hpp"
+#include "webhook_sink.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
@@ -1175,15 +1175,7 @@ TEST_F(Devices, ShutdownAnswersWaitingLongPollsAtOnce) {
 // acknowledges the batch with its next poll's cursor; the webhook says which device has which serial in
 // place.
 TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateDeployed) {
-    std::mutex mu;
-    std::vector<json::object> received;
-    https_stub rx(dir_.path() / "rx-root.pem", [&](https_stub::request const& req) {
-        std::lock_guard lock(mu);
-        received.push_back(json::parse(req.body()).as_object());
-        https_stub::response res;
-        res.result(boost::beast::http::status::ok);
-        return res;
-    });
+    webhook_sink rx(dir_.path() / "rx-root.pem");
     start(json::object{
         {"rate_limits", {{"auth_per_minute", 1000}, {"api_per_minute", 100000}}},
         {"egress", {{"allow", json::array{"127.0.0.1/32"}}}},
@@ -1204,18 +1196,7 @@ TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateD
                    R"({"cert_id":)" + c + "}")
                   .status,
               200);
-    auto deployed = [&](std::size_t n) {
-        auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        for (;;) {
-            {
-                std::lock_guard lock(mu);
-                if (received.size() >= n || std::chrono::steady_clock::now() > until) {
-                    return received;
-                }
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    };
+    auto deployed = [&](std::size_t n) { return rx.wait(n); };
     std::string cursor;
     for (int round = 1; round <= 2; ++round) {
         // Issued (then renewed): the agent sees cert.updated, fetches the materials and acknowledges.
@@ -1226,7 +1207,7 @@ TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateD
         auto dm = call("GET", "/apiv1/devices/self/certificates/" + c + "/deploy-materials", a.access);
         ASSERT_EQ(dm.status, 200) << dm.body;
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        EXPECT_EQ(deployed(round - 1).size(), static_cast<std::size_t>(round - 1)) << "not before the ack";
+        EXPECT_EQ(rx.events().size(), static_cast<std::size_t>(round - 1)) << "not before the ack";
         cursor = f.cursor;
         auto ack = updates(a, cursor);
         EXPECT_EQ(ack.status, 204) << ack.body;
@@ -1241,8 +1222,7 @@ TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateD
         EXPECT_EQ(data.at("serial_number"), detail.json().at("data").at("serial_number"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    std::lock_guard lock(mu);
-    EXPECT_EQ(received.size(), 2u) << "one event per serial";
+    EXPECT_EQ(rx.events().size(), 2u) << "one event per serial";
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+#pragma once
+// A webhook receiver for tests: an HTTPS server that answers 204 and keeps every event body it received.
+#include "https_stub.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace certctrl::test {
+
+class webhook_sink {
+  public:
+    /// Listens on 127.0.0.1; writes the root to trust (webhooks.ca_file) to `root_file`.
+    explicit webhook_sink(std::filesystem::path const& root_file)
+        : stub_(root_file, [this](https_stub::request const& req) {
+              std::lock_guard lock(mu_);
+              events_.push_back(boost::json::parse(req.body()).as_object());
+              https_stub::response res;
+              res.result(boost::beast::http::status::no_content);
+              return res;
+          }) {}
+
+    std::string url(std::string const& path) const { return stub_.url(path); }
+
+    /// The events received so far, once at least `n` arrived or `limit` passed.
+    std::vector<boost::json::object> wait(std::size_t n,
+                                          std::chrono::seconds limit = std::chrono::seconds(10)) {
+        auto const until = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            {
+                std::lock_guard lock(mu_);
+                if (events_.size() >= n || std::chrono::steady_clock::now() >= until) {
+                    return events_;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    /// The events received so far.
+    std::vector<boost::json::object> events() const {
+        std::lock_guard lock(mu_);
+        return events_;
+    }
+
+  private:
+    mutable std::mutex mu_;
+    std::vector<boost::json::object> events_;
+    https_stub stub_;  // last: its thread stops before the members it calls into go
+};
+
+}  // namespace certctrl::test
