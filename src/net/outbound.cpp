@@ -300,7 +300,26 @@ class idle_connections final : public asio::execution_context::service {
 
     std::mutex mu;
     std::map<std::string, std::vector<std::unique_ptr<connection_pool::connection>>>
-        idle;  // by pool and origin
+        idle;                                                            // by pool and origin
+    std::map<std::string, std::chrono::steady_clock::time_point> swept;  // by pool
+
+    /// Closes the connections of pool `pool_prefix` ("<pool id>|") idle longer than `keep_idle` (at most once
+    /// a second; with `mu` held), so origins no one asks for again (webhook receivers come and go) do not
+    /// keep their sockets.
+    void sweep(std::string const& pool_prefix, std::chrono::seconds keep_idle,
+               std::chrono::steady_clock::time_point now) {
+        auto& last = swept[pool_prefix];
+        if (now - last < std::chrono::seconds(1)) {
+            return;
+        }
+        last = now;
+        for (auto it = idle.lower_bound(pool_prefix);
+             it != idle.end() && it->first.starts_with(pool_prefix);) {
+            auto& list = it->second;
+            std::erase_if(list, [&](auto const& c) { return now - c->idle_since >= keep_idle; });
+            it = list.empty() ? idle.erase(it) : std::next(it);
+        }
+    }
 
   private:
     void shutdown() override {
@@ -392,6 +411,7 @@ awaitable<result<outbound_response>> connection_pool::fetch(outbound_request req
         if (out && kept) {
             c->idle_since = std::chrono::steady_clock::now();
             std::lock_guard lock(kept_here.mu);
+            kept_here.sweep(std::to_string(s->id) + "|", s->keep_idle, c->idle_since);
             auto& list = kept_here.idle[key];
             if (list.size() < s->idle_per_origin) {
                 list.push_back(std::move(c));

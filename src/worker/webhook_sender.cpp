@@ -145,7 +145,7 @@ asio::awaitable<void> webhook_sender::deliver(repo::due_delivery d) {
         opts.body_limit = cfg_.response_limit_bytes;
         opts.egress = egress_;
         opts.https_only = !cfg_.allow_http;
-        auto op = net::fetch(std::move(req), std::move(opts));
+        auto op = connections_.fetch(std::move(req), std::move(opts));
         auto r = co_await std::move(op);
         if (r && r->status >= 200 && r->status < 300) {
             o.status = "SUCCESS";

@@ -6,6 +6,7 @@
 
 #include "certctrl/config/config.hpp"
 #include "certctrl/net/egress.hpp"
+#include "certctrl/net/outbound.hpp"
 #include "certctrl/service/webhooks.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -43,6 +44,9 @@ class webhook_sender {
     config::webhooks_config cfg_;
     std::string owner_;
     std::shared_ptr<net::egress_policy const> egress_;
+    /// Kept-alive connections to receivers: a busy receiver is not handshaken with per event; at most two
+    /// idle per origin, closed after 15 s.
+    net::connection_pool connections_{2, std::chrono::seconds(15)};
     std::unique_ptr<boost::asio::steady_timer> claim_timer_;
     std::unique_ptr<boost::asio::steady_timer> upkeep_timer_;
     std::atomic<bool> running_{false};

@@ -69,6 +69,8 @@ class loopback_http {
         return "http://127.0.0.1:" + std::to_string(port_) + path;
     }
     int accepted() const { return accepted_.load(); }
+    /// Connections the client ended.
+    int ended() const { return ended_.load(); }
     std::vector<clock_type::time_point> arrivals() const {
         std::lock_guard lock(mu_);
         return arrivals_;
@@ -100,6 +102,7 @@ class loopback_http {
             boost::system::error_code ec;
             bh::read(s, buf, req, ec);
             if (ec) {
+                ++ended_;  // the client closed it (or sent something unreadable)
                 return;
             }
             {
@@ -130,6 +133,7 @@ class loopback_http {
     std::thread accept_thread_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> accepted_{0};
+    std::atomic<int> ended_{0};
     mutable std::mutex mu_;
     std::list<tcp::socket> sockets_;
     std::list<std::thread> threads_;
@@ -190,6 +194,37 @@ TEST(ConnectionPool, AGarbledAnswerOnAKeptConnectionIsNotSentAgain) {
     ASSERT_TRUE(got[0]);
     EXPECT_FALSE(got[1]);
     EXPECT_EQ(server.arrivals().size(), 2u) << "the second request was sent once";
+}
+
+// Origins no one asks for again (a webhook receiver used once) do not keep their sockets: a later request
+// through the pool closes the connections idle past keep_idle.
+TEST(ConnectionPool, ConnectionsIdlePastTheirTimeAreClosedByTheNextRequest) {
+    loopback_http once([](auto const&) { return text("a"); });
+    loopback_http later([](auto const&) { return text("b"); });
+    net::connection_pool pool(16, std::chrono::seconds(1));
+    // Read inside the io_context's life: its end closes every idle connection anyway.
+    auto task = [&]() -> asio::awaitable<std::pair<int, int>> {
+        auto aw_a = pool.fetch({"GET", once.url("/a"), {}, ""}, net::outbound_options{});
+        auto a = co_await std::move(aw_a);
+        EXPECT_TRUE(a);
+        auto aw_b = pool.fetch({"GET", later.url("/b"), {}, ""}, net::outbound_options{});
+        auto b = co_await std::move(aw_b);
+        EXPECT_TRUE(b);
+        int const young = once.ended();  // both idle and young: none closed
+        auto aw_wait = net::sleep_for(std::chrono::milliseconds(1100));
+        co_await std::move(aw_wait);
+        auto aw_c = pool.fetch({"GET", later.url("/c"), {}, ""}, net::outbound_options{});
+        auto c = co_await std::move(aw_c);
+        EXPECT_TRUE(c);
+        for (int i = 0; i < 50 && once.ended() == 0; ++i) {
+            auto aw_tick = net::sleep_for(std::chrono::milliseconds(10));
+            co_await std::move(aw_tick);
+        }
+        co_return std::pair<int, int>{young, once.ended()};
+    };
+    auto const [young, old] = run_awaitable(task());
+    EXPECT_EQ(young, 0);
+    EXPECT_EQ(old, 1) << "the connection to the origin used once was closed while the pool lives on";
 }
 
 TEST(ConnectionPool, AConnectionTheServerClosesIsNotKept) {
