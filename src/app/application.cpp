@@ -409,6 +409,12 @@ int serve(config::config const& cfg, serve_options const& opts) {
         claim_rules.max_per_ca[l.directory_url] = l.max_orders_in_flight;
     }
     worker::issue_jobs jobs(repos, feed_signals, std::move(claim_rules));
+    // Made before anything serves: events stored by this instance wake its sender.
+    worker::webhook_sender sender(ioc, hooks, hook_events, cfg.webhooks, instance_name(), egress);
+    metrics.add_source([&sender](std::string& out) { sender.render_metrics(out); });
+    if (cfg.webhooks.sender) {
+        hook_events.on_stored([&sender] { sender.wake(); });
+    }
 
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
@@ -513,8 +519,6 @@ int serve(config::config const& cfg, serve_options const& opts) {
     issuance.on_queued([&worker] { worker.wake(); });
     metrics.add_source([&worker](std::string& out) { worker.render_metrics(out); });
     worker.start();
-    worker::webhook_sender sender(ioc, hooks, hook_events, cfg.webhooks, instance_name(), egress);
-    metrics.add_source([&sender](std::string& out) { sender.render_metrics(out); });
     sender.start();
     if (opts.port_file) {
         std::ofstream(*opts.port_file) << api.port() << "\n";

@@ -9,6 +9,7 @@
 #include "certctrl/service/dns_providers.hpp"
 #include "certctrl/service/issuance.hpp"
 #include "certctrl/service/resources.hpp"
+#include "certctrl/service/webhooks.hpp"
 #include "certctrl/worker/jobs.hpp"
 
 #include <cppconn/connection.h>
@@ -111,6 +112,15 @@ int rewrap_keys(config::config const& cfg) {
         {"dns_providers", "enc_credentials",
          [](std::int64_t u, std::int64_t id) { return service::dns_provider_service::seal_context(u, id); },
          [](std::int64_t u) { return service::dns_provider_service::legacy_seal_context(u); }},
+        // Webhook secrets were bound to their row from the start: no legacy context.
+        {"webhooks", "enc_secret",
+         [](std::int64_t u, std::int64_t id) { return service::webhook_service::secret_context(u, id); },
+         [](std::int64_t) { return std::string(); }},
+        {"webhooks", "enc_previous_secret",
+         [](std::int64_t u, std::int64_t id) {
+             return service::webhook_service::previous_secret_context(u, id);
+         },
+         [](std::int64_t) { return std::string(); }},
     };
     for (auto const& col : columns) {
         std::unique_ptr<sql::Statement> st(conn->createStatement());

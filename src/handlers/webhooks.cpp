@@ -92,6 +92,28 @@ std::int64_t delivery_id(http::request_context const& ctx) {
     return ctx.params.id("delivery_id").value_or(0);
 }
 
+// Awaits `op`, writes the audit record `action` for the webhook it returns, and answers it with `to_json`.
+template <class T, class ToJson>
+http::awaitable<http::response> audited(http::request_context& ctx, services& s, repo::task<T> op,
+                                        std::string action, ToJson to_json, unsigned status = 200) {
+    auto r = co_await std::move(op);
+    if (!r) {
+        co_return http::error_response(ctx, r.error());
+    }
+    domain::webhook const& h = [&]() -> domain::webhook const& {
+        if constexpr (std::is_same_v<T, domain::webhook>) {
+            return *r;
+        } else {
+            return r->hook;
+        }
+    }();
+    boost::json::object record{{"webhook_id", h.id}, {"events", h.events.size()}, {"enabled", h.enabled}};
+    auto aw_audit =
+        s.audit.record(subject_user(ctx), std::move(action), "ok", detail::client_of(ctx), std::move(record));
+    co_await std::move(aw_audit);
+    co_return detail::one_response(ctx, *r, to_json, status);
+}
+
 result<domain::webhook_input> read_input(http::request_context const& ctx, services const& s, bool create) {
     CERTCTRL_TRY(body, http::parse_json_object(ctx.req));
     return domain::parse_webhook_input(body, create, s.cfg.webhooks.allow_http);
@@ -111,8 +133,8 @@ http::awaitable<http::response> create_webhook(http::request_context& ctx, servi
     auto input = read_input(ctx, s, true);
     if (!input)
         co_return http::json_error(ctx.req, input.error());
-    auto aw = detail::respond_one(ctx, s.webhooks.create(subject_user(ctx), std::move(*input)),
-                                  with_secret_json, 201);
+    auto aw = audited(ctx, s, s.webhooks.create(subject_user(ctx), std::move(*input)), "webhook.create",
+                      with_secret_json, 201);
     co_return co_await std::move(aw);
 }
 
@@ -125,14 +147,23 @@ http::awaitable<http::response> update_webhook(http::request_context& ctx, servi
     auto input = read_input(ctx, s, false);
     if (!input)
         co_return http::json_error(ctx.req, input.error());
-    auto aw = detail::respond_one(ctx, s.webhooks.update(subject_user(ctx), hook_id(ctx), std::move(*input)),
-                                  webhook_json);
+    auto aw = audited(ctx, s, s.webhooks.update(subject_user(ctx), hook_id(ctx), std::move(*input)),
+                      "webhook.update", webhook_json);
     co_return co_await std::move(aw);
 }
 
 http::awaitable<http::response> delete_webhook(http::request_context& ctx, services& s) {
-    auto aw = detail::respond_done(ctx, s.webhooks.remove(subject_user(ctx), hook_id(ctx)));
-    co_return co_await std::move(aw);
+    std::int64_t const id = hook_id(ctx);
+    auto aw = s.webhooks.remove(subject_user(ctx), id);
+    auto removed = co_await std::move(aw);
+    if (!removed) {
+        co_return http::error_response(ctx, removed.error());
+    }
+    boost::json::object record{{"webhook_id", id}};
+    auto aw_audit =
+        s.audit.record(subject_user(ctx), "webhook.delete", "ok", detail::client_of(ctx), std::move(record));
+    co_await std::move(aw_audit);
+    co_return http::no_content(ctx.req);
 }
 
 http::awaitable<http::response> rotate_webhook_secret(http::request_context& ctx, services& s) {
@@ -159,8 +190,8 @@ http::awaitable<http::response> rotate_webhook_secret(http::request_context& ctx
             overlap = v->get_int64();
         }
     }
-    auto aw = detail::respond_one(ctx, s.webhooks.rotate(subject_user(ctx), hook_id(ctx), overlap),
-                                  with_secret_json);
+    auto aw = audited(ctx, s, s.webhooks.rotate(subject_user(ctx), hook_id(ctx), overlap),
+                      "webhook.rotate_secret", with_secret_json);
     co_return co_await std::move(aw);
 }
 

@@ -133,7 +133,8 @@ class mysql_webhooks final : public webhook_repository {
     }
 
     std::int64_t count_of(work& w, std::int64_t user_id) override {
-        auto ps = prepare(conn(w), "SELECT COUNT(*) FROM webhooks WHERE user_id = ?");
+        // Locking: concurrent creates of one user wait here, so the count they check stays true.
+        auto ps = prepare(conn(w), "SELECT COUNT(*) FROM webhooks WHERE user_id = ? FOR UPDATE");
         ps->setInt64(1, user_id);
         rs_ptr rs(ps->executeQuery());
         rs->next();

@@ -69,7 +69,11 @@ std::int64_t webhook_events::store(repo::work& w, std::int64_t user_id, std::str
     e.created_at = unix_now();
     e.payload = domain::webhook_payload(e.public_id, type, e.created_at, std::move(data));
     ++stored_;
-    return r_.webhooks->insert_event(w, e);
+    auto const id = r_.webhooks->insert_event(w, e);
+    if (on_stored_) {
+        on_stored_();
+    }
+    return id;
 }
 
 std::size_t webhook_events::emit(repo::work& w, std::vector<domain::webhook> const& subs,

@@ -61,10 +61,22 @@ void webhook_sender::stop() {
     }
 }
 
+void webhook_sender::wake() {
+    asio::post(ioc_, [this] {
+        quick_retries_ = 3;
+        wake_pending_ = true;
+        if (claim_timer_) {
+            claim_timer_->cancel();
+        }
+    });
+}
+
 asio::awaitable<void> webhook_sender::claim_loop() {
     // A claimed delivery is not due again before its lease ends: twice the attempt's timeout and a second,
     // so a sender that died mid-attempt leaves it to the others then, and a live one always finishes first.
     std::int64_t const lease_ms = 2 * static_cast<std::int64_t>(cfg_.timeout_ms) + 1000;
+    std::chrono::steady_clock::time_point
+        warned{};  // a database outage is logged once a minute, not per poll
     while (running_) {
         std::size_t const room =
             cfg_.concurrency - std::min<std::size_t>(cfg_.concurrency, in_flight_.load());
@@ -82,7 +94,11 @@ asio::awaitable<void> webhook_sender::claim_loop() {
             auto op = hooks_.claim(room, std::move(full), owner_, now_ms() + lease_ms);
             auto claimed = co_await std::move(op);
             if (!claimed) {
-                spdlog::warn("webhooks: claiming deliveries failed: {}", claimed.error().what);
+                if (auto const now = std::chrono::steady_clock::now();
+                    now - warned > std::chrono::minutes(1)) {
+                    warned = now;
+                    spdlog::warn("webhooks: claiming deliveries failed: {}", claimed.error().what);
+                }
             } else {
                 got = claimed->size();
                 std::vector<repo::due_delivery> over;
@@ -107,7 +123,16 @@ asio::awaitable<void> webhook_sender::claim_loop() {
         if (got > 0 && got == room) {
             continue;  // more may be due
         }
-        claim_timer_->expires_after(std::chrono::milliseconds(cfg_.poll_interval_ms));
+        if (wake_pending_) {
+            wake_pending_ = false;  // a slot freed or an event came during the claim
+            continue;
+        }
+        auto wait = std::chrono::milliseconds(cfg_.poll_interval_ms);
+        if (quick_retries_ > 0) {
+            --quick_retries_;
+            wait = std::chrono::milliseconds(5);
+        }
+        claim_timer_->expires_after(wait);
         co_await claim_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     }
 }
@@ -188,6 +213,10 @@ asio::awaitable<void> webhook_sender::deliver(repo::due_delivery d) {
     --in_flight_;
     if (auto it = per_user_.find(d.hook.user_id); it != per_user_.end() && --it->second == 0) {
         per_user_.erase(it);
+    }
+    wake_pending_ = true;  // the slot is free: fill it now rather than at the next poll
+    if (claim_timer_) {
+        claim_timer_->cancel();
     }
 }
 

@@ -93,25 +93,6 @@ class acme_fixture : public api_fixture {
         return {};
     }
 
-    // Starts the server with /metrics open to metrics_token (start() with overrides).
-    void start_with_metrics(boost::json::object overrides) {
-        overrides["metrics"] = boost::json::object{{"token_env", "ACME_TEST_METRICS_TOKEN"}};
-        start(std::move(overrides), {"ACME_TEST_METRICS_TOKEN=" + metrics_token});
-    }
-    // The value of one series of the server's /metrics (the exact name with labels), or -1 when absent.
-    double metric(std::string const& series) {
-        http_client c(server_->port());
-        auto const m = c.get("/metrics", {{"Authorization", "Bearer " + metrics_token}});
-        std::istringstream lines(m.body);
-        for (std::string line; std::getline(lines, line);) {
-            if (line.rfind(series + " ", 0) == 0) {
-                return std::stod(line.substr(series.size() + 1));
-            }
-        }
-        return -1;
-    }
-    std::string const metrics_token = "acme-test-metrics-token-0123456789";
-
     // pebble's CA and a test server's root (a stub the server talks to over HTTPS) in one trust file, for
     // issuance.acme_ca_file; its path.
     std::string trust_with(std::filesystem::path const& root) const {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,25 @@ class api_fixture : public ::testing::Test {
     }
 
     static std::int64_t id_of(http_response const& r) { return r.json().at("data").at("id").as_int64(); }
+
+    // Starts the server with /metrics open to metrics_token (start() with overrides).
+    void start_with_metrics(boost::json::object overrides) {
+        overrides["metrics"] = boost::json::object{{"token_env", "TEST_METRICS_TOKEN"}};
+        start(std::move(overrides), {"TEST_METRICS_TOKEN=" + metrics_token});
+    }
+    // The value of one series of the server's /metrics (the exact name with labels), or -1 when absent.
+    double metric(std::string const& series) {
+        http_client c(server_->port());
+        auto const m = c.get("/metrics", {{"Authorization", "Bearer " + metrics_token}});
+        std::istringstream lines(m.body);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.rfind(series + " ", 0) == 0) {
+                return std::stod(line.substr(series.size() + 1));
+            }
+        }
+        return -1;
+    }
+    std::string const metrics_token = "test-metrics-token-0123456789";
 
     temp_dir dir_;
     std::unique_ptr<test_schema> schema_;

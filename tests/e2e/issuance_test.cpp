@@ -584,9 +584,9 @@ TEST_F(Issuance, AutoRenewQueuesCertificatesPastTwoThirdsOfTheirLifetime) {
 TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
     start_with();
     add_user("rot@example.com");
-    auto key =
-        key_for("rot@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
-                                    "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto key = key_for("rot@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                           "certificates:*[read,write,issue]", "dns_providers:*[read,write]",
+                                           "webhooks:*[read,write]"});
     auto [acct, ca_pem] = self_ca(key);
     auto const c = std::to_string(cert(key, acct, R"(,"server_decrypt_export":true)"));
     ASSERT_EQ(
@@ -599,6 +599,15 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
                    R"({"name":"cf","kind":"cloudflare","api_token":"cf-token-0123456789abcdef"})")
                   .status,
               201);
+    // A webhook whose secret was rotated: two sealed secrets (nothing listens on the discard port).
+    auto hook =
+        call("POST", "/apiv1/me/webhooks", key, R"({"url":"https://127.0.0.1:9/hook","events":["*"]})");
+    ASSERT_EQ(hook.status, 201) << hook.body;
+    auto const hook_id = std::to_string(id_of(hook));
+    ASSERT_EQ(
+        call("POST", "/apiv1/me/webhooks/" + hook_id + "/rotate-secret", key, R"({"overlap_seconds":3600})")
+            .status,
+        200);
     server_.reset();
     // An order in flight: its certificate key sealed on its row (as a worker stores it) under version 1.
     schema_->exec(
@@ -630,12 +639,13 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(
         r.output.find(
-            "re-wrapped 1 certificate data key(s) and re-sealed 4 secret(s) under master key version 2"),
+            "re-wrapped 1 certificate data key(s) and re-sealed 6 secret(s) under master key version 2"),
         std::string::npos)
         << r.output;
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificate_master_wrapped WHERE key_version = 2"), 1);
     for (auto const* col :
-         {"acme_accounts.enc_account_key", "cas.enc_private_key", "dns_providers.enc_credentials"}) {
+         {"acme_accounts.enc_account_key", "cas.enc_private_key", "dns_providers.enc_credentials",
+          "webhooks.enc_secret", "webhooks.enc_previous_secret"}) {
         std::string const c_(col);
         auto const dot = c_.find('.');
         EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM " + c_.substr(0, dot) + " WHERE " +
@@ -673,6 +683,18 @@ TEST_F(Issuance, RewrapKeysMovesEverySecretToANewMasterKeyVersion) {
     EXPECT_EQ(
         call("POST", "/apiv1/me/certificates/" + c + "/issues", key, "{}").json().at("data").at("status"),
         "SUCCESS");
+    // The webhook's secrets open under version 2: the attempt gets as far as the network.
+    auto ping = call("POST", "/apiv1/me/webhooks/" + hook_id + "/ping", key);
+    ASSERT_EQ(ping.status, 202) << ping.body;
+    auto const path = "/apiv1/me/webhooks/" + hook_id + "/deliveries/" + std::to_string(id_of(ping));
+    auto d = call("GET", path, key).json().at("data");
+    for (int i = 0; i < 100 && d.at("last_error").is_null(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        d = call("GET", path, key).json().at("data");
+    }
+    ASSERT_TRUE(d.at("last_error").is_string()) << json::serialize(d);
+    EXPECT_EQ(std::string(d.at("last_error").as_string()).find("secret does not open"), std::string::npos)
+        << json::serialize(d);
 }
 
 TEST_F(Issuance, AnUnreachableCaIsRetriedWithBackoffThenGivenUp) {

@@ -4,13 +4,17 @@
 // subscriptions that are disabled, deleted or another user's.
 #include "api_fixture.hpp"
 #include "https_stub.hpp"
+#include "process.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
 
 #include <condition_variable>
+#include <csignal>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 namespace certctrl::test {
@@ -54,6 +58,11 @@ class receiver {
         std::lock_guard lock(mu_);
         failures_[path] = {n, status};
     }
+    /// Every request to `path` gets `res`.
+    void answer_with(std::string const& path, https_stub::response res) {
+        std::lock_guard lock(mu_);
+        canned_[path] = std::move(res);
+    }
     void hold() {
         std::lock_guard lock(mu_);
         hold_next_ = true;
@@ -88,6 +97,9 @@ class receiver {
             held_ = true;
             cv_.wait_for(lock, std::chrono::seconds(30), [this] { return !held_; });
         }
+        if (auto it = canned_.find(std::string(req.target())); it != canned_.end()) {
+            return it->second;
+        }
         auto& f = failures_[std::string(req.target())];
         if (f.first > 0) {
             --f.first;
@@ -102,6 +114,7 @@ class receiver {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::map<std::string, std::pair<int, unsigned>> failures_;
+    std::map<std::string, https_stub::response> canned_;
     bool hold_next_ = false;
     bool held_ = false;
     https_stub stub_;  // last: its thread stops before the members it calls into go
@@ -127,13 +140,13 @@ class Webhooks : public api_fixture {
         for (auto const& kv : webhooks) {
             w[kv.key()] = kv.value();
         }
-        start(json::object{{"rate_limits",
-                            {{"auth_per_minute", 1000},
-                             {"api_per_minute", 100000},
-                             {"issuance_per_hour", 1000},
-                             {"self_ca_issuance_per_hour", 1000}}},
-                           {"egress", {{"allow", json::array{"127.0.0.1/32"}}}},
-                           {"webhooks", w}});
+        start_with_metrics(json::object{{"rate_limits",
+                                         {{"auth_per_minute", 1000},
+                                          {"api_per_minute", 100000},
+                                          {"issuance_per_hour", 1000},
+                                          {"self_ca_issuance_per_hour", 1000}}},
+                                        {"egress", {{"allow", json::array{"127.0.0.1/32"}}}},
+                                        {"webhooks", w}});
     }
 
     // A SELF_CA account of the key's user whose certificates live `valid_seconds`.
@@ -317,6 +330,11 @@ TEST_F(Webhooks, AReceiverFailingThreeTimesGetsTheEventOnTheFourthAttempt) {
     EXPECT_EQ(d.at("last_status_code").as_int64(), 204);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     EXPECT_EQ(rx_->to("/flaky").size(), 4u);
+    EXPECT_EQ(metric("certctrl_webhook_deliveries_total{result=\"delivered\"}"), 1);
+    EXPECT_EQ(metric("certctrl_webhook_deliveries_total{result=\"failed_attempt\"}"), 3);
+    EXPECT_EQ(metric("certctrl_webhook_deliveries_total{result=\"gave_up\"}"), 0);
+    EXPECT_EQ(metric("certctrl_webhook_events_total"), 1);
+    EXPECT_EQ(metric("certctrl_webhook_in_flight"), 0);
 }
 
 TEST_F(Webhooks, ADeliveryGivesUpAfterItsWindowAndRedeliverSendsItAgain) {
@@ -471,6 +489,15 @@ TEST_F(Webhooks, SubscriptionsAreValidatedScopedAndTheirOwnersAlone) {
     ASSERT_EQ(patched.status, 200) << patched.body;
     EXPECT_EQ(patched.json().at("data").at("events").as_array().size(), 1u);
     EXPECT_EQ(patched.json().at("data").at("description").as_string(), "ops");
+    // Changes of subscriptions are audited for their owner; a refused one is not.
+    ASSERT_EQ(call("DELETE", path, key).status, 204);
+    EXPECT_EQ(call("DELETE", path, key).status, 404);
+    for (auto const* action : {"webhook.create", "webhook.update", "webhook.delete"}) {
+        EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = '" + std::string(action) +
+                                     "' AND user_id = " + std::to_string(uid)),
+                  1)
+            << action;
+    }
 
     // An address the egress policy refuses fails at once, without retries.
     auto [internal, internal_secret] =
@@ -510,6 +537,111 @@ TEST_F(Webhooks, ARotatedSecretSignsBesideTheOldOneDuringTheOverlap) {
     EXPECT_TRUE(signature_valid(newest, got[1]));
     EXPECT_FALSE(signature_valid(new_secret, got[1]));
     EXPECT_EQ(call("POST", path + "/rotate-secret", key, R"({"overlap_seconds":99999999})").status, 400);
+}
+
+// docs/operator-guide.md's receiver example, run as written (on a free port instead of 8443, plain http
+// through webhooks.allow_http): it accepts the server's signatures and refuses another secret's.
+TEST_F(Webhooks, TheOperatorGuidesReceiverExampleAcceptsOurSignatures) {
+    start_hooks(json::object{{"allow_http", true}});
+    add_user("guide@example.com");
+    auto key = key_for("guide@example.com", scopes);
+    std::ifstream in(CERTCTRL_SOURCE_DIR "/docs/operator-guide.md");
+    std::stringstream doc;
+    doc << in.rdbuf();
+    std::string const text = doc.str();
+    auto const intro = text.find("A receiver that checks the signature");
+    ASSERT_NE(intro, std::string::npos);
+    auto const begin = text.find("```python\n", intro);
+    auto const end = text.find("```\n", begin + 10);
+    ASSERT_NE(begin, std::string::npos);
+    ASSERT_NE(end, std::string::npos);
+    std::string code = text.substr(begin + 10, end - begin - 10);
+    auto const port = free_port();
+    auto const listen = code.find("(\"0.0.0.0\", 8443)");
+    ASSERT_NE(listen, std::string::npos);
+    code.replace(listen, 17, "(\"127.0.0.1\", " + std::to_string(port) + ")");
+    std::ofstream(dir_.path() / "receiver.py") << code;
+
+    auto const url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+    auto [hook, secret] = subscribe(key, R"({"url":")" + url + R"(","events":["*"]})");
+    auto [stranger, stranger_secret] = subscribe(key, R"({"url":")" + url + R"(","events":["*"]})");
+    int const pid = spawn_process({"/usr/bin/python3", "-u", (dir_.path() / "receiver.py").string()},
+                                  {"WEBHOOK_SECRET=" + secret}, dir_.path() / "receiver.log");
+    struct stop_receiver {
+        int pid;
+        ~stop_receiver() {
+            ::kill(pid, SIGKILL);
+            wait_process(pid, std::chrono::seconds(5));
+        }
+    } stop{pid};
+    for (int i = 0; i < 100; ++i) {  // until it listens
+        boost::asio::io_context ioc;
+        boost::asio::ip::tcp::socket probe(ioc);
+        boost::system::error_code ec;
+        probe.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+        if (!ec) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+
+    auto ping = call("POST", "/apiv1/me/webhooks/" + std::to_string(hook) + "/ping", key);
+    ASSERT_EQ(ping.status, 202);
+    auto d = finished(key, hook, id_of(ping));
+    EXPECT_EQ(d.at("status").as_string(), "SUCCESS") << json::serialize(d);
+    EXPECT_EQ(d.at("last_status_code").as_int64(), 204);
+
+    // Signed with another subscription's secret: the example answers 401 and the delivery is retried.
+    auto other = call("POST", "/apiv1/me/webhooks/" + std::to_string(stranger) + "/ping", key);
+    ASSERT_EQ(other.status, 202);
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    json::object o = delivery(key, stranger, id_of(other));
+    while (o.at("last_status_code").is_null() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        o = delivery(key, stranger, id_of(other));
+    }
+    EXPECT_EQ(o.at("status").as_string(), "PENDING") << json::serialize(o);
+    EXPECT_EQ(o.at("last_status_code"), 401) << json::serialize(o);
+    std::ifstream log(dir_.path() / "receiver.log");
+    std::stringstream printed;
+    printed << log.rdbuf();
+    EXPECT_NE(printed.str().find("ping None"), std::string::npos) << printed.str();
+}
+
+// A receiver that redirects (here to the cloud metadata address) is not followed, and one that answers more
+// than webhooks.response_limit_bytes fails the attempt: both are retried, neither is SUCCESS.
+TEST_F(Webhooks, RedirectsAreNotFollowedAndOversizedAnswersFail) {
+    start_hooks(json::object{{"response_limit_bytes", 4096}});
+    add_user("odd@example.com");
+    auto key = key_for("odd@example.com", scopes);
+    https_stub::response moved;
+    moved.result(http::status::found);
+    moved.set(http::field::location, "https://169.254.169.254/latest/meta-data/");
+    rx_->answer_with("/moved", moved);
+    https_stub::response big;
+    big.result(http::status::ok);
+    big.body() = std::string(100000, 'x');
+    rx_->answer_with("/big", big);
+    auto [to_moved, s1] = subscribe(key, R"({"url":")" + rx_->url("/moved") + R"(","events":["*"]})");
+    auto [to_big, s2] = subscribe(key, R"({"url":")" + rx_->url("/big") + R"(","events":["*"]})");
+    auto p1 = call("POST", "/apiv1/me/webhooks/" + std::to_string(to_moved) + "/ping", key);
+    auto p2 = call("POST", "/apiv1/me/webhooks/" + std::to_string(to_big) + "/ping", key);
+    ASSERT_EQ(p1.status, 202);
+    ASSERT_EQ(p2.status, 202);
+    wait_for("/moved", 2);
+    wait_for("/big", 2);
+    auto m = delivery(key, to_moved, id_of(p1));
+    EXPECT_EQ(m.at("status").as_string(), "PENDING") << json::serialize(m);
+    EXPECT_EQ(m.at("last_status_code").as_int64(), 302);
+    EXPECT_NE(std::string(m.at("last_error").as_string()).find("redirects are not followed"),
+              std::string::npos);
+    EXPECT_GE(m.at("attempts").as_int64(), 2);
+    auto b = delivery(key, to_big, id_of(p2));
+    EXPECT_EQ(b.at("status").as_string(), "PENDING") << json::serialize(b);
+    EXPECT_GE(b.at("attempts").as_int64(), 2);
+    EXPECT_FALSE(b.at("last_error").is_null());
+    EXPECT_EQ(server_->log().find("169.254.169.254"), std::string::npos)
+        << "nothing went to the redirect target";
 }
 
 }  // namespace

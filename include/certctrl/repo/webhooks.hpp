@@ -59,6 +59,7 @@ class webhook_repository {
     virtual std::optional<domain::webhook> get(work& w, std::int64_t user_id, std::int64_t id,
                                                row_lock lock = row_lock::none) = 0;
     virtual page<domain::webhook> list(work& w, std::int64_t user_id, page_query const& q) = 0;
+    /// The user's subscriptions, counted under a lock of that range (creates of the user wait on it).
     virtual std::int64_t count_of(work& w, std::int64_t user_id) = 0;
     /// Writes every member but id, user_id and created_at.
     virtual void update(work& w, domain::webhook const& h) = 0;

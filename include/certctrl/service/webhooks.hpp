@@ -56,6 +56,9 @@ class webhook_events {
 
     /// Events stored by this instance, for the metrics.
     std::uint64_t stored() const { return stored_; }
+    /// Called (on a database thread, before the commit) whenever this instance stores an event: the sender
+    /// looks for it at once instead of at its next poll. Set once, before any unit of work runs.
+    void on_stored(std::function<void()> f) { on_stored_ = std::move(f); }
 
   private:
     std::int64_t store(repo::work& w, std::int64_t user_id, std::string const& type,
@@ -64,6 +67,7 @@ class webhook_events {
     repo::repositories& r_;
     config::webhooks_config const& cfg_;
     mutable std::atomic<std::uint64_t> stored_{0};
+    std::function<void()> on_stored_;
 };
 
 /// A subscription with its secret, as create and rotate answer it (the only times the secret is shown).

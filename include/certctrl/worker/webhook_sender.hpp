@@ -30,6 +30,9 @@ class webhook_sender {
     void start();
     /// No more claims; attempts in flight end with the io_context (their leases let another sender retry).
     void stop();
+    /// An event was stored in this instance (thread-safe): claim now, and again within milliseconds while its
+    /// transaction commits.
+    void wake();
     /// The metrics lines of webhook delivery (Prometheus text).
     void render_metrics(std::string& out) const;
 
@@ -50,8 +53,10 @@ class webhook_sender {
     std::unique_ptr<boost::asio::steady_timer> claim_timer_;
     std::unique_ptr<boost::asio::steady_timer> upkeep_timer_;
     std::atomic<bool> running_{false};
-    std::map<std::int64_t, std::size_t>
-        per_user_;  // attempts in flight by user (the io_context's thread only)
+    // The io_context's thread only:
+    std::map<std::int64_t, std::size_t> per_user_;  // attempts in flight by user
+    bool wake_pending_ = false;  // a slot freed or an event came while the loop was not waiting
+    int quick_retries_ = 0;      // short waits left for an event of this instance to commit
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> failed_attempts_{0};
