@@ -87,7 +87,7 @@ def latency(port, key, samples, log):
             time.sleep(0.002)
     out.sort()
     print(f"median {statistics.median(out):.1f} ms, p90 {out[int(len(out) * 0.9) - 1]:.1f} ms, "
-          f"max {out[-1]:.1f} ms (the sender polls every 100 ms; an event waits for the next poll)")
+          f"max {out[-1]:.1f} ms")
 
 
 if __name__ == "__main__":

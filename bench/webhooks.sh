@@ -92,7 +92,8 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 arrived=$(wc -l <"$ng/logs/hook.log")
-drain=$(awk -v t0="$t0" 'NR == 1 {first = $1} {last = $1} END {printf "%.3f %.3f", last - t0, last - first}' "$ng/logs/hook.log")
+# From the server's start (its port file, or the first arrival if that came first) to the last arrival.
+drain=$(awk -v t0="$t0" 'NR == 1 {first = $1} {last = $1} END {start = first < t0 ? first : t0; printf "%.3f %.3f", last - start, last - first}' "$ng/logs/hook.log")
 read -r from_start first_to_last <<<"$drain"
 rate=$(awk -v n="$arrived" -v s="$from_start" 'BEGIN {printf "%.0f", n / s}')
 dups=$(awk '{print $3}' "$ng/logs/hook.log" | sort | uniq -d | wc -l)
@@ -113,6 +114,6 @@ LUA
 peer=$(wrk -t2 -c"$conc" -d10s -s "$tmp/post.lua" "https://127.0.0.1:$ngport/peer" | awk '/Requests\/sec/ {printf "%.0f", $2}')
 echo "wrk: $peer req/s ($(wc -c <<<"$body") bytes per body); ratio certctrl/wrk $(awk -v a="$rate" -v b="$peer" 'BEGIN {printf "%.3f", a / b}')"
 
-echo "== 4. end to end, one issuance at a time ($samples samples): API request sent -> event at nginx"
+echo "== 4. end to end, one issuance at a time ($samples samples): API request sent -> event at nginx (the instance that stores an event wakes its sender)"
 python3 bench/webhooks.py latency "$port" "$hooked" "$samples" "$ng/logs/hook.log"
 bench_server_warnings

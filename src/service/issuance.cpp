@@ -113,20 +113,20 @@ void issuance_service::store(repo::work& w, std::int64_t user_id, std::int64_t c
     // Subscribers are looked up first: whether this is the first certificate or a renewal is read before
     // the store, and only when someone listens.
     auto const subs = events_.subscribers(w, user_id);
-    bool renewed = false;
+    std::optional<domain::certificate> before;
     if (!subs.empty()) {
-        auto before = r_.certificates->get(w, user_id, cert_id);
-        renewed = before && before->has_certificate;
+        before = r_.certificates->get(w, user_id, cert_id);
     }
     r_.certificates->store_issued(w, cert_id, m, now);
-    if (!subs.empty()) {
-        events_.emit(w, subs, user_id, renewed ? "certificate.renewed" : "certificate.issued", cert_id, [&] {
-            boost::json::object data{{"history_id", history_id}};
-            if (auto c = r_.certificates->get(w, user_id, cert_id)) {
-                data["certificate"] = domain::webhook_certificate_record(*c, now);
-            }
-            return data;
-        });
+    if (before) {
+        // The record as the store left it, without reading it again.
+        events_.emit(
+            w, subs, user_id, before->has_certificate ? "certificate.renewed" : "certificate.issued", cert_id,
+            [&] {
+                return boost::json::object{
+                    {"history_id", history_id},
+                    {"certificate", domain::webhook_certificate_record(issued_record(*before, m, now), now)}};
+            });
     }
     // Every device holding the certificate gets the new data key sealed to it (or a pending mark) and a
     // cert.updated signal, in this same transaction.

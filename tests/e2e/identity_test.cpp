@@ -125,10 +125,11 @@ class Identity : public ::testing::Test {
 
 std::string expand(std::string pattern, std::int64_t user_id, std::int64_t key_id, std::int64_t account_id) {
     pattern = std::regex_replace(pattern, std::regex(":user_id"), std::to_string(user_id));
-    pattern = std::regex_replace(pattern,
-                                 std::regex(":acct_id|:acme_account_id|:dns_provider_id|:ca_id|:cert_id|:"
-                                            "certificate_id|:device_id|:issue_history_id"),
-                                 std::to_string(account_id));
+    pattern =
+        std::regex_replace(pattern,
+                           std::regex(":acct_id|:acme_account_id|:dns_provider_id|:ca_id|:cert_id|:"
+                                      "certificate_id|:device_id|:issue_history_id|:webhook_id|:delivery_id"),
+                           std::to_string(account_id));
     pattern = std::regex_replace(pattern, std::regex("\\{device_public_id\\}"),
                                  "0d6f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e1f");
     pattern = std::regex_replace(pattern, std::regex("\\{name\\}"), "www.example.com");
@@ -148,7 +149,8 @@ TEST_F(Identity, AccessMatrixOverEveryGuardedRoute) {
         R"({"obtype":"cas","obid":"*","actions":["read","write"]},)"
         R"({"obtype":"certificates","obid":"*","actions":["read","write","issue"]},)"
         R"({"obtype":"devices","obid":"*","actions":["read","write","exec"]},)"
-        R"({"obtype":"domains","obid":"*","actions":["read","write"]}])";
+        R"({"obtype":"domains","obid":"*","actions":["read","write"]},)"
+        R"({"obtype":"webhooks","obid":"*","actions":["read","write"]}])";
     // The weak key holds only a scope no guarded route asks for.
     auto [weak_id, weak] = make_key(
         alice_cookie, alice, R"([{"obtype":"ForDeviceAuthenticate","obid":"*","actions":["validate"]}])");
