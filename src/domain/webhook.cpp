@@ -1,11 +1,12 @@
 #include "certctrl/domain/webhook.hpp"
 
+#include "certctrl/core/ids.hpp"
+
 #include "fields.hpp"
 
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
-#include <ctime>
 
 namespace certctrl::domain {
 
@@ -99,15 +100,6 @@ result<std::optional<std::vector<std::int64_t>>> parse_cert_ids(boost::json::val
         return bad(field, std::string(field) + " must not be empty (null: every certificate)");
     }
     return std::optional<std::vector<std::int64_t>>(std::move(ids));
-}
-
-std::string rfc3339(std::int64_t t) {
-    std::time_t const tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 }  // namespace
@@ -226,7 +218,7 @@ boost::json::object webhook_certificate_record(certificate const& c, std::int64_
 std::string webhook_payload(std::string const& event_id, std::string const& type, std::int64_t at,
                             boost::json::object data) {
     return boost::json::serialize(boost::json::object{
-        {"id", event_id}, {"type", type}, {"timestamp", rfc3339(at)}, {"data", std::move(data)}});
+        {"id", event_id}, {"type", type}, {"timestamp", rfc3339_utc(at)}, {"data", std::move(data)}});
 }
 
 }  // namespace certctrl::domain

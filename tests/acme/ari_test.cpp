@@ -16,15 +16,6 @@ namespace {
 namespace json = boost::json;
 namespace bh = boost::beast::http;
 
-std::string rfc3339(std::int64_t t) {
-    std::time_t const tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 class AriSchedule : public acme_fixture {};
 
 TEST_F(AriSchedule, TheSchedulerFollowsTheCasWindowAndItsRetryAfter) {
@@ -54,8 +45,8 @@ TEST_F(AriSchedule, TheSchedulerFollowsTheCasWindowAndItsRetryAfter) {
                 w = {now - 7200, now - 3600};  // the CA wants this one replaced now
             }
             r.set("Retry-After", "2");
-            r.body() = R"({"suggestedWindow":{"start":")" + rfc3339(w.first) + R"(","end":")" +
-                       rfc3339(w.second) + R"("}})";
+            r.body() = R"({"suggestedWindow":{"start":")" + rfc3339_utc(w.first) + R"(","end":")" +
+                       rfc3339_utc(w.second) + R"("}})";
         } else {
             r.result(bh::status::not_found);
         }
