@@ -644,5 +644,46 @@ TEST_F(Webhooks, RedirectsAreNotFollowedAndOversizedAnswersFail) {
         << "nothing went to the redirect target";
 }
 
+// Two instances on one database, both sending: every event is delivered once, whichever instance stored it.
+TEST_F(Webhooks, TwoSendingInstancesDeliverEachEventOnce) {
+    start_hooks();
+    add_user("pair@example.com");
+    auto key = key_for("pair@example.com", scopes);
+    auto [hook, secret] = subscribe(key, R"({"url":")" + rx_->url("/pair") + R"(","events":["*"]})");
+    auto second = another_instance();
+    constexpr int n = 60;
+    for (int i = 0; i < n; ++i) {
+        // Alternately through each instance: each wakes its own sender, and both poll.
+        http_client c(i % 2 == 0 ? server_->port() : second->port());
+        auto r = c.request("POST", "/apiv1/me/webhooks/" + std::to_string(hook) + "/ping", "", bearer(key));
+        ASSERT_EQ(r.status, 202) << r.body;
+    }
+    auto got = wait_for("/pair", n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));  // any duplicate would arrive by now
+    got = rx_->to("/pair");
+    std::set<std::string> ids;
+    for (auto const& r : got) {
+        ids.insert(std::string(r["webhook-id"]));
+        EXPECT_TRUE(signature_valid(secret, r));
+    }
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(schema_->query_int(
+                  "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'SUCCESS' AND attempts = 1"),
+              n);  // Who sent what: the two instances' counters add up to the events (the split is up to
+                   // their claims).
+    auto delivered_by = [&](std::uint16_t port) {
+        http_client c(port);
+        auto m = c.get("/metrics", {{"Authorization", "Bearer " + metrics_token}});
+        std::string const series = "certctrl_webhook_deliveries_total{result=\"delivered\"} ";
+        auto const at = m.body.find(series);
+        return at == std::string::npos ? -1 : std::stoi(m.body.substr(at + series.size()));
+    };
+    auto const a = delivered_by(server_->port());
+    auto const b = delivered_by(second->port());
+    EXPECT_EQ(a + b, n);
+    std::cout << "delivered by the first instance " << a << ", by the second " << b << std::endl;
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -189,3 +189,23 @@ TEST(Config, MissingFileIsAnError) {
 
 }  // namespace
 }  // namespace certctrl::config
+
+namespace certctrl::config {
+namespace {
+
+TEST(Config, WebhooksThresholdsAreSortedAndTheRetryScheduleChecked) {
+    auto c = parse(R"({"webhooks":{"expiring_days":[7,30,7,1],"concurrency":4,"sender":false}})", here);
+    EXPECT_EQ(c.webhooks.expiring_days, (std::vector<unsigned>{1, 7, 30}));
+    EXPECT_EQ(c.webhooks.concurrency, 4u);
+    EXPECT_FALSE(c.webhooks.sender);
+    EXPECT_EQ(parse("{}", here).webhooks.expiring_days, (std::vector<unsigned>{30, 14, 7, 1}));
+    for (char const* bad : {R"({"webhooks":{"expiring_days":[0]}})", R"({"webhooks":{"expiring_days":"30"}})",
+                            R"({"webhooks":{"expiring_days":[400]}})"}) {
+        EXPECT_THROW(parse(bad, here), config_error) << bad;
+    }
+    expect_error(R"({"webhooks":{"retry_initial_ms":5000,"retry_max_ms":1000}})", "webhooks.retry_max_ms");
+    EXPECT_THROW(parse(R"({"webhooks":{"unknown":1}})", here), config_error);
+}
+
+}  // namespace
+}  // namespace certctrl::config
