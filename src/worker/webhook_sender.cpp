@@ -75,12 +75,13 @@ asio::awaitable<void> webhook_sender::claim_loop() {
     // A claimed delivery is not due again before its lease ends: twice the attempt's timeout and a second,
     // so a sender that died mid-attempt leaves it to the others then, and a live one always finishes first.
     std::int64_t const lease_ms = 2 * static_cast<std::int64_t>(cfg_.timeout_ms) + 1000;
-    std::chrono::steady_clock::time_point
-        warned{};  // a database outage is logged once a minute, not per poll
+    // A database outage is logged once a minute, not per poll.
+    std::chrono::steady_clock::time_point warned{};
     while (running_) {
         std::size_t const room =
             cfg_.concurrency - std::min<std::size_t>(cfg_.concurrency, in_flight_.load());
         std::size_t got = 0;
+        std::size_t started = 0;
         if (room > 0) {
             // Users at their share of this sender are left out, so one user's slow receiver cannot hold
             // every slot while other users' events wait.
@@ -109,6 +110,7 @@ asio::awaitable<void> webhook_sender::claim_loop() {
                         continue;
                     }
                     ++n;
+                    ++started;
                     ++in_flight_;
                     asio::co_spawn(ioc_, deliver(std::move(d)), asio::detached);
                 }
@@ -120,8 +122,8 @@ asio::awaitable<void> webhook_sender::claim_loop() {
                 }
             }
         }
-        if (got > 0 && got == room) {
-            continue;  // more may be due
+        if (started > 0 && got == room) {
+            continue;  // more may be due (not when every row went back: those users are still busy)
         }
         if (wake_pending_) {
             wake_pending_ = false;  // a slot freed or an event came during the claim

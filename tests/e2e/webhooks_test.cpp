@@ -489,13 +489,19 @@ TEST_F(Webhooks, SubscriptionsAreValidatedScopedAndTheirOwnersAlone) {
     ASSERT_EQ(patched.status, 200) << patched.body;
     EXPECT_EQ(patched.json().at("data").at("events").as_array().size(), 1u);
     EXPECT_EQ(patched.json().at("data").at("description").as_string(), "ops");
+    // A disabled subscription takes no ping.
+    ASSERT_EQ(call("PATCH", path, key, R"({"enabled":false})").status, 200);
+    auto refused = call("POST", path + "/ping", key);
+    EXPECT_EQ(refused.status, 409) << refused.body;
+    EXPECT_EQ(code_of(refused), 4009);
     // Changes of subscriptions are audited for their owner; a refused one is not.
     ASSERT_EQ(call("DELETE", path, key).status, 204);
     EXPECT_EQ(call("DELETE", path, key).status, 404);
-    for (auto const* action : {"webhook.create", "webhook.update", "webhook.delete"}) {
-        EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = '" + std::string(action) +
+    for (auto const& [action, times] : std::vector<std::pair<std::string, int>>{
+             {"webhook.create", 1}, {"webhook.update", 2}, {"webhook.delete", 1}}) {
+        EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = '" + action +
                                      "' AND user_id = " + std::to_string(uid)),
-                  1)
+                  times)
             << action;
     }
 
