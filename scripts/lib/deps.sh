@@ -14,6 +14,8 @@ CERTCTRL_APT_PACKAGES=(
     libgtest-dev libgmock-dev libjemalloc-dev
     # services run by the scripts (never as system services)
     mariadb-server mariadb-client pebble knot
+    # tests: the operator guide's webhook receiver example runs as written
+    python3
 )
 
 # Prints the packages of CERTCTRL_APT_PACKAGES that are not installed.
