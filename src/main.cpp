@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#ifndef CERTCTRL_GIT_COMMIT
+#define CERTCTRL_GIT_COMMIT "unknown"
+#endif
 #ifndef CERTCTRL_VERSION
 #define CERTCTRL_VERSION "0.0.0"
 #endif
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
             return certctrl::app::exit_ok;
         }
         if (a == "--version") {
-            std::cout << "certctrl-server " << CERTCTRL_VERSION << "\n";
+            std::cout << "certctrl-server " << CERTCTRL_VERSION << " (" << CERTCTRL_GIT_COMMIT << ")\n";
             return certctrl::app::exit_ok;
         }
         std::optional<std::string>* target = nullptr;

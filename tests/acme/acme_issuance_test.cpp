@@ -3,6 +3,7 @@
 // These tests share pebble's fixed HTTP-01 port, so ctest runs them one at a time (RESOURCE_LOCK).
 #include "acme_fixture.hpp"
 #include "ca_proxy.hpp"
+#include "cli_runner.hpp"
 #include "openssl_cli.hpp"
 #include "run_awaitable.hpp"
 #include "webhook_sink.hpp"
@@ -174,6 +175,33 @@ TEST_F(Acme, AnIssuanceAndItsRenewalAreAnnouncedByWebhook) {
     auto const record = call("GET", "/apiv1/me/certificates/" + cert, key).json().at("data");
     EXPECT_EQ(heard[1].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
     EXPECT_NE(heard[0].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
+}
+
+// The CLI against pebble: `certs issue --wait` ends non-zero with the CA's reason when validation fails, and
+// zero with SUCCESS when it does not.
+TEST_F(Acme, TheCliWaitsForAnIssuanceAndPrintsTheCasReasonWhenItFails) {
+    start(config_overrides());
+    add_user("cli@example.com");
+    auto key = key_for("cli@example.com", scopes);
+    auto acct = std::to_string(pebble_account(key));
+    cli_runner cli(dir_.path());
+    std::vector<std::string> const env{"CERTCTRL_URL=http://127.0.0.1:" + std::to_string(server_->port()),
+                                       "CERTCTRL_API_KEY=" + key};
+    auto create = [&](std::string const& name) {
+        auto r =
+            cli.run({"certs", "create", "domain_name=" + name, "acct_id=" + acct, "-o", "json"}, "", env);
+        EXPECT_EQ(r.code, 0) << r.err;
+        return std::to_string(json::parse(r.out).at("id").as_int64());
+    };
+    auto const bad = create("unreachable.certctrl.test");
+    auto failed = cli.run({"certs", "issue", bad, "--wait"}, "", env);
+    EXPECT_EQ(failed.code, 1) << failed.out << failed.err;
+    EXPECT_NE(failed.out.find("FAILED"), std::string::npos) << failed.out;
+    EXPECT_NE(failed.err.find("Validation of unreachable.certctrl.test failed"), std::string::npos)
+        << failed.err;
+    auto ok = cli.run({"certs", "issue", create(fresh_domain()), "--wait"}, "", env);
+    EXPECT_EQ(ok.code, 0) << ok.err;
+    EXPECT_NE(ok.out.find("SUCCESS"), std::string::npos) << ok.out;
 }
 
 TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {

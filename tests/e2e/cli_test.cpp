@@ -1,0 +1,183 @@
+// End to end: the real `certctrl` client against the real server and MariaDB: login and profiles, tables and
+// JSON, exit codes, issue --wait and export --out verified with openssl.
+#include "api_fixture.hpp"
+#include "cli_runner.hpp"
+#include "openssl_cli.hpp"
+
+#include "certctrl/crypto/x509.hpp"
+
+#include <sys/stat.h>
+
+namespace certctrl::test {
+namespace {
+
+namespace json = boost::json;
+
+std::vector<std::string> const scopes = {
+    "acme_accounts:*[read,write]", "cas:*[read,write]",     "certificates:*[read,write,issue,export]",
+    "webhooks:*[read,write]",      "apikeys:*[read,write]", "audit:*[read]"};
+
+class Cli : public api_fixture {
+  protected:
+    void SetUp() override {
+        api_fixture::SetUp();
+        cli_ = std::make_unique<cli_runner>(dir_.path());
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+    cli_result cli(std::vector<std::string> const& args, std::string const& in = "") {
+        return cli_->run(args, in);
+    }
+    // `-o json` output of a command that must succeed.
+    json::value cli_json(std::vector<std::string> args) {
+        args.push_back("-o");
+        args.push_back("json");
+        auto r = cli(args);
+        EXPECT_EQ(r.code, 0) << r.err;
+        boost::system::error_code ec;
+        auto v = json::parse(r.out, ec);
+        EXPECT_FALSE(ec) << r.out;
+        return v;
+    }
+    static std::string text(std::string const& path) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+    std::unique_ptr<cli_runner> cli_;
+};
+
+TEST_F(Cli, LoginStoresAPrivateProfileAndEveryFailureHasItsExitCode) {
+    start();
+    add_user("cli@example.com");
+    auto key = key_for("cli@example.com", scopes);
+
+    // Without a profile there is no server to talk to: usage.
+    EXPECT_EQ(cli({"certs", "ls"}).code, 2);
+    auto bad_login = cli(
+        {"login", "--url", url(), "--api-key", "ak_" + std::string(32, '0') + "." + std::string(36, 'x')});
+    EXPECT_EQ(bad_login.code, 3) << bad_login.err;
+    EXPECT_FALSE(std::filesystem::exists(cli_->config_file())) << "a refused credential is not stored";
+    auto login = cli({"login", "--url", url(), "--api-key", key});
+    ASSERT_EQ(login.code, 0) << login.err;
+    struct stat st {};
+    ASSERT_EQ(::stat(cli_->config_file().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_NE(text(cli_->config_file()).find(url()), std::string::npos);
+
+    // Tables for people, JSON for scripts.
+    auto cas = cli({"cas", "create", "common_name=CLI root", "valid_days=365"});
+    ASSERT_EQ(cas.code, 0) << cas.err;
+    auto accounts = cli_json({"accounts", "ls"});
+    EXPECT_TRUE(accounts.as_array().empty());
+    auto ca_list = cli({"cas", "ls"});
+    ASSERT_EQ(ca_list.code, 0) << ca_list.err;
+    EXPECT_EQ(ca_list.out.rfind("ID", 0), 0u) << ca_list.out;
+    EXPECT_NE(ca_list.out.find("CLI root"), std::string::npos) << ca_list.out;
+
+    // Exit codes: not found 4, refused 8 (with the server's words), usage 2, conflict 5, network 7, auth 3.
+    auto missing = cli({"certs", "show", "999999"});
+    EXPECT_EQ(missing.code, 4);
+    EXPECT_NE(missing.err.find("(error 4001)"), std::string::npos) << missing.err;
+    auto invalid = cli({"certs", "create", "domain_name=not a name", "acct_id=1"});
+    EXPECT_EQ(invalid.code, 8) << invalid.err;
+    EXPECT_NE(invalid.err.find("field"), std::string::npos) << invalid.err;
+    EXPECT_EQ(cli({"certs", "show"}).code, 2);
+    EXPECT_EQ(cli({"certs", "frobnicate"}).code, 2);
+    EXPECT_EQ(cli({"nothing"}).code, 2);
+    EXPECT_EQ(cli({"certs", "ls", "--bogus"}).code, 2);
+    auto hook = cli_json({"webhooks", "create", "url=https://hooks.example.com/x", R"(events=["*"])"});
+    auto const hook_id = std::to_string(hook.at("id").as_int64());
+    EXPECT_TRUE(hook.at("secret").as_string().starts_with("whsec_"));
+    EXPECT_EQ(cli({"webhooks", "update", hook_id, "enabled=false"}).code, 0);
+    auto disabled_ping = cli({"webhooks", "ping", hook_id});
+    EXPECT_EQ(disabled_ping.code, 5) << disabled_ping.err;
+    auto unreachable = cli({"certs", "ls", "--url", "http://127.0.0.1:" + std::to_string(free_port())});
+    EXPECT_EQ(unreachable.code, 7) << unreachable.err;
+    EXPECT_NE(unreachable.err.find("cannot reach"), std::string::npos);
+    auto env_key = cli_->run({"certs", "ls"}, "",
+                             {"CERTCTRL_API_KEY=ak_" + std::string(32, '1') + "." + std::string(36, 'y')});
+    EXPECT_EQ(env_key.code, 3) << "the environment wins over the profile: " << env_key.err;
+
+    // Help and completion.
+    auto help = cli({"--help"});
+    EXPECT_EQ(help.code, 0);
+    EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+    EXPECT_EQ(cli({"certs", "issue", "--help"}).code, 0);
+    auto completion = cli({"completion", "bash"});
+    EXPECT_NE(completion.out.find("complete -F _certctrl certctrl"), std::string::npos);
+    EXPECT_NE(completion.out.find("certs) COMPREPLY"), std::string::npos);
+    auto version = cli({"--version"});
+    EXPECT_EQ(version.out.rfind("certctrl ", 0), 0u) << version.out;
+
+    // Logout forgets the credential.
+    EXPECT_EQ(cli({"logout"}).code, 0);
+    EXPECT_EQ(cli({"certs", "ls"}).code, 2);
+}
+
+TEST_F(Cli, IssueWaitsAndExportWritesFilesOpensslAccepts) {
+    start();
+    add_user("issue@example.com");
+    auto key = key_for("issue@example.com", scopes);
+    ASSERT_EQ(cli({"login", "--url", url(), "--api-key", key}).code, 0);
+    auto ca = cli_json({"cas", "create", "common_name=Export root", "valid_days=365"});
+    std::string const root(ca.at("ca_certificate_pem").as_string());
+    auto acct = cli_json({"accounts", "create", "name=self", "provider=SELF_CA",
+                          "ca_id=" + std::to_string(ca.at("id").as_int64())});
+    auto cert =
+        cli_json({"certs", "create", "domain_name=cli.example.com",
+                  R"(sans=["cli.example.com","www.cli.example.com"])",
+                  "acct_id=" + std::to_string(acct.at("id").as_int64()), "server_decrypt_export=true"});
+    auto const id = std::to_string(cert.at("id").as_int64());
+
+    auto issued = cli({"certs", "issue", id, "--wait"});
+    ASSERT_EQ(issued.code, 0) << issued.err;
+    EXPECT_NE(issued.out.find("SUCCESS"), std::string::npos) << issued.out;
+    EXPECT_EQ(issued.err, "") << "quiet when stderr is not a terminal";
+    auto history = cli({"certs", "history", id});
+    EXPECT_NE(history.out.find("SUCCESS"), std::string::npos) << history.out;
+
+    auto const out = dir_.path() / "deploy";
+    auto exported = cli({"certs", "export", id, "--out", out.string()});
+    ASSERT_EQ(exported.code, 0) << exported.err;
+    for (auto const* f : {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"}) {
+        EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat((out / "privkey.pem").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(openssl_verify(text((out / "fullchain.pem").string()), root).find("OK"),
+              openssl_verify(text((out / "fullchain.pem").string()), root).size() - 3)
+        << openssl_verify(text((out / "fullchain.pem").string()), root);
+    EXPECT_TRUE(crypto::key_matches_certificate(text((out / "privkey.pem").string()),
+                                                text((out / "cert.pem").string())));
+    EXPECT_EQ(text((out / "cert.pem").string()) + text((out / "chain.pem").string()),
+              text((out / "fullchain.pem").string()));
+    EXPECT_FALSE(std::filesystem::exists(out / ".privkey.pem.tmp"));
+    // Without --out the key is not printed to a terminal by accident.
+    EXPECT_EQ(cli({"certs", "export", id}).code, 2);
+}
+
+// A session's writes carry the server's origin, as its dashboard's do: the URL must be server.public_url.
+TEST_F(Cli, ASessionLoginWorksForReadsAndWrites) {
+    auto const port = free_port();
+    start(json::object{{"server",
+                        {{"listen_address", "127.0.0.1"},
+                         {"port", port},
+                         {"threads", 2},
+                         {"public_url", "http://127.0.0.1:" + std::to_string(port)}}}});
+    add_user("session@example.com");
+    auto r = cli({"login", "--url", url(), "--email", "session@example.com", "--profile", "ops"},
+                 "correct-horse-battery\n");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(text(cli_->config_file()).find("\"cookie\""), std::string::npos);
+    auto created = cli({"cas", "create", "common_name=Session root", "valid_days=30", "--profile", "ops"});
+    EXPECT_EQ(created.code, 0) << created.err;
+    EXPECT_EQ(cli({"cas", "ls", "--profile", "ops"}).code, 0);
+    auto wrong = cli({"login", "--url", url(), "--email", "session@example.com"}, "wrong password\n");
+    EXPECT_EQ(wrong.code, 3) << wrong.err;
+}
+
+}  // namespace
+}  // namespace certctrl::test
