@@ -1,24 +1,17 @@
-// The commands of `certctrl`: parsing, profiles, the command table, output as tables or JSON.
+// The commands of `certctrl`: the command table, help, completion and the dispatch of a command line.
 #include "certctrl/cli/cli.hpp"
 
 #include "support.hpp"
 
-#include "certctrl/core/hex.hpp"
 #include "certctrl/core/ids.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <set>
-#include <sstream>
-#include <thread>
 
 #ifndef CERTCTRL_VERSION
 #define CERTCTRL_VERSION "0.0.0"
