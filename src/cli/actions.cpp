@@ -7,6 +7,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <termios.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -125,12 +128,12 @@ int list(context& c, std::string path, std::vector<std::string> const& columns) 
     if (a->status != 200) {
         return api_error(c, *a);
     }
-    auto const& body = a->body.get_object();
+    auto const& body = a->body.as_object();  // throws on another kind of answer (run() reports it)
     if (c.json_out) {
         c.out << json::serialize(body.at("data")) << "\n";
         return exit_ok;
     }
-    print_table(c.out, body.at("data").get_array(), columns);
+    print_table(c.out, body.at("data").as_array(), columns);
     if (auto const* pg = body.if_contains("pagination"); pg && pg->is_object()) {
         auto const* more = pg->get_object().if_contains("has_more");
         auto const* cursor = pg->get_object().if_contains("cursor");
@@ -287,7 +290,21 @@ int login(context& c) {
             return usage_error(c, "login needs --api-key KEY or --email EMAIL (password on stdin)");
         }
         std::string password;
+        bool const typed = &c.in == &std::cin && ::isatty(STDIN_FILENO) != 0;
+        termios saved{};
+        if (typed) {
+            // Asked for on the terminal without echo; from a pipe it is read as it comes.
+            c.err << "Password: " << std::flush;
+            ::tcgetattr(STDIN_FILENO, &saved);
+            termios quiet = saved;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        }
         std::getline(c.in, password);
+        if (typed) {
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+            c.err << "\n";
+        }
         auto a = call(conn, "POST", "/auth/general", json::object{{"email", email}, {"password", password}});
         if (!a) {
             c.err << "certctrl: cannot reach " << url << ": " << a.error().what << "\n";

@@ -344,7 +344,13 @@ int run(std::vector<std::string> const& args, environment const& env, std::istre
     if (found->needs_server && c.conn.url.empty()) {
         return usage_error(c, "no server: run certctrl login --url URL ... first, or set CERTCTRL_URL");
     }
-    return found->fn(c);
+    try {
+        return found->fn(c);
+    } catch (std::exception const& e) {
+        // An answer without the members the command reads (another server, a proxy's page).
+        err << "certctrl: unexpected answer from " << c.conn.url << " (" << e.what() << ")\n";
+        return exit_server;
+    }
 }
 
 }  // namespace certctrl::cli
