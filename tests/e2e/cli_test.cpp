@@ -4,6 +4,7 @@
 #include "cli_runner.hpp"
 #include "openssl_cli.hpp"
 
+#include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/x509.hpp"
 
 #include <sys/stat.h>
@@ -14,8 +15,9 @@ namespace {
 namespace json = boost::json;
 
 std::vector<std::string> const scopes = {
-    "acme_accounts:*[read,write]", "cas:*[read,write]",     "certificates:*[read,write,issue,export]",
-    "webhooks:*[read,write]",      "apikeys:*[read,write]", "audit:*[read]"};
+    "acme_accounts:*[read,write]", "cas:*[read,write]",     "certificates:*[read,write,issue,export,assign]",
+    "webhooks:*[read,write]",      "apikeys:*[read,write]", "audit:*[read]",
+    "devices:*[read,write]"};
 
 class Cli : public api_fixture {
   protected:
@@ -157,6 +159,23 @@ TEST_F(Cli, IssueWaitsAndExportWritesFilesOpensslAccepts) {
     EXPECT_FALSE(std::filesystem::exists(out / ".privkey.pem.tmp"));
     // Without --out the key is not printed to a terminal by accident.
     EXPECT_EQ(cli({"certs", "export", id}).code, 2);
+
+    // Devices: one registered by the agent path, then listed, given the certificate, relieved of it, revoked.
+    auto device = call("POST", "/apiv1/me/devices", key,
+                       R"({"device_public_id":"5e0f4a52-3c1e-4b7a-9f0e-2a4b6c8d0e2f","dev_pk":")" +
+                           base64_encode(std::string(32, 'k')) + R"("})");
+    ASSERT_EQ(device.status, 201) << device.body;
+    auto const d = std::to_string(device.json().at("data").at("device").at("id").as_int64());
+    auto devices = cli({"devices", "ls"});
+    EXPECT_NE(devices.out.find("ACTIVE"), std::string::npos) << devices.out;
+    auto assigned = cli({"devices", "assign", d, id});
+    EXPECT_EQ(assigned.code, 0) << assigned.err;
+    EXPECT_EQ(call("GET", "/apiv1/me/devices/" + d + "/certificates/" + id, key).status, 200);
+    EXPECT_EQ(cli({"devices", "unassign", d, id}).code, 0);
+    EXPECT_EQ(call("GET", "/apiv1/me/devices/" + d + "/certificates/" + id, key).status, 404);
+    auto revoked = cli({"devices", "revoke", d});
+    EXPECT_EQ(revoked.code, 0) << revoked.err;
+    EXPECT_EQ(cli_json({"devices", "show", d}).at("status"), "REVOKED");
 }
 
 // A session's writes carry the server's origin, as its dashboard's do: the URL must be server.public_url.
