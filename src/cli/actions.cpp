@@ -165,17 +165,22 @@ int remove(context& c, std::string const& path) {
 int issue(context& c, std::string const& cert, std::string const& action) {
     std::int64_t row = 0;
     std::string status;
-    int rc = request(c, "POST", "/apiv1/me/certificates/" + cert + "/" + action, json::object{},
-                     [&](json::value const& d) {
-                         row = d.at("issue_history_id").as_int64();
-                         status = std::string(d.at("status").as_string());
-                         return exit_ok;
-                     });
+    std::string message;
+    int rc =
+        request(c, "POST", "/apiv1/me/certificates/" + cert + "/" + action, json::object{},
+                [&](json::value const& d) {
+                    row = d.at("issue_history_id").as_int64();
+                    status = std::string(d.at("status").as_string());
+                    // An inline issuance (SELF_CA) has already ended, with its message.
+                    if (auto const* m = d.as_object().if_contains("error_message"); m && m->is_string()) {
+                        message = std::string(m->get_string());
+                    }
+                    return exit_ok;
+                });
     if (rc != exit_ok) {
         return rc;
     }
     auto const t0 = std::chrono::steady_clock::now();
-    std::string message;
     while (c.p.flags.contains("wait") && (status == "PENDING" || status == "PROCESSING")) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         rc = request(c, "GET", "/apiv1/me/certificates/" + cert + "/issues?limit=20", std::nullopt,
