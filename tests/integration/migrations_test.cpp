@@ -87,3 +87,50 @@ TEST_F(Migrations, DetectsAnEditedAppliedMigration) {
 
 }  // namespace
 }  // namespace certctrl::test
+
+namespace certctrl::test {
+namespace {
+
+// The schema of the release before webhooks (V015), holding rows, is upgraded in place: V016 adds its tables
+// and columns around the data (test-audit: an upgrade of a populated schema).
+TEST_F(Migrations, AV015SchemaWithRowsUpgradesToWebhooksKeepingThem) {
+    auto conn = pool_->connect();
+    schema_->exec(
+        "CREATE TABLE schema_migrations (version INT NOT NULL PRIMARY KEY, file_name VARCHAR(255) NOT NULL, "
+        "sha256 CHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB");
+    for (auto const& m : db::embedded_migrations()) {
+        if (m.version() > 15) {
+            continue;
+        }
+        for (auto const& statement : db::split_statements(m.sql)) {
+            schema_->exec(statement);
+        }
+        schema_->exec("INSERT INTO schema_migrations (version, file_name, sha256) VALUES (" +
+                      std::to_string(m.version()) + ", '" + m.file_name + "', '" + m.sha256 + "')");
+    }
+    schema_->exec(
+        "INSERT INTO users (email, password_hash, created_at, updated_at) VALUES ('u@x.y', 'h', 1, 1)");
+    schema_->exec(
+        "INSERT INTO acme_accounts (user_id, name, provider, created_at, updated_at) VALUES (1, 'a', "
+        "'letsencrypt', 1, 1)");
+    schema_->exec(
+        "INSERT INTO certificates (user_id, public_id, domain_name, sans, acct_id, not_after, created_at, "
+        "updated_at) VALUES (1, UUID(), 'up.example.com', '[\"up.example.com\"]', 1, 4102444800, 1, 1)");
+    auto status = db::check_schema(*conn);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->applied, 15);
+
+    auto done = db::migrate(*conn);
+    ASSERT_TRUE(done) << done.error().what;
+    EXPECT_EQ(schema_->query_int("SELECT MAX(version) FROM schema_migrations"), db::latest_known_version());
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE domain_name = 'up.example.com' AND "
+                                 "not_after = 4102444800 AND expiry_warned_days IS NULL"),
+              1);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM webhooks"), 0);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = "
+                                 "DATABASE() AND index_name = 'ix_certificates_expiry'"),
+              2);
+}
+
+}  // namespace
+}  // namespace certctrl::test
