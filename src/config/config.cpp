@@ -466,6 +466,8 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_int("retry_initial_ms", w.retry_initial_ms, 10, 86400000);
         r.read_int("retry_max_ms", w.retry_max_ms, 10, 86400000);
         r.read_int("give_up_after_seconds", w.give_up_after_seconds, 1, 30 * 86400);
+        r.read_int("breaker_failures", w.breaker_failures, 1, 1000);
+        r.read_int("breaker_open_seconds", w.breaker_open_seconds, 1, 86400);
         if (auto const* days = r.find("expiring_days")) {
             w.expiring_days.clear();
             bool ok = days->is_array() && days->get_array().size() <= 16;

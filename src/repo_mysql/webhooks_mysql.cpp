@@ -281,23 +281,26 @@ class mysql_webhooks final : public webhook_repository {
     }
 
     std::vector<due_delivery> claim(work& w, std::int64_t now_ms, std::size_t n,
-                                    std::vector<std::int64_t> const& excluded, std::string const& owner,
+                                    claim_filter const& leave_out, std::string const& owner,
                                     std::int64_t lease_until_ms) override {
         auto& c = conn(w);
-        // A fixed list of placeholders (unused ones bound to 0, which no user has): one statement text.
+        // Fixed lists of placeholders (unused ones bound to 0, which no row has): one statement text.
         std::string placeholders;
-        for (std::size_t k = 0; k < max_excluded_users; ++k) {
+        for (std::size_t k = 0; k < claim_filter::max; ++k) {
             placeholders += k == 0 ? "?" : ", ?";
         }
         auto pick =
             prepare(c,
                     "SELECT id FROM webhook_deliveries WHERE status = 'PENDING' AND next_attempt_ms <= ? "
                     "AND user_id NOT IN (" +
-                        placeholders + ") ORDER BY next_attempt_ms LIMIT ? FOR UPDATE SKIP LOCKED");
+                        placeholders + ") AND webhook_id NOT IN (" + placeholders +
+                        ") ORDER BY next_attempt_ms LIMIT ? FOR UPDATE SKIP LOCKED");
         unsigned i = 1;
         pick->setInt64(i++, now_ms);
-        for (std::size_t k = 0; k < max_excluded_users; ++k) {
-            pick->setInt64(i++, k < excluded.size() ? excluded[k] : 0);
+        for (auto const* ids : {&leave_out.users, &leave_out.webhooks}) {
+            for (std::size_t k = 0; k < claim_filter::max; ++k) {
+                pick->setInt64(i++, k < ids->size() ? (*ids)[k] : 0);
+            }
         }
         pick->setInt64(i, static_cast<std::int64_t>(n));
         std::vector<std::int64_t> ids;

@@ -332,12 +332,11 @@ task<domain::webhook_delivery> webhook_service::redeliver(std::int64_t user_id, 
 
 // ------------------------------------------------------------------------------------------------ senders
 
-task<std::vector<repo::due_delivery>> webhook_service::claim(std::size_t n,
-                                                             std::vector<std::int64_t> excluded,
+task<std::vector<repo::due_delivery>> webhook_service::claim(std::size_t n, repo::claim_filter out,
                                                              std::string owner, std::int64_t lease_until_ms) {
-    return r_.db->transact([this, n, excluded = std::move(excluded), owner = std::move(owner),
+    return r_.db->transact([this, n, out = std::move(out), owner = std::move(owner),
                             lease_until_ms](repo::work& w) -> result<std::vector<repo::due_delivery>> {
-        return r_.webhooks->claim(w, now_ms(), n, excluded, owner, lease_until_ms);
+        return r_.webhooks->claim(w, now_ms(), n, out, owner, lease_until_ms);
     });
 }
 

@@ -85,18 +85,28 @@ asio::awaitable<void> webhook_sender::claim_loop() {
         if (room > 0) {
             // Users at their share of this sender are left out, so one user's slow receiver cannot hold
             // every slot while other users' events wait.
-            std::vector<std::int64_t> full;
+            repo::claim_filter out;
             for (auto const& [user, n] : per_user_) {
-                if (n >= cfg_.max_in_flight_per_user &&
-                    full.size() < repo::webhook_repository::max_excluded_users) {
-                    full.push_back(user);
+                if (n >= cfg_.max_in_flight_per_user && out.users.size() < repo::claim_filter::max) {
+                    out.users.push_back(user);
                 }
             }
-            auto op = hooks_.claim(room, std::move(full), owner_, now_ms() + lease_ms);
+            // Webhooks whose receiver keeps failing wait out their pause; then one more attempt decides.
+            auto const now = std::chrono::steady_clock::now();
+            std::size_t open = 0;
+            for (auto const& [hook, b] : breakers_) {
+                if (b.open_until > now) {
+                    ++open;
+                    if (out.webhooks.size() < repo::claim_filter::max) {
+                        out.webhooks.push_back(hook);
+                    }
+                }
+            }
+            breakers_open_ = open;
+            auto op = hooks_.claim(room, std::move(out), owner_, now_ms() + lease_ms);
             auto claimed = co_await std::move(op);
             if (!claimed) {
-                if (auto const now = std::chrono::steady_clock::now();
-                    now - warned > std::chrono::minutes(1)) {
+                if (now - warned > std::chrono::minutes(1)) {
                     warned = now;
                     spdlog::warn("webhooks: claiming deliveries failed: {}", claimed.error().what);
                 }
@@ -199,6 +209,19 @@ asio::awaitable<void> webhook_sender::deliver(repo::due_delivery d) {
         }
     }
     if (o.status == "SUCCESS") {
+        breakers_.erase(d.hook.id);
+    } else if (o.status_code || o.error.find("HTTP") != std::string::npos || o.status == "PENDING") {
+        // The receiver failed (not a disabled webhook): count it, and pause the webhook after enough in a
+        // row.
+        auto& b = breakers_[d.hook.id];
+        if (++b.failures >= cfg_.breaker_failures && b.open_until <= std::chrono::steady_clock::now()) {
+            b.open_until = std::chrono::steady_clock::now() + std::chrono::seconds(cfg_.breaker_open_seconds);
+            ++breaker_trips_;
+            spdlog::info("webhook {}: {} failed attempts in a row; its deliveries pause for {} s", d.hook.id,
+                         b.failures, cfg_.breaker_open_seconds);
+        }
+    }
+    if (o.status == "SUCCESS") {
         ++delivered_;
     } else if (o.status == "FAILED") {
         ++given_up_;
@@ -264,6 +287,15 @@ void webhook_sender::render_metrics(std::string& out) const {
         "# HELP certctrl_webhook_attempt_seconds_total Time spent in delivery attempts by this instance.\n";
     out += "# TYPE certctrl_webhook_attempt_seconds_total counter\n";
     out += "certctrl_webhook_attempt_seconds_total " + std::to_string(attempt_ms_.load() / 1000.0) + "\n";
+    out +=
+        "# HELP certctrl_webhook_breaker_trips_total Times a webhook's failing receiver paused its "
+        "deliveries "
+        "in this instance.\n";
+    out += "# TYPE certctrl_webhook_breaker_trips_total counter\n";
+    out += "certctrl_webhook_breaker_trips_total " + std::to_string(breaker_trips_.load()) + "\n";
+    out += "# HELP certctrl_webhook_breakers_open Webhooks whose deliveries are paused in this instance.\n";
+    out += "# TYPE certctrl_webhook_breakers_open gauge\n";
+    out += "certctrl_webhook_breakers_open " + std::to_string(breakers_open_.load()) + "\n";
     out += "# HELP certctrl_webhook_in_flight Delivery attempts running in this instance.\n";
     out += "# TYPE certctrl_webhook_in_flight gauge\n";
     out += "certctrl_webhook_in_flight " + std::to_string(in_flight_.load()) + "\n";

@@ -338,7 +338,8 @@ TEST_F(Webhooks, AReceiverFailingThreeTimesGetsTheEventOnTheFourthAttempt) {
 }
 
 TEST_F(Webhooks, ADeliveryGivesUpAfterItsWindowAndRedeliverSendsItAgain) {
-    start_hooks(json::object{{"give_up_after_seconds", 2}});
+    // No pause of the failing receiver here (AFailingReceiverIsPaused... tests that): every retry is tried.
+    start_hooks(json::object{{"give_up_after_seconds", 2}, {"breaker_failures", 1000}});
     add_user("giveup@example.com");
     auto key = key_for("giveup@example.com", scopes);
     auto [hook, secret] = subscribe(key, R"({"url":")" + rx_->url("/down") + R"(","events":["*"]})");
@@ -689,6 +690,46 @@ TEST_F(Webhooks, TwoSendingInstancesDeliverEachEventOnce) {
     auto const b = delivered_by(second->port());
     EXPECT_EQ(a + b, n);
     std::cout << "delivered by the first instance " << a << ", by the second " << b << std::endl;
+}
+
+// A receiver that keeps failing pauses its webhook's deliveries (webhooks.breaker_failures in a row), so a
+// dead endpoint is not hammered once per pending event; when the pause ends and the receiver answers, all
+// arrive.
+TEST_F(Webhooks, AFailingReceiverIsPausedAndItsBacklogDeliveredWhenItRecovers) {
+    start_hooks(json::object{{"breaker_failures", 3}, {"breaker_open_seconds", 2}});
+    add_user("breaker@example.com");
+    auto key = key_for("breaker@example.com", scopes);
+    auto [hook, secret] = subscribe(key, R"({"url":")" + rx_->url("/dead") + R"(","events":["*"]})");
+    rx_->fail("/dead", 100000, 503);
+    constexpr int n = 8;
+    for (int i = 0; i < n; ++i) {
+        ASSERT_EQ(call("POST", "/apiv1/me/webhooks/" + std::to_string(hook) + "/ping", key).status, 202);
+    }
+    // The pause starts after breaker_failures failed attempts in a row...
+    auto const trip_until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (metric("certctrl_webhook_breaker_trips_total") < 1 &&
+           std::chrono::steady_clock::now() < trip_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_EQ(metric("certctrl_webhook_breaker_trips_total"), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // attempts already under way land
+    auto const tried = rx_->to("/dead").size();
+    EXPECT_GE(tried, 3u);
+    // ... and while it lasts nothing is sent, though 8 deliveries are due (without it: one every 200-800 ms
+    // each).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    EXPECT_EQ(rx_->to("/dead").size(), tried) << "the dead receiver was tried during the pause";
+    EXPECT_EQ(metric("certctrl_webhook_breakers_open"), 1);
+    rx_->fail("/dead", 0);
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (schema_->query_int("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'SUCCESS'") < n &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'SUCCESS'"), n);
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(600));  // the metrics' gauge is read at the next claim
+    EXPECT_EQ(metric("certctrl_webhook_breakers_open"), 0);
 }
 
 }  // namespace

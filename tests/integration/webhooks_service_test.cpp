@@ -137,7 +137,7 @@ TEST_F(WebhooksService, AClaimLeavesOutTheUsersItIsToldToAndReleasingGivesTheAtt
     }
     ASSERT_TRUE(run_awaitable(hooks_->ping(other_user, quiet)));
     // Ordered by due time the busy user's five come first; excluding it reaches the other user's at once.
-    auto got = run_awaitable(hooks_->claim(1, {uid_}, "s", 4102444800000));
+    auto got = run_awaitable(hooks_->claim(1, repo::claim_filter{{uid_}, {}}, "s", 4102444800000));
     ASSERT_TRUE(got);
     ASSERT_EQ(got->size(), 1u);
     EXPECT_EQ(got->at(0).hook.user_id, other_user);

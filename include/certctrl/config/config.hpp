@@ -208,6 +208,8 @@ struct webhooks_config {
     unsigned retry_initial_ms = 5000;           // the first retry's delay; doubled per attempt, jittered
     unsigned retry_max_ms = 3600000;            // the longest delay between two attempts
     unsigned give_up_after_seconds = 86400;     // an event still undelivered this long after it is FAILED
+    unsigned breaker_failures = 5;       // failed attempts in a row that pause a webhook's deliveries here
+    unsigned breaker_open_seconds = 60;  // how long they pause before one is tried again
     std::vector<unsigned> expiring_days{30, 14, 7, 1};  // certificate.expiring thresholds
     unsigned expiry_check_seconds = 3600;               // how often expiries are looked at (0: never)
     unsigned log_retention_days = 30;                   // finished deliveries kept for the log

@@ -43,6 +43,13 @@ struct delivery_outcome {
     std::int64_t at = 0;
 };
 
+/// What a claim leaves out: users at their share of a sender, webhooks whose receiver is failing.
+struct claim_filter {
+    static constexpr std::size_t max = 16;  // of each
+    std::vector<std::int64_t> users;
+    std::vector<std::int64_t> webhooks;
+};
+
 /// A certificate whose expiry may need a warning.
 struct expiring_certificate {
     std::int64_t id = 0;
@@ -87,14 +94,12 @@ class webhook_repository {
     virtual void redeliver(work& w, std::int64_t id, std::int64_t due_ms, std::int64_t expires_at) = 0;
 
     // ---- senders
-    /// At most this many users are left out of one claim.
-    static constexpr std::size_t max_excluded_users = 16;
-    /// Claims up to `n` due PENDING deliveries (SKIP LOCKED), none of the users in `excluded` (at most
-    /// max_excluded_users): each is counted as an attempt, owned by `owner` and not due again before
-    /// `lease_until_ms` (when a sender that died leaves it to the others).
+    /// Claims up to `n` due PENDING deliveries (SKIP LOCKED), none of the users or webhooks `leave_out` names
+    /// (at most claim_filter::max of each): each is counted as an attempt, owned by `owner` and not due again
+    /// before `lease_until_ms` (when a sender that died leaves it to the others).
     virtual std::vector<due_delivery> claim(work& w, std::int64_t now_ms, std::size_t n,
-                                            std::vector<std::int64_t> const& excluded,
-                                            std::string const& owner, std::int64_t lease_until_ms) = 0;
+                                            claim_filter const& leave_out, std::string const& owner,
+                                            std::int64_t lease_until_ms) = 0;
     /// Gives a claimed delivery back unattempted (due at `due_ms`), only while `owner` holds `attempt`.
     virtual void release(work& w, std::int64_t id, std::string const& owner, std::int64_t attempt,
                          std::int64_t due_ms) = 0;

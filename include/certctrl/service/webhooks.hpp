@@ -111,9 +111,9 @@ class webhook_service {
 
     // ---- senders
     /// Claims due deliveries for `owner` (each counted as an attempt, leased until `lease_until_ms`), none of
-    /// the users in `excluded`.
-    task<std::vector<repo::due_delivery>> claim(std::size_t n, std::vector<std::int64_t> excluded,
-                                                std::string owner, std::int64_t lease_until_ms);
+    /// the users or webhooks `out` names.
+    task<std::vector<repo::due_delivery>> claim(std::size_t n, repo::claim_filter out, std::string owner,
+                                                std::int64_t lease_until_ms);
     /// Gives claimed deliveries back unattempted, due again now (a user over its share of the sender).
     task<bool> release(std::vector<repo::due_delivery> ds, std::string owner);
     /// Records an attempt's outcome (only while `owner` holds that attempt).

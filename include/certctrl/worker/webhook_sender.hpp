@@ -57,6 +57,13 @@ class webhook_sender {
     std::map<std::int64_t, std::size_t> per_user_;  // attempts in flight by user
     bool wake_pending_ = false;  // a slot freed or an event came while the loop was not waiting
     int quick_retries_ = 0;      // short waits left for an event of this instance to commit
+    /// A webhook whose receiver keeps failing: after webhooks.breaker_failures attempts in a row fail, its
+    /// deliveries are left out of this sender's claims until `open_until`; a success closes it.
+    struct breaker {
+        unsigned failures = 0;
+        std::chrono::steady_clock::time_point open_until{};
+    };
+    std::map<std::int64_t, breaker> breakers_;
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> failed_attempts_{0};
@@ -64,6 +71,8 @@ class webhook_sender {
     std::atomic<std::uint64_t> attempt_ms_{0};
     std::atomic<std::int64_t> pending_{0};
     std::atomic<std::uint64_t> expiry_checks_{0};
+    std::atomic<std::uint64_t> breaker_trips_{0};
+    std::atomic<std::size_t> breakers_open_{0};
 };
 
 }  // namespace certctrl::worker
