@@ -401,16 +401,11 @@ class mysql_webhooks final : public webhook_repository {
         return n;
     }
 
-    std::vector<std::pair<std::string, std::int64_t>> counts(work& w) override {
-        auto ps = prepare(conn(w),
-                          "SELECT status, COUNT(*) FROM webhook_deliveries WHERE status = 'PENDING' "
-                          "GROUP BY status");
+    std::int64_t pending_count(work& w) override {
+        auto ps = prepare(conn(w), "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'PENDING'");
         rs_ptr rs(ps->executeQuery());
-        std::vector<std::pair<std::string, std::int64_t>> out;
-        while (rs->next()) {
-            out.emplace_back(rs->getString(1), static_cast<std::int64_t>(rs->getInt64(2)));
-        }
-        return out;
+        rs->next();
+        return static_cast<std::int64_t>(rs->getInt64(1));
     }
 
     std::vector<expiring_certificate> expiring(work& w, std::int64_t now, std::int64_t days,

@@ -413,13 +413,8 @@ task<std::int64_t> webhook_service::purge(std::int64_t now) {
 }
 
 task<std::int64_t> webhook_service::pending() {
-    return r_.db->read([this](repo::work& w) -> result<std::int64_t> {
-        std::int64_t n = 0;
-        for (auto const& [status, count] : r_.webhooks->counts(w)) {
-            n += count;
-        }
-        return n;
-    });
+    return r_.db->read(
+        [this](repo::work& w) -> result<std::int64_t> { return r_.webhooks->pending_count(w); });
 }
 
 }  // namespace certctrl::service

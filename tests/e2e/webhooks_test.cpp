@@ -720,6 +720,7 @@ TEST_F(Webhooks, AFailingReceiverIsPausedAndItsBacklogDeliveredWhenItRecovers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     EXPECT_EQ(rx_->to("/dead").size(), tried) << "the dead receiver was tried during the pause";
     EXPECT_EQ(metric("certctrl_webhook_breakers_open"), 1);
+    EXPECT_EQ(metric("certctrl_webhook_pending"), n) << "read from the database every second here";
     rx_->fail("/dead", 0);
     auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (schema_->query_int("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'SUCCESS'") < n &&

@@ -109,8 +109,8 @@ class webhook_repository {
     /// Deletes finished deliveries and the events without deliveries older than `before`; at most `limit`
     /// rows each. Returns the rows deleted.
     virtual std::int64_t purge(work& w, std::int64_t before, std::size_t limit) = 0;
-    /// Deliveries by status (PENDING, due now or later), for the metrics.
-    virtual std::vector<std::pair<std::string, std::int64_t>> counts(work& w) = 0;
+    /// PENDING deliveries (due now or later), for the metrics.
+    virtual std::int64_t pending_count(work& w) = 0;
 
     // ---- certificate.expiring
     /// Certificates expiring in (now, now + days] not yet warned at `days` or below, locked (SKIP LOCKED).
