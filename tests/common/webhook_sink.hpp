@@ -2,6 +2,9 @@
 // A webhook receiver for tests: an HTTPS server that answers 204 and keeps every event body it received.
 #include "https_stub.hpp"
 
+#include "certctrl/core/hex.hpp"
+#include "certctrl/crypto/random.hpp"
+
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 
@@ -11,6 +14,29 @@
 #include <vector>
 
 namespace certctrl::test {
+
+// Checks a Standard Webhooks signature header against `secret` ("whsec_..."), independently of the server's
+// code: HMAC-SHA256 over "<id>.<timestamp>.<body>" under the base64-decoded secret, any "v1," entry.
+inline bool signature_valid(std::string const& secret, https_stub::request const& req) {
+    auto key = base64_decode(secret.substr(6));
+    if (!key || secret.rfind("whsec_", 0) != 0) {
+        return false;
+    }
+    std::string const id(req["webhook-id"]);
+    std::string const ts(req["webhook-timestamp"]);
+    std::string const expected =
+        "v1," + base64_encode(crypto::hmac_sha256(*key, id + "." + ts + "." + req.body()));
+    std::string const header(req["webhook-signature"]);
+    std::size_t pos = 0;
+    while (pos <= header.size()) {
+        auto const end = std::min(header.find(' ', pos), header.size());
+        if (crypto::constant_time_equal(header.substr(pos, end - pos), expected)) {
+            return true;
+        }
+        pos = end + 1;
+    }
+    return false;
+}
 
 class webhook_sink {
   public:

@@ -3,8 +3,8 @@
 // giving up and redelivering, a kill -9 in the middle of a delivery, expiry warnings at the thresholds, and
 // subscriptions that are disabled, deleted or another user's.
 #include "api_fixture.hpp"
-#include "https_stub.hpp"
 #include "process.hpp"
+#include "webhook_sink.hpp"
 
 #include "certctrl/core/hex.hpp"
 #include "certctrl/crypto/random.hpp"
@@ -22,29 +22,6 @@ namespace {
 
 namespace json = boost::json;
 namespace http = boost::beast::http;
-
-// Checks a Standard Webhooks signature header against `secret` ("whsec_..."), independently of the server's
-// code: HMAC-SHA256 over "<id>.<timestamp>.<body>" under the base64-decoded secret, any "v1," entry.
-bool signature_valid(std::string const& secret, https_stub::request const& req) {
-    auto key = base64_decode(secret.substr(6));
-    if (!key || secret.rfind("whsec_", 0) != 0) {
-        return false;
-    }
-    std::string const id(req["webhook-id"]);
-    std::string const ts(req["webhook-timestamp"]);
-    std::string const expected =
-        "v1," + base64_encode(crypto::hmac_sha256(*key, id + "." + ts + "." + req.body()));
-    std::string const header(req["webhook-signature"]);
-    std::size_t pos = 0;
-    while (pos <= header.size()) {
-        auto const end = std::min(header.find(' ', pos), header.size());
-        if (crypto::constant_time_equal(header.substr(pos, end - pos), expected)) {
-            return true;
-        }
-        pos = end + 1;
-    }
-    return false;
-}
 
 // The receiver: answers by path, records what came. `fail(path, n)` answers 500 to the next n requests of a
 // path; `hold()` keeps the next request waiting until release().
