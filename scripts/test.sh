@@ -11,7 +11,7 @@ source scripts/lib/services.sh
 preset=${PRESET:-dev}
 start=$(date +%s)
 
-certctrl_install_deps "$root"
+certctrl_install_deps "$root" test
 
 echo "== format check"
 files=$(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp')

@@ -17,6 +17,8 @@ CERTCTRL_APT_PACKAGES=(
     # tests: the operator guide's webhook receiver example runs as written
     python3
 )
+# Only for scripts/test.sh: the dashboard's tests drive a real headless Chromium.
+CERTCTRL_TEST_PACKAGES=(chromium chromium-driver python3-selenium)
 
 # Prints the packages of CERTCTRL_APT_PACKAGES that are not installed.
 certctrl_missing_packages() {
@@ -68,7 +70,9 @@ certctrl_extract_connector_headers() {
     [ -f "$dest/usr/include/mysql_driver.h" ]
 }
 
+# certctrl_install_deps ROOT [test]: with "test", the test-only packages too.
 certctrl_install_deps() {
     local root=$1
+    [ "${2:-}" = test ] && CERTCTRL_APT_PACKAGES+=("${CERTCTRL_TEST_PACKAGES[@]}")
     certctrl_install_packages && certctrl_extract_connector_headers "$root/var/deps/mysqlcppconn"
 }

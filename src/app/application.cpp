@@ -7,6 +7,7 @@
 #include "certctrl/db/pool.hpp"
 #include "certctrl/dns/rfc2136.hpp"
 #include "certctrl/handlers/access.hpp"
+#include "certctrl/handlers/dashboard.hpp"
 #include "certctrl/handlers/health.hpp"
 #include "certctrl/handlers/routes.hpp"
 #include "certctrl/http/io_pool.hpp"
@@ -419,6 +420,7 @@ int serve(config::config const& cfg, serve_options const& opts) {
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_openapi_route(api_routes);
+    handlers::add_dashboard_routes(api_routes);
     handlers::rendered_certificates rendered;
     metrics.add_source([&rendered](std::string& out) {
         out +=

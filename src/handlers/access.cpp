@@ -55,19 +55,22 @@ bool state_changing(bh::verb v) {
     return v != bh::verb::get && v != bh::verb::head && v != bh::verb::options;
 }
 
-// A cookie-authenticated write must not come from another site's page: an Origin must be trusted, and
-// without one the browser's Sec-Fetch-Site must say same-origin. A request with neither header comes from a
-// non-browser client (curl -b cookies.txt, as seed S0 shows): browsers send Origin on every cross-origin
-// write (and on same-origin POST, PUT, PATCH, DELETE), and the session cookie is SameSite=Lax besides.
+// A cookie-authenticated write must not come from another site's page: the browser's Sec-Fetch-Site must
+// say same-origin (a header pages cannot set: the dashboard this server serves, whatever address it was
+// reached at), or the Origin must be trusted (server.public_url, auth.dashboard_origins). A request with
+// neither header comes from a non-browser client (curl -b cookies.txt, as seed S0 shows): browsers send
+// Origin on every cross-origin write (and on same-origin POST, PUT, PATCH, DELETE), and the session cookie is
+// SameSite=Lax besides.
 bool origin_allowed(http::request_context const& ctx, std::vector<std::string> const& trusted) {
+    auto site = ctx.req.find("Sec-Fetch-Site");
+    bool const same_origin = site != ctx.req.end() && site->value() == "same-origin";
     auto origin = ctx.req.find(bh::field::origin);
     if (origin != ctx.req.end()) {
         std::string const o = origin_of(std::string(origin->value()));
-        return std::find(trusted.begin(), trusted.end(), o) != trusted.end();
+        return same_origin || std::find(trusted.begin(), trusted.end(), o) != trusted.end();
     }
-    auto site = ctx.req.find("Sec-Fetch-Site");
     if (site != ctx.req.end()) {
-        return site->value() == "same-origin";
+        return same_origin;
     }
     // No Origin and no Sec-Fetch-Site: a non-browser client, unless a Referer names another site.
     auto referer = ctx.req.find(bh::field::referer);

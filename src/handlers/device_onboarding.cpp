@@ -151,6 +151,7 @@ std::string device_page() {
 <input id="again" placeholder="xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx" autocomplete="off"></label></p>
 <p><button id="approve" type="button">Approve</button> <button id="deny" type="button">Deny</button></p>
 <p id="msg" role="status"></p>
+<p><a href="/">Back to the dashboard</a></p>
 <script>)HTML") +
            device_page_script + "</script>\n</body></html>\n";
 }

@@ -12,6 +12,9 @@
 
 #include "certctrl/core/ids.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <memory>
 #include <set>
 #include <unordered_map>
@@ -230,6 +233,57 @@ http::awaitable<http::response> delete_ca(http::request_context& ctx, services& 
     co_return co_await std::move(aw);
 }
 
+namespace {
+
+// A certificate list's filters: the account of the path (/acme-accounts/:acct_id/certificates) or of
+// ?acct_id= (?acme_account_id=), ?status=pending|active|expired|expiring, ?q= (part of a name).
+result<repo::certificate_filter> certificate_filter_of(http::request_context const& ctx) {
+    repo::certificate_filter f;
+    if (auto a = ctx.params.id("acct_id"); a) {
+        f.acct_id = a;
+    } else if (auto b = ctx.params.id("acme_account_id"); b) {
+        f.acct_id = b;
+    } else {
+        for (char const* name : {"acct_id", "acme_account_id"}) {
+            if (auto v = http::query_value(ctx.query, name); v && !v->empty()) {
+                std::int64_t id = 0;
+                auto const [end, ec] = std::from_chars(v->data(), v->data() + v->size(), id);
+                if (ec != std::errc() || end != v->data() + v->size() || id <= 0) {
+                    return make_error(errc::bad_request, std::string(name) + " must be a positive integer",
+                                      {{"param", name}});
+                }
+                f.acct_id = id;
+                break;
+            }
+        }
+    }
+    using st = repo::certificate_filter::state;
+    if (auto v = http::query_value(ctx.query, "status"); v && !v->empty()) {
+        static std::pair<char const*, st> const states[] = {{"pending", st::pending},
+                                                            {"active", st::active},
+                                                            {"expired", st::expired},
+                                                            {"expiring", st::expiring}};
+        auto it =
+            std::find_if(std::begin(states), std::end(states), [&v](auto const& p) { return *v == p.first; });
+        if (it == std::end(states)) {
+            return make_error(errc::bad_request, "status must be pending, active, expired or expiring",
+                              {{"param", "status"}});
+        }
+        f.status = it->second;
+    }
+    if (auto v = http::query_value(ctx.query, "q"); v && !v->empty()) {
+        if (v->size() > 253) {
+            return make_error(errc::bad_request, "q must be at most 253 characters", {{"param", "q"}});
+        }
+        f.name_contains = *v;
+        std::transform(f.name_contains.begin(), f.name_contains.end(), f.name_contains.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    }
+    return f;
+}
+
+}  // namespace
+
 http::awaitable<http::response> list_certificates(http::request_context& ctx, services& s) {
     auto page = detail::parse_page(ctx);
     if (!page)
@@ -237,15 +291,12 @@ http::awaitable<http::response> list_certificates(http::request_context& ctx, se
     auto most = detail_most(ctx);
     if (!most)
         co_return http::json_error(ctx.req, most.error());
-    std::optional<std::int64_t> acct;
-    if (auto a = ctx.params.id("acct_id"); a) {
-        acct = a;
-    } else if (auto b = ctx.params.id("acme_account_id"); b) {
-        acct = b;
-    }
+    auto filter = certificate_filter_of(ctx);
+    if (!filter)
+        co_return http::json_error(ctx.req, filter.error());
     if (*most) {
-        auto aw = detail::respond_page(ctx, *page, s.certificates.list(subject_user(ctx), *page, acct, true),
-                                       cert_view{true});
+        auto aw = detail::respond_page(
+            ctx, *page, s.certificates.list(subject_user(ctx), *page, *filter, true), cert_view{true});
         co_return co_await std::move(aw);
     }
     // Without the PEM texts: rows whose version was rendered before are not read again. The texts a page uses
@@ -259,7 +310,7 @@ http::awaitable<http::response> list_certificates(http::request_context& ctx, se
         }
         return false;
     };
-    auto aw = s.certificates.list_changed(subject_user(ctx), *page, acct, known);
+    auto aw = s.certificates.list_changed(subject_user(ctx), *page, *filter, known);
     auto r = co_await std::move(aw);
     if (!r) {
         co_return http::error_response(ctx, r.error());

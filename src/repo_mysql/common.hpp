@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace certctrl::repo::mysql_detail {
@@ -141,10 +142,28 @@ inline bool delete_owned_row(sql::Connection& c, std::string const& table, std::
 }
 
 /// A condition narrowing a list (e.g. {"acct_id = ?", 7}): one '?' bound to `value`.
+/// A condition added to a list's WHERE, with the values of its placeholders in order.
 struct row_filter {
+    row_filter(std::string c, std::int64_t v) : condition(std::move(c)), values{v} {}
+    row_filter(std::string c, std::vector<std::variant<std::int64_t, std::string>> v)
+        : condition(std::move(c)), values(std::move(v)) {}
     std::string condition;
-    std::int64_t value = 0;
+    std::vector<std::variant<std::int64_t, std::string>> values;
 };
+
+/// Binds a filter's values from placeholder `i` on; returns the next placeholder.
+inline unsigned bind_filter(sql::PreparedStatement& ps, unsigned i, std::optional<row_filter> const& f) {
+    if (f) {
+        for (auto const& v : f->values) {
+            if (auto const* n = std::get_if<std::int64_t>(&v)) {
+                ps.setInt64(i++, *n);
+            } else {
+                ps.setString(i++, std::get<std::string>(v));
+            }
+        }
+    }
+    return i;
+}
 
 /// One page of the rows of `user_id` in `table`, newest first. `table` is a table with an optional alias
 /// ("certificates c") or a join whose first table's `user_id` and `id` the columns name unambiguously;
@@ -172,9 +191,7 @@ page<T> list_page(sql::Connection& c, std::string const& table, std::string cons
     if (q.with_total) {
         auto cnt = prepare(c, "SELECT COUNT(*) FROM " + table + where);
         cnt->setInt64(1, user_id);
-        if (filter) {
-            cnt->setInt64(2, filter->value);
-        }
+        bind_filter(*cnt, 2, filter);
         rs_ptr crs(cnt->executeQuery());
         crs->next();
         out.total = static_cast<std::int64_t>(crs->getInt64(1));
@@ -193,9 +210,7 @@ page<T> list_page(sql::Connection& c, std::string const& table, std::string cons
     auto ps = prepare(c, query);
     unsigned i = 1;
     ps->setInt64(i++, user_id);
-    if (filter) {
-        ps->setInt64(i++, filter->value);
-    }
+    i = bind_filter(*ps, i, filter);
     ps->setInt64(i++, q.upper_id());
     ps->setInt64(i++, q.limit + 1);  // one more tells whether another page follows
     ps->setInt64(i++, q.offset);

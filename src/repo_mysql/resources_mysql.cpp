@@ -104,6 +104,55 @@ class mysql_cas final : public ca_repository {
 
 // --------------------------------------------------------------------------------------- certificates
 
+// The WHERE part of a certificate list's filter; nullopt when it keeps everything.
+std::optional<row_filter> condition_of(certificate_filter const& f) {
+    std::string cond;
+    std::vector<std::variant<std::int64_t, std::string>> values;
+    auto const add = [&cond](std::string const& c) { cond += (cond.empty() ? "" : " AND ") + c; };
+    if (f.acct_id) {
+        add("acct_id = ?");
+        values.emplace_back(*f.acct_id);
+    }
+    using st = certificate_filter::state;
+    switch (f.status) {
+        case st::any:
+            break;
+        case st::pending:
+            add("cert_pem IS NULL");
+            break;
+        case st::active:
+            add("cert_pem IS NOT NULL AND (not_after = 0 OR not_after >= ?)");
+            values.emplace_back(f.now);
+            break;
+        case st::expired:
+            add("cert_pem IS NOT NULL AND not_after <> 0 AND not_after < ?");
+            values.emplace_back(f.now);
+            break;
+        case st::expiring:
+            add("cert_pem IS NOT NULL AND not_after >= ? AND not_after < ?");
+            values.emplace_back(f.now);
+            values.emplace_back(f.now + 30 * 86400);
+            break;
+    }
+    if (!f.name_contains.empty()) {
+        std::string pattern = "%";
+        for (char const ch : f.name_contains) {
+            if (ch == '%' || ch == '_' || ch == '\\') {
+                pattern += '\\';
+            }
+            pattern += ch;
+        }
+        pattern += '%';
+        add("(domain_name LIKE ? OR sans LIKE ?)");
+        values.emplace_back(pattern);
+        values.emplace_back(pattern);
+    }
+    if (cond.empty()) {
+        return std::nullopt;
+    }
+    return row_filter{cond, std::move(values)};
+}
+
 class mysql_certificates final : public certificate_repository {
   public:
     domain::certificate insert(work& w, domain::certificate cert) override {
@@ -142,22 +191,15 @@ class mysql_certificates final : public certificate_repository {
     }
 
     page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
-                                   std::optional<std::int64_t> acct_id, bool with_pem) override {
-        std::optional<row_filter> f;
-        if (acct_id) {
-            f = row_filter{"acct_id = ?", *acct_id};
-        }
+                                   certificate_filter const& filter, bool with_pem) override {
         return list_page<domain::certificate>(conn(w), "certificates c",
                                               with_pem ? cert_columns : cert_summary_columns, user_id, q,
-                                              read_cert, f);
+                                              read_cert, condition_of(filter));
     }
 
     page<cert_version> list_versions(work& w, std::int64_t user_id, page_query const& q,
-                                     std::optional<std::int64_t> acct_id) override {
-        std::optional<row_filter> f;
-        if (acct_id) {
-            f = row_filter{"acct_id = ?", *acct_id};
-        }
+                                     certificate_filter const& filter) override {
+        auto const f = condition_of(filter);
         return list_page<cert_version>(
             conn(w), "certificates c", "c.id, c.row_version", user_id, q,
             [](sql::ResultSet& rs) {

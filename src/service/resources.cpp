@@ -290,38 +290,39 @@ task<certificate_update> certificate_service::update(std::int64_t user_id, std::
 }
 
 task<repo::page<domain::certificate>> certificate_service::list(std::int64_t user_id, repo::page_query q,
-                                                                std::optional<std::int64_t> acct_id,
-                                                                bool with_pem) {
-    return r_.db->read(
-        [this, user_id, q, acct_id, with_pem](repo::work& w) -> result<repo::page<domain::certificate>> {
-            if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
-                return not_found("ACME account not found");
-            }
-            return r_.certificates->list(w, user_id, q, acct_id, with_pem);
-        });
+                                                                repo::certificate_filter f, bool with_pem) {
+    f.now = unix_now();
+    return r_.db->read([this, user_id, q, f = std::move(f),
+                        with_pem](repo::work& w) -> result<repo::page<domain::certificate>> {
+        if (f.acct_id && !r_.certificates->account_exists(w, user_id, *f.acct_id, repo::row_lock::none)) {
+            return not_found("ACME account not found");
+        }
+        return r_.certificates->list(w, user_id, q, f, with_pem);
+    });
 }
 
 task<certificate_listing> certificate_service::list_changed(
-    std::int64_t user_id, repo::page_query q, std::optional<std::int64_t> acct_id,
+    std::int64_t user_id, repo::page_query q, repo::certificate_filter f,
     std::function<bool(repo::cert_version const&)> known) {
-    return r_.db->read(
-        [this, user_id, q, acct_id, known = std::move(known)](repo::work& w) -> result<certificate_listing> {
-            if (acct_id && !r_.certificates->account_exists(w, user_id, *acct_id, repo::row_lock::none)) {
-                return not_found("ACME account not found");
+    f.now = unix_now();
+    return r_.db->read([this, user_id, q, f = std::move(f),
+                        known = std::move(known)](repo::work& w) -> result<certificate_listing> {
+        if (f.acct_id && !r_.certificates->account_exists(w, user_id, *f.acct_id, repo::row_lock::none)) {
+            return not_found("ACME account not found");
+        }
+        certificate_listing out;
+        out.page = r_.certificates->list_versions(w, user_id, q, f);
+        std::vector<std::int64_t> unknown;
+        for (auto const& v : out.page.items) {
+            if (!known(v)) {
+                unknown.push_back(v.id);
             }
-            certificate_listing out;
-            out.page = r_.certificates->list_versions(w, user_id, q, acct_id);
-            std::vector<std::int64_t> unknown;
-            for (auto const& v : out.page.items) {
-                if (!known(v)) {
-                    unknown.push_back(v.id);
-                }
-            }
-            if (!unknown.empty()) {
-                out.rows = r_.certificates->get_many(w, user_id, unknown);
-            }
-            return out;
-        });
+        }
+        if (!unknown.empty()) {
+            out.rows = r_.certificates->get_many(w, user_id, unknown);
+        }
+        return out;
+    });
 }
 
 task<domain::certificate> certificate_service::get(std::int64_t user_id, std::int64_t id) {

@@ -481,6 +481,21 @@ TEST_F(Identity, CookieWritesNeedOurOriginAndBearerWritesDoNot) {
     auto same_site =
         call("POST", path, {{"Cookie", "cjj365=" + cookie}, {"Sec-Fetch-Site", "same-origin"}}, body);
     ASSERT_EQ(same_site.status, 201);
+    // The dashboard served here, reached at an address other than public_url: the browser says same-origin.
+    EXPECT_EQ(call("POST", path,
+                   {{"Cookie", "cjj365=" + cookie},
+                    {"Origin", "http://10.1.2.3:8080"},
+                    {"Sec-Fetch-Site", "same-origin"}},
+                   body)
+                  .status,
+              201);
+    EXPECT_EQ(call("POST", path,
+                   {{"Cookie", "cjj365=" + cookie},
+                    {"Origin", "http://10.1.2.3:8080"},
+                    {"Sec-Fetch-Site", "cross-site"}},
+                   body)
+                  .status,
+              403);
     std::string const token(same_site.json().at("data").at("token").as_string());
     EXPECT_EQ(call("POST", "/apiv1/me/apikeys", bearer(token), body).status, 201);  // Bearer: exempt
     EXPECT_EQ(call("GET", path, {{"Cookie", "cjj365=" + cookie}}).status, 200);     // reads are not checked

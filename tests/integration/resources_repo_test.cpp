@@ -7,12 +7,27 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <map>
+#include <set>
 #include <thread>
 
 namespace certctrl::test {
 namespace {
 
 using ResourcesRepo = ServiceStack;
+
+using cert_state = repo::certificate_filter::state;
+repo::certificate_filter filter(cert_state s, std::string q = "",
+                                std::optional<std::int64_t> acct = std::nullopt) {
+    repo::certificate_filter f;
+    f.status = s;
+    f.name_contains = std::move(q);
+    f.acct_id = acct;
+    return f;
+}
+repo::certificate_filter of_account(std::int64_t acct) {
+    return filter(cert_state::any, "", acct);
+}
 
 TEST_F(ResourcesRepo, CaKeyOpensOnlyForItsOwnerAndMatchesTheCertificate) {
     auto uid = user("ca@x.y");
@@ -134,14 +149,72 @@ TEST_F(ResourcesRepo, DeletingACertificateRemovesEverythingItOwns) {
             << table;
     }
     // The account-filtered keyset list sees only what is left.
-    auto page = run_awaitable(certs_->list(uid, repo::page_query{}, acct, false));
+    auto page = run_awaitable(certs_->list(uid, repo::page_query{}, of_account(acct), false));
     ASSERT_TRUE(page);
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0].id, keep->id);
     EXPECT_FALSE(page->total) << "not counted unless asked";
     repo::page_query counted;
     counted.with_total = true;
-    EXPECT_EQ(run_awaitable(certs_->list(uid, counted, acct, false))->total, 1);
+    EXPECT_EQ(run_awaitable(certs_->list(uid, counted, of_account(acct), false))->total, 1);
+}
+
+TEST_F(ResourcesRepo, ListsFilterByStateAndNameInSql) {
+    auto uid = user("filters@x.y");
+    auto acct = account(uid);
+    auto other_acct = account(uid);
+    auto const now = static_cast<std::int64_t>(std::time(nullptr));
+    std::map<std::string, std::int64_t> ids;
+    for (auto const* name : {"pending.example.com", "active.example.com", "soon.example.com",
+                             "old.example.com", "a_b.example.net", "axb.example.net"}) {
+        auto c = run_awaitable(certs_->create(uid, cert_input(acct, name)));
+        ASSERT_TRUE(c) << name;
+        ids[name] = c->id;
+    }
+    auto other = run_awaitable(certs_->create(uid, cert_input(other_acct, "elsewhere.example.org")));
+    ASSERT_TRUE(other);
+    auto const issued = [this](std::int64_t id, std::int64_t not_after) {
+        schema_->exec("UPDATE certificates SET cert_pem = 'PEM', not_after = " + std::to_string(not_after) +
+                      " WHERE id = " + std::to_string(id));
+    };
+    issued(ids["active.example.com"], now + 80 * 86400);
+    issued(ids["soon.example.com"], now + 5 * 86400);
+    issued(ids["old.example.com"], now - 86400);
+    issued(ids["a_b.example.net"], now + 80 * 86400);
+    issued(ids["axb.example.net"], now + 80 * 86400);
+    issued(other->id, now + 80 * 86400);
+    using st = cert_state;
+    auto names = [&](repo::certificate_filter f) {
+        std::set<std::string> out;
+        auto page = run_awaitable(certs_->list(uid, repo::page_query{}, std::move(f), false));
+        EXPECT_TRUE(page);
+        if (page) {
+            for (auto const& c : page->items) {
+                out.insert(c.domain_name);
+            }
+        }
+        return out;
+    };
+    using names_t = std::set<std::string>;
+    EXPECT_EQ(names(filter(st::pending)), names_t{"pending.example.com"});
+    EXPECT_EQ(names(filter(st::active, "", acct)),
+              (names_t{"active.example.com", "soon.example.com", "a_b.example.net", "axb.example.net"}));
+    EXPECT_EQ(names(filter(st::expired)), names_t{"old.example.com"});
+    EXPECT_EQ(names(filter(st::expiring)), names_t{"soon.example.com"});
+    EXPECT_EQ(names(filter(st::any, "example.org")), names_t{"elsewhere.example.org"});
+    // LIKE's wildcards in the text are literal: "_" matches only itself.
+    EXPECT_EQ(names(filter(st::any, "a_b")), names_t{"a_b.example.net"});
+    EXPECT_EQ(names(filter(st::any, "%")), names_t{});
+    // Other names count too; the service checks the account is the user's.
+    schema_->exec("UPDATE certificates SET sans = '[\"www.shop.test\"]' WHERE id = " +
+                  std::to_string(ids["pending.example.com"]));
+    EXPECT_EQ(names(filter(st::any, "shop.test")), names_t{"pending.example.com"});
+    EXPECT_FALSE(
+        run_awaitable(certs_->list(user("stranger@x.y"), repo::page_query{}, of_account(acct), false)));
+    // A filtered count counts what the filter keeps.
+    repo::page_query counted;
+    counted.with_total = true;
+    EXPECT_EQ(run_awaitable(certs_->list(uid, counted, filter(st::active), false))->total, 5);
 }
 
 TEST_F(ResourcesRepo, RenewalFollowsTheCasSuggestedTimeWhenThereIsOne) {

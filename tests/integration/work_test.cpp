@@ -166,7 +166,7 @@ class Statements : public Work {
             repo::page_query q;
             q.limit = 20;
             return static_cast<std::int64_t>(
-                one_repos_.certificates->list(w, uid_, q, std::nullopt, false).items.size());
+                one_repos_.certificates->list(w, uid_, q, {}, false).items.size());
         }));
     }
 

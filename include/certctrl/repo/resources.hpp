@@ -61,18 +61,27 @@ struct cert_version {
     std::int64_t row_version = 0;
 };
 
+/// What a certificate list keeps (all when empty).
+struct certificate_filter {
+    enum class state { any, pending, active, expired, expiring };
+    std::optional<std::int64_t> acct_id;  // only this account's
+    state status = state::any;            // pending: never issued; expiring: active, ending within 30 days
+    std::string name_contains;            // in the common name or another name, case-insensitively
+    std::int64_t now = 0;                 // unix seconds, for the states that depend on the clock
+};
+
 class certificate_repository {
   public:
     virtual ~certificate_repository() = default;
     /// Inserts a certificate record; returns it with its id.
     virtual domain::certificate insert(work& w, domain::certificate c) = 0;
-    /// The user's certificates, newest first; `acct_id`: only that account's. The PEM texts are read only
-    /// `with_pem` (else left empty; has_certificate still tells whether one was issued).
+    /// The user's certificates that `f` keeps, newest first. The PEM texts are read only `with_pem` (else
+    /// left empty; has_certificate still tells whether one was issued).
     virtual page<domain::certificate> list(work& w, std::int64_t user_id, page_query const& q,
-                                           std::optional<std::int64_t> acct_id, bool with_pem) = 0;
-    /// The ids and row versions of a list() page, read from the index alone.
+                                           certificate_filter const& f, bool with_pem) = 0;
+    /// The ids and row versions of a list() page (from the index alone when nothing but the account filters).
     virtual page<cert_version> list_versions(work& w, std::int64_t user_id, page_query const& q,
-                                             std::optional<std::int64_t> acct_id) = 0;
+                                             certificate_filter const& f) = 0;
     /// The user's certificates among `ids` (without PEM texts), in no particular order; ids of other users or
     /// of no certificate are left out.
     virtual std::vector<domain::certificate> get_many(work& w, std::int64_t user_id,

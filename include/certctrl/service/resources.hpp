@@ -84,14 +84,14 @@ class certificate_service {
     /// signalled); to or from DEVICE_REQUIRED the key would have to move, which is refused (conflict).
     /// Errors: bad_request, not_found (certificate, account or DNS provider, naming the field), conflict.
     task<certificate_update> update(std::int64_t user_id, std::int64_t id, boost::json::object patch);
-    /// `acct_id`: only that account's certificates; `with_pem`: with the PEM texts (?detail=most).
+    /// The certificates `f` keeps (f.now is set here); `with_pem`: with the PEM texts (?detail=most).
     /// Errors: not_found (no such account).
     task<repo::page<domain::certificate>> list(std::int64_t user_id, repo::page_query q,
-                                               std::optional<std::int64_t> acct_id, bool with_pem);
+                                               repo::certificate_filter f, bool with_pem);
     /// list() without PEM texts, reading in full only the rows for which `known(id, row_version)` is false
     /// (it runs on a database thread while the caller waits). One read. Errors: not_found (no such account).
     task<certificate_listing> list_changed(std::int64_t user_id, repo::page_query q,
-                                           std::optional<std::int64_t> acct_id,
+                                           repo::certificate_filter f,
                                            std::function<bool(repo::cert_version const&)> known);
     /// Errors: not_found.
     task<domain::certificate> get(std::int64_t user_id, std::int64_t id);

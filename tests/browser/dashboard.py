@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Drives the certctrl dashboard in a real headless Chromium (Debian's chromium + chromium-driver, Selenium).
+
+Run by tests/browser/dashboard_test.cpp against a real server: sign in, create a CA, a SELF_CA account and a
+certificate (with a validation error shown at its field first), issue it and see SUCCESS, download its JSON
+and zip exports, create an API key (its token shown once, working) and revoke it (refused after), approve a
+device code on /device, keyboard navigation, the phone layout, sign out. Any error in the browser console
+fails the run (the one expected 400 of the validation step excepted, by URL). With --screenshots DIR it
+saves the main pages at desktop and phone width, light and dark.
+
+Exit code 0 when every check passed; the first failure is printed and exits 1.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+CHROMIUM = os.environ.get('CERTCTRL_CHROMIUM', '/usr/bin/chromium')
+DRIVER = os.environ.get('CERTCTRL_CHROMEDRIVER', '/usr/bin/chromedriver')
+
+
+class Check(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Check(what)
+    print('ok -', what, flush=True)
+
+
+class Dashboard:
+    def __init__(self, url, downloads, profile):
+        self.url = url.rstrip('/')
+        self.downloads = downloads
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        # As root on a machine without outside network: no sandbox, no background connections.
+        for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                  '--disable-dev-shm-usage', '--disable-features=Translate,OptimizationHints,MediaRouter',
+                  '--window-size=1280,900', '--user-data-dir=' + profile):
+            opts.add_argument(a)
+        opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+        opts.add_experimental_option('prefs', {'download.default_directory': downloads,
+                                               'download.prompt_for_download': False})
+        self.d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+        self.d.execute_cdp_cmd('Page.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': downloads})
+        self.wait = WebDriverWait(self.d, 20)
+
+    # --- console -------------------------------------------------------------------------------------------
+    def console_clean(self, allowed=()):
+        """Fails on any console message of level SEVERE (errors, CSP violations, failed loads), except
+        failed loads of the URLs containing one of `allowed`."""
+        bad = []
+        for e in self.d.get_log('browser'):
+            if e.get('level') != 'SEVERE':
+                continue
+            msg = e.get('message', '')
+            if any(a in msg for a in allowed) and 'Failed to load resource' in msg:
+                continue
+            bad.append(msg)
+        check(not bad, 'no console errors' + (': ' + ' | '.join(bad) if bad else ''))
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    def go(self, hash_):
+        target = self.url + '/' + hash_
+        if self.d.current_url == target:
+            self.d.refresh()  # the same URL again is no navigation at all
+        else:
+            self.d.get(target)
+        self.ready(hash_)
+
+    def ready(self, hash_=None):
+        """Waits until the route (`hash_`, else the URL's) is drawn: the app marks main with it."""
+        try:
+            self.wait.until(lambda d: d.execute_script(
+                "const m = document.querySelector('main'); return !!(document.querySelector('header.top') && m && "
+                "m.dataset.route && m.dataset.route === (arguments[0] || location.hash));", hash_))
+        except TimeoutException:
+            raise Check('the page %s was not drawn (at %s)' % (hash_ or 'of the URL', self.d.current_url))
+
+    def h1(self):
+        return self.d.execute_script("const h = document.querySelector('main h1'); return h ? h.innerText : '';")
+
+    def wait_h1(self, text):
+        try:
+            self.wait.until(lambda d: self.h1() == text and not d.find_elements(By.CSS_SELECTOR, 'main .loading'))
+        except TimeoutException:
+            raise Check('the page "%s" did not open (at "%s")' % (text, self.h1()))
+
+    def field(self, name):
+        return self.d.find_element(By.CSS_SELECTOR, 'main [name="%s"]' % name)
+
+    def fill(self, name, value):
+        el = self.field(name)
+        el.clear()
+        el.send_keys(value)
+
+    def click_text(self, text, tag='button'):
+        for el in self.d.find_elements(By.CSS_SELECTOR, 'main ' + tag):
+            if el.text.strip() == text and el.is_displayed() and el.is_enabled():
+                el.click()
+                return el
+        raise Check('no %s "%s" to click' % (tag, text))
+
+    def open_create(self):
+        self.d.find_element(By.CSS_SELECTOR, 'main details.create > summary').click()
+
+    def wait_text(self, css, text, timeout=20):
+        try:
+            # Read in one script: the page redraws its parts, so element handles go stale.
+            WebDriverWait(self.d, timeout).until(lambda d: any(text in t for t in d.execute_script(
+                'return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText)', css)))
+        except TimeoutException:
+            raise Check('"%s" did not appear in %s' % (text, css))
+
+    def labelled(self):
+        """Every visible form control has a label (a <label for>, an enclosing label or aria-label)."""
+        missing = self.d.execute_script("""
+            return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .filter((c) => c.offsetParent !== null)
+              .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label'))
+              .map((c) => c.name || c.outerHTML.slice(0, 60));""")
+        check(not missing, 'every control of %s has a label%s' % (self.h1(), ': missing ' + str(missing) if missing else ''))
+
+    def shot(self, directory, name):
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+            self.d.save_screenshot(os.path.join(directory, name + '.png'))
+
+    def wait_download(self, name, timeout=20):
+        path = os.path.join(self.downloads, name)
+        end = time.time() + timeout
+        while time.time() < end:
+            if os.path.exists(path) and not os.path.exists(path + '.crdownload') and os.path.getsize(path) > 0:
+                return path
+            time.sleep(0.1)
+        raise Check('no download ' + name + ' (have: %s)' % os.listdir(self.downloads))
+
+
+def http(url, method='GET', body=None, token=None):
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
+    req.add_header('Content-Type', 'application/json')
+    if token:
+        req.add_header('Authorization', 'Bearer ' + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b'{}')
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b'{}')
+
+
+def run(args):
+    work = tempfile.mkdtemp(prefix='certctrl-browser-')
+    downloads = os.path.join(work, 'downloads')
+    os.makedirs(downloads)
+    b = Dashboard(args.url, downloads, os.path.join(work, 'profile'))
+    d = b.d
+    shots = args.screenshots
+    try:
+        # Signed out: the login form, no API calls failing in the console.
+        d.get(b.url + '/')
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'form input[name="email"]')))
+        check(d.title.startswith('Sign in'), 'signed out, the dashboard shows the sign-in form')
+        b.shot(shots, 'login-desktop')
+        d.find_element(By.NAME, 'email').send_keys(args.email)
+        d.find_element(By.NAME, 'password').send_keys('not the password')
+        d.find_element(By.CSS_SELECTOR, 'form button[type=submit]').click()
+        b.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.notice.error, .field-error:not([hidden])'))
+        err = d.find_element(By.CSS_SELECTOR, '.notice.error, .field-error:not([hidden])').text
+        check(err and '{' not in err, 'a wrong password is refused in words: ' + err)
+        b.console_clean(allowed=('/auth/general',))
+        pw = d.find_element(By.NAME, 'password')
+        pw.clear()
+        pw.send_keys(args.password + Keys.ENTER)
+        b.ready()
+        check(b.h1() == 'Certificates', 'signed in, the certificates page shows')
+        check(args.email in d.find_element(By.CSS_SELECTOR, 'header .who').text, 'the header names the user')
+        b.labelled()
+
+        # A CA, then a SELF_CA account that signs with it.
+        b.go('#/cas')
+        b.open_create()
+        b.fill('common_name', 'Dashboard Test Root')
+        b.fill('name', 'dash-root')
+        b.click_text('Create')
+        b.wait_text('main table', 'dash-root')
+        check(True, 'a CA is created from the CAs page')
+        b.labelled()
+        b.shot(shots, 'cas-desktop')
+        b.go('#/accounts')
+        b.open_create()
+        b.fill('name', 'self-signed')
+        Select(b.field('provider')).select_by_value('SELF_CA')
+        check(b.field('ca_id').is_displayed() and not b.field('email').is_displayed(),
+              'choosing SELF_CA shows the CA choice instead of the ACME fields')
+        b.click_text('Create')
+        b.wait_text('main table', 'self-signed')
+        check(True, 'a SELF_CA account is created from the accounts page')
+        b.labelled()
+
+        # A certificate: the API's validation message at its field, then created.
+        b.go('#/certificates/new')
+        b.labelled()
+        b.fill('domain_name', 'not a name!')
+        b.field('server_decrypt_export').click()
+        b.click_text('Create certificate')
+        b.wait.until(lambda d: b.field('domain_name').get_attribute('aria-invalid') == 'true')
+        msg = d.find_element(By.ID, b.field('domain_name').get_attribute('id') + '-err').text
+        check(msg and '{' not in msg, 'the API\'s validation message is shown at the domain field: ' + msg)
+        b.console_clean(allowed=('/certificates',))
+        b.shot(shots, 'new-certificate-desktop')
+        b.fill('domain_name', 'www.dash.test')
+        b.fill('sans', 'dash.test')
+        b.click_text('Create certificate')
+        b.wait.until(lambda d: '#/certificates/' in d.current_url and not d.current_url.endswith('/new'))
+        b.ready()
+        check(b.h1() == 'www.dash.test', 'the new certificate\'s page shows')
+        cert_id = d.current_url.rsplit('/', 1)[1]
+
+        # Issue it and watch SUCCESS appear in its history.
+        b.click_text('Issue now')
+        b.wait_text('main .history-status', 'SUCCESS')
+        b.wait_text('main dl.details', 'active')
+        check(True, 'issuing shows SUCCESS in the history and the certificate active')
+        b.shot(shots, 'certificate-desktop')
+
+        # Exports: JSON (the key inside) and the zip with its password.
+        b.click_text('Download JSON')
+        path = b.wait_download('cert-%s.json' % cert_id)
+        with open(path) as f:
+            exported = json.load(f)
+        check('BEGIN CERTIFICATE' in exported['data']['cert'] and exported['data']['privkey'],
+              'the JSON export downloads with the certificate and key')
+        b.click_text('Download zip')
+        path = b.wait_download('cert-%s.zip' % cert_id)
+        check(zipfile.is_zipfile(path), 'the zip export downloads')
+        b.wait_text('main .notice.ok', 'password')
+        b.console_clean()
+
+        # The list: status, names, days left; filters.
+        b.go('#/certificates')
+        b.wait_text('main table', 'www.dash.test')
+        row = d.find_element(By.CSS_SELECTOR, 'main tbody tr').text
+        check('active' in row and 'dash.test' in row and ' d' in row, 'the list shows status, names and days left: ' + row.replace('\n', ' | '))
+        Select(b.field('status')).select_by_value('pending')
+        b.click_text('Filter')
+        b.wait_text('main', 'No certificate matches these filters.')
+        b.fill('q', 'dash')
+        Select(b.field('status')).select_by_value('active')
+        b.click_text('Filter')
+        b.wait_text('main table', 'www.dash.test')
+        check(True, 'the status and name filters ask the server')
+        b.shot(shots, 'certificates-desktop')
+
+        # An API key: the token once, working; then revoked.
+        b.go('#/apikeys')
+        b.open_create()
+        b.labelled()
+        b.fill('name', 'browser-made')
+        b.click_text('Create key')
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'main code.secret')))
+        token = d.find_element(By.CSS_SELECTOR, 'main code.secret').text.strip()
+        check(token.startswith('ak_'), 'the new key\'s token is shown')
+        check(any(b2.text == 'Copy' for b2 in d.find_elements(By.CSS_SELECTOR, 'main .secret-box button')),
+              'with a copy button')
+        status, _ = http(b.url + '/apiv1/me/certificates', token=token)
+        check(status == 200, 'the token works (GET /apiv1/me/certificates: %d)' % status)
+        b.shot(shots, 'apikeys-desktop')
+        b.go('#/apikeys')
+        b.wait_text('main table', 'browser-made')
+        check(token not in d.page_source and token.split('.')[-1] not in d.page_source,
+              'the token is not shown again')
+        d.find_element(By.CSS_SELECTOR, 'main button[aria-label="Revoke browser-made"]').click()
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'dialog[open]')))
+        d.find_element(By.CSS_SELECTOR, 'dialog[open] button.danger').click()
+        b.wait_text('main .notice', 'Revoked browser-made')
+        status, _ = http(b.url + '/apiv1/me/certificates', token=token)
+        check(status == 401, 'the revoked token is refused (%d)' % status)
+
+        # A device code, approved on /device (linked from the navigation).
+        status, grant = http(b.url + '/auth/device', 'POST', {'action': 'device_start'})
+        check(status == 200, 'a device grant starts')
+        b.go('#/devices')
+        link = d.find_element(By.CSS_SELECTOR, 'nav a[href="/device"]')
+        link.click()
+        b.wait.until(EC.presence_of_element_located((By.ID, 'code')))
+        d.find_element(By.ID, 'code').send_keys(grant['data']['user_code'])
+        d.find_element(By.ID, 'approve').click()
+        b.wait_text('#msg', 'Approved')
+        status, polled = http(b.url + '/auth/device', 'POST',
+                              {'action': 'device_poll', 'device_code': grant['data']['device_code']})
+        check(polled.get('data', {}).get('status') == 'ready', 'the device\'s poll says ready after approval')
+        b.console_clean()
+
+        # Keyboard: from the page's heading (where a page puts the focus), Shift+Tab reaches the navigation
+        # and Enter follows a link.
+        b.go('#/certificates')
+        check(d.switch_to.active_element.tag_name == 'h1', 'a page puts the focus on its heading')
+        reached = False
+        for _ in range(15):
+            active = d.switch_to.active_element
+            if (active.get_attribute('href') or '').endswith('#/audit'):
+                active.send_keys(Keys.ENTER)
+                reached = True
+                break
+            active.send_keys(Keys.SHIFT, Keys.TAB)
+        check(reached, 'Shift+Tab reaches the Audit log link')
+        b.wait_h1('Audit log')
+        check(b.h1() == 'Audit log' and d.switch_to.active_element.tag_name == 'h1',
+              'Enter opens the audit log and focus moves to its heading')
+        b.wait_text('main table', 'apikey')
+        b.shot(shots, 'audit-desktop')
+        b.go('#/devices')
+        b.shot(shots, 'devices-desktop')
+
+        # Phone width: one column, no sideways scrolling, the menu opens the navigation.
+        d.set_window_size(360, 740)
+        for page in ('#/certificates', '#/certificates/' + cert_id, '#/apikeys', '#/certificates/new'):
+            b.go(page)
+            width = d.execute_script('return [document.documentElement.scrollWidth, window.innerWidth]')
+            check(width[0] <= width[1], '%s fits 360 px (%d <= %d)' % (page, width[0], width[1]))
+        b.go('#/certificates')
+        b.shot(shots, 'certificates-phone')
+        menu = d.find_element(By.CSS_SELECTOR, 'button.menu')
+        check(menu.is_displayed() and not d.find_element(By.CSS_SELECTOR, 'nav#nav a').is_displayed(),
+              'on a phone the navigation is behind the menu button')
+        menu.click()
+        check(d.find_element(By.CSS_SELECTOR, 'nav#nav a').is_displayed() and menu.get_attribute('aria-expanded') == 'true',
+              'the menu button opens it')
+        b.shot(shots, 'menu-phone')
+        b.go('#/certificates/' + cert_id)
+        b.shot(shots, 'certificate-phone')
+        # Dark theme (the system's preference).
+        d.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': [{'name': 'prefers-color-scheme', 'value': 'dark'}]})
+        bg = d.execute_script('return getComputedStyle(document.documentElement).backgroundColor')
+        check(bg != 'rgb(246, 247, 249)', 'the dark theme follows the system (%s)' % bg)
+        b.shot(shots, 'certificate-phone-dark')
+        d.set_window_size(1280, 900)
+        b.go('#/certificates')
+        b.shot(shots, 'certificates-desktop-dark')
+        d.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': []})
+        b.console_clean()
+
+        # Sign out: the session ends; a reload shows the sign-in form.
+        d.find_element(By.ID, 'logout').click()
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'form input[name="email"]')))
+        d.get(b.url + '/#/certificates')
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'form input[name="email"]')))
+        check(True, 'signed out, a reload asks to sign in again')
+        b.console_clean()
+        return 0
+    except Exception as e:  # a failed check, or a wait that timed out
+        import traceback
+        print('FAIL -', e if isinstance(e, Check) else traceback.format_exc(), flush=True)
+        try:
+            b.shot(work, 'failure')
+            print('screenshot:', os.path.join(work, 'failure.png'), 'url:', d.current_url, flush=True)
+            print('console:', d.get_log('browser'), flush=True)
+        except Exception:
+            pass
+        return 1
+    finally:
+        d.quit()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--url', required=True)
+    p.add_argument('--email', required=True)
+    p.add_argument('--password', required=True)
+    p.add_argument('--screenshots', help='save screenshots of the main pages here')
+    sys.exit(run(p.parse_args()))
+
+
+if __name__ == '__main__':
+    main()
