@@ -94,6 +94,11 @@ async function route() {
   if (!hash.startsWith('#/')) return;  // "#main" (the skip link) is not a route
   const found = routes.find(([re]) => re.test(hash));
   const mine = ++generation;
+  const menuButton = root.querySelector('button.menu');
+  if (menuButton) {  // a new page closes the phone menu, however it was reached
+    menuButton.setAttribute('aria-expanded', 'false');
+    root.querySelector('nav#nav').classList.remove('open');
+  }
   for (const a of navList.querySelectorAll('a')) {
     if (a.getAttribute('href') === '#/' + hash.slice(2).split('/')[0]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

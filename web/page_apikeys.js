@@ -11,7 +11,14 @@ export function scopeText(p) {
   return p.obtype + ':' + p.obid + '[' + (p.actions || []).join(',') + ']';
 }
 
-let rowSeq = 0;
+let rowSeq = 0;  // ids only; the legends are numbered by position (renumber)
+function renumber(scopes) {
+  [...scopes.children].forEach((g, i) => {
+    g.querySelector('legend').textContent = 'Scope ' + (i + 1);
+    g.querySelector('.checks').setAttribute('aria-label', 'Actions of scope ' + (i + 1));
+    g.querySelector('.scope-head button').setAttribute('aria-label', 'Remove scope ' + (i + 1));
+  });
+}
 function scopeRow(onRemove) {
   const n = ++rowSeq;
   const obtype = select('obtype', OBTYPES.map((o) => [o, o]), {id: 'scope-type-' + n});
@@ -61,8 +68,9 @@ export async function render(view) {
   const name = input('name', {required: true, autocomplete: 'off', placeholder: 'deploy script'});
   const expiry = select('expires_in_seconds', EXPIRY);
   const scopes = h('div', {class: 'scopes'});
-  const remove = (g) => { if (scopes.children.length > 1) g.remove(); };
-  scopes.append(scopeRow(remove));
+  const remove = (g) => { if (scopes.children.length > 1) g.remove(); renumber(scopes); };
+  const add = () => { scopes.append(scopeRow(remove)); renumber(scopes); };
+  add();
   const formBox = h('div', {});
   const submit = h('button', {type: 'submit', class: 'primary'}, 'Create key');
   const form = h('form', {class: 'card', novalidate: true, 'aria-label': 'Create an API key'},
@@ -70,7 +78,7 @@ export async function render(view) {
     h('div', {class: 'field', dataset: {name: 'permissions'}}, h('p', {class: 'label'}, 'Scopes'), scopes,
       h('input', {type: 'hidden', name: 'permissions', id: 'permissions'}),
       h('p', {class: 'field-error', id: 'permissions-err', hidden: true})),
-    h('button', {type: 'button', onclick: () => scopes.append(scopeRow(remove))}, 'Add a scope'),
+    h('button', {type: 'button', onclick: add}, 'Add a scope'),
     formBox, submit);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -79,7 +87,8 @@ export async function render(view) {
         const key = await api.post('/apikeys', {name: name.value.trim(), expires_in_seconds: Number(expiry.value),
           permissions: [...scopes.children].map((g) => g.value())});
         form.reset();
-        clear(scopes, scopeRow(remove));
+        clear(scopes);
+        add();
         notice(formBox, '', 'info');
         clear(tokenEl, secretBox('The token of ' + key.name + '.', key.token));
         await pages.first();

@@ -18,6 +18,7 @@ function download(blob, name) {
 export async function render(view, [id], alive) {
   const base = '/certificates/' + id;
   let cert = await api.get(base);
+  const account = await api.get('/acme-accounts/' + cert.acct_id).catch(() => null);
   const box = h('div', {'aria-live': 'polite'});
   const details = h('div', {});
   const historyEl = h('div', {});
@@ -39,7 +40,7 @@ export async function render(view, [id], alive) {
       ['Key policy', cert.key_dist_policy + (cert.server_decrypt_export ? ', export allowed' : ', no export')],
       ['Renewal', cert.auto_renew ? 'automatic' : 'manual'],
       ['Challenge', cert.challenge || 'auto'],
-      ['ACME account', String(cert.acct_id)],
+      ['Account', account ? h('a', {href: '#/accounts'}, account.name + ' (' + account.provider + ')') : '#' + cert.acct_id],
     ];
     clear(details, h('dl', {class: 'details'}, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
   }

@@ -11,6 +11,7 @@ saves the main pages at desktop and phone width, light and dark.
 Exit code 0 when every check passed; the first failure is printed and exits 1.
 """
 import argparse
+import base64
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 
 from selenium import webdriver
@@ -306,6 +308,80 @@ def run(args):
                               {'action': 'device_poll', 'device_code': grant['data']['device_code']})
         check(polled.get('data', {}).get('status') == 'ready', 'the device\'s poll says ready after approval')
         b.console_clean()
+        # The agent registers with its code (as the contract's agent does); the dashboard then manages it.
+        status, reg = http(b.url + '/apiv1/device/registration', 'POST', {
+            'device_public_id': str(uuid.uuid4()), 'platform': 'linux', 'model': 'x86_64', 'app_version': '1.0',
+            'name': 'edge-1', 'ip': 'unknown', 'user_agent': 'dashboard-test',
+            'dev_pk': base64.b64encode(os.urandom(32)).decode(), 'user_id': polled['data']['user_id'],
+            'registration_code': polled['data']['registration_code']})
+        check(status in (200, 201), 'the approved device registers (%d)' % status)
+        device_token = reg['data']['session']['access_token']
+        device_id = reg['data']['device']['id']
+
+        # Assign the certificate to it from the certificate's page.
+        b.go('#/certificates/' + cert_id)
+        Select(b.field('device_id')).select_by_visible_text('edge-1 (ACTIVE)')
+        b.click_text('Assign')
+        b.wait_text('main .notice.ok', 'Assigned')
+        b.wait_text('main section:last-of-type table', 'edge-1')
+        check(True, 'the certificate is assigned to the device from its page')
+        # The device: last seen, its certificate, install config (a JSON mistake shown at the field), revoke.
+        b.go('#/devices')
+        b.wait_text('main table', 'edge-1')
+        b.shot(shots, 'devices-desktop')
+        b.go('#/devices/%d' % device_id)
+        b.wait_text('main section table', 'www.dash.test')
+        b.labelled()
+        installs = b.field('installs')
+        installs.clear()
+        installs.send_keys('[{"id": "web", ')
+        b.click_text('Save install config')
+        b.wait.until(lambda d: b.field('installs').get_attribute('aria-invalid') == 'true')
+        check('Not valid JSON' in d.find_element(By.ID, b.field('installs').get_attribute('id') + '-err').text,
+              'a JSON mistake in the install config is shown at its field')
+        installs = b.field('installs')
+        installs.clear()
+        installs.send_keys(json.dumps([{'id': 'web', 'type': 'copy', 'ob_type': 'cert', 'ob_id': int(cert_id),
+                                        'from': ['fullchain.pem', 'private.key'],
+                                        'to': ['/etc/ssl/dash.pem', '/etc/ssl/dash.key']}]))
+        b.fill('change_note', 'from the dashboard')
+        b.click_text('Save install config')
+        b.wait_text('main .notice.ok', 'Install config saved')
+        check('/etc/ssl/dash.pem' in b.field('installs').get_attribute('value'),
+              'the install config is saved and shown as stored')
+        b.shot(shots, 'device-desktop')
+        b.click_text('Revoke')
+        b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'dialog[open]')))
+        d.find_element(By.CSS_SELECTOR, 'dialog[open] button.danger').click()
+        b.wait_text('main dl.details', 'REVOKED')
+        status, _ = http(b.url + '/apiv1/devices/self/install-config', token=device_token)
+        check(status in (401, 403), 'the revoked device\'s token is refused (%d)' % status)
+        b.console_clean()
+
+        # An order that runs for a while: the page follows it without a reload, PENDING (retrying) to FAILED.
+        b.go('#/accounts')
+        b.open_create()
+        b.fill('name', 'unreachable')
+        Select(b.field('provider')).select_by_value('custom')
+        b.fill('directory_url', 'https://127.0.0.1:1/directory')
+        b.click_text('Create')
+        b.wait_text('main table', 'unreachable')
+        b.go('#/certificates/new')
+        b.fill('domain_name', 'live.dash.test')
+        Select(b.field('acct_id')).select_by_visible_text('unreachable (custom)')
+        b.click_text('Create certificate')
+        b.wait.until(lambda d: '#/certificates/' in d.current_url and not d.current_url.endswith('/new'))
+        b.ready()
+        d.execute_script('window.certctrlMark = 1')
+        b.click_text('Issue now')
+        b.wait_text('main .history-status', 'PENDING')
+        b.shot(shots, 'certificate-pending-desktop')
+        b.wait_text('main .history-status', 'FAILED', timeout=40)
+        check(d.execute_script('return window.certctrlMark') == 1, 'the running order went from PENDING to FAILED '
+              'on the page without a reload')
+        b.wait_text('main table', '127.0.0.1')
+        check(True, 'with the reason in words')
+        b.console_clean()
 
         # Keyboard: from the page's heading (where a page puts the focus), Shift+Tab reaches the navigation
         # and Enter follows a link.
@@ -325,8 +401,6 @@ def run(args):
               'Enter opens the audit log and focus moves to its heading')
         b.wait_text('main table', 'apikey')
         b.shot(shots, 'audit-desktop')
-        b.go('#/devices')
-        b.shot(shots, 'devices-desktop')
 
         # Phone width: one column, no sideways scrolling, the menu opens the navigation.
         d.set_window_size(360, 740)

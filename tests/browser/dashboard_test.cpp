@@ -15,11 +15,14 @@ namespace json = boost::json;
 class Dashboard : public api_fixture {
   protected:
     void start_dashboard() {
-        start(json::object{{"rate_limits",
-                            {{"auth_per_minute", 1000},
-                             {"api_per_minute", 100000},
-                             {"issuance_per_hour", 1000},
-                             {"self_ca_issuance_per_hour", 1000}}}});
+        // An unreachable CA is retried after 1 s, then given up: an order the page can watch run.
+        start(json::object{
+            {"rate_limits",
+             {{"auth_per_minute", 1000},
+              {"api_per_minute", 100000},
+              {"issuance_per_hour", 1000},
+              {"self_ca_issuance_per_hour", 1000}}},
+            {"issuance", {{"poll_interval_ms", 100}, {"retry_base_seconds", 2}, {"max_attempts", 3}}}});
     }
     // The asset base of the page ("/ui/<version>").
     static std::string ui_base(std::string const& html) {

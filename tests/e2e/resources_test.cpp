@@ -595,6 +595,64 @@ TEST_F(Resources, WalkingEveryPageInBothStylesReturnsEachRowOnce) {
     EXPECT_EQ(call("GET", "/apiv1/me/certificates?cursor=bm9wZQ==", key).status, 400);
 }
 
+TEST_F(Resources, CertificateListsFilterByAccountStatusAndNameOverEveryPage) {
+    start();
+    add_user("filter@example.com");
+    add_user("other@example.com");
+    auto key = key_for("filter@example.com", full_scopes);
+    auto theirs = key_for("other@example.com", full_scopes);
+    auto a = make_account(key);
+    auto b = make_account(key);
+    std::set<std::int64_t> shop;
+    for (int i = 0; i < 12; ++i) {
+        auto id = make_cert(key, i % 3 == 0 ? b : a,
+                            (i % 2 == 0 ? "shop" : "blog") + std::to_string(i) + ".Example.com");
+        if (i % 2 == 0 && i % 3 != 0) {
+            shop.insert(id);
+        }
+    }
+    // "shop" names of account a, found case-insensitively, page by page with the cursor.
+    std::set<std::int64_t> seen;
+    std::string cursor;
+    for (int pages = 0; pages < 10; ++pages) {
+        auto r = call("GET",
+                      "/apiv1/me/certificates?limit=2&status=pending&q=SHOP&acct_id=" + std::to_string(a) +
+                          (cursor.empty() ? "" : "&cursor=" + cursor),
+                      key);
+        ASSERT_EQ(r.status, 200) << r.body;
+        auto const page = r.json();  // held: the loop below reads into it
+        for (auto const& it : page.at("data").as_array()) {
+            EXPECT_TRUE(seen.insert(it.at("id").as_int64()).second);
+        }
+        if (!page.at("pagination").at("has_more").as_bool()) {
+            break;
+        }
+        cursor = std::string(page.at("pagination").at("cursor").as_string());
+    }
+    EXPECT_EQ(seen, shop);
+    auto counted = call("GET", "/apiv1/me/certificates?q=blog&total=true", key);
+    EXPECT_EQ(counted.json().at("meta").at("total").as_int64(), 6) << counted.body;
+    auto none = call("GET", "/apiv1/me/certificates?status=active", key);
+    EXPECT_TRUE(none.json().at("data").as_array().empty()) << none.body;
+    // ?acme_account_id= (the overview document's name) works as acct_id.
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates?acme_account_id=" + std::to_string(b), key)
+                  .json()
+                  .at("data")
+                  .as_array()
+                  .size(),
+              4u);
+    // Mistakes name their parameter; another user's account is 404.
+    for (auto const& [query, param] :
+         {std::pair{"status=valid", "status"}, std::pair{"acct_id=abc", "acct_id"},
+          std::pair{"acct_id=-1", "acct_id"}}) {
+        auto r = call("GET", std::string("/apiv1/me/certificates?") + query, key);
+        EXPECT_EQ(r.status, 400) << query;
+        EXPECT_EQ(r.json().at("error").at("params").at("param").as_string(), param) << r.body;
+    }
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates?q=" + std::string(254, 'a'), key).status, 400);
+    EXPECT_EQ(call("GET", "/apiv1/me/certificates?acct_id=" + std::to_string(a), theirs).status, 404);
+}
+
 TEST_F(Resources, TheOpenApiDocumentIsServedToAnyone) {
     start();
     auto r = call("GET", "/openapi.json", headers{});
