@@ -44,7 +44,6 @@ web_asset const* find_asset(std::string_view name) {
 http::response page(http::request_context const& ctx, std::string_view type, std::string body) {
     http::response res{bh::status::ok, ctx.req.version()};
     res.set(bh::field::content_type, type);
-    res.set("X-Content-Type-Options", "nosniff");
     res.keep_alive(ctx.req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();

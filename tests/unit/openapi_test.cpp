@@ -33,7 +33,9 @@ std::string openapi_path(std::string const& pattern) {
 }
 
 std::set<std::string> registered_operations() {
-    std::set<std::string> out = {"get /health", "get /ready", "get /metrics", "get /openapi.json"};
+    std::set<std::string> out = {
+        "get /health",       "get /ready", "get /metrics",
+        "get /openapi.json", "get /",      "get /ui/{version}/{file}"};  // the dashboard (dashboard.cpp)
     for (auto const& ra : access_table()) {
         out.insert(lower(std::string(boost::beast::http::to_string(ra.method))) + " " +
                    openapi_path(ra.pattern));
