@@ -111,16 +111,21 @@ export function pager(render, load, limit) {
   const stack = [null];
   let page = 0;
   const nav = h('nav', {class: 'pager', 'aria-label': 'Pages'});
+  const failed = h('div', {});
+  // From the buttons: a failure is shown beside them (the first page's failure goes to the caller).
+  const step = (to) => go(to).catch((err) => notice(failed, err.message, 'error'));
   async function go(to) {
     const result = await load(stack[to]);
+    notice(failed, '');
     page = to;
     if (result.hasMore && result.cursor) stack[page + 1] = result.cursor;
     else stack.length = page + 1;
     render(result.items);
     clear(nav,
-      h('button', {type: 'button', disabled: page === 0, onclick: () => go(page - 1)}, '← Previous'),
+      h('button', {type: 'button', disabled: page === 0, onclick: () => step(page - 1)}, '← Previous'),
       h('span', {class: 'muted'}, 'Page ' + (page + 1) + (result.items.length ? ' · ' + (page * limit + 1) + '–' + (page * limit + result.items.length) : '')),
-      h('button', {type: 'button', disabled: !(result.hasMore && result.cursor), onclick: () => go(page + 1)}, 'Next →'));
+      h('button', {type: 'button', disabled: !(result.hasMore && result.cursor), onclick: () => step(page + 1)}, 'Next →'),
+      failed);
   }
   return {nav, reload: () => go(page), first: () => go(0)};
 }
@@ -130,10 +135,10 @@ export function confirmDialog(question, action = 'Delete') {
   return new Promise((resolve) => {
     const dlg = h('dialog', {class: 'confirm', 'aria-label': question});
     const done = (v) => { dlg.close(); dlg.remove(); resolve(v); };
+    const cancel = h('button', {type: 'button', autofocus: true, onclick: () => done(false)}, 'Cancel');
     dlg.append(h('p', {}, question),
       h('div', {class: 'actions'},
-        h('button', {type: 'button', class: 'danger', onclick: () => done(true)}, action),
-        h('button', {type: 'button', onclick: () => done(false)}, 'Cancel')));
+        h('button', {type: 'button', class: 'danger', onclick: () => done(true)}, action), cancel));
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });
     document.body.append(dlg);
     dlg.showModal();

@@ -34,6 +34,31 @@ CHROMIUM = os.environ.get('CERTCTRL_CHROMIUM', '/usr/bin/chromium')
 DRIVER = os.environ.get('CERTCTRL_CHROMEDRIVER', '/usr/bin/chromedriver')
 
 
+# The visible text elements whose contrast with their effective background is under 4.5:1 (WCAG AA).
+CONTRAST_JS = r"""
+const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+  .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+const bg = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+  }
+  return rgb(getComputedStyle(document.documentElement).backgroundColor).slice(0, 3);
+};
+const out = [];
+for (const el of document.querySelectorAll('h1, h2, p, a, button, label, th, td, dt, dd, span, code, summary, li')) {
+  if (!el.offsetParent || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  if (el.disabled) continue;
+  const st = getComputedStyle(el);
+  const [a, b] = [lum(rgb(st.color).slice(0, 3)), lum(bg(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) out.push(el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 20) + '" ' + ratio.toFixed(2));
+}
+return out;
+"""
+
+
 class Check(Exception):
     pass
 
@@ -214,6 +239,22 @@ def run(args):
         b.click_text('Create')
         b.wait_text('main table', 'self-signed')
         check(True, 'a SELF_CA account is created from the accounts page')
+        b.labelled()
+
+        # A DNS provider: a missing credential named at its field; the token is never shown back.
+        b.go('#/dns')
+        b.open_create()
+        b.fill('name', 'cf')
+        b.click_text('Create')
+        b.wait.until(lambda d: b.field('api_token').get_attribute('aria-invalid') == 'true')
+        check(True, 'a DNS provider without its API token is refused at the token field: ' +
+              d.find_element(By.ID, b.field('api_token').get_attribute('id') + '-err').text)
+        b.console_clean(allowed=('/dns-providers',))
+        b.fill('api_token', 'cf-secret-token-0123456789')
+        b.click_text('Create')
+        b.wait_text('main table', 'cloudflare')
+        b.go('#/dns')
+        check('cf-secret-token' not in d.page_source, 'the DNS credential is not shown back')
         b.labelled()
 
         # A certificate: the API's validation message at its field, then created.
@@ -402,6 +443,15 @@ def run(args):
               'Enter opens the audit log and focus moves to its heading')
         b.wait_text('main table', 'apikey')
         b.shot(shots, 'audit-desktop')
+
+        # Readable: text against its background meets WCAG AA (4.5:1) in both themes.
+        for theme in ('light', 'dark'):
+            d.execute_cdp_cmd('Emulation.setEmulatedMedia',
+                              {'features': [{'name': 'prefers-color-scheme', 'value': theme}]})
+            b.go('#/certificates/' + cert_id)
+            low = d.execute_script(CONTRAST_JS)
+            check(not low, 'every text meets 4.5:1 contrast in the %s theme%s' % (theme, ': ' + str(low) if low else ''))
+        d.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': []})
 
         # Phone width: one column, no sideways scrolling, the menu opens the navigation.
         d.set_window_size(360, 740)
