@@ -81,7 +81,8 @@ cat <<MSG
 
 certctrl is starting on http://127.0.0.1:$port   (MariaDB on 127.0.0.1:$db_port, pebble: $(grep DIRECTORY "$var/pebble/env" | cut -d= -f2))
   curl http://127.0.0.1:$port/health
-  Login:   $demo_email / $(cat "$var/secrets/demo_password")   (POST /auth/general)
+  Dashboard: http://127.0.0.1:$port/   (in a browser; sign in with the login below)
+  Login:   $demo_email / $(cat "$var/secrets/demo_password")   (the dashboard, or POST /auth/general)
   API key: $(cat "$var/secrets/demo_api_key")
            curl -H "Authorization: Bearer \$(cat var/secrets/demo_api_key)" http://127.0.0.1:$port/apiv1/me/apikeys
   Stop: press Ctrl-C here (stops the server, MariaDB and pebble), or from another shell: kill \$(pgrep -f 'certctrl-server serve') ; ./scripts/run.sh stop
