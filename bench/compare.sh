@@ -88,13 +88,6 @@ done
 echo "bodies: /health $(wc -c <"$ng/www/health.json") bytes, list $(wc -c <"$ng/www/list.json") bytes (same bytes from nginx)"
 
 # wrk's summary as "req/s p50 p99" (latencies in ms).
-run_wrk() {
-    wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" | awk '
-        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-        /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)} /Non-2xx/ {bad=$NF}
-        END {printf "%.0f %.2f %.2f %s\n", rps, p50, p99, bad == "" ? 0 : bad}'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 echo "wrk -t2 -c$conns -d${dur}s, $runs alternating run(s) each; server, MariaDB, nginx and wrk share $(nproc) cores"
 for what in health list; do
     for r in $(seq 1 "$runs"); do

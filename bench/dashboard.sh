@@ -36,14 +36,6 @@ auth=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')
 acct=$(curl -s "${auth[@]}" -d '{"name":"le","provider":"letsencrypt"}' "$api/apiv1/me/acme-accounts" |
        sed -E 's/^\{"data":\{"id":([0-9]+).*/\1/')
 
-run_wrk() {
-    wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" | awk '
-        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-        /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)} /Non-2xx/ {bad=$NF}
-        END {printf "%.0f %.2f %.2f %s\n", rps, p50, p99, bad == "" ? 0 : bad}'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-
 # 1. The files, against nginx serving the same bytes.
 ng="$tmp/nginx"; mkdir -p "$ng/www" "$ng/logs"
 ui=$(curl -s "$api/" | sed -nE 's/.*src="(\/ui\/[0-9a-f]+)\/app\.js".*/\1/p')

@@ -50,6 +50,15 @@ bench_start_acme() {
     set -a; source "$tmp/pebble/env"; set +a
 }
 
+# wrk with $conns connections for $dur seconds: prints "req/s p50_ms p99_ms non2xx".
+run_wrk() {
+    wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" | awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)} /Non-2xx/ {bad=$NF}
+        END {printf "%.0f %.2f %.2f %s\n", rps, p50, p99, bad == "" ? 0 : bad}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+
 bench_cleanup() {
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && certctrl_wait_exit "$server_pid" 15
     mariadb_stop "$tmp/run" || true
