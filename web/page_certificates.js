@@ -40,11 +40,14 @@ export async function render(view) {
     if (q.value.trim()) p.q = q.value.trim();
     return p;
   };
+  let active = {};  // the filters of the pages shown: what the form said when Filter was pressed
   const pages = pager((items) => clear(listEl, table('Certificates', columns, items,
-    Object.keys(params()).length ? 'No certificate matches these filters.' : 'No certificates yet. Create one to start.')),
-  (cursor) => api.list('/certificates', {limit: PAGE, cursor, params: params()}), PAGE);
+    Object.keys(active).length ? 'No certificate matches these filters.' : 'No certificates yet. Create one to start.')),
+  (cursor) => api.list('/certificates', {limit: PAGE, cursor, params: active}), PAGE);
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
+    active = params();
+    notice(box, '');
     pages.first().catch((err) => notice(box, err.message, 'error'));
   });
   await pages.first();

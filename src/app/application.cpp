@@ -420,7 +420,9 @@ int serve(config::config const& cfg, serve_options const& opts) {
     http::router api_routes;
     handlers::add_health_routes(api_routes, *health);
     handlers::add_openapi_route(api_routes);
-    handlers::add_dashboard_routes(api_routes);
+    if (cfg.server.dashboard) {
+        handlers::add_dashboard_routes(api_routes);
+    }
     handlers::rendered_certificates rendered;
     metrics.add_source([&rendered](std::string& out) {
         out +=

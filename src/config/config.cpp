@@ -204,6 +204,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read_ms("write_timeout_ms", c.server.write_timeout, 100, 3600000);
         r.read_ms("shutdown_grace_ms", c.server.shutdown_grace, 0, 600000);
         r.read("trusted_proxies", c.server.trusted_proxies);
+        r.read("dashboard", c.server.dashboard);
         for (auto const& p : c.server.trusted_proxies) {
             boost::system::error_code aec;
             boost::asio::ip::make_address(p, aec);

@@ -26,6 +26,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common import utils
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -69,6 +70,18 @@ def check(cond, what):
     print('ok -', what, flush=True)
 
 
+class LoopbackService(Service):
+    """chromedriver reached at 127.0.0.1: Selenium says "localhost", which a fresh root without /etc/hosts does
+    not resolve."""
+
+    @property
+    def service_url(self):
+        return 'http://127.0.0.1:%d' % self.port
+
+    def is_connectable(self):
+        return utils.is_connectable(self.port, '127.0.0.1')
+
+
 class Dashboard:
     def __init__(self, url, downloads, profile):
         self.url = url.rstrip('/')
@@ -84,7 +97,7 @@ class Dashboard:
         opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
         opts.add_experimental_option('prefs', {'download.default_directory': downloads,
                                                'download.prompt_for_download': False})
-        self.d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+        self.d = webdriver.Chrome(service=LoopbackService(DRIVER), options=opts)
         self.d.execute_cdp_cmd('Page.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': downloads})
         self.wait = WebDriverWait(self.d, 20)
 
@@ -316,6 +329,11 @@ def run(args):
         b.open_create()
         b.labelled()
         b.fill('name', 'browser-made')
+        b.click_text('Add a scope')
+        second = d.find_elements(By.CSS_SELECTOR, 'main fieldset.scope')[1]
+        check(second.find_element(By.TAG_NAME, 'legend').text == 'Scope 2', 'a second scope is added')
+        Select(second.find_element(By.NAME, 'obtype')).select_by_value('devices')
+        second.find_element(By.CSS_SELECTOR, 'input[value="write"]').click()
         b.click_text('Create key')
         b.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'main code.secret')))
         token = d.find_element(By.CSS_SELECTOR, 'main code.secret').text.strip()
@@ -327,6 +345,9 @@ def run(args):
         b.shot(shots, 'apikeys-desktop')
         b.go('#/apikeys')
         b.wait_text('main table', 'browser-made')
+        b.wait_text('main table', 'devices:*[read,write]')
+        b.wait_text('main table', 'certificates:*[read]')
+        check(True, 'the key holds the two scopes picked')
         check(token not in d.page_source and token.split('.')[-1] not in d.page_source,
               'the token is not shown again')
         d.find_element(By.CSS_SELECTOR, 'main button[aria-label="Revoke browser-made"]').click()
@@ -367,6 +388,12 @@ def run(args):
         b.wait_text('main .notice.ok', 'Assigned')
         b.wait_text('main section:last-of-type table', 'edge-1')
         check(True, 'the certificate is assigned to the device from its page')
+        b.click_text('Unassign')
+        b.wait_text('main section:last-of-type', 'Not assigned to any device.')
+        check(True, 'and unassigned')
+        Select(b.field('device_id')).select_by_visible_text('edge-1 (ACTIVE)')
+        b.click_text('Assign')
+        b.wait_text('main section:last-of-type table', 'edge-1')
         # The device: last seen, its certificate, install config (a JSON mistake shown at the field), revoke.
         b.go('#/devices')
         b.wait_text('main table', 'edge-1')
@@ -423,6 +450,13 @@ def run(args):
               'on the page without a reload')
         b.wait_text('main table', '127.0.0.1')
         check(True, 'with the reason in words')
+        # Again, and cancelled from the page while it runs.
+        b.click_text('Issue now')
+        b.wait_text('main .history-status', 'PENDING')
+        b.click_text('Cancel')
+        b.wait_text('main .notice', 'Cancellation requested')
+        b.wait_text('main .history-status', 'CANCELLED', timeout=30)
+        check(True, 'a running order is cancelled from the page')
         b.console_clean()
 
         # Keyboard: from the page's heading (where a page puts the focus), Shift+Tab reaches the navigation

@@ -81,6 +81,17 @@ TEST_F(Dashboard, TheRootServesThePageWithAStrictPolicyAndVersionedAssets) {
     EXPECT_NE(c.get("/device").body.find("href=\"/\""), std::string::npos);
 }
 
+TEST_F(Dashboard, AnApiOnlyInstanceServesNoDashboard) {
+    start(json::object{{"server", {{"dashboard", false}}}});
+    http_client c(server_->port());
+    auto page = c.get("/");
+    EXPECT_EQ(page.status, 404);
+    EXPECT_EQ(code_of(page), 4001);
+    EXPECT_EQ(c.get("/ui/" + std::string(16, '0') + "/app.js").status, 404);
+    EXPECT_EQ(c.get("/device").status, 200);  // the device flow's page stays
+    EXPECT_EQ(c.get("/health").status, 200);
+}
+
 TEST_F(Dashboard, ARealBrowserSignsInIssuesExportsCreatesAKeyApprovesADeviceAndSignsOut) {
     for (char const* tool : {"/usr/bin/chromium", "/usr/bin/chromedriver"}) {
         if (!std::filesystem::exists(tool)) {

@@ -33,6 +33,7 @@ struct server_config {
     std::chrono::milliseconds write_timeout{15000};
     std::chrono::milliseconds shutdown_grace{8000};
     std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed (exact addresses)
+    bool dashboard = true;                     // serve the browser dashboard at / and /ui/
 };
 
 /// MySQL/MariaDB connection settings. The password never lives in the file itself.
