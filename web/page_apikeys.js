@@ -80,6 +80,7 @@ export async function render(view) {
       h('p', {class: 'field-error', id: 'permissions-err', hidden: true})),
     h('button', {type: 'button', onclick: add}, 'Add a scope'),
     formBox, submit);
+  const create = h('details', {class: 'create'}, h('summary', {}, 'Create an API key'), form);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(submit, async () => {
@@ -91,13 +92,14 @@ export async function render(view) {
         add();
         notice(formBox, '', 'info');
         clear(tokenEl, secretBox('The token of ' + key.name + '.', key.token));
+        create.open = false;
         await pages.first();
+        tokenEl.querySelector('button').focus();  // the token is in view, its copy button under the keyboard
       } catch (err) { showError(form, formBox, err); }
     });
   });
   await pages.first();
   clear(view, h('h1', {}, 'API keys'),
     h('p', {class: 'muted'}, 'Scripts and the certctrl CLI send a key as Authorization: Bearer. A key holds only the scopes given here.'),
-    h('details', {class: 'create'}, h('summary', {}, 'Create an API key'), form),
-    tokenEl, box, listEl, pages.nav);
+    tokenEl, create, box, listEl, pages.nav);
 }
