@@ -17,8 +17,9 @@ CERTCTRL_APT_PACKAGES=(
     # tests: the operator guide's webhook receiver example runs as written
     python3
 )
-# Only for scripts/test.sh: the dashboard's tests drive a real headless Chromium.
-CERTCTRL_TEST_PACKAGES=(chromium chromium-driver python3-selenium)
+# Only for scripts/test.sh: the dashboard's tests drive a real headless Chromium; several instances are
+# tested behind a real HAProxy.
+CERTCTRL_TEST_PACKAGES=(chromium chromium-driver python3-selenium haproxy)
 
 # Prints the packages of CERTCTRL_APT_PACKAGES that are not installed.
 certctrl_missing_packages() {
