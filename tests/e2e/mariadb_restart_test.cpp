@@ -80,8 +80,9 @@ TEST(MariadbRestart, ServerRecoversWithoutRestart) {
 }
 
 // The whole database down under load for CERTCTRL_OUTAGE_SECONDS (5 in test.sh; docs/benchmarks.md has
-// CERTCTRL_OUTAGE_SECONDS=30 ./scripts/test.sh -R UnderLoadAnOutage): every request fails fast with 503 / 5001
-// and /ready says so, the process stays up, and requests succeed again within 2 s of the database's return.
+// CERTCTRL_OUTAGE_SECONDS=30 ./scripts/test.sh -R UnderLoadAnOutage): every request fails fast with 503 /
+// 5001 and /ready says so, the process stays up, and requests succeed again within 2 s of the database's
+// return.
 TEST(MariadbRestart, UnderLoadAnOutageFailsFastAndServiceResumesWithinTwoSeconds) {
     CERTCTRL_REQUIRE_DB();
     ASSERT_TRUE(private_mariadb::available()) << "CERTCTRL_TEST_MARIADB_TEMPLATE not set";
