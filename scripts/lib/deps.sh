@@ -18,8 +18,8 @@ CERTCTRL_APT_PACKAGES=(
     python3
 )
 # Only for scripts/test.sh: the dashboard's tests drive a real headless Chromium; several instances are
-# tested behind a real HAProxy.
-CERTCTRL_TEST_PACKAGES=(chromium chromium-driver python3-selenium haproxy)
+# tested behind a real HAProxy, and on a 3-node Galera cluster (SST with mariadb-backup over socat).
+CERTCTRL_TEST_PACKAGES=(chromium chromium-driver python3-selenium haproxy galera-4 mariadb-backup socat)
 
 # Prints the packages of CERTCTRL_APT_PACKAGES that are not installed.
 certctrl_missing_packages() {

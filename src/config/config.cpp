@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -219,6 +220,19 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("host", c.database.host);
         r.read_int("port", c.database.port, 1, 65535);
         r.read("socket", c.database.socket);
+        r.read("hosts", c.database.hosts);
+        for (auto const& h : c.database.hosts) {
+            auto const colon = h.rfind(':');
+            int port = 0;
+            if (colon == std::string::npos || colon == 0 ||
+                std::from_chars(h.data() + colon + 1, h.data() + h.size(), port).ptr != h.data() + h.size() ||
+                port < 1 || port > 65535) {
+                r.fail("hosts", "'" + h + "' is not host:port");
+            }
+        }
+        if (!c.database.hosts.empty() && !c.database.socket.empty()) {
+            r.fail("hosts", "use either hosts or socket");
+        }
         r.read("user", c.database.user);
         r.read("name", c.database.name);
         r.read("password_env", c.database.password_env);

@@ -4,6 +4,8 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
 #include <fmt/format.h>
 #include <mysql_driver.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +34,8 @@ constexpr std::int64_t min_fail_fast_ms = 500;
 bool is_connection_error(int e) {
     switch (e) {
         case 1040:  // ER_CON_COUNT_ERROR
+        case 1047:  // ER_UNKNOWN_COM_ERROR: a Galera node not ready for queries (outside the primary
+                    // component)
         case 1053:  // ER_SERVER_SHUTDOWN
         case 1927:  // ER_CONNECTION_KILLED (MariaDB)
         case 2002:  // CR_CONNECTION_ERROR
@@ -99,6 +103,15 @@ app_error current_exception_to_error() {
 }  // namespace detail
 
 pool::pool(config::database_config cfg) : cfg_(std::move(cfg)) {
+    for (auto const& h : cfg_.hosts) {
+        auto const colon = h.rfind(':');
+        endpoints_.emplace_back(
+            h.substr(0, colon),
+            static_cast<std::uint16_t>(std::stoi(h.substr(colon + 1))));  // checked at load
+    }
+    if (endpoints_.empty()) {
+        endpoints_.emplace_back(cfg_.host, cfg_.port);
+    }
     // The driver instance must be created before threads use it (it is not thread-safe to create).
     sql::mysql::get_driver_instance();
     threads_.reserve(cfg_.pool_size);
@@ -158,12 +171,41 @@ pool::stats pool::current_stats() const {
 }
 
 std::unique_ptr<sql::Connection> pool::connect(bool multi_statements) const {
+    if (!cfg_.socket.empty() || endpoints_.size() == 1) {
+        return connect_to(cfg_.socket.empty() ? 0 : std::string::npos, multi_statements);
+    }
+    // A cluster: the node that answered last first, then the others in order.
+    std::size_t const first = preferred_.load();
+    for (std::size_t k = 0;; ++k) {
+        std::size_t const i = (first + k) % endpoints_.size();
+        try {
+            auto c = connect_to(i, multi_statements);
+            // A node that is up but not part of the cluster's primary component refuses queries (1047):
+            // another node will take them.
+            std::unique_ptr<sql::Statement> st(c->createStatement());
+            std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT 1"));
+            if (i != first) {
+                spdlog::warn("database: now using {}:{}", endpoints_[i].first, endpoints_[i].second);
+            }
+            preferred_ = i;
+            return c;
+        } catch (sql::SQLException const& e) {
+            spdlog::warn("database connect to {}:{} failed: {} ({})", endpoints_[i].first,
+                         endpoints_[i].second, e.what(), e.getErrorCode());
+            if (k + 1 == endpoints_.size()) {
+                throw;
+            }
+        }
+    }
+}
+
+std::unique_ptr<sql::Connection> pool::connect_to(std::size_t endpoint, bool multi_statements) const {
     sql::ConnectOptionsMap opts;
-    if (cfg_.socket.empty()) {
-        opts["hostName"] = sql::SQLString(cfg_.host);
-        opts["port"] = static_cast<int>(cfg_.port);
-    } else {
+    if (endpoint == std::string::npos) {
         opts["hostName"] = sql::SQLString("unix://" + cfg_.socket);
+    } else {
+        opts["hostName"] = sql::SQLString(endpoints_[endpoint].first);
+        opts["port"] = static_cast<int>(endpoints_[endpoint].second);
     }
     opts["userName"] = sql::SQLString(cfg_.user);
     opts["password"] = sql::SQLString(cfg_.password);
@@ -258,8 +300,10 @@ void pool::run_one(std::unique_ptr<job> j, live_connection& live,
         } catch (sql::SQLException const& e) {
             last_connect_failure_ms_ = now_ms();
             down_ = true;
-            spdlog::warn("database connect to {}:{} failed: {} ({})", cfg_.host, cfg_.port, e.what(),
-                         e.getErrorCode());
+            if (endpoints_.size() == 1) {  // a cluster's connect() logged each node
+                spdlog::warn("database connect to {}:{} failed: {} ({})", endpoints_[0].first,
+                             endpoints_[0].second, e.what(), e.getErrorCode());
+            }
             app_error err = map_sql_error(e);
             if (err.code == errc::internal) {
                 err = make_error(errc::database, "Database unavailable, try again later");

@@ -41,6 +41,9 @@ struct database_config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 3306;
     std::string socket;  // a Unix socket path of a local server; when set, host and port are not used
+    // Several servers of one cluster (Galera), "host:port" each: connections go to the first that answers,
+    // and move to the next when it fails. When set, host and port are not used.
+    std::vector<std::string> hosts;
     std::string user = "certctrl";
     std::string name = "certctrl";
     std::string password;  // resolved from password_env or password_file at load

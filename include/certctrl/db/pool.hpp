@@ -15,7 +15,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace sql {
@@ -69,10 +71,14 @@ class pool {
     stats current_stats() const;
     config::database_config const& settings() const { return cfg_; }
 
-    /// Opens a new connection with this pool's settings (also used by migrate). Throws sql::SQLException.
+    /// Opens a new connection with this pool's settings (also used by migrate): to the endpoint that answered
+    /// last, else to each of database.hosts in turn (a node that is not ready for queries, such as a Galera
+    /// node outside the primary component, counts as failed). Throws sql::SQLException (the last one).
     std::unique_ptr<sql::Connection> connect(bool multi_statements = false) const;
 
   private:
+    // `endpoint`: an index into endpoints_, or npos for the Unix socket.
+    std::unique_ptr<sql::Connection> connect_to(std::size_t endpoint, bool multi_statements) const;
     // A pool thread's connection and the statements prepared on it (dropped together).
     struct live_connection {
         std::unique_ptr<sql::Connection> conn;
@@ -85,6 +91,8 @@ class pool {
                  std::chrono::steady_clock::time_point& last_used);
 
     config::database_config cfg_;
+    std::vector<std::pair<std::string, std::uint16_t>> endpoints_;  // database.hosts, or host and port
+    mutable std::atomic<std::size_t> preferred_{0};                 // the endpoint that answered last
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<job>> queue_;
