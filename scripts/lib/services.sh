@@ -235,8 +235,8 @@ pebble_stop() {
 
 # galera_start DIR [NODES=3]: a MariaDB Galera cluster of NODES nodes on loopback ports, under DIR/n1..nN
 # (data, socket, log), the first bootstrapped, the others joined by SST (mariabackup: rsync SST fails as
-# root here). A silent node is suspected after 1 s and evicted after 2 s (Galera's defaults: 5 and 15 s),
-# so writes stall for about 2 s when a node dies. Writes DIR/env: GALERA_PORTS (SQL ports, comma-separated) and GALERA_NODES. Root has no
+# root here). Galera's own timeouts: a killed node is evicted after about 6 s (evs.suspect_timeout 5 s),
+# and writes wait until then. Writes DIR/env: GALERA_PORTS (SQL ports, comma-separated) and GALERA_NODES. Root has no
 # password over the sockets; SST authenticates as root over them.
 galera_start() {
     local dir=$1 nodes=${2:-3} i addresses="" ports=""
@@ -290,7 +290,7 @@ wsrep-cluster-address=gcomm://$(cat "$dir/addresses")
 wsrep-node-name=n$i
 wsrep-node-address=127.0.0.1:$group
 wsrep-node-incoming-address=127.0.0.1:$sql
-wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$group;ist.recv_addr=127.0.0.1:$ist;gcache.size=64M;evs.keepalive_period=PT0.2S;evs.inactive_check_period=PT0.3S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT2S
+wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$group;ist.recv_addr=127.0.0.1:$ist;gcache.size=64M
 wsrep-sst-method=mariabackup
 wsrep-sst-auth=root:
 wsrep-sst-receive-address=127.0.0.1:$sst

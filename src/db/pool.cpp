@@ -315,9 +315,13 @@ void pool::run_one(std::unique_ptr<job> j, live_connection& live,
     detail::last_job_errno = 0;
     j->run(live.conn.get(), nullptr);
     last_used = std::chrono::steady_clock::now();
-    // A job that hit a dead connection leaves it unusable; drop it so the next job reconnects.
+    // A job that hit a dead connection leaves it unusable; drop it so the next job reconnects. A job that
+    // asks for it runs again at once on a new connection (it does so once: see unit_job).
     if (is_connection_error(detail::last_job_errno)) {
         live.drop();
+        if (j->wants_new_connection()) {
+            run_one(std::move(j), live, last_used);
+        }
         return;
     }
     // A job that failed inside a transaction must not leave it open (with its locks) for the next job.

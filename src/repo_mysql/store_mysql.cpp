@@ -26,11 +26,16 @@ class unit_job final : public db::pool::job {
             unit_->complete();
             return;
         }
+        retry_on_new_connection_ = false;
         mysql_detail::mysql_work w(*conn);
-        // A transaction chosen as a deadlock victim is rolled back by the server and run again (units touch
-        // nothing outside the database, so running one twice is safe).
+        // A transaction chosen as a deadlock victim (or, on Galera, one that lost certification: also 1213)
+        // is rolled back by the server and run again (units touch nothing outside the database, so running
+        // one twice is safe). One whose connection died before COMMIT was sent was rolled back with it: it
+        // runs again once, on a new connection. A connection lost during COMMIT leaves the outcome unknown:
+        // that is never retried (the caller gets 503 and can look).
         for (int attempt = 1;; ++attempt) {
             bool open = false;
+            bool committing = false;
             try {
                 if (transactional_) {
                     db::begin_transaction(*conn);
@@ -40,6 +45,7 @@ class unit_job final : public db::pool::job {
                 if (open) {
                     open = false;
                     if (ok) {
+                        committing = true;
                         db::commit_transaction(*conn);
                     } else {
                         db::rollback_transaction(*conn);
@@ -51,6 +57,13 @@ class unit_job final : public db::pool::job {
                 }
                 if (e.getErrorCode() == deadlock && transactional_ && attempt < max_attempts) {
                     continue;
+                }
+                if (db::is_connection_error(e.getErrorCode()) && transactional_ && !committing &&
+                    !reconnected_) {
+                    reconnected_ = true;
+                    retry_on_new_connection_ = true;
+                    db::detail::note_job_error(e.getErrorCode());  // the pool drops this connection
+                    return;                                        // not completed: it runs again
                 }
                 unit_->fail(db::map_sql_error(e));
                 db::detail::note_job_error(e.getErrorCode());
@@ -65,8 +78,12 @@ class unit_job final : public db::pool::job {
         unit_->complete();
     }
 
+    bool wants_new_connection() const override { return retry_on_new_connection_; }
+
   private:
     bool transactional_;
+    bool reconnected_ = false;  // ran again on a new connection once already
+    bool retry_on_new_connection_ = false;
     std::unique_ptr<store::unit> unit_;
 };
 

@@ -243,5 +243,52 @@ TEST_F(Statements, ANewConnectionPreparesItsStatementsAfresh) {
     EXPECT_GT(fresh.prepares, 0);  // prepared on the new connection
 }
 
+TEST_F(Statements, AUnitWhoseConnectionDiesBeforeCommitRunsOnceMoreOnANewConnection) {
+    ASSERT_TRUE(list_once());
+    auto const old_session = session_counters();
+    std::atomic<int> runs{0};
+    auto r = run_awaitable(one_repos_.db->transact([&](repo::work& w) -> result<std::int64_t> {
+        int const n = ++runs;
+        auto const made = one_repos_.certificates->insert(w, cert("00000000-0000-4000-8000-0000000000c1"));
+        if (n == 1) {
+            // This unit's connection dies mid-transaction (a node of a cluster going away): its insert is
+            // rolled back by the server, and the next statement fails.
+            schema_->exec("KILL " + std::to_string(old_session.connection_id));
+            one_repos_.certificates->insert(w, cert("00000000-0000-4000-8000-0000000000c2"));
+        }
+        return made.id;
+    }));
+    ASSERT_TRUE(r) << r.error().what << " " << r.error().detail;
+    EXPECT_EQ(runs.load(), 2);
+    EXPECT_EQ(
+        schema_->query_int(
+            "SELECT COUNT(*) FROM certificates WHERE public_id = '00000000-0000-4000-8000-0000000000c1'"),
+        1)
+        << "written once";
+    EXPECT_EQ(
+        schema_->query_int(
+            "SELECT COUNT(*) FROM certificates WHERE public_id = '00000000-0000-4000-8000-0000000000c2'"),
+        0);
+    EXPECT_NE(session_counters().connection_id, old_session.connection_id);
+
+    // Not twice: a unit that loses its new connection too fails with 503 (5001).
+    runs = 0;
+    auto again = run_awaitable(one_repos_.db->transact([&](repo::work& w) -> result<std::int64_t> {
+        ++runs;
+        auto const made = one_repos_.certificates->insert(w, cert("00000000-0000-4000-8000-0000000000c3"));
+        schema_->exec("KILL " +
+                      std::to_string(schema_->query_int(
+                          "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+                          "AND DB = DATABASE() AND COMMAND <> 'Daemon' ORDER BY ID DESC LIMIT 1")));
+        one_repos_.certificates->insert(w, cert("00000000-0000-4000-8000-0000000000c4"));
+        return made.id;
+    }));
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, errc::database);
+    EXPECT_EQ(runs.load(), 2);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE public_id LIKE '%0000000000c3'"),
+              0);
+}
+
 }  // namespace
 }  // namespace certctrl::test

@@ -53,6 +53,9 @@ class pool {
         virtual ~job() = default;
         /// Runs with a live connection, or with `conn == nullptr` and `err` set when none is available.
         virtual void run(sql::Connection* conn, app_error const* err) = 0;
+        /// True after a run() that lost its connection before anything was committed and did not finish:
+        /// the pool runs it again on a new connection (to another node of a cluster when that one is gone).
+        virtual bool wants_new_connection() const { return false; }
     };
 
     /// Starts `cfg.pool_size` threads; no connection is made until work arrives.
