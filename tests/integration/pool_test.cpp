@@ -122,6 +122,35 @@ TEST_F(Pool, ConnectsOverTheUnixSocketWhenOneIsConfigured) {
     EXPECT_EQ(*users, 0);
 }
 
+TEST_F(Pool, AClusterListSkipsANodeThatIsDownAndFailsOnlyWhenEveryNodeIs) {
+    auto cfg = schema_->db();
+    cfg.pool_size = 1;
+    auto const dead = free_port();  // nothing listens: a node that is down
+    cfg.hosts = {"127.0.0.1:" + std::to_string(dead), "127.0.0.1:" + std::to_string(cfg.port)};
+    cfg.host = "203.0.113.1";  // unused when hosts is set
+    db::pool cluster(cfg);
+    auto first = offload(cluster, connection_id);
+    ASSERT_TRUE(first) << first.error().what << " " << first.error().detail;
+    // A new connection (after this one is killed) is made again without the dead node.
+    schema_->exec("KILL " + std::to_string(*first));
+    std::optional<long long> second;
+    for (int i = 0; i < 3 && !second; ++i) {
+        if (auto r = offload(cluster, connection_id)) {
+            second = *r;
+        }
+    }
+    ASSERT_TRUE(second);
+    EXPECT_NE(*second, *first);
+    // Every node down: the database error, at once.
+    auto all_down = schema_->db();
+    all_down.pool_size = 1;
+    all_down.hosts = {"127.0.0.1:" + std::to_string(dead), "127.0.0.1:" + std::to_string(free_port())};
+    db::pool down(all_down);
+    auto r = offload(down, connection_id);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::database);
+}
+
 TEST_F(Pool, DuplicateKeyMapsToConflict) {
     auto insert = [](sql::Connection& c) -> result<int> {
         std::unique_ptr<sql::Statement> st(c.createStatement());

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace certctrl::config {
 namespace {
@@ -78,6 +80,19 @@ TEST(Config, DatabaseSocketIsAPathRelativeToTheConfigFolder) {
     auto abs = parse(R"({"database": {"socket": "/run/mysqld/mysqld.sock"}})", here);
     EXPECT_EQ(abs.database.socket, "/run/mysqld/mysqld.sock");
     expect_error(R"({"database": {"socket": 3306}})", "database.socket");
+}
+
+TEST(Config, DatabaseHostsListAClustersNodes) {
+    EXPECT_TRUE(parse("{}", here).database.hosts.empty());
+    auto c = parse(R"({"database": {"hosts": ["10.0.0.21:3306", "db-2.internal:3307"]}})", here);
+    EXPECT_EQ(c.database.hosts, (std::vector<std::string>{"10.0.0.21:3306", "db-2.internal:3307"}));
+    expect_error(R"({"database": {"hosts": ["10.0.0.21"]}})", "database.hosts");
+    expect_error(R"({"database": {"hosts": ["10.0.0.21:0"]}})", "database.hosts");
+    expect_error(R"({"database": {"hosts": [":3306"]}})", "database.hosts");
+    expect_error(R"({"database": {"hosts": ["h:3306x"]}})", "database.hosts");
+    expect_error(R"({"database": {"hosts": ["h:3306"], "socket": "/run/mysqld/mysqld.sock"}})",
+                 "database.hosts");
+    expect_error(R"({"database": {"hosts": "h:3306"}})", "database.hosts");
 }
 
 TEST(Config, UnknownKeysAreNamed) {
