@@ -25,11 +25,7 @@ cat >"$tmp/c.json" <<JSON
   "issuance": {"workers": 0, "renewal_check_seconds": 0},
   "log": {"level": "warn"} }
 JSON
-srv=build/release/src/certctrl-server
-$srv migrate --config "$tmp/c.json" >/dev/null
-echo 'bench-password-1' | $srv user add --config "$tmp/c.json" --email bench@x.y --password-stdin >/dev/null
-key=$($srv apikey add --config "$tmp/c.json" --email bench@x.y --name bench --scope 'acme_accounts:*[read,write]' \
-      --scope 'certificates:*[read,write]')
+key=$(bench_user_key 'acme_accounts:*[read,write]' 'certificates:*[read,write]')
 bench_start_server
 api="http://127.0.0.1:$port"
 auth=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')

@@ -26,6 +26,16 @@ bench_start_mariadb() {
     export CERTCTRL_MASTER_KEY=${CERTCTRL_MASTER_KEY:-$(openssl rand -hex 32)}  # serve refuses to start without one
 }
 
+# Migrates $tmp/c.json's database, adds the user bench@x.y and prints a new API key of it with the
+# --scope arguments given (bench_user_key 'certificates:*[read]' ...).
+bench_user_key() {
+    local srv=build/release/src/certctrl-server args=() s
+    $srv migrate --config "$tmp/c.json" >/dev/null
+    echo 'bench-password-1' | $srv user add --config "$tmp/c.json" --email bench@x.y --password-stdin >/dev/null
+    for s in "$@"; do args+=(--scope "$s"); done
+    $srv apikey add --config "$tmp/c.json" --email bench@x.y --name bench "${args[@]}"
+}
+
 # Serves with $tmp/c.json in the background; sets $server_pid and $port.
 bench_start_server() {
     ${SERVER_PRELOAD:+env LD_PRELOAD=$SERVER_PRELOAD} build/release/src/certctrl-server serve --config "$tmp/c.json" --port-file "$tmp/port" >"$tmp/server.log" 2>&1 &

@@ -22,10 +22,7 @@ cat >"$tmp/c.json" <<JSON
   "issuance": {"workers": 0, "renewal_check_seconds": 0},
   "log": {"level": "warn"} }
 JSON
-srv=build/release/src/certctrl-server
-$srv migrate --config "$tmp/c.json" >/dev/null
-echo 'bench-password-1' | $srv user add --config "$tmp/c.json" --email bench@x.y --password-stdin >/dev/null
-key=$($srv apikey add --config "$tmp/c.json" --email bench@x.y --name bench --scope 'certificates:*[read]')
+key=$(bench_user_key 'certificates:*[read]')
 bench_start_server
 api="http://127.0.0.1:$port"
 run() { run_wrk -H "Authorization: Bearer $key" "$api/apiv1/me/certificates?limit=20"; }

@@ -222,11 +222,7 @@ config parse(std::string const& text, std::filesystem::path const& base_dir) {
         r.read("socket", c.database.socket);
         r.read("hosts", c.database.hosts);
         for (auto const& h : c.database.hosts) {
-            auto const colon = h.rfind(':');
-            int port = 0;
-            if (colon == std::string::npos || colon == 0 ||
-                std::from_chars(h.data() + colon + 1, h.data() + h.size(), port).ptr != h.data() + h.size() ||
-                port < 1 || port > 65535) {
+            if (!split_host_port(h)) {
                 r.fail("hosts", "'" + h + "' is not host:port");
             }
         }
@@ -547,6 +543,18 @@ config load(std::filesystem::path const& path) {
     ss << in.rdbuf();
     auto base = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     return parse(ss.str(), base);
+}
+
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string const& text) {
+    auto const colon = text.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        std::from_chars(text.data() + colon + 1, text.data() + text.size(), port).ptr !=
+            text.data() + text.size() ||
+        colon + 1 == text.size() || port < 1 || port > 65535) {
+        return std::nullopt;
+    }
+    return std::pair{text.substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
 }  // namespace certctrl::config

@@ -104,10 +104,9 @@ app_error current_exception_to_error() {
 
 pool::pool(config::database_config cfg) : cfg_(std::move(cfg)) {
     for (auto const& h : cfg_.hosts) {
-        auto const colon = h.rfind(':');
-        endpoints_.emplace_back(
-            h.substr(0, colon),
-            static_cast<std::uint16_t>(std::stoi(h.substr(colon + 1))));  // checked at load
+        if (auto hp = config::split_host_port(h)) {  // every entry was checked at load
+            endpoints_.push_back(std::move(*hp));
+        }
     }
     if (endpoints_.empty()) {
         endpoints_.emplace_back(cfg_.host, cfg_.port);

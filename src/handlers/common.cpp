@@ -18,8 +18,6 @@ service::client_info client_of(http::request_context const& ctx) {
     return {ctx.client_ip, std::string(ctx.req[bh::field::user_agent]).substr(0, 255), ctx.request_id};
 }
 
-namespace {
-
 std::optional<std::int64_t> parse_int(std::string const& s) {
     std::int64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -28,8 +26,6 @@ std::optional<std::int64_t> parse_int(std::string const& s) {
     }
     return v;
 }
-
-}  // namespace
 
 result<repo::page_query> parse_page(http::request_context const& ctx) {
     repo::page_query p;

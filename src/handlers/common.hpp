@@ -29,6 +29,9 @@ namespace certctrl::handlers::detail {
 /// Address, user agent and request id of the request, for audit records.
 service::client_info client_of(http::request_context const& ctx);
 
+/// A whole decimal integer (a query parameter's text); nullopt for anything else.
+std::optional<std::int64_t> parse_int(std::string const& s);
+
 /// The page a list request asks for: `limit` (1-1000, default 100) with either `offset` (0..10000) or
 /// `cursor` (the `pagination.cursor` of the previous page: base64 of {"id":N}), and `total=true` to count the
 /// rows. Errors: bad_request naming the parameter.

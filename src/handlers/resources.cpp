@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <memory>
 #include <set>
 #include <unordered_map>
@@ -246,9 +245,8 @@ result<repo::certificate_filter> certificate_filter_of(http::request_context con
     } else {
         for (char const* name : {"acct_id", "acme_account_id"}) {
             if (auto v = http::query_value(ctx.query, name); v && !v->empty()) {
-                std::int64_t id = 0;
-                auto const [end, ec] = std::from_chars(v->data(), v->data() + v->size(), id);
-                if (ec != std::errc() || end != v->data() + v->size() || id <= 0) {
+                auto const id = detail::parse_int(*v);
+                if (!id || *id <= 0) {
                     return make_error(errc::bad_request, std::string(name) + " must be a positive integer",
                                       {{"param", name}});
                 }

@@ -65,10 +65,7 @@ TEST_F(Dashboard, TheRootServesThePageWithAStrictPolicyAndVersionedAssets) {
         EXPECT_EQ(a.header("x-content-type-options"), "nosniff") << file;
     }
     // The embedded file is the one in web/.
-    std::ifstream in(CERTCTRL_SOURCE_DIR "/web/app.js");
-    std::stringstream src;
-    src << in.rdbuf();
-    EXPECT_EQ(c.get(base + "/app.js").body, src.str());
+    EXPECT_EQ(c.get(base + "/app.js").body, read_file(CERTCTRL_SOURCE_DIR "/web/app.js"));
     // Another version, an unknown file, or a path out of the folder: 404 in JSON.
     auto old = c.get("/ui/0123456789abcdef/app.js");
     EXPECT_EQ(old.status, 404);
@@ -119,10 +116,8 @@ TEST_F(Dashboard, ARealBrowserSignsInIssuesExportsCreatesAKeyApprovesADeviceAndS
     auto const log = dir_.path() / "browser.log";
     int const pid = spawn_process(args, {}, log);
     auto const code = wait_process(pid, std::chrono::seconds(240));
-    std::ifstream in(log);
-    std::stringstream out;
-    out << in.rdbuf();
-    ASSERT_EQ(code, std::optional<int>(0)) << out.str();
+    std::string const out = read_file(log);
+    ASSERT_EQ(code, std::optional<int>(0)) << out;
     // What the browser did is in the database: the certificate issued, the key made and revoked, the device
     // code approved, and the exports audited.
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM certificates WHERE user_id = " + std::to_string(uid) +
@@ -130,8 +125,8 @@ TEST_F(Dashboard, ARealBrowserSignsInIssuesExportsCreatesAKeyApprovesADeviceAndS
               1);
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM api_keys"), 0);
     EXPECT_GE(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = 'key.release'"), 2);
-    EXPECT_NE(out.str().find("ok - no console errors"), std::string::npos);
-    std::cout << out.str();
+    EXPECT_NE(out.find("ok - no console errors"), std::string::npos);
+    std::cout << out;
 }
 
 }  // namespace

@@ -13,17 +13,6 @@
 
 namespace certctrl::test {
 
-namespace {
-
-std::string read_file(std::filesystem::path const& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-}  // namespace
-
 std::string server_binary() {
     return CERTCTRL_SERVER_BINARY;
 }

@@ -133,4 +133,7 @@ class private_mariadb {
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();
 
+/// The whole content of a file ("" when it cannot be read).
+std::string read_file(std::filesystem::path const& p);
+
 }  // namespace certctrl::test

@@ -21,13 +21,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string read_all(std::filesystem::path const& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 class Galera : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -44,8 +37,8 @@ class Galera : public ::testing::Test {
         }
         cluster_ = dir_.path() / "galera";
         ASSERT_EQ(shell("galera_start " + cluster_.string() + " 3", std::chrono::seconds(180)), 0)
-            << read_all(dir_.path() / "shell.log");
-        std::istringstream env(read_all(cluster_ / "env"));
+            << read_file(dir_.path() / "shell.log");
+        std::istringstream env(read_file(cluster_ / "env"));
         for (std::string line; std::getline(env, line);) {
             if (line.rfind("GALERA_PORTS=", 0) == 0) {
                 std::istringstream ports(line.substr(13));
@@ -86,7 +79,7 @@ class Galera : public ::testing::Test {
              "--socket=" + (cluster_ / ("n" + std::to_string(n)) / "mysqld.sock").string(), "-e", statement},
             {}, out);
         wait_process(pid, std::chrono::seconds(30));
-        return read_all(out);
+        return read_file(out);
     }
 
     temp_dir dir_;
@@ -209,7 +202,7 @@ TEST_F(Galera, TheServerMovesToAnotherNodeWhenItsNodeIsKilledAndLosesNoAcknowled
 
     // The killed node rejoins (IST) and holds the same rows; every acknowledged issuance is there.
     ASSERT_EQ(shell("galera_node_start " + cluster_.string() + " 1", std::chrono::seconds(180)), 0)
-        << read_all(dir_.path() / "shell.log");
+        << read_file(dir_.path() / "shell.log");
     std::string const count = "SELECT COUNT(*) FROM certctrl.issue_history WHERE status = 'SUCCESS'";
     auto const on2 = sql(2, count);
     EXPECT_EQ(sql(1, count), on2);

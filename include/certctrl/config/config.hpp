@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace certctrl::config {
@@ -244,5 +245,8 @@ config load(std::filesystem::path const& path);
 
 /// Same as load() for text already in memory; `base_dir` resolves relative paths.
 config parse(std::string const& text, std::filesystem::path const& base_dir);
+
+/// "host:port" (an entry of database.hosts) split; nullopt unless the host is non-empty and the port 1-65535.
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string const& text);
 
 }  // namespace certctrl::config
