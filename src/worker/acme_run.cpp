@@ -115,17 +115,10 @@ net::awaitable<result<bool>> acme_run::save_progress() {
     co_return true;
 }
 
-// The lease is renewed at every step; a cancel request stops the run at the next one.
+// The lease is renewed at every step (and every third of lease_seconds by the worker's keeper, so a long step
+// keeps the row too); a cancel request stops the run at the next one.
 net::awaitable<result<bool>> acme_run::guard() {
-    auto aw = guard_for(std::chrono::seconds(env_.cfg.lease_seconds));
-    co_return co_await std::move(aw);
-}
-
-// guard() with a lease long enough for a step that may take `step` (a DNS solver step, capped by
-// issuance.dns_step_timeout_seconds), so no other worker takes the row over while it runs.
-net::awaitable<result<bool>> acme_run::guard_for(std::chrono::seconds step) {
-    auto aw = env_.jobs.heartbeat(
-        row_.id, owner_, unix_now() + std::max<std::int64_t>(env_.cfg.lease_seconds, step.count() + 30));
+    auto aw = env_.jobs.heartbeat(row_.id, owner_, unix_now() + env_.cfg.lease_seconds);
     auto r = co_await std::move(aw);
     if (!r) {
         co_return r.error();
@@ -371,7 +364,7 @@ net::awaitable<result<std::optional<acme_run::proof>>> acme_run::begin_proof(std
         // Delegated: the TXT record lives where the user's CNAME points.
         proof p{authz_url, txt_domain_.empty() ? "_acme-challenge." + a->identifier : txt_domain_,
                 acme::dns01_txt_value(ka)};
-        CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds)));
+        CERTCTRL_STEP(guard());
         auto aw_present = solver_->present(p.fqdn, p.value);
         auto presented = co_await std::move(aw_present);
         if (!presented) {
@@ -409,11 +402,7 @@ net::awaitable<void> acme_run::remove_record(proof const& p) {
     if (p.fqdn.empty() || !solver_) {
         co_return;
     }
-    {
-        // Longer lease for the cleanup too; the records are removed even when the lease was lost.
-        auto aw_lease = guard_for(std::chrono::seconds(env_.cfg.dns_step_timeout_seconds));
-        (void)co_await std::move(aw_lease);
-    }
+    // Removed even when the lease was lost or the order cancelled.
     auto aw_clean = solver_->cleanup(p.fqdn, p.value);
     auto cleaned = co_await std::move(aw_clean);
     if (!cleaned) {

@@ -47,7 +47,7 @@ net::awaitable<result<bool>> acme_run::prove_by_agents(std::string authz_url, ac
     } else {
         start["listen"] = {{"http", {{"bind", "0.0.0.0"}, {"port", port}}}, {"https", {{"enabled", false}}}};
     }
-    CERTCTRL_STEP(guard_for(std::chrono::seconds(env_.cfg.agent_challenge_timeout_seconds)));
+    CERTCTRL_STEP(guard());
     auto aw_sent = env_.jobs.signal_holders(ctx_.cert.id, kind + ".start", start);
     auto sent = co_await std::move(aw_sent);
     if (!sent) {

@@ -244,14 +244,40 @@ asio::awaitable<void> issuance_worker::dispatch() {
 }
 
 asio::awaitable<void> issuance_worker::run_one(domain::issue_row row, std::string owner) {
+    auto keeper = std::make_shared<slot>(ioc_);
+    asio::co_spawn(keeper->strand, keep_lease(row.id, owner, keeper), asio::detached);
     try {
         auto aw = run(std::move(row), std::move(owner));
         co_await std::move(aw);
     } catch (std::exception const& e) {
         spdlog::error("issuance run ended by an exception: {}", e.what());  // the lease expires; reclaimed
     }
+    asio::post(keeper->strand, [keeper] {
+        keeper->done = true;
+        keeper->timer.cancel();
+    });
     in_flight_.fetch_sub(1);
     wake();
+}
+
+asio::awaitable<void> issuance_worker::keep_lease(std::int64_t id, std::string owner,
+                                                  std::shared_ptr<slot> k) {
+    auto const every = std::chrono::milliseconds(std::int64_t{cfg_.lease_seconds} * 1000 / 3);
+    while (running_) {
+        k->timer.expires_after(every);
+        co_await k->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (k->done || !running_) {
+            co_return;
+        }
+        auto aw = jobs_.heartbeat(id, owner, unix_now() + cfg_.lease_seconds);
+        auto kept = co_await std::move(aw);
+        if (!kept) {
+            // The next beat tries again; the lease lapses only after lease_seconds without one.
+            spdlog::warn("issue {}: renewing the lease failed: {}", id, kept.error().what);
+        } else if (!*kept) {
+            co_return;  // closed, or another worker holds it: the run stops at its next step
+        }
+    }
 }
 
 asio::awaitable<void> issuance_worker::run(domain::issue_row row, std::string owner) {

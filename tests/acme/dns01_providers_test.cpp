@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <csignal>
+#include <iostream>
 #include <thread>
 
 namespace certctrl::test {
@@ -255,6 +257,114 @@ TEST_F(Dns01Providers, CloudflareApiCallsCreateAndDeleteTheRecords) {
     auto txt = dns::query_txt("127.0.0.1", knot_.port, "_acme-challenge." + base_);
     ASSERT_TRUE(txt);
     EXPECT_TRUE(txt->empty());
+}
+
+// A DNS provider that takes longer than the lease to answer: the worker's keeper renews the lease while the
+// step waits, so the row stays with it; when that instance is then SIGKILLed mid-step, another instance
+// resumes the order within one lease (10 s here), not after the step's timeout, and it ends with one SUCCESS.
+TEST_F(Dns01Providers, ALongDnsStepKeepsItsLeaseAndAKilledWorkersOrderResumesWithinOneLease) {
+    using clock = std::chrono::steady_clock;
+    std::string const secret = "hook-secret-0123456789abcdef";
+    std::mutex mu;
+    std::vector<clock::time_point> presents;  // when each present call arrived
+    https_stub hook(dir_.path() / "stub-root.pem", [&](https_stub::request const& req) {
+        https_stub::response res{bh::status::ok, 11};
+        auto body = json::parse(req.body()).as_object();
+        std::string const action(body.at("action").as_string());
+        bool first = false;
+        if (action == "present") {
+            std::lock_guard lock(mu);
+            first = presents.empty();
+            presents.push_back(clock::now());
+        }
+        if (first) {
+            std::this_thread::sleep_for(
+                std::chrono::seconds(14));  // past the lease; the caller dies meanwhile
+        }
+        auto r = dns::update_txt(knot_, std::string(body.at("fqdn").as_string()),
+                                 std::string(body.at("value").as_string()), action == "present");
+        if (!r) {
+            res.result(bh::status::internal_server_error);
+        }
+        res.body() = R"({"ok":true})";
+        return res;
+    });
+    start_trusting(dir_.path() / "stub-root.pem", "",
+                   json::object{{"lease_seconds", 10}, {"dns_step_timeout_seconds", 60}});
+    add_user("lease@example.com");
+    auto key = key_for(
+        "lease@example.com",
+        {"acme_accounts:*[read,write]", "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto provider = call("POST", "/apiv1/me/dns-providers", key,
+                         R"({"name":"hook","kind":"webhook","url":")" + hook.url("/hook") +
+                             R"(","hmac_secret":")" + secret + R"("})");
+    ASSERT_EQ(provider.status, 201) << provider.body;
+    auto acct =
+        call("POST", "/apiv1/me/acme-accounts", key,
+             R"({"name":"pebble","provider":"custom","directory_url":")" + pebble_.directory_url + R"("})");
+    ASSERT_EQ(acct.status, 200) << acct.body;
+    base_ = "l" + hex_encode(crypto::random_bytes(5)) + ".certctrl.test";
+    auto created = call("POST", "/apiv1/me/certificates", key,
+                        R"({"domain_name":")" + base_ + R"(","acct_id":)" + std::to_string(id_of(acct)) +
+                            R"(,"dns_provider_id":)" + std::to_string(id_of(provider)) + "}");
+    ASSERT_EQ(created.status, 200) << created.body;
+    auto const cert = std::to_string(id_of(created));
+    auto issued = call("POST", "/apiv1/me/certificates/" + cert + "/issues", key, "{}");
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    auto const hid = std::to_string(issued.json().at("data").at("issue_history_id").as_int64());
+
+    auto const limit = clock::now() + std::chrono::seconds(60);
+    auto present_count = [&] {
+        std::lock_guard lock(mu);
+        return presents.size();
+    };
+    while (present_count() == 0 && clock::now() < limit) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(present_count(), 1u) << server_->log();
+    clock::time_point entered;
+    {
+        std::lock_guard lock(mu);
+        entered = presents.front();
+    }
+    auto const owner = schema_->query_text("SELECT lease_owner FROM issue_history WHERE id = " + hid);
+    ASSERT_FALSE(owner.empty());
+    // 12 s into the step, more than a lease after the claim: the same worker still holds the row (renewed
+    // meanwhile); without the renewal the lease runs out and a new run of the row starts beside the old one.
+    std::this_thread::sleep_for(std::chrono::seconds(12) - (clock::now() - entered));
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE id = " + hid +
+                                 " AND status = 'PROCESSING' AND lease_until > UNIX_TIMESTAMP() AND "
+                                 "lease_owner = '" +
+                                 owner + "'"),
+              1)
+        << schema_->query_text(
+               "SELECT CONCAT_WS(' ', status, lease_owner, lease_until - UNIX_TIMESTAMP()) "
+               "FROM issue_history WHERE id = " +
+               hid)
+        << server_->log();
+    auto const log_a = server_->log();
+    EXPECT_EQ(log_a.find("lease lost"), std::string::npos) << log_a;
+    EXPECT_EQ(log_a.find("ACME run by"), log_a.rfind("ACME run by")) << log_a;
+
+    // Killed mid-step; another instance resumes the order once the lease has run out.
+    server_->stop(SIGKILL);
+    auto const killed = clock::now();
+    server_ = another_instance();
+    auto const row = wait_terminal(key, cert, std::stoll(hid));
+    ASSERT_FALSE(row.empty()) << server_->log();
+    EXPECT_EQ(row.at("status").as_string(), "SUCCESS") << json::serialize(row) << "\n" << server_->log();
+    {
+        std::lock_guard lock(mu);
+        ASSERT_GE(presents.size(), 2u);
+        auto const resumed = std::chrono::duration_cast<std::chrono::milliseconds>(presents[1] - killed);
+        // One lease (10 s) and the poll; a lease for the whole step would have been 90 s (60 + 30). The bound
+        // leaves room for a slow machine and still tells the two apart.
+        EXPECT_LT(resumed.count(), 40000) << "resumed after " << resumed.count() << " ms";
+        std::cout << "[ resumed ] " << resumed.count() << " ms after the kill\n";
+    }
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE cert_id = " + cert +
+                                 " AND status = 'SUCCESS'"),
+              1);
 }
 
 }  // namespace

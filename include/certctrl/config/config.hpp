@@ -138,7 +138,7 @@ struct ca_limit_config {
 struct issuance_config {
     /// Issuances in flight per instance, each a coroutine on the I/O thread (0: this instance runs none).
     unsigned workers = 32;
-    unsigned lease_seconds = 120;      // a worker's claim on a row; renewed while it works
+    unsigned lease_seconds = 60;       // a worker's claim on a row; renewed every third of it while it works
     unsigned max_attempts = 5;         // transient failures are retried up to this many times
     unsigned retry_base_seconds = 30;  // backoff base (doubles per attempt, with jitter)
     unsigned poll_interval_ms = 1000;  // how often idle workers look for queued rows

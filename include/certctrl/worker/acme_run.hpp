@@ -51,7 +51,6 @@ class acme_run {
 
   private:
     net::awaitable<result<bool>> guard();
-    net::awaitable<result<bool>> guard_for(std::chrono::seconds step);
     net::awaitable<result<bool>> save_progress();
     net::awaitable<result<bool>> open_account();
     net::awaitable<result<bool>> open_solver();

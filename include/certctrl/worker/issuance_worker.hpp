@@ -59,8 +59,13 @@ class issuance_worker {
         explicit slot(boost::asio::io_context& ioc) : strand(boost::asio::make_strand(ioc)), timer(strand) {}
         boost::asio::strand<boost::asio::io_context::executor_type> strand;
         boost::asio::steady_timer timer;
+        bool done = false;  // a lease keeper's run has ended (read and written on the strand)
     };
     boost::asio::awaitable<void> dispatch();
+    /// Renews the lease of a running row every third of issuance.lease_seconds until `k->done`, so a step
+    /// that waits longer (a DNS provider, an agent, a CA) keeps its row, and the rows of a killed instance
+    /// are claimed again within lease_seconds.
+    boost::asio::awaitable<void> keep_lease(std::int64_t id, std::string owner, std::shared_ptr<slot> k);
     boost::asio::awaitable<void> run_one(domain::issue_row row, std::string owner);
     boost::asio::awaitable<void> renewals();
     boost::asio::awaitable<void> renewal_infos();
