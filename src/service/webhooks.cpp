@@ -4,6 +4,7 @@
 #include "certctrl/core/ids.hpp"
 #include "certctrl/crypto/random.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -388,8 +389,10 @@ task<std::int64_t> webhook_service::warn_expiring(std::int64_t now) {
             return static_cast<std::int64_t>(rows.size());
         });
     };
+    std::vector<unsigned> lowest_first = cfg_.expiring_days;  // whatever order the config was built in
+    std::sort(lowest_first.begin(), lowest_first.end());
     std::int64_t seen = 0;
-    for (auto days : cfg_.expiring_days) {
+    for (auto days : lowest_first) {
         for (;;) {
             auto op = one_batch(days);
             auto n = co_await std::move(op);

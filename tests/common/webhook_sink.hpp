@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -45,6 +46,7 @@ class webhook_sink {
         : stub_(root_file, [this](https_stub::request const& req) {
               std::lock_guard lock(mu_);
               events_.push_back(boost::json::parse(req.body()).as_object());
+              requests_.push_back(req);
               https_stub::response res;
               res.result(boost::beast::http::status::no_content);
               return res;
@@ -72,9 +74,17 @@ class webhook_sink {
         return events_;
     }
 
+    /// How many of the events received so far do not carry a valid signature under `secret`.
+    std::size_t not_signed_by(std::string const& secret) const {
+        std::lock_guard lock(mu_);
+        return static_cast<std::size_t>(std::count_if(
+            requests_.begin(), requests_.end(), [&](auto const& r) { return !signature_valid(secret, r); }));
+    }
+
   private:
     mutable std::mutex mu_;
     std::vector<boost::json::object> events_;
+    std::vector<https_stub::request> requests_;
     https_stub stub_;  // last: its thread stops before the members it calls into go
 };
 

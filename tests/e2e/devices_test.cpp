@@ -1188,6 +1188,7 @@ TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateD
     auto hook = call("POST", "/apiv1/me/webhooks", key,
                      R"({"url":")" + rx.url("/deployed") + R"(","events":["certificate.deployed"]})");
     ASSERT_EQ(hook.status, 201) << hook.body;
+    std::string const secret(hook.json().at("data").at("secret").as_string());
     agent a = new_agent("7b0c2f7e-3f43-4c55-9c1e-2a8f5b1d9e77");
     ASSERT_NO_FATAL_FAILURE(onboard(a, session, uid));
     auto cert = self_ca_cert(key, "HYBRID", "deployed.example.com");
@@ -1223,6 +1224,7 @@ TEST_F(Devices, AnAgentThatFetchesAndAcknowledgesItsCertificateFiresCertificateD
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     EXPECT_EQ(rx.events().size(), 2u) << "one event per serial";
+    EXPECT_EQ(rx.not_signed_by(secret), 0u);
 }
 
 }  // namespace

@@ -342,6 +342,54 @@ TEST_F(Webhooks, ADeliveryGivesUpAfterItsWindowAndRedeliverSendsItAgain) {
     EXPECT_EQ(rx_->to("/down").size(), tried + 1);
 }
 
+// Deliveries that are retrying when their webhook is disabled end FAILED ("The webhook was disabled") and are
+// not sent again; when it is deleted they go with it. The receiver recovers meanwhile: anything sent would
+// arrive.
+TEST_F(Webhooks, ADisabledOrDeletedWebhookStopsItsRetryingDeliveries) {
+    start_hooks(json::object{{"breaker_failures", 1000}});
+    add_user("stops@example.com");
+    auto key = key_for("stops@example.com", scopes);
+    auto [paused, s1] = subscribe(key, R"({"url":")" + rx_->url("/paused") + R"(","events":["*"]})");
+    auto [gone, s2] = subscribe(key, R"({"url":")" + rx_->url("/gone") + R"(","events":["*"]})");
+    rx_->fail("/paused", 1000, 503);
+    rx_->fail("/gone", 1000, 503);
+    auto const p1 = call("POST", "/apiv1/me/webhooks/" + std::to_string(paused) + "/ping", key);
+    auto const p2 = call("POST", "/apiv1/me/webhooks/" + std::to_string(gone) + "/ping", key);
+    ASSERT_EQ(p1.status, 202);
+    ASSERT_EQ(p2.status, 202);
+    wait_for("/paused", 2);
+    wait_for("/gone", 2);
+    ASSERT_GE(rx_->to("/paused").size(), 2u);
+    ASSERT_GE(rx_->to("/gone").size(), 2u);
+
+    auto const path = "/apiv1/me/webhooks/" + std::to_string(paused);
+    ASSERT_EQ(call("PATCH", path, key, R"({"enabled":false})").status, 200);
+    ASSERT_EQ(call("DELETE", "/apiv1/me/webhooks/" + std::to_string(gone), key).status, 204);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // an attempt already on the wire ends
+    auto const sent_paused = rx_->to("/paused").size();
+    auto const sent_gone = rx_->to("/gone").size();
+    rx_->fail("/paused", 0);
+    rx_->fail("/gone", 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // several retry periods (at most 1 s)
+    EXPECT_EQ(rx_->to("/paused").size(), sent_paused);
+    EXPECT_EQ(rx_->to("/gone").size(), sent_gone);
+
+    auto d = delivery(key, paused, id_of(p1));
+    EXPECT_EQ(d.at("status").as_string(), "FAILED") << json::serialize(d);
+    EXPECT_EQ(d.at("last_error").as_string(), "The webhook was disabled") << json::serialize(d);
+    EXPECT_EQ(call("GET", "/apiv1/me/webhooks/" + std::to_string(gone) + "/deliveries", key).status, 404);
+    EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = " +
+                                 std::to_string(gone)),
+              0);
+    // Enabled again: a new ping is delivered; the failed one stays failed until redelivered.
+    ASSERT_EQ(call("PATCH", path, key, R"({"enabled":true})").status, 200);
+    auto const p3 = call("POST", path + "/ping", key);
+    ASSERT_EQ(p3.status, 202);
+    EXPECT_EQ(finished(key, paused, id_of(p3)).at("status").as_string(), "SUCCESS");
+    EXPECT_EQ(delivery(key, paused, id_of(p1)).at("status").as_string(), "FAILED");
+    EXPECT_EQ(rx_->to("/paused").size(), sent_paused + 1);
+}
+
 TEST_F(Webhooks, AServerKilledMidDeliveryDeliversAfterRestart) {
     start_hooks();
     add_user("kill@example.com");
@@ -416,6 +464,26 @@ TEST_F(Webhooks, ExpiryWarningsFireOnceAtEachThreshold) {
     EXPECT_EQ(rx_->to("/expiring").size(), 5u);
 }
 
+// A certificate first seen below several thresholds (a 5-day SELF_CA certificate: below 30, 14 and 7) is
+// warned once, at the lowest of them, with the default thresholds.
+TEST_F(Webhooks, ACertificateBelowSeveralThresholdsAtOnceIsWarnedOnceAtTheLowest) {
+    start_hooks();
+    add_user("lowest@example.com");
+    auto key = key_for("lowest@example.com", scopes);
+    auto [hook, secret] =
+        subscribe(key, R"({"url":")" + rx_->url("/expiring") + R"(","events":["certificate.expiring"]})");
+    auto c = cert(key, self_ca(key, 5 * 86400), "five.example.com");
+    issue(key, c);
+    auto got = wait_for("/expiring", 1);
+    ASSERT_EQ(got.size(), 1u);
+    auto const b = body_of(got.front());
+    EXPECT_EQ(b.at("data").at("threshold_days").as_int64(), 7);
+    EXPECT_EQ(b.at("data").at("days_left").as_int64(), 5);
+    EXPECT_TRUE(signature_valid(secret, got.front()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two more checks
+    EXPECT_EQ(rx_->to("/expiring").size(), 1u);
+}
+
 TEST_F(Webhooks, SubscriptionsAreValidatedScopedAndTheirOwnersAlone) {
     start_hooks();
     add_user("owner@example.com");
@@ -455,6 +523,19 @@ TEST_F(Webhooks, SubscriptionsAreValidatedScopedAndTheirOwnersAlone) {
     EXPECT_EQ(call("POST", path + "/ping", reader).status, 403);
     EXPECT_EQ(call("PATCH", path, reader, R"({"enabled":false})").status, 403);
     EXPECT_EQ(call("GET", "/apiv1/me/webhooks/" + std::to_string(hook + 1), reader).status, 403);
+    // A key that may write this webhook writes it, and no other of the same user.
+    auto [second, second_secret] =
+        subscribe(key, R"({"url":")" + rx_->url("/second") + R"(","events":["certificate.issued"]})");
+    auto writer = key_for("owner@example.com", {"webhooks:" + std::to_string(hook) + "[read,write]"});
+    auto const second_path = "/apiv1/me/webhooks/" + std::to_string(second);
+    EXPECT_EQ(call("PATCH", path, writer, R"({"description":"by its writer"})").status, 200);
+    EXPECT_EQ(call("POST", path + "/ping", writer).status, 202);
+    EXPECT_EQ(call("PATCH", second_path, writer, R"({"description":"not yours"})").status, 403);
+    EXPECT_EQ(call("POST", second_path + "/ping", writer).status, 403);
+    EXPECT_EQ(call("POST", second_path + "/rotate-secret", writer, "{}").status, 403);
+    EXPECT_EQ(call("DELETE", second_path, writer).status, 403);
+    EXPECT_EQ(call("GET", second_path, key).body.find("not yours"), std::string::npos);
+    ASSERT_EQ(call("DELETE", second_path, key).status, 204);
     // The session twin.
     auto uid = schema_->query_int("SELECT id FROM users WHERE email = 'owner@example.com'");
     auto session = login("owner@example.com");
@@ -476,7 +557,7 @@ TEST_F(Webhooks, SubscriptionsAreValidatedScopedAndTheirOwnersAlone) {
     ASSERT_EQ(call("DELETE", path, key).status, 204);
     EXPECT_EQ(call("DELETE", path, key).status, 404);
     for (auto const& [action, times] : std::vector<std::pair<std::string, int>>{
-             {"webhook.create", 1}, {"webhook.update", 2}, {"webhook.delete", 1}}) {
+             {"webhook.create", 2}, {"webhook.update", 3}, {"webhook.delete", 2}}) {
         EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM audit_log WHERE action = '" + action +
                                      "' AND user_id = " + std::to_string(uid)),
                   times)
@@ -510,16 +591,28 @@ TEST_F(Webhooks, ARotatedSecretSignsBesideTheOldOneDuringTheOverlap) {
     EXPECT_TRUE(signature_valid(new_secret, got[0]));
     EXPECT_TRUE(signature_valid(old_secret, got[0]));
 
+    // A short overlap ends: afterwards only the newest secret signs.
+    auto brief = call("POST", path + "/rotate-secret", key, R"({"overlap_seconds":1})");
+    ASSERT_EQ(brief.status, 200) << brief.body;
+    std::string const brief_secret(brief.json().at("data").at("secret").as_string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    ASSERT_EQ(call("POST", path + "/ping", key).status, 202);
+    got = wait_for("/rot", 2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_TRUE(signature_valid(brief_secret, got[1]));
+    EXPECT_FALSE(signature_valid(new_secret, got[1])) << "the overlap ended";
+    std::string const after_brief = brief_secret;
+
     // Without an overlap the old secret stops at once.
     auto cut = call("POST", path + "/rotate-secret", key, R"({"overlap_seconds":0})");
     ASSERT_EQ(cut.status, 200);
     std::string const newest(cut.json().at("data").at("secret").as_string());
     EXPECT_TRUE(cut.json().at("data").at("previous_secret_expires_at").is_null());
     ASSERT_EQ(call("POST", path + "/ping", key).status, 202);
-    got = wait_for("/rot", 2);
-    ASSERT_EQ(got.size(), 2u);
-    EXPECT_TRUE(signature_valid(newest, got[1]));
-    EXPECT_FALSE(signature_valid(new_secret, got[1]));
+    got = wait_for("/rot", 3);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_TRUE(signature_valid(newest, got[2]));
+    EXPECT_FALSE(signature_valid(after_brief, got[2]));
     EXPECT_EQ(call("POST", path + "/rotate-secret", key, R"({"overlap_seconds":99999999})").status, 400);
 }
 
@@ -602,10 +695,14 @@ TEST_F(Webhooks, RedirectsAreNotFollowedAndOversizedAnswersFail) {
     moved.result(http::status::found);
     moved.set(http::field::location, "https://169.254.169.254/latest/meta-data/");
     rx_->answer_with("/moved", moved);
-    https_stub::response big;
+    https_stub::response big;  // over the configured 4096 bytes, under the default 64 KiB
     big.result(http::status::ok);
-    big.body() = std::string(100000, 'x');
+    big.body() = std::string(8192, 'x');
     rx_->answer_with("/big", big);
+    https_stub::response fits;
+    fits.result(http::status::ok);
+    fits.body() = std::string(2048, 'x');
+    rx_->answer_with("/fits", fits);
     auto [to_moved, s1] = subscribe(key, R"({"url":")" + rx_->url("/moved") + R"(","events":["*"]})");
     auto [to_big, s2] = subscribe(key, R"({"url":")" + rx_->url("/big") + R"(","events":["*"]})");
     auto p1 = call("POST", "/apiv1/me/webhooks/" + std::to_string(to_moved) + "/ping", key);
@@ -626,6 +723,48 @@ TEST_F(Webhooks, RedirectsAreNotFollowedAndOversizedAnswersFail) {
     EXPECT_FALSE(b.at("last_error").is_null());
     EXPECT_EQ(server_->log().find("169.254.169.254"), std::string::npos)
         << "nothing went to the redirect target";
+    // An answer within the limit is read and the delivery succeeds.
+    auto [to_fits, s3] = subscribe(key, R"({"url":")" + rx_->url("/fits") + R"(","events":["*"]})");
+    auto p3 = call("POST", "/apiv1/me/webhooks/" + std::to_string(to_fits) + "/ping", key);
+    ASSERT_EQ(p3.status, 202);
+    auto f = finished(key, to_fits, id_of(p3));
+    EXPECT_EQ(f.at("status").as_string(), "SUCCESS") << json::serialize(f);
+    EXPECT_EQ(f.at("attempts").as_int64(), 1);
+}
+
+// A receiver that answers later than webhooks.timeout_ms: the attempt counts as failed (the delivery stays
+// PENDING with the reason) and the next attempt, answered in time, succeeds.
+TEST_F(Webhooks, AReceiverSlowerThanTheTimeoutIsTriedAgain) {
+    start_hooks(json::object{{"timeout_ms", 500}});
+    add_user("slow@example.com");
+    auto key = key_for("slow@example.com", scopes);
+    auto [hook, secret] = subscribe(key, R"({"url":")" + rx_->url("/slow") + R"(","events":["*"]})");
+    rx_->hold();
+    auto ping = call("POST", "/apiv1/me/webhooks/" + std::to_string(hook) + "/ping", key);
+    ASSERT_EQ(ping.status, 202);
+    auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!rx_->holding() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(rx_->holding());
+    json::object d;
+    while (std::chrono::steady_clock::now() < until) {
+        d = delivery(key, hook, id_of(ping));
+        if (!d.at("last_error").is_null()) {  // the attempt ended (attempts counts it from its claim)
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(d.at("status").as_string(), "PENDING") << json::serialize(d);
+    EXPECT_EQ(d.at("attempts").as_int64(), 1) << json::serialize(d);
+    EXPECT_TRUE(d.at("last_status_code").is_null()) << json::serialize(d);
+    ASSERT_TRUE(d.at("last_error").is_string()) << json::serialize(d);
+    EXPECT_NE(std::string(d.at("last_error").as_string()).find("timeout"), std::string::npos)
+        << json::serialize(d);
+    rx_->release();
+    d = finished(key, hook, id_of(ping));
+    EXPECT_EQ(d.at("status").as_string(), "SUCCESS") << json::serialize(d);
+    EXPECT_EQ(d.at("attempts").as_int64(), 2);
 }
 
 // Two instances on one database, both sending: every event is delivered once, whichever instance stored it.

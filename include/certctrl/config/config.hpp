@@ -215,7 +215,7 @@ struct webhooks_config {
     unsigned give_up_after_seconds = 86400;     // an event still undelivered this long after it is FAILED
     unsigned breaker_failures = 5;       // failed attempts in a row that pause a webhook's deliveries here
     unsigned breaker_open_seconds = 60;  // how long they pause before one is tried again
-    std::vector<unsigned> expiring_days{30, 14, 7, 1};  // certificate.expiring thresholds
+    std::vector<unsigned> expiring_days{1, 7, 14, 30};  // certificate.expiring thresholds, lowest first
     unsigned expiry_check_seconds = 3600;               // how often expiries are looked at (0: never)
     unsigned log_retention_days = 30;                   // finished deliveries kept for the log
     bool allow_http = false;                            // accept http:// receiver URLs (development only)

@@ -213,7 +213,7 @@ TEST(Config, WebhooksThresholdsAreSortedAndTheRetryScheduleChecked) {
     EXPECT_EQ(c.webhooks.expiring_days, (std::vector<unsigned>{1, 7, 30}));
     EXPECT_EQ(c.webhooks.concurrency, 4u);
     EXPECT_FALSE(c.webhooks.sender);
-    EXPECT_EQ(parse("{}", here).webhooks.expiring_days, (std::vector<unsigned>{30, 14, 7, 1}));
+    EXPECT_EQ(parse("{}", here).webhooks.expiring_days, (std::vector<unsigned>{1, 7, 14, 30}));
     for (char const* bad : {R"({"webhooks":{"expiring_days":[0]}})", R"({"webhooks":{"expiring_days":"30"}})",
                             R"({"webhooks":{"expiring_days":[400]}})"}) {
         EXPECT_THROW(parse(bad, here), config_error) << bad;
