@@ -4,6 +4,8 @@
 # starts a MariaDB on /run/mysqld). Checks: the package installs with apt, makes the certctrl user, its state
 # folder and a master key; systemd-analyze verify accepts the unit; the installed server, run as certctrl with
 # the installed config, migrates and answers /ready; the installed CLI logs in and works; purge cleans up.
+# The runtime libraries are removed after the build, so the package's Depends must bring them back.
+# Run by hand (not in .ci/run: a release build and package in a fresh root take about 15 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,8 +21,43 @@ deb=$(ls build/release/certctrl_*.deb | head -n1)
 dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p'
 dpkg-deb --contents "$deb" | awk '{print $1, $NF}'
 
+echo "== the package's Depends are enough"
+# The build installed every library the binaries link. Remove the runtime libraries again (and what needs
+# them: the -dev packages), so that only the package's Depends can bring them back; libc6, libgcc-s1,
+# libstdc++6, libssl3 and passwd are part of every Debian system.
+dpkg-deb -x "$deb" /tmp/certctrl-deb-unpacked
+# Every library a binary needs directly (its NEEDED entries) belongs to a package named in Depends.
+depends=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/(.*)//; s/|.*//; s/ //g')
+for bin in /tmp/certctrl-deb-unpacked/usr/bin/*; do
+    for name in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}'); do
+        lib=$(ldd "$bin" | awk -v n="$name" '$1 == n && $2 == "=>" {print $3}')
+        pkg=
+        for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "$(readlink -f "$lib" | sed 's|^/usr||')"; do
+            pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1) && [ -n "$pkg" ] && break
+        done
+        [ -n "$pkg" ] || { echo "$bin: no package owns $name ($lib)" >&2; exit 1; }
+        grep -qx "$pkg" <<<"$depends" || { echo "$bin: $name comes from $pkg, which Depends does not name" >&2; exit 1; }
+    done
+done
+echo "every library the binaries need is in Depends"
+# libargon2-1 stays: systemd (systemd-analyze, below) needs it too.
+runtime=(libboost-json1.81.0 libboost-url1.81.0 libfmt9 libjemalloc2 libldns3 libmysqlcppconn7v5
+         libsodium23 libspdlog1.10 libzip4)
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${runtime[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -q >/dev/null
+missing=$(ldd /tmp/certctrl-deb-unpacked/usr/bin/certctrl-server | grep -c 'not found' || true)
+[ "$missing" -gt 0 ] || { echo "the purge left the runtime libraries: this check would prove nothing" >&2; exit 1; }
+echo "$missing libraries missing before the install"
+rm -rf /tmp/certctrl-deb-unpacked
+
 echo "== install"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q "./$deb" >/dev/null
+for bin in /usr/bin/certctrl-server /usr/bin/certctrl; do
+    if ldd "$bin" | grep 'not found'; then
+        echo "$bin: a library above is missing from the package's Depends" >&2
+        exit 1
+    fi
+done
 id certctrl
 stat -c '%U:%G %a %n' /var/lib/certctrl /etc/certctrl/master.key /etc/certctrl/db.password /etc/certctrl/certctrl.json
 [ "$(tr -d '\n' </etc/certctrl/master.key | wc -c)" -eq 64 ] || { echo "master key is not 64 hex characters" >&2; exit 1; }

@@ -10,9 +10,8 @@
 #include <string>
 #include <vector>
 
-#ifndef CERTCTRL_GIT_COMMIT
-#define CERTCTRL_GIT_COMMIT "unknown"
-#endif
+#include "certctrl_git_commit.hpp"  // CERTCTRL_GIT_COMMIT, generated at every build
+
 #ifndef CERTCTRL_VERSION
 #define CERTCTRL_VERSION "0.0.0"
 #endif

@@ -57,13 +57,18 @@ int api_error(context& c, api_answer const& a) {
     return a.status >= 500 ? exit_server : exit_rejected;
 }
 
+// A request that got no answer: a URL that cannot be used is a usage error, anything else the network.
+int unreachable(context& c, app_error const& e) {
+    c.err << "certctrl: cannot reach " << c.conn.url << ": " << e.what << "\n";
+    return e.code == errc::bad_request ? exit_usage : exit_network;
+}
+
 // Performs a request; on success hands `data` to `done`, else reports the error.
 int request(context& c, std::string const& method, std::string const& path, std::optional<json::value> body,
             std::function<int(json::value const&)> const& done) {
     auto a = call(c.conn, method, path, std::move(body));
     if (!a) {
-        c.err << "certctrl: cannot reach " << c.conn.url << ": " << a.error().what << "\n";
-        return a.error().code == errc::bad_request ? exit_usage : exit_network;
+        return unreachable(c, a.error());
     }
     if (a->status < 200 || a->status >= 300) {
         return api_error(c, *a);
@@ -122,8 +127,7 @@ int list(context& c, std::string path, std::vector<std::string> const& columns) 
     }
     auto a = call(c.conn, "GET", path);
     if (!a) {
-        c.err << "certctrl: cannot reach " << c.conn.url << ": " << a.error().what << "\n";
-        return exit_network;
+        return unreachable(c, a.error());
     }
     if (a->status != 200) {
         return api_error(c, *a);

@@ -13,11 +13,10 @@
 #include <iostream>
 #include <set>
 
+#include "certctrl_git_commit.hpp"  // CERTCTRL_GIT_COMMIT, generated at every build
+
 #ifndef CERTCTRL_VERSION
 #define CERTCTRL_VERSION "0.0.0"
-#endif
-#ifndef CERTCTRL_GIT_COMMIT
-#define CERTCTRL_GIT_COMMIT "unknown"
 #endif
 
 namespace certctrl::cli {
@@ -211,6 +210,8 @@ std::vector<command> const& commands() {
 void help(std::ostream& o, std::string const& group = "") {
     if (group.empty()) {
         o << "Usage: certctrl GROUP VERB [ARGS] [OPTIONS]\n\nCommands:\n";
+    } else {
+        o << "Usage: certctrl " << group << " VERB [ARGS] [OPTIONS]\n\n";
     }
     for (auto const& c : commands()) {
         if (!group.empty() && c.group != group) {
@@ -281,6 +282,15 @@ int run(std::vector<std::string> const& args, environment const& env, std::istre
     }
     context c{std::move(*parsed_args), env, in, out, err, false, {}, {}};
     auto const& words = c.p.words;
+    bool const asks_help = c.p.flags.contains("help");
+    if (!words.empty() && asks_help && (words[0] == "version" || words[0] == "completion")) {
+        out << (words[0] == "version"
+                    ? "Usage: certctrl version\n  Print the version and the git commit it was built from\n"
+                    : "Usage: certctrl completion bash\n  Print the bash completion script (source it, or "
+                      "put it "
+                      "in /etc/bash_completion.d/certctrl)\n");
+        return exit_ok;
+    }
     if (c.p.flags.contains("version") || (!words.empty() && words[0] == "version")) {
         out << "certctrl " << CERTCTRL_VERSION << " (" << CERTCTRL_GIT_COMMIT << ")\n";
         return exit_ok;

@@ -99,10 +99,10 @@ TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
     add_user("fail@example.com");
     auto key = key_for("fail@example.com", scopes);
     auto hooks = key_for("fail@example.com", {"webhooks:*[write]"});
-    ASSERT_EQ(call("POST", "/apiv1/me/webhooks", hooks,
-                   R"({"url":")" + rx.url("/failed") + R"(","events":["certificate.issue_failed"]})")
-                  .status,
-              201);
+    auto hook = call("POST", "/apiv1/me/webhooks", hooks,
+                     R"({"url":")" + rx.url("/failed") + R"(","events":["certificate.issue_failed"]})");
+    ASSERT_EQ(hook.status, 201) << hook.body;
+    std::string const secret(hook.json().at("data").at("secret").as_string());
     auto acct = pebble_account(key);
     std::string const domain =
         "unreachable.certctrl.test";  // 127.0.0.2 in the test zone: nothing answers there
@@ -141,6 +141,9 @@ TEST_F(Acme, AFailedValidationEndsFailedWithTheCasWords) {
     EXPECT_EQ(by_cert[cert].at("error"), row["error_message"]);
     EXPECT_EQ(by_cert[cert].at("history_id"), row["id"]);
     EXPECT_EQ(by_cert[wcert].at("error"), wrow["error_message"]);
+    EXPECT_EQ(rx.not_signed_by(secret), 0u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(rx.events().size(), 2u) << "one event per failure";
 }
 
 // The worker's path: an ACME issuance and its renewal are announced as certificate.issued and .renewed with
@@ -154,11 +157,11 @@ TEST_F(Acme, AnIssuanceAndItsRenewalAreAnnouncedByWebhook) {
     add_user("announce@example.com");
     auto key = key_for("announce@example.com", scopes);
     auto hooks = key_for("announce@example.com", {"webhooks:*[write]"});
-    ASSERT_EQ(
+    auto hook =
         call("POST", "/apiv1/me/webhooks", hooks,
-             R"({"url":")" + rx.url("/acme") + R"(","events":["certificate.issued","certificate.renewed"]})")
-            .status,
-        201);
+             R"({"url":")" + rx.url("/acme") + R"(","events":["certificate.issued","certificate.renewed"]})");
+    ASSERT_EQ(hook.status, 201) << hook.body;
+    std::string const secret(hook.json().at("data").at("secret").as_string());
     auto issued = request_issues(key, pebble_account(key), 1);
     ASSERT_EQ(issued.size(), 1u);
     auto const& [cert, hid] = issued[0];
@@ -175,6 +178,9 @@ TEST_F(Acme, AnIssuanceAndItsRenewalAreAnnouncedByWebhook) {
     auto const record = call("GET", "/apiv1/me/certificates/" + cert, key).json().at("data");
     EXPECT_EQ(heard[1].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
     EXPECT_NE(heard[0].at("data").at("certificate").at("serial_number"), record.at("serial_number"));
+    EXPECT_EQ(rx.not_signed_by(secret), 0u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(rx.events().size(), 2u) << "one event each";
 }
 
 // The CLI against pebble: `certs issue --wait` ends non-zero with the CA's reason when validation fails, and
@@ -202,6 +208,26 @@ TEST_F(Acme, TheCliWaitsForAnIssuanceAndPrintsTheCasReasonWhenItFails) {
     auto ok = cli.run({"certs", "issue", create(fresh_domain()), "--wait"}, "", env);
     EXPECT_EQ(ok.code, 0) << ok.err;
     EXPECT_NE(ok.out.find("SUCCESS"), std::string::npos) << ok.out;
+    EXPECT_EQ(ok.err.find('\r'), std::string::npos) << "no progress when stderr is not a terminal";
+    // On a terminal (script(1) gives it one) the status and the elapsed seconds are shown as it runs.
+    auto tty_env = env;
+    tty_env.push_back("CERTCTRL_CONFIG=" + (dir_.path() / "cli.json").string());
+    tty_env.push_back("HOME=" + dir_.path().string());
+    int const pid = spawn_process(
+        {"/usr/bin/script", "-qfec",
+         std::string(CERTCTRL_CLI_BINARY) + " certs issue " + create(fresh_domain()) + " --wait",
+         "/dev/null"},
+        tty_env, dir_.path() / "tty.out");
+    EXPECT_EQ(wait_process(pid, std::chrono::seconds(90)), 0);
+    std::ifstream in(dir_.path() / "tty.out");
+    std::string const shown((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto const line = shown.find('\r');  // "\r<status>  <seconds> s", rewritten in place
+    ASSERT_NE(line, std::string::npos) << shown;
+    EXPECT_TRUE(shown.compare(line + 1, 7, "PENDING") == 0 ||
+                shown.compare(line + 1, 10, "PROCESSING") == 0 || shown.compare(line + 1, 7, "SUCCESS") == 0)
+        << shown;
+    EXPECT_NE(shown.find(" s   "), std::string::npos) << shown;
+    EXPECT_NE(shown.find("SUCCESS"), std::string::npos) << shown;
 }
 
 TEST_F(Acme, KillingTheServerMidIssuanceLosesNothing) {

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <atomic>
 #include <chrono>
@@ -285,6 +286,21 @@ void private_mariadb::create_schema(std::string const& name) const {
     auto c = connect(db("mysql"), false);
     std::unique_ptr<sql::Statement> st(c->createStatement());
     st->execute("CREATE DATABASE IF NOT EXISTS `" + name + "`");
+}
+
+std::string source_commit() {
+    std::string out;
+    if (FILE* p = popen("git -C '" CERTCTRL_SOURCE_DIR "' rev-parse --short=12 HEAD 2>/dev/null", "r")) {
+        char buf[64];
+        while (fgets(buf, sizeof buf, p)) {
+            out += buf;
+        }
+        pclose(p);
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+        out.pop_back();
+    }
+    return out;
 }
 
 }  // namespace certctrl::test

@@ -136,4 +136,7 @@ std::uint16_t free_port();
 /// The whole content of a file ("" when it cannot be read).
 std::string read_file(std::filesystem::path const& p);
 
+/// The commit of the source tree (git rev-parse --short=12 HEAD), which --version must name; "" without git.
+std::string source_commit();
+
 }  // namespace certctrl::test

@@ -2,6 +2,7 @@
 // JSON, exit codes, issue --wait and export --out verified with openssl.
 #include "api_fixture.hpp"
 #include "cli_runner.hpp"
+#include "https_stub.hpp"
 #include "openssl_cli.hpp"
 
 #include "certctrl/core/hex.hpp"
@@ -14,10 +15,14 @@ namespace {
 
 namespace json = boost::json;
 
-std::vector<std::string> const scopes = {
-    "acme_accounts:*[read,write]", "cas:*[read,write]",     "certificates:*[read,write,issue,export,assign]",
-    "webhooks:*[read,write]",      "apikeys:*[read,write]", "audit:*[read]",
-    "devices:*[read,write]"};
+std::vector<std::string> const scopes = {"acme_accounts:*[read,write]",
+                                         "cas:*[read,write]",
+                                         "certificates:*[read,write,issue,export,assign]",
+                                         "webhooks:*[read,write]",
+                                         "apikeys:*[read,write]",
+                                         "audit:*[read]",
+                                         "devices:*[read,write]",
+                                         "dns_providers:*[read,write]"};
 
 class Cli : public api_fixture {
   protected:
@@ -112,6 +117,7 @@ TEST_F(Cli, LoginStoresAPrivateProfileAndEveryFailureHasItsExitCode) {
     EXPECT_NE(completion.out.find("certs) COMPREPLY"), std::string::npos);
     auto version = cli({"--version"});
     EXPECT_EQ(version.out.rfind("certctrl ", 0), 0u) << version.out;
+    EXPECT_NE(version.out.find("(" + source_commit() + ")"), std::string::npos) << version.out;
 
     // Logout forgets the credential.
     EXPECT_EQ(cli({"logout"}).code, 0);
@@ -196,6 +202,114 @@ TEST_F(Cli, ASessionLoginWorksForReadsAndWrites) {
     EXPECT_EQ(cli({"cas", "ls", "--profile", "ops"}).code, 0);
     auto wrong = cli({"login", "--url", url(), "--email", "session@example.com"}, "wrong password\n");
     EXPECT_EQ(wrong.code, 3) << wrong.err;
+}
+
+// The commands of every group against the real server: certs update/renew/rm, dns-providers, apikeys (a new
+// key's token works within its scope, and not after rm), audit, webhooks rotate-secret/deliveries/rm; the
+// profile named by --profile is the one used, CERTCTRL_URL wins over a profile's URL, a 5xx is exit 6, and
+// the completion script is valid bash.
+TEST_F(Cli, EveryGroupsCommandsProfilesTheEnvironmentAndAServerError) {
+    start();
+    add_user("alice@example.com");
+    add_user("bob@example.com");
+    auto alice = key_for("alice@example.com", scopes);
+    auto bob = key_for("bob@example.com", scopes);
+    ASSERT_EQ(cli({"login", "--url", url(), "--api-key", alice, "--profile", "alice"}).code, 0);
+    ASSERT_EQ(cli({"login", "--url", url(), "--api-key", bob, "--profile", "bob"}).code, 0);  // now current
+
+    auto ca = cli_json({"cas", "create", "common_name=Bob root", "valid_days=365"});
+    EXPECT_EQ(cli_json({"cas", "ls"}).as_array().size(), 1u);
+    EXPECT_EQ(cli_json({"cas", "ls", "--profile", "alice"}).as_array().size(), 0u) << "alice's view";
+    auto acct = cli_json({"accounts", "create", "name=self", "provider=SELF_CA",
+                          "ca_id=" + std::to_string(ca.at("id").as_int64())});
+    auto cert = cli_json({"certs", "create", "domain_name=every.example.com",
+                          "acct_id=" + std::to_string(acct.at("id").as_int64())});
+    auto const id = std::to_string(cert.at("id").as_int64());
+    auto updated = cli_json({"certs", "update", id, "auto_renew=false"});
+    EXPECT_EQ(updated.at("auto_renew"), false) << json::serialize(updated);
+    EXPECT_EQ(cli({"certs", "issue", id}).code, 0);
+    auto renewed = cli({"certs", "renew", id, "--wait"});
+    EXPECT_EQ(renewed.code, 0) << renewed.err;
+    EXPECT_NE(renewed.out.find("SUCCESS"), std::string::npos) << renewed.out;
+    auto history = cli_json({"certs", "history", id});
+    ASSERT_EQ(history.as_array().size(), 2u) << json::serialize(history);
+    for (auto const& row : history.as_array()) {
+        EXPECT_EQ(row.at("status"), "SUCCESS");
+    }
+    EXPECT_EQ(cli({"certs", "rm", id}).code, 0);
+    EXPECT_EQ(cli({"certs", "show", id}).code, 4);
+
+    // DNS providers: the credential is stored, never shown back.
+    auto dns =
+        cli_json({"dns-providers", "create", "name=hook", "kind=webhook",
+                  "url=https://dns-hook.example.com/present", "hmac_secret=dns-hook-secret-0123456789"});
+    auto const dns_id = std::to_string(dns.at("id").as_int64());
+    auto dns_list = cli({"dns-providers", "ls"});
+    EXPECT_NE(dns_list.out.find("webhook"), std::string::npos) << dns_list.out;
+    auto dns_show = cli({"dns-providers", "show", dns_id, "-o", "json"});
+    EXPECT_EQ(dns_show.out.find("dns-hook-secret"), std::string::npos) << dns_show.out;
+    EXPECT_EQ(cli({"dns-providers", "rm", dns_id}).code, 0);
+    EXPECT_EQ(cli({"dns-providers", "show", dns_id}).code, 4);
+
+    // API keys: a read-only key reads and cannot write; removed, it no longer works.
+    auto made = cli_json({"apikeys", "create", "name=ci", "--scope", "cas:*[read]"});
+    std::string const token(made.at("token").as_string());
+    auto const key_id = std::to_string(made.at("id").as_int64());
+    EXPECT_EQ(cli_->run({"cas", "ls"}, "", {"CERTCTRL_API_KEY=" + token}).code, 0);
+    EXPECT_EQ(
+        cli_->run({"cas", "create", "common_name=No", "valid_days=1"}, "", {"CERTCTRL_API_KEY=" + token})
+            .code,
+        3);
+    auto keys = cli({"apikeys", "ls"});
+    EXPECT_NE(keys.out.find("ci"), std::string::npos) << keys.out;
+    EXPECT_EQ(cli({"apikeys", "rm", key_id}).code, 0);
+    EXPECT_EQ(cli_->run({"cas", "ls"}, "", {"CERTCTRL_API_KEY=" + token}).code, 3);
+
+    // Webhooks: rotate, the delivery log, rm.
+    auto hook = cli_json({"webhooks", "create", "url=https://hooks.example.com/x", R"(events=["*"])"});
+    auto const hook_id = std::to_string(hook.at("id").as_int64());
+    auto rotated = cli_json({"webhooks", "rotate-secret", hook_id, "overlap_seconds=60"});
+    EXPECT_NE(rotated.at("secret"), hook.at("secret"));
+    EXPECT_EQ(cli({"webhooks", "deliveries", hook_id}).code, 0);
+    EXPECT_EQ(cli({"webhooks", "rm", hook_id}).code, 0);
+
+    // The audit log holds what was done above.
+    auto audit = cli({"audit", "ls", "--limit", "100"});
+    ASSERT_EQ(audit.code, 0) << audit.err;
+    EXPECT_NE(audit.out.find("apikey.create"), std::string::npos) << audit.out;
+    EXPECT_NE(audit.out.find("apikey.delete"), std::string::npos) << audit.out;
+
+    // CERTCTRL_URL wins over the profile's URL: nothing listens there.
+    auto elsewhere =
+        cli_->run({"cas", "ls"}, "", {"CERTCTRL_URL=http://127.0.0.1:" + std::to_string(free_port())});
+    EXPECT_EQ(elsewhere.code, 7) << elsewhere.err;
+
+    // A server error is exit 6, with the server's words.
+    https_stub broken(dir_.path() / "broken-root.pem", [](https_stub::request const&) {
+        https_stub::response res{boost::beast::http::status::internal_server_error, 11};
+        res.set(boost::beast::http::field::content_type, "application/json");
+        res.body() = R"({"success":false,"error":{"code":5000,"what":"Something broke"}})";
+        return res;
+    });
+    auto five =
+        cli({"cas", "ls", "--url", broken.url(""), "--ca-file", (dir_.path() / "broken-root.pem").string()});
+    EXPECT_EQ(five.code, 6) << five.err;
+    EXPECT_NE(five.err.find("Something broke"), std::string::npos) << five.err;
+
+    // Help of every command, and a completion script bash accepts.
+    for (auto const& args : std::vector<std::vector<std::string>>{{"version", "--help"},
+                                                                  {"completion", "--help"},
+                                                                  {"apikeys", "create", "--help"},
+                                                                  {"dns-providers", "--help"}}) {
+        auto h = cli(args);
+        EXPECT_EQ(h.code, 0) << args[0];
+        EXPECT_NE(h.out.find("Usage: certctrl"), std::string::npos) << args[0] << ": " << h.out;
+    }
+    auto completion = cli({"completion", "bash"});
+    std::ofstream(dir_.path() / "completion.bash") << completion.out;
+    int const pid = spawn_process({"/bin/bash", "-n", (dir_.path() / "completion.bash").string()}, {},
+                                  dir_.path() / "bash-n.log");
+    EXPECT_EQ(wait_process(pid, std::chrono::seconds(10)), 0) << text((dir_.path() / "bash-n.log").string());
 }
 
 }  // namespace

@@ -255,6 +255,10 @@ TEST(ServerCli, HelpVersionAndBadArguments) {
     auto version = run_server_command({"--version"});
     EXPECT_EQ(version.exit_code, 0);
     EXPECT_NE(version.output.find("certctrl-server "), std::string::npos);
+    // The commit being built, not the one the build was configured at.
+    auto const commit = source_commit();
+    ASSERT_EQ(commit.size(), 12u) << "git rev-parse failed";
+    EXPECT_NE(version.output.find("(" + commit + ")"), std::string::npos) << version.output;
     EXPECT_EQ(run_server_command({"--bogus"}).exit_code, 2);
     EXPECT_EQ(run_server_command({"serve"}).exit_code, 2);  // no --config
 }
