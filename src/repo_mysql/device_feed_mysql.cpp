@@ -24,7 +24,14 @@ class mysql_feed final : public device_feed_repository {
         ins->setString(3, boost::json::serialize(ref));
         ins->setInt64(4, ts_ms);
         ins->executeUpdate();
-        return last_insert_id(c);
+        auto const id = last_insert_id(c);
+        // The device's row changes with each signal (V017): on Galera, concurrent signals for one device
+        // conflict instead of committing in an order that differs from their ids.
+        auto tip = prepare(c, "UPDATE devices SET feed_tip = ? WHERE id = ?");
+        tip->setInt64(1, id);
+        tip->setInt64(2, device_id);
+        tip->executeUpdate();
+        return id;
     }
 
     void trim(work& w, std::int64_t device_id, std::size_t keep) override {

@@ -5,7 +5,10 @@
 // scripts/chaos.sh runs it with the issue's sizes; test.sh with the defaults. Prints jobs, kills, lost and
 // duplicated; lost and duplicated must be 0, and no history row may be left unfinished.
 #include "acme_fixture.hpp"
+#include "galera_cluster.hpp"
 #include "process.hpp"
+
+#include "certctrl/crypto/sodium.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -50,6 +53,7 @@ class Chaos : public acme_fixture {
             }
         }
         instances_.clear();
+        cluster_.reset();
         acme_fixture::TearDown();
     }
 
@@ -57,7 +61,8 @@ class Chaos : public acme_fixture {
     // connection. nullopt when none accepted, or when the request was sent and no answer came (it may have
     // been done).
     std::optional<http_response> any(std::string const& method, std::string const& target,
-                                     std::string const& key, std::string const& body = "") {
+                                     std::string const& key, std::string const& body = "",
+                                     std::map<std::string, std::string> extra = {}) {
         for (int attempt = 0; attempt < 6; ++attempt) {
             std::uint16_t port = 0;
             {
@@ -71,7 +76,8 @@ class Chaos : public acme_fixture {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 continue;
             }
-            std::map<std::string, std::string> h{{"Authorization", "Bearer " + key}};
+            std::map<std::string, std::string> h = extra;
+            h["Authorization"] = "Bearer " + key;
             if (!body.empty()) {
                 h["Content-Type"] = "application/json";
             }
@@ -89,6 +95,7 @@ class Chaos : public acme_fixture {
     std::vector<json::object> configs_;
     std::vector<std::uint16_t> ports_;
     std::vector<std::unique_ptr<server_process>> instances_;
+    std::unique_ptr<galera_cluster> cluster_;  // CERTCTRL_CHAOS_GALERA=1: the database instead of schema_'s
 };
 
 TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) {
@@ -104,7 +111,44 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     int const acme_jobs = env_int("CERTCTRL_CHAOS_ACME", 10);
     int const kill_ms = env_int("CERTCTRL_CHAOS_KILL_MS", 1500);
 
+    // CERTCTRL_CHAOS_GALERA=1 (scripts/chaos.sh): the database is a 3-node Galera cluster, each instance
+    // starts on another node, and node 3 is killed under the load and brought back.
+    char const* galera_env = std::getenv("CERTCTRL_CHAOS_GALERA");
+    bool const on_galera = galera_env && std::string(galera_env) == "1";
     auto cfg = config_overrides(2);
+    if (on_galera) {
+        ASSERT_EQ(galera_cluster::missing(), "")
+            << "scripts/test.sh installs galera-4, mariadb-backup and socat";
+        cluster_ = std::make_unique<galera_cluster>(dir_.path() / "galera", 3);
+        auto const& db = schema_->db();
+        ASSERT_EQ(cluster_->sql(1, "CREATE DATABASE `" + db.name + "`; CREATE USER '" + db.user +
+                                       "'@'127.0.0.1' IDENTIFIED BY '" + db.password + "'; GRANT ALL ON `" +
+                                       db.name + "`.* TO '" + db.user + "'@'127.0.0.1';"),
+                  "");
+        // Writes wait while Galera evicts a dead node (about 6 s): timeouts above that.
+        cfg["database"] = json::object{{"host", "127.0.0.1"},
+                                       {"port", cluster_->ports()[0]},
+                                       {"read_timeout_s", 20},
+                                       {"write_timeout_s", 20}};
+    }
+    // What the rows say, read from the database the instances use (node 1 of a cluster, never stopped).
+    auto query_text = [&](std::string const& q) {
+        if (!cluster_) {
+            return schema_->query_text(q);
+        }
+        auto out = cluster_->sql(1, "USE `" + schema_->db().name + "`; " + q);
+        while (!out.empty() && out.back() == '\n') {
+            out.pop_back();
+        }
+        return out;
+    };
+    auto query_int = [&](std::string const& q) -> long long {
+        if (!cluster_) {
+            return schema_->query_int(q);
+        }
+        auto const out = query_text(q);
+        return out.empty() || out == "NULL" ? -1 : std::stoll(out);
+    };
     cfg["rate_limits"] = json::object{{"auth_per_minute", 1000},
                                       {"api_per_minute", 0},
                                       {"issuance_per_hour", 0},
@@ -114,18 +158,66 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     // here), as the lease is renewed beside each run instead of stretched over a DNS step (the first runs of
     // this test found rows waiting 150 s).
     start(cfg);
+    // The user (added by the server's own command: the test's schema is not the database on Galera), and a
+    // device registered as the agent does (a device grant approved by a session); the device is given some
+    // of the SELF_CA certificates below and its feed is read through the live instances during the faults.
+    auto const added = run_server_command({"user", "add", "--config", (dir_.path() / "c.json").string(),
+                                           "--email", "chaos@example.com", "--password-stdin"},
+                                          cli_env(), std::chrono::seconds(30), "correct-horse-battery\n");
+    ASSERT_EQ(added.exit_code, 0) << added.output;
+    std::string device_access;
+    std::int64_t device_id = 0;
+    {
+        auto const session = login("chaos@example.com");
+        auto grant = call("POST", "/auth/device", headers{},
+                          R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
+        ASSERT_EQ(grant.status, 200) << grant.body;
+        auto const g = grant.json().at("data");
+        auto verified =
+            call("POST", "/auth/device", session,
+                 json::serialize(json::object{
+                     {"action", "device_verify"}, {"user_code", g.at("user_code")}, {"approve", true}}));
+        ASSERT_EQ(verified.status, 200) << verified.body;
+        auto ready = call(
+            "POST", "/auth/device", headers{},
+            json::serialize(json::object{{"action", "device_poll"}, {"device_code", g.at("device_code")}}));
+        ASSERT_EQ(ready.status, 200) << ready.body;
+        auto const rd = ready.json().at("data");
+        json::object reg{{"device_public_id", "4d5e6f70-8192-4a3b-9c4d-5e6f70819203"},
+                         {"platform", "linux"},
+                         {"model", "x86_64"},
+                         {"app_version", "1.2.3"},
+                         {"name", "chaos-agent"},
+                         {"ip", "unknown"},
+                         {"user_agent", "cert-ctrl/1.2.3"},
+                         {"dev_pk", base64_encode(crypto::x25519_keypair().first)},
+                         {"user_id", rd.at("user_id")},
+                         {"registration_code", rd.at("registration_code")}};
+        auto registered = call("POST", "/apiv1/device/registration", headers{}, json::serialize(reg));
+        ASSERT_EQ(registered.status, 201) << registered.body;
+        device_access =
+            std::string(registered.json().at("data").at("session").at("access_token").as_string());
+        device_id = registered.json().at("data").at("device").at("id").as_int64();
+    }
     server_.reset();  // the three below serve instead, on ports that stay theirs across restarts
     for (int i = 0; i < 3; ++i) {
         auto c = server_config_;
         c["server"].as_object()["port"] = free_port();
+        if (cluster_) {  // instance i starts on node i + 1, the others after it
+            json::array hosts;
+            for (std::size_t k = 0; k < 3; ++k) {
+                hosts.emplace_back("127.0.0.1:" +
+                                   std::to_string(cluster_->ports()[(static_cast<std::size_t>(i) + k) % 3]));
+            }
+            c["database"].as_object()["hosts"] = hosts;
+        }
         ports_.push_back(static_cast<std::uint16_t>(c.at("server").at("port").to_number<std::int64_t>()));
         configs_.push_back(c);
         instances_.push_back(std::make_unique<server_process>(c, schema_->db().password));
     }
-    add_user("chaos@example.com");
-    auto key =
-        key_for("chaos@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
-                                      "certificates:*[read,write,issue]", "dns_providers:*[read,write]"});
+    auto key = key_for("chaos@example.com", {"acme_accounts:*[read,write]", "cas:*[read,write]",
+                                             "certificates:*[read,write,issue,assign]",
+                                             "dns_providers:*[read,write]", "devices:*[read,write]"});
     auto must = [&](std::string const& method, std::string const& target, std::string const& body) {
         auto r = any(method, target, key, body);
         EXPECT_TRUE(r && (r->status == 200 || r->status == 201)) << (r ? r->body : "no answer");
@@ -159,7 +251,50 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
                                                      std::to_string(acme) + R"(,"dns_provider_id":)" +
                                                      std::to_string(dns) + "}")));
     }
+    // The device holds the first 50 SELF_CA certificates: each issuance of one is a signal in its feed.
+    std::size_t const assigned = std::min<std::size_t>(self_certs.size(), 50);
+    for (std::size_t i = 0; i < assigned; ++i) {
+        auto r = any("POST", "/apiv1/me/devices/" + std::to_string(device_id) + "/certificates", key,
+                     R"({"cert_id":)" + self_certs[i] + "}");
+        EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    }
     ASSERT_FALSE(HasFailure());
+
+    // The device's agent: polls its feed through any live instance from its cursor, as the real agent does.
+    std::atomic<bool> feed_done{false};
+    std::vector<std::string> feed_seen;  // "type|ts_ms|ref" of every signal received
+    std::thread feed_reader([&] {
+        std::string cursor;
+        for (;;) {
+            bool const last_round = feed_done.load();
+            std::map<std::string, std::string> h;
+            if (!cursor.empty()) {
+                h["If-None-Match"] = "\"" + cursor + "\"";
+            }
+            auto r = any("GET", "/apiv1/devices/self/updates", device_access, "", h);
+            if (r && r->status == 200) {
+                auto const d = r->json().at("data");
+                for (auto const& sig : d.at("signals").as_array()) {
+                    feed_seen.push_back(std::string(sig.at("type").as_string()) + "|" +
+                                        std::to_string(sig.at("ts_ms").as_int64()) + "|" +
+                                        json::serialize(sig.at("ref")));
+                }
+                cursor = std::string(d.at("cursor").as_string());
+                if (!d.at("signals").as_array().empty()) {
+                    continue;
+                }
+                if (last_round) {
+                    return;
+                }
+            }
+            if (last_round && r && r->status == 204) {
+                return;  // everything read after the work ended
+            }
+            EXPECT_TRUE(!r || r->status == 200 || r->status == 204 || r->status == 503)
+                << r->status << " " << r->body;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
 
     // The killer.
     std::atomic<bool> stop{false};
@@ -186,6 +321,24 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
             instances_[i] = std::move(again);
         }
     });
+
+    // A Galera node killed under the load and started again (it rejoins with IST).
+    std::string node_fault_report;
+    std::thread node_fault;
+    if (cluster_) {
+        node_fault = std::thread([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::max(4000, 2 * kill_ms)));
+            auto const t0 = std::chrono::steady_clock::now();
+            bool const down = cluster_->stop_node(3, "KILL");
+            std::this_thread::sleep_for(std::chrono::seconds(10));
+            bool const up = cluster_->start_node(3);
+            auto const s =
+                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
+            node_fault_report = std::string("node 3 killed ") + (down ? "" : "(FAILED) ") + "and back " +
+                                (up ? "" : "(FAILED) ") + "after " + std::to_string(s.count()) + " s";
+            EXPECT_TRUE(down && up) << cluster_->log();
+        });
+    }
 
     // ACME orders: queued for the workers of whichever instances live.
     std::map<std::string, std::int64_t> acme_rows;
@@ -225,36 +378,39 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     for (auto& t : clients) {
         t.join();
     }
+    if (node_fault.joinable()) {
+        node_fault.join();  // the node is back before the end is judged
+    }
     // Faults go on while ACME orders are open (up to 20 s more) and for at least three kills; then the
     // killing stops and the orders are given time to finish.
     auto const until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < until &&
-           (kills.load() < 3 || schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status IN "
-                                                   "('PENDING', 'PROCESSING')") > 0)) {
+           (kills.load() < 3 || query_int("SELECT COUNT(*) FROM issue_history WHERE status IN "
+                                          "('PENDING', 'PROCESSING')") > 0)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     stop = true;
     killer.join();
     auto const settle = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < settle &&
-           schema_->query_int(
-               "SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')") > 0) {
+           query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')") > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
 
+    feed_done = true;
+    feed_reader.join();
+
     // Every job ended, once; nothing acknowledged is missing; no certificate issued more often than asked.
-    EXPECT_EQ(
-        schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')"), 0)
+    EXPECT_EQ(query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')"), 0)
         << "unfinished rows: "
-        << schema_->query_text(
+        << query_text(
                "SELECT GROUP_CONCAT(CONCAT_WS(' ', id, status, issue_attempt_number, lease_owner, "
                "lease_until - "
                "UNIX_TIMESTAMP(), run_after - UNIX_TIMESTAMP(), error_message, acme_order_id, "
                "LEFT(COALESCE(JSON_KEYS(acme_state), ''), 200)) SEPARATOR ' | ') FROM issue_history WHERE "
                "status "
                "IN ('PENDING', 'PROCESSING')");
-    if (schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')") >
-        0) {
+    if (query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')") > 0) {
         int const ps =
             spawn_process({"/bin/sh", "-c", "ps -eo pid,ppid,stat,etimes,args | grep '[c]ertctrl-server'"},
                           {}, dir_.path() / "ps.txt");
@@ -266,30 +422,25 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     int duplicated = 0;
     int acked = 0;
     for (auto const& c : self_certs) {
-        auto const rows = schema_->query_int(
-            "SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND cert_id = " + c);
+        auto const rows =
+            query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND cert_id = " + c);
         for (auto id : acknowledged[c]) {
             ++acked;
-            lost +=
-                schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND id = " +
-                                   std::to_string(id)) == 1
-                    ? 0
-                    : 1;
+            lost += query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND id = " +
+                              std::to_string(id)) == 1
+                        ? 0
+                        : 1;
         }
         duplicated += rows > attempts[c] ? static_cast<int>(rows - attempts[c]) : 0;
         EXPECT_GE(rows, 1) << "certificate " << c << " never issued";
-        EXPECT_EQ(
-            schema_->query_int("SELECT COUNT(*) FROM certificates WHERE cert_pem IS NOT NULL AND id = " + c),
-            1);
+        EXPECT_EQ(query_int("SELECT COUNT(*) FROM certificates WHERE cert_pem IS NOT NULL AND id = " + c), 1);
     }
     int acme_ok = 0;
     for (auto const& [c, row] : acme_rows) {
-        acme_ok +=
-            schema_->query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND id = " +
-                               std::to_string(row)) == 1;
+        acme_ok += query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND id = " +
+                             std::to_string(row)) == 1;
         // One order, one certificate: exactly one SUCCESS row for the certificate.
-        EXPECT_EQ(schema_->query_int(
-                      "SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND cert_id = " + c),
+        EXPECT_EQ(query_int("SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS' AND cert_id = " + c),
                   1)
             << "certificate " << c;
     }
@@ -302,13 +453,54 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     for (auto const& [c, n] : attempts) {
         resent += n - 1;
     }
+    // The device saw every signal of its feed once: what it read is what the table holds, without repeats.
+    auto const stored = query_text(
+        "SELECT GROUP_CONCAT(CONCAT_WS('|', type, ts_ms, ref) ORDER BY id SEPARATOR '@@@') FROM "
+        "device_updates "
+        "WHERE device_id = " +
+        std::to_string(device_id));
+    std::multiset<std::string> in_table;
+    {
+        for (std::size_t at = 0; at < stored.size();) {
+            auto end = stored.find("@@@", at);
+            end = end == std::string::npos ? stored.size() : end;
+            std::string const line = stored.substr(at, end - at);
+            at = end + 3;
+            auto const a = line.find('|');
+            auto const b = line.find('|', a + 1);
+            in_table.insert(line.substr(0, b + 1) + json::serialize(json::parse(line.substr(b + 1))));
+        }
+    }
+    std::multiset<std::string> const seen(feed_seen.begin(), feed_seen.end());
+    std::set<std::string> const distinct(feed_seen.begin(), feed_seen.end());
+    EXPECT_EQ(distinct.size(), feed_seen.size()) << "a signal was received twice";
+    EXPECT_EQ(seen, in_table) << "what the device read differs from its feed";
+    EXPECT_GE(in_table.size(), assigned) << "each assigned certificate was issued at least once";
+
+    if (cluster_) {  // every node holds the same rows
+        std::string const count =
+            "USE `" + schema_->db().name + "`; SELECT COUNT(*) FROM issue_history WHERE status = 'SUCCESS'";
+        auto const on1 = cluster_->sql(1, count);
+        auto on2 = cluster_->sql(2, count);
+        auto on3 = cluster_->sql(3, count);
+        for (int i = 0; i < 100 && (on2 != on1 || on3 != on1); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            on2 = cluster_->sql(2, count);
+            on3 = cluster_->sql(3, count);
+        }
+        EXPECT_EQ(on2, on1);
+        EXPECT_EQ(on3, on1);
+        std::cout << "galera: " << node_fault_report << "; SUCCESS rows on nodes 1, 2, 3: " << std::stoll(on1)
+                  << ", " << std::stoll(on2) << ", " << std::stoll(on3) << std::endl;
+    }
     std::cout << "chaos: " << self_ca_jobs << " SELF_CA + " << acme_jobs << " ACME jobs, " << kills.load()
               << " kills; " << acked << " acknowledged, " << resent
               << " requests sent again after no answer, " << acme_ok
               << " ACME orders SUCCESS; lost = " << lost << ", duplicated = " << duplicated
+              << ", device signals " << in_table.size() << " (each read once: "
+              << (distinct.size() == feed_seen.size() && seen == in_table ? "yes" : "NO") << ")"
               << ", unfinished = "
-              << schema_->query_int(
-                     "SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')")
+              << query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')")
               << std::endl;
 }
 

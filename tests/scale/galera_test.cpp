@@ -1,6 +1,7 @@
 // One certctrl-server on a 3-node MariaDB Galera cluster (scripts/lib/services.sh galera_start), listing
 // every node in database.hosts. The node it uses is killed with SIGKILL under a load of issuances: it moves
 // to another node, no acknowledged issuance is lost, and the killed node rejoins with the same data.
+#include "galera_cluster.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
@@ -25,29 +26,14 @@ class Galera : public ::testing::Test {
   protected:
     void SetUp() override {
         CERTCTRL_REQUIRE_DB();  // scripts/test.sh: MariaDB and its tools are installed
-        for (char const* need :
-             {"/usr/lib/galera/libgalera_smm.so", "/usr/bin/mariadb-backup", "/usr/bin/socat"}) {
-            if (!std::filesystem::exists(need)) {
-                if (in_ci()) {
-                    FAIL() << need
-                           << " is missing: scripts/test.sh installs galera-4, mariadb-backup and socat";
-                }
-                GTEST_SKIP() << need << " is missing; run through scripts/test.sh";
+        if (auto const need = galera_cluster::missing(); !need.empty()) {
+            if (in_ci()) {
+                FAIL() << need << " is missing: scripts/test.sh installs galera-4, mariadb-backup and socat";
             }
+            GTEST_SKIP() << need << " is missing; run through scripts/test.sh";
         }
-        cluster_ = dir_.path() / "galera";
-        ASSERT_EQ(shell("galera_start " + cluster_.string() + " 3", std::chrono::seconds(180)), 0)
-            << read_file(dir_.path() / "shell.log");
-        std::istringstream env(read_file(cluster_ / "env"));
-        for (std::string line; std::getline(env, line);) {
-            if (line.rfind("GALERA_PORTS=", 0) == 0) {
-                std::istringstream ports(line.substr(13));
-                for (std::string p; std::getline(ports, p, ',');) {
-                    ports_.push_back(static_cast<std::uint16_t>(std::stoi(p)));
-                }
-            }
-        }
-        ASSERT_EQ(ports_.size(), 3u);
+        cluster_ = std::make_unique<galera_cluster>(dir_.path() / "galera", 3);
+        ports_ = cluster_->ports();
         ASSERT_EQ(sql(1, "CREATE DATABASE certctrl; CREATE USER 'certctrl'@'127.0.0.1' IDENTIFIED BY '" +
                              password_ + "'; GRANT ALL ON certctrl.* TO 'certctrl'@'127.0.0.1';"),
                   "");
@@ -59,31 +45,14 @@ class Galera : public ::testing::Test {
                       << (log.size() > 6000 ? log.substr(log.size() - 6000) : log) << "\n";
         }
         server_.reset();
-        if (!cluster_.empty()) {
-            shell("galera_stop " + cluster_.string(), std::chrono::seconds(120));
-        }
+        cluster_.reset();
     }
 
-    // Runs a function of scripts/lib/services.sh; its exit code.
-    int shell(std::string const& command, std::chrono::seconds limit) {
-        int const pid = spawn_process(
-            {"/bin/bash", "-c", "source " CERTCTRL_SOURCE_DIR "/scripts/lib/services.sh && " + command}, {},
-            dir_.path() / "shell.log");
-        return wait_process(pid, limit).value_or(-1000);
-    }
     // SQL as root on node `n` (1-based); its output.
-    std::string sql(int n, std::string const& statement) {
-        auto const out = dir_.path() / "sql.out";
-        int const pid = spawn_process(
-            {"/usr/bin/mariadb", "--no-defaults", "-N", "-uroot",
-             "--socket=" + (cluster_ / ("n" + std::to_string(n)) / "mysqld.sock").string(), "-e", statement},
-            {}, out);
-        wait_process(pid, std::chrono::seconds(30));
-        return read_file(out);
-    }
+    std::string sql(int n, std::string const& statement) { return cluster_->sql(n, statement); }
 
     temp_dir dir_;
-    std::filesystem::path cluster_;
+    std::unique_ptr<galera_cluster> cluster_;
     std::vector<std::uint16_t> ports_;
     std::string const password_ = "galera-test-pw-1";
     std::unique_ptr<server_process> server_;
@@ -175,7 +144,7 @@ TEST_F(Galera, TheServerMovesToAnotherNodeWhenItsNodeIsKilledAndLosesNoAcknowled
     std::thread b(client, 1);
     std::this_thread::sleep_for(std::chrono::seconds(2));
     auto const killed = std::chrono::steady_clock::now();
-    ASSERT_EQ(shell("galera_node_stop " + cluster_.string() + " 1 KILL", std::chrono::seconds(30)), 0);
+    ASSERT_TRUE(cluster_->stop_node(1, "KILL"));
     std::this_thread::sleep_for(std::chrono::seconds(14));
     stop = true;
     a.join();
@@ -201,8 +170,7 @@ TEST_F(Galera, TheServerMovesToAnotherNodeWhenItsNodeIsKilledAndLosesNoAcknowled
     EXPECT_NE(server_->log().find("database: now using 127.0.0.1:"), std::string::npos);
 
     // The killed node rejoins (IST) and holds the same rows; every acknowledged issuance is there.
-    ASSERT_EQ(shell("galera_node_start " + cluster_.string() + " 1", std::chrono::seconds(180)), 0)
-        << read_file(dir_.path() / "shell.log");
+    ASSERT_TRUE(cluster_->start_node(1)) << cluster_->log();
     std::string const count = "SELECT COUNT(*) FROM certctrl.issue_history WHERE status = 'SUCCESS'";
     auto const on2 = sql(2, count);
     EXPECT_EQ(sql(1, count), on2);
