@@ -28,6 +28,23 @@ int migration::version() const {
     return v;
 }
 
+bool migration::keeps_older_binaries() const {
+    constexpr std::string_view marker = "-- certctrl: older binaries keep working";
+    for (std::size_t at = 0; at < sql.size();) {
+        auto end = sql.find('\n', at);
+        end = end == std::string::npos ? sql.size() : end;
+        std::string_view line(sql.data() + at, end - at);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+            line.remove_suffix(1);
+        }
+        if (line == marker) {
+            return true;
+        }
+        at = end + 1;
+    }
+    return false;
+}
+
 int latest_known_version() {
     int v = 0;
     for (auto const& m : embedded_migrations()) {
@@ -97,8 +114,14 @@ constexpr char const* create_table_sql =
     " version INT NOT NULL PRIMARY KEY,"
     " file_name VARCHAR(255) NOT NULL,"
     " sha256 CHAR(64) NOT NULL,"
-    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP"
+    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+    " breaks_older TINYINT NOT NULL DEFAULT 1"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+// Tables made before breaks_older existed get it; their rows (and rows written by binaries that do not know
+// it) count as breaking, which only matters to binaries older than them.
+constexpr char const* add_breaks_older_sql =
+    "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS breaks_older TINYINT NOT NULL DEFAULT 1";
 
 bool table_exists(sql::Connection& conn) {
     std::unique_ptr<sql::Statement> st(conn.createStatement());
@@ -108,29 +131,48 @@ bool table_exists(sql::Connection& conn) {
     return rs->next() && rs->getInt(1) > 0;
 }
 
-// version -> sha256 of every applied migration.
-std::map<int, std::string> applied_versions(sql::Connection& conn) {
-    std::map<int, std::string> out;
+struct applied_migration {
+    std::string sha256;
+    bool breaks_older = true;
+};
+
+bool has_breaks_older(sql::Connection& conn) {
+    std::unique_ptr<sql::Statement> st(conn.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND "
+        "table_name = 'schema_migrations' AND column_name = 'breaks_older'"));
+    return rs->next() && rs->getInt(1) > 0;
+}
+
+// version -> what is recorded of every applied migration.
+std::map<int, applied_migration> applied_versions(sql::Connection& conn) {
+    std::map<int, applied_migration> out;
     if (!table_exists(conn)) {
         return out;
     }
+    bool const marked = has_breaks_older(conn);
     std::unique_ptr<sql::Statement> st(conn.createStatement());
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT version, sha256 FROM schema_migrations"));
+    std::unique_ptr<sql::ResultSet> rs(
+        st->executeQuery(marked ? "SELECT version, sha256, breaks_older FROM schema_migrations"
+                                : "SELECT version, sha256, 1 FROM schema_migrations"));
     while (rs->next()) {
-        out[rs->getInt(1)] = rs->getString(2);
+        out[rs->getInt(1)] = applied_migration{rs->getString(2), rs->getInt(3) != 0};
     }
     return out;
 }
 
-result<schema_status> status_from(std::map<int, std::string> const& applied) {
+result<schema_status> status_from(std::map<int, applied_migration> const& applied) {
     schema_status st;
     st.known = latest_known_version();
     st.applied = applied.empty() ? 0 : applied.rbegin()->first;
+    for (auto it = applied.upper_bound(st.known); it != applied.end(); ++it) {
+        st.newer_breaks = st.newer_breaks || it->second.breaks_older;
+    }
     for (auto const& m : embedded_migrations()) {
         auto it = applied.find(m.version());
         if (it == applied.end()) {
             st.pending.push_back(m.file_name);
-        } else if (it->second != m.sha256) {
+        } else if (it->second.sha256 != m.sha256) {
             return make_error(errc::conflict, "applied migration " + m.file_name +
                                                   " differs from the one in this binary (migrations are "
                                                   "forward-only: add a new one instead of editing)");
@@ -184,15 +226,25 @@ result<std::vector<std::string>> migrate(sql::Connection& conn) {
     {
         std::unique_ptr<sql::Statement> st(conn.createStatement());
         st->execute(create_table_sql);
+        st->execute(add_breaks_older_sql);
     }
     auto status = status_from(applied_versions(conn));
     if (!status) {
         return status.error();
     }
     if (status->newer_than_known()) {
+        if (status->usable()) {
+            // A newer binary migrated; every migration it applied keeps this one working (side by side).
+            spdlog::info(
+                "database schema version {} is newer than this binary knows ({}); its newer "
+                "migrations keep older binaries working",
+                status->applied, status->known);
+            return std::vector<std::string>{};
+        }
         return make_error(errc::conflict, "database schema version " + std::to_string(status->applied) +
                                               " is newer than this binary knows (" +
-                                              std::to_string(status->known) + ")");
+                                              std::to_string(status->known) +
+                                              ") and a newer migration does not keep older binaries working");
     }
     std::vector<std::string> done;
     for (auto const& m : embedded_migrations()) {
@@ -205,10 +257,11 @@ result<std::vector<std::string>> migrate(sql::Connection& conn) {
             st->execute(stmt);
         }
         std::unique_ptr<sql::PreparedStatement> ps(conn.prepareStatement(
-            "INSERT INTO schema_migrations (version, file_name, sha256) VALUES (?, ?, ?)"));
+            "INSERT INTO schema_migrations (version, file_name, sha256, breaks_older) VALUES (?, ?, ?, ?)"));
         ps->setInt(1, m.version());
         ps->setString(2, m.file_name);
         ps->setString(3, m.sha256);
+        ps->setInt(4, m.keeps_older_binaries() ? 0 : 1);
         ps->executeUpdate();
         done.push_back(m.file_name);
     }

@@ -20,7 +20,7 @@ class mysql_health_repository final : public health_repository {
                 if (!st) {
                     return st.error();
                 }
-                return schema_state{st->applied, st->known, st->current()};
+                return schema_state{st->applied, st->known, st->usable()};
             },
             boost::asio::use_awaitable);
     }

@@ -234,6 +234,42 @@ TEST_F(Server, RefusesToStartOnASchemaNewerThanItKnows) {
     }
 }
 
+// Old and new binaries side by side during an upgrade; this binary plays the old one. A newer migration
+// marked as keeping older binaries working leaves it ready, and another instance of it starts on that schema;
+// a newer one without the mark takes it out of the proxy (503 / 5003) and keeps it from starting (exit 3).
+TEST_F(Server, ANewerSchemaThatKeepsOlderBinariesWorkingIsServedSideBySide) {
+    auto s = start();  // migrates
+    // Each migration is recorded with its mark (V017 has it; V001 is an old one without).
+    EXPECT_EQ(schema_->query_int("SELECT breaks_older FROM schema_migrations WHERE version = 17"), 0);
+    EXPECT_EQ(schema_->query_int("SELECT breaks_older FROM schema_migrations WHERE version = 1"), 1);
+    std::string const zeros(64, '0');
+    schema_->exec(
+        "INSERT INTO schema_migrations (version, file_name, sha256, breaks_older) VALUES (998, "
+        "'V998__added_table.sql', '" +
+        zeros + "', 0)");
+    auto ready = http_get(s->port(), "/ready");
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_EQ(ready.json().at("data").at("schema_version").as_int64(), 998);
+    auto beside = start();  // migrate_on_start finds nothing to apply and serves
+    EXPECT_EQ(http_get(beside->port(), "/ready").status, 200);
+    EXPECT_NE(beside->log().find("keep older binaries working"), std::string::npos) << beside->log();
+
+    schema_->exec(
+        "INSERT INTO schema_migrations (version, file_name, sha256) VALUES (999, 'V999__dropped.sql', '" +
+        zeros + "')");
+    for (auto const* inst : {s.get(), beside.get()}) {
+        auto out = http_get(inst->port(), "/ready");
+        EXPECT_EQ(out.status, 503) << out.body;
+        EXPECT_EQ(out.json().at("error").at("code").as_int64(), 5003) << out.body;
+    }
+    try {
+        auto late = start();
+        FAIL() << "started on a schema a newer migration broke for it";
+    } catch (std::runtime_error const& e) {
+        EXPECT_NE(std::string(e.what()).find("exited with 3"), std::string::npos) << e.what();
+    }
+}
+
 TEST_F(Server, MigrateCommandAppliesAndIsIdempotent) {
     temp_dir dir;
     auto cfg_path = dir.path() / "c.json";

@@ -75,6 +75,31 @@ TEST_F(Migrations, RefusesASchemaNewerThanTheBinary) {
     EXPECT_NE(r.error().what.find("newer"), std::string::npos);
 }
 
+// A newer binary's migrations marked as keeping older binaries working leave this one usable (it serves and
+// its migrate applies nothing); one without the mark does not.
+TEST_F(Migrations, ANewerSchemaIsUsableOnlyWhileEveryNewerMigrationKeepsOlderBinariesWorking) {
+    auto conn = pool_->connect();
+    ASSERT_TRUE(db::migrate(*conn));
+    schema_->exec(
+        "INSERT INTO schema_migrations (version, file_name, sha256, breaks_older) VALUES (998, "
+        "'V998__added.sql', '" +
+        std::string(64, '0') + "', 0)");
+    auto st = db::check_schema(*conn);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->newer_than_known());
+    EXPECT_FALSE(st->newer_breaks);
+    EXPECT_TRUE(st->usable());
+    auto r = db::migrate(*conn);
+    ASSERT_TRUE(r) << r.error().what;
+    EXPECT_TRUE(r->empty());
+    schema_->exec("UPDATE schema_migrations SET breaks_older = 1 WHERE version = 998");
+    st = db::check_schema(*conn);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->newer_breaks);
+    EXPECT_FALSE(st->usable());
+    EXPECT_FALSE(db::migrate(*conn));
+}
+
 TEST_F(Migrations, DetectsAnEditedAppliedMigration) {
     auto conn = pool_->connect();
     ASSERT_TRUE(db::migrate(*conn));
@@ -127,6 +152,18 @@ TEST_F(Migrations, AV015SchemaWithRowsUpgradesToWebhooksKeepingThem) {
                                  "not_after = 4102444800 AND expiry_warned_days IS NULL"),
               1);
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM webhooks"), 0);
+    // The old table got breaks_older: its rows count as breaking, the new ones carry their file's mark.
+    EXPECT_EQ(
+        schema_->query_int("SELECT COUNT(*) FROM schema_migrations WHERE version <= 15 AND breaks_older = 1"),
+        15);
+    for (auto const& m : db::embedded_migrations()) {
+        if (m.version() > 15) {
+            EXPECT_EQ(schema_->query_int("SELECT breaks_older FROM schema_migrations WHERE version = " +
+                                         std::to_string(m.version())),
+                      m.keeps_older_binaries() ? 0 : 1)
+                << m.file_name;
+        }
+    }
     EXPECT_EQ(schema_->query_int("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = "
                                  "DATABASE() AND index_name = 'ix_certificates_expiry'"),
               2);

@@ -20,6 +20,10 @@ struct migration {
 
     /// The number after `V` in the file name (0 when the name is malformed).
     int version() const;
+    /// True when the file has a line `-- certctrl: older binaries keep working`: its author says binaries
+    /// that do not know it can go on serving on the schema it leaves (an added table, or a column with a
+    /// default), so an upgrade can run old and new instances side by side. Without the line it breaks them.
+    bool keeps_older_binaries() const;
 };
 
 /// The migrations compiled into this binary from sql/, in version order (generated at build time).
@@ -36,8 +40,13 @@ struct schema_status {
     int applied = 0;  // highest applied version (0: none)
     int known = 0;    // highest version this binary knows
     std::vector<std::string> pending;
+    bool newer_breaks = false;  // an applied version above `known` was not marked as keeping older binaries
     bool newer_than_known() const { return applied > known; }
     bool current() const { return applied == known && pending.empty(); }
+    /// This binary can serve on the schema: current, or newer only by migrations that keep it working.
+    bool usable() const {
+        return pending.empty() && (applied == known || (applied > known && !newer_breaks));
+    }
 };
 
 /// Reads schema_migrations (absent table: nothing applied) and checks applied files' checksums.
@@ -45,7 +54,8 @@ struct schema_status {
 result<schema_status> check_schema(sql::Connection& conn);
 
 /// Applies every pending migration in order under a named lock (so concurrent servers don't race) and
-/// records each in schema_migrations. Refuses (conflict) a schema newer than this binary.
+/// records each in schema_migrations, with whether it keeps older binaries working. Refuses (conflict) a
+/// schema newer than this binary.
 /// Returns the file names applied.
 result<std::vector<std::string>> migrate(sql::Connection& conn);
 

@@ -49,3 +49,27 @@ TEST(MigrationVersion, ParsesTheFileName) {
 
 }  // namespace
 }  // namespace certctrl::db
+
+namespace certctrl::test {
+namespace {
+
+// The mark of a migration that keeps older binaries working is its own whole line, nothing else.
+TEST(MigrationMark, OnlyTheWholeLineMarksAMigrationAsKeepingOlderBinariesWorking) {
+    auto with = [](std::string sql) { return db::migration{"V100__x.sql", "", std::move(sql)}; };
+    EXPECT_TRUE(with("-- certctrl: older binaries keep working\nALTER TABLE t ADD COLUMN c INT;")
+                    .keeps_older_binaries());
+    EXPECT_TRUE(with("-- why\r\n-- certctrl: older binaries keep working\r\nCREATE TABLE t (id INT);")
+                    .keeps_older_binaries());
+    EXPECT_FALSE(with("ALTER TABLE t DROP COLUMN c;").keeps_older_binaries());
+    EXPECT_FALSE(with("-- certctrl: older binaries keep working? no\nDROP TABLE t;").keeps_older_binaries());
+    EXPECT_FALSE(with("SELECT '-- certctrl: older binaries keep working';").keeps_older_binaries());
+    // Every embedded migration before V017 was written without it.
+    for (auto const& m : db::embedded_migrations()) {
+        if (m.version() < 17) {
+            EXPECT_FALSE(m.keeps_older_binaries()) << m.file_name;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace certctrl::test
