@@ -128,6 +128,17 @@ class api_fixture : public ::testing::Test {
 
     static std::int64_t id_of(http_response const& r) { return r.json().at("data").at("id").as_int64(); }
 
+    /// A new CA named `common_name` and a SELF_CA account of `key`'s user issuing from it: the account's id.
+    std::int64_t self_ca_account(std::string const& key, std::string const& common_name) {
+        auto ca = call("POST", "/apiv1/me/cas", key,
+                       R"({"common_name":")" + common_name + R"(","valid_days":365})");
+        EXPECT_EQ(ca.status, 200) << ca.body;
+        auto acct = call("POST", "/apiv1/me/acme-accounts", key,
+                         R"({"name":"self","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
+        EXPECT_EQ(acct.status, 200) << acct.body;
+        return acct.status == 200 ? id_of(acct) : 0;
+    }
+
     // Starts the server with /metrics open to metrics_token (start() with overrides).
     void start_with_metrics(boost::json::object overrides) {
         overrides["metrics"] = boost::json::object{{"token_env", "TEST_METRICS_TOKEN"}};

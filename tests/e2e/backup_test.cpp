@@ -30,14 +30,11 @@ TEST_F(Backup, AHotDumpRestoredIntoAnEmptyDatabaseServesTheSameKeysWithTheSameMa
     add_user("backup@example.com");
     auto key = key_for("backup@example.com", {"cas:*[read,write]", "acme_accounts:*[read,write]",
                                               "certificates:*[read,write,issue,export]"});
-    auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Backup root","valid_days":365})");
-    ASSERT_EQ(ca.status, 200) << ca.body;
-    auto acct = call("POST", "/apiv1/me/acme-accounts", key,
-                     R"({"name":"self","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
-    ASSERT_EQ(acct.status, 200) << acct.body;
+    auto const acct = self_ca_account(key, "Backup root");
+    ASSERT_NE(acct, 0);
     auto cert = call("POST", "/apiv1/me/certificates", key,
                      R"({"domain_name":"backup.example.com","server_decrypt_export":true,"acct_id":)" +
-                         std::to_string(id_of(acct)) + "}");
+                         std::to_string(acct) + "}");
     ASSERT_EQ(cert.status, 200) << cert.body;
     auto const path = "/apiv1/me/certificates/" + std::to_string(id_of(cert));
     ASSERT_EQ(call("POST", path + "/issues", key, "{}").status, 200);

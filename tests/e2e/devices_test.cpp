@@ -214,14 +214,10 @@ class Devices : public api_fixture {
     // A SELF_CA certificate of the key's user with `policy`: its id.
     std::int64_t self_ca_cert(std::string const& key, std::string const& policy, std::string const& domain,
                               std::string const& extra = "") {
-        auto ca = call("POST", "/apiv1/me/cas", key, R"({"common_name":"Device root","valid_days":365})");
-        EXPECT_EQ(ca.status, 200) << ca.body;
-        auto acct = call("POST", "/apiv1/me/acme-accounts", key,
-                         R"({"name":"self","provider":"SELF_CA","ca_id":)" + std::to_string(id_of(ca)) + "}");
-        EXPECT_EQ(acct.status, 200) << acct.body;
+        auto const acct = self_ca_account(key, "Device root");
         auto c = call("POST", "/apiv1/me/certificates", key,
                       R"({"domain_name":")" + domain + R"(","sans":[")" + domain + R"("],"acct_id":)" +
-                          std::to_string(id_of(acct)) + R"(,"policy":")" + policy + R"(")" + extra + "}");
+                          std::to_string(acct) + R"(,"policy":")" + policy + R"(")" + extra + "}");
         EXPECT_EQ(c.status, 200) << c.body;
         return id_of(c);
     }
