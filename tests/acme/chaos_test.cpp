@@ -167,8 +167,8 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     ASSERT_EQ(added.exit_code, 0) << added.output;
     std::string device_access;
     std::int64_t device_id = 0;
+    auto const session = login("chaos@example.com");  // also used at the end, on every instance
     {
-        auto const session = login("chaos@example.com");
         auto grant = call("POST", "/auth/device", headers{},
                           R"({"action":"device_start","scopes":["openid"],"interval":1,"expires_in":900})");
         ASSERT_EQ(grant.status, 200) << grant.body;
@@ -400,6 +400,16 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
     feed_done = true;
     feed_reader.join();
 
+    // The session made before the faults works on every instance after them (sessions live in the database).
+    int session_ok = 0;
+    for (auto const port : ports_) {
+        http_client c(port);
+        auto h = session;
+        auto r = c.request("GET", "/apiv1/me/certificates?limit=1", "", h);
+        EXPECT_EQ(r.status, 200) << "instance on port " << port << ": " << r.body;
+        session_ok += r.status == 200;
+    }
+
     // Every job ended, once; nothing acknowledged is missing; no certificate issued more often than asked.
     EXPECT_EQ(query_int("SELECT COUNT(*) FROM issue_history WHERE status IN ('PENDING', 'PROCESSING')"), 0)
         << "unfinished rows: "
@@ -497,6 +507,7 @@ TEST_F(Chaos, KilledInstancesLoseNoAcknowledgedIssuanceAndLeaveNoJobUnfinished) 
               << " kills; " << acked << " acknowledged, " << resent
               << " requests sent again after no answer, " << acme_ok
               << " ACME orders SUCCESS; lost = " << lost << ", duplicated = " << duplicated
+              << ", one session accepted by " << session_ok << " of 3 instances"
               << ", device signals " << in_table.size() << " (each read once: "
               << (distinct.size() == feed_seen.size() && seen == in_table ? "yes" : "NO") << ")"
               << ", unfinished = "
