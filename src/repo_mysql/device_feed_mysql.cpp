@@ -103,18 +103,22 @@ class mysql_feed final : public device_feed_repository {
 
     std::vector<std::pair<std::int64_t, std::int64_t>> changed_since(work& w, std::int64_t after) override {
         auto q =
-            prepare(conn(w), after < 0 ? "SELECT id, device_id FROM device_updates ORDER BY id DESC LIMIT 1"
-                                       : "SELECT id, device_id FROM device_updates WHERE id > ? ORDER BY id "
-                                         "LIMIT 10000");
-        if (after >= 0) {
-            q->setInt64(1, after);
-        }
+            prepare(conn(w), "SELECT id, device_id FROM device_updates WHERE id > ? ORDER BY id LIMIT 10000");
+        q->setInt64(1, after);
         rs_ptr rs(q->executeQuery());
         std::vector<std::pair<std::int64_t, std::int64_t>> out;
         while (rs->next()) {
             out.emplace_back(i64(*rs, 1), i64(*rs, 2));
         }
         return out;
+    }
+
+    std::int64_t newest_before(work& w, std::int64_t ts_ms) override {
+        // Read down the primary key from the newest row: only the rows of the last moments are passed.
+        return find_one<std::int64_t>(
+                   conn(w), "SELECT id FROM device_updates WHERE ts_ms < ? ORDER BY id DESC LIMIT 1",
+                   [](sql::ResultSet& rs) { return i64(rs, 1); }, ts_ms)
+            .value_or(0);
     }
 };
 

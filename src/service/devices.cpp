@@ -121,9 +121,9 @@ void update_notifier::wake(std::vector<std::int64_t> const& devices) {
 
 asio::awaitable<void> update_notifier::run() {
     // Feed ids are handed out at insert and become visible at commit, so a smaller id may appear after a
-    // larger one (different devices commit in any order; one device's signals cannot: its row is locked
-    // before each insert). Each poll therefore re-reads the ids of the last few seconds and wakes the devices
-    // of ids not seen yet.
+    // larger one (different devices commit in any order; one device's signals cannot: its row is locked and
+    // written with each insert). Each poll therefore re-reads the ids of the last few seconds and wakes the
+    // devices of ids not seen yet.
     using rows = std::vector<std::pair<std::int64_t, std::int64_t>>;
     constexpr auto settle = std::chrono::seconds(5);
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -131,10 +131,34 @@ asio::awaitable<void> update_notifier::run() {
     std::set<std::int64_t> seen;
     std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> marks;
     for (;;) {
+        if (floor < 0) {
+            // At start the settled ids are those written more than `settle` ago; the rows after them are read
+            // (and their devices woken) once, so a transaction still open now is seen when it commits.
+            auto const cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch() - settle)
+                                    .count();
+            auto op0 = r_.db->read([this, cutoff](repo::work& w) -> result<std::int64_t> {
+                return r_.feed->newest_before(w, cutoff);
+            });
+            auto f = co_await std::move(op0);
+            if (f) {
+                floor = *f;
+            } else {
+                spdlog::warn("update notifier: {}", f.error().what);
+            }
+        }
+        if (floor < 0) {  // not known yet: try again at the next poll
+            timer.expires_after(period_);
+            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                co_return;
+            }
+            continue;
+        }
         // A full batch means more rows follow: read on from its last id (the window re-read stays complete).
         auto op = r_.db->read([this, floor](repo::work& w) -> result<rows> {
-            rows all = r_.feed->changed_since(w, floor < 0 ? -1 : floor);
-            while (floor >= 0 && !all.empty() && all.size() % 10000 == 0) {
+            rows all = r_.feed->changed_since(w, floor);
+            while (!all.empty() && all.size() % 10000 == 0) {
                 rows more = r_.feed->changed_since(w, all.back().first);
                 all.insert(all.end(), more.begin(), more.end());
                 if (more.size() < 10000) {
@@ -146,8 +170,6 @@ asio::awaitable<void> update_notifier::run() {
         auto r = co_await std::move(op);
         if (!r) {
             spdlog::warn("update notifier: {}", r.error().what);
-        } else if (floor < 0) {
-            floor = r->empty() ? 0 : r->front().first;
         } else {
             std::vector<std::int64_t> devices;
             std::int64_t newest = floor;

@@ -24,7 +24,7 @@ import uuid
 import zipfile
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common import utils
@@ -174,12 +174,21 @@ class Dashboard:
         el.clear()
         el.send_keys(value)
 
-    def click_text(self, text, tag='button'):
-        for el in self.d.find_elements(By.CSS_SELECTOR, 'main ' + tag):
-            if el.text.strip() == text and el.is_displayed() and el.is_enabled():
-                el.click()
-                return el
-        raise Check('no %s "%s" to click' % (tag, text))
+    def click_text(self, text, tag='button', timeout=5):
+        # A part of the page may be redrawn between finding its elements and reading them (the certificate
+        # page follows a running issuance): a stale element means look again, until `timeout`.
+        until = time.monotonic() + timeout
+        while True:
+            try:
+                for el in self.d.find_elements(By.CSS_SELECTOR, 'main ' + tag):
+                    if el.text.strip() == text and el.is_displayed() and el.is_enabled():
+                        el.click()
+                        return el
+                raise Check('no %s "%s" to click' % (tag, text))
+            except StaleElementReferenceException:
+                if time.monotonic() > until:
+                    raise Check('%s "%s" kept being redrawn' % (tag, text))
+                time.sleep(0.1)
 
     def open_create(self):
         self.d.find_element(By.CSS_SELECTOR, 'main details.create > summary').click()

@@ -160,9 +160,16 @@ TEST_F(DevicesService, TheFeedKeepsABoundedWindowPerDevice) {
     ASSERT_FALSE(ahead) << "a cursor past the whole feed";
     EXPECT_EQ(ahead.error().code, errc::updates_cursor_expired);
     using rows = std::vector<std::pair<std::int64_t, std::int64_t>>;
-    auto latest = in_read([&](repo::work& w) -> result<rows> { return repos_.feed->changed_since(w, -1); });
-    ASSERT_EQ(latest.size(), 1u);
-    EXPECT_EQ(latest.front().first, newest);
+    // The notifier's start: the newest id written before a time (here: now and the dawn of time).
+    auto const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    EXPECT_EQ(in_read([&](repo::work& w) -> result<std::int64_t> {
+                  return repos_.feed->newest_before(w, now_ms + 1000);
+              }),
+              newest);
+    EXPECT_EQ(
+        in_read([&](repo::work& w) -> result<std::int64_t> { return repos_.feed->newest_before(w, 0); }), 0);
     auto since =
         in_read([&](repo::work& w) -> result<rows> { return repos_.feed->changed_since(w, oldest); });
     ASSERT_EQ(since.size(), 2u);
@@ -335,6 +342,49 @@ TEST_F(DevicesService, ALongPollWakesForASignalCommittedAfterANewerOne) {
     auto const at = woke.get_future().get();
     notifier_->unwatch(w);
     EXPECT_LT(at - committed, std::chrono::seconds(5)) << "the older id was picked up when it committed";
+    notifier_->stop();
+    guard.reset();
+    ioc.stop();
+    io.join();
+}
+
+// The same, with the notifier started while the older signal's transaction is open and after the newer one
+// committed (an instance starting up): the older id is still seen when it commits.
+TEST_F(DevicesService, ANotifierStartedWhileAnOlderSignalIsInFlightWakesForItWhenItCommits) {
+    auto [pk, sk] = crypto::x25519_keypair();
+    auto a = reg("6f0e0d0c-0b0a-4908-8706-050403020100", pk);
+    auto b = reg("7f0e0d0c-0b0a-4908-8706-050403020100", pk);
+    auto slow = pool_->connect();
+    slow->setAutoCommit(false);
+    std::unique_ptr<sql::Statement>(slow->createStatement())
+        ->execute("INSERT INTO device_updates (device_id, type, ref, ts_ms) VALUES (" +
+                  std::to_string(a.device.id) + ", 'install.updated', '{}', " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) +
+                  ")");
+    ASSERT_TRUE(run_awaitable(
+        configs_->put(uid_, b.device.id, boost::json::object{{"installs", boost::json::array{}}}, "t", {})));
+
+    boost::asio::io_context ioc;
+    boost::asio::co_spawn(ioc, notifier_->run(), boost::asio::detached);
+    auto guard = boost::asio::make_work_guard(ioc);
+    std::thread io([&] { ioc.run(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // its first polls ran
+
+    auto w = notifier_->watch(ioc.get_executor(), a.device.id);
+    std::promise<std::chrono::steady_clock::time_point> woke;
+    auto wait_task = [&]() -> boost::asio::awaitable<void> {
+        auto op = notifier_->wait(w, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+        co_await std::move(op);
+        woke.set_value(std::chrono::steady_clock::now());
+    };
+    boost::asio::co_spawn(ioc, wait_task, boost::asio::detached);
+    auto const committed = std::chrono::steady_clock::now();
+    slow->commit();
+    auto const at = woke.get_future().get();
+    notifier_->unwatch(w);
+    EXPECT_LT(at - committed, std::chrono::seconds(5)) << "the older id was seen when it committed";
     notifier_->stop();
     guard.reset();
     ioc.stop();

@@ -250,9 +250,10 @@ class device_feed_repository {
     virtual std::optional<bounds> bounds_of(work& w, std::int64_t device_id) = 0;
     /// The device's oldest kept signal id (0: none).
     virtual std::int64_t oldest(work& w, std::int64_t device_id) = 0;
-    /// Feed rows after `after` as (id, device id), oldest first, at most 10000; after < 0: only the newest
-    /// row.
+    /// Feed rows after `after` as (id, device id), oldest first, at most 10000.
     virtual std::vector<std::pair<std::int64_t, std::int64_t>> changed_since(work& w, std::int64_t after) = 0;
+    /// The newest feed id written before `ts_ms` (0: none).
+    virtual std::int64_t newest_before(work& w, std::int64_t ts_ms) = 0;
 };
 
 /// certificate_assignments, with what a device is sent of an assigned certificate.
