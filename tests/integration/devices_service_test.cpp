@@ -47,6 +47,25 @@ class DevicesService : public ServiceStack {
                                   std::to_string(device));
     }
 
+    // Watches `device` (the notifier running on `ioc`), commits `open`, and returns how long after the commit
+    // the device's waiter woke (10 s: it did not).
+    std::chrono::steady_clock::duration wake_time_of(boost::asio::io_context& ioc, std::int64_t device,
+                                                     sql::Connection& open) {
+        auto w = notifier_->watch(ioc.get_executor(), device);
+        std::promise<std::chrono::steady_clock::time_point> woke;
+        auto wait_task = [&]() -> boost::asio::awaitable<void> {
+            auto op = notifier_->wait(w, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+            co_await std::move(op);
+            woke.set_value(std::chrono::steady_clock::now());
+        };
+        boost::asio::co_spawn(ioc, wait_task, boost::asio::detached);
+        auto const committed = std::chrono::steady_clock::now();
+        open.commit();
+        auto const at = woke.get_future().get();
+        notifier_->unwatch(w);
+        return at - committed;
+    }
+
     std::int64_t uid_ = 0;
 };
 
@@ -329,19 +348,8 @@ TEST_F(DevicesService, ALongPollWakesForASignalCommittedAfterANewerOne) {
     b_seen.get_future().get();
     notifier_->unwatch(wb);
 
-    auto w = notifier_->watch(ioc.get_executor(), a.device.id);
-    std::promise<std::chrono::steady_clock::time_point> woke;
-    auto wait_task = [&]() -> boost::asio::awaitable<void> {
-        auto op = notifier_->wait(w, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-        co_await std::move(op);
-        woke.set_value(std::chrono::steady_clock::now());
-    };
-    boost::asio::co_spawn(ioc, wait_task, boost::asio::detached);
-    auto const committed = std::chrono::steady_clock::now();
-    slow->commit();
-    auto const at = woke.get_future().get();
-    notifier_->unwatch(w);
-    EXPECT_LT(at - committed, std::chrono::seconds(5)) << "the older id was picked up when it committed";
+    auto const at = wake_time_of(ioc, a.device.id, *slow);
+    EXPECT_LT(at, std::chrono::seconds(5)) << "the older id was picked up when it committed";
     notifier_->stop();
     guard.reset();
     ioc.stop();
@@ -372,19 +380,8 @@ TEST_F(DevicesService, ANotifierStartedWhileAnOlderSignalIsInFlightWakesForItWhe
     std::thread io([&] { ioc.run(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // its first polls ran
 
-    auto w = notifier_->watch(ioc.get_executor(), a.device.id);
-    std::promise<std::chrono::steady_clock::time_point> woke;
-    auto wait_task = [&]() -> boost::asio::awaitable<void> {
-        auto op = notifier_->wait(w, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-        co_await std::move(op);
-        woke.set_value(std::chrono::steady_clock::now());
-    };
-    boost::asio::co_spawn(ioc, wait_task, boost::asio::detached);
-    auto const committed = std::chrono::steady_clock::now();
-    slow->commit();
-    auto const at = woke.get_future().get();
-    notifier_->unwatch(w);
-    EXPECT_LT(at - committed, std::chrono::seconds(5)) << "the older id was seen when it committed";
+    auto const at = wake_time_of(ioc, a.device.id, *slow);
+    EXPECT_LT(at, std::chrono::seconds(5)) << "the older id was seen when it committed";
     notifier_->stop();
     guard.reset();
     ioc.stop();
