@@ -90,6 +90,18 @@ bool in_ci() {
     return env("CI") == "true";
 }
 
+long long wait_for_room_in_window(int seconds, int window_s) {
+    using namespace std::chrono;
+    auto const now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    long long const window_ms = window_s * 1000LL;
+    long long const left = window_ms - now % window_ms;
+    if (left >= seconds * 1000LL) {
+        return (now - now % window_ms) / 1000;
+    }
+    std::this_thread::sleep_for(milliseconds(left + 200));  // a little into the next window
+    return (now - now % window_ms + window_ms) / 1000;
+}
+
 std::optional<config::database_config> admin_db() {
     if (env("CERTCTRL_TEST_DB_HOST").empty()) {
         return std::nullopt;

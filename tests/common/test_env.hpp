@@ -19,6 +19,11 @@ std::string admin_db_socket();
 /// True when running under CI=true: missing services are then failures, never skips.
 bool in_ci();
 
+/// Rate limits count in fixed windows aligned to the clock (a minute starts at a multiple of 60 s of Unix
+/// time). A test that counts requests against one window and needs `seconds` for it sleeps here when fewer
+/// remain in the current window, until the next one starts. Returns the window it may count in (its start).
+long long wait_for_room_in_window(int seconds, int window_s = 60);
+
 /// Skips the current test (or fails it under CI) when no test MariaDB is configured. Use as
 /// `CERTCTRL_REQUIRE_DB();` at the start of a test or SetUp.
 #define CERTCTRL_REQUIRE_DB()                                                                               \

@@ -489,6 +489,7 @@ TEST_F(Issuance, RequestsCountAgainstTheHourlyIssuanceBudget) {
                          {"issuance_per_hour", 2},
                          {"self_ca_issuance_per_hour", 3}}},
                        {"issuance", {{"workers", 0}}}});  // ACME rows stay PENDING: nothing works them
+    wait_for_room_in_window(30, 3600);                    // the budgets are clock hours: count inside one
     add_user("budget@example.com");
     auto key = key_for("budget@example.com", scopes);
     auto [acct, ca_pem] = self_ca(key);
