@@ -251,9 +251,10 @@ TEST_F(SeedFlows, FiveHundredAgentsFromOneAddressOnboardWithoutSpendingTheLoginB
     start(json::object{{"rate_limits", {{"auth_per_minute", 10}, {"api_per_minute", 100000}}},
                        {"devices", {{"max_devices_per_user", 1000}}}});
     auto uid = add_user("fleet@example.com");
+    // The auth budget counts in fixed one-minute windows: the login's window (it is counted when the request
+    // arrives), to compare with the guesses'.
+    auto const login_window = wait_for_room_in_window(5) / 60;
     headers session = login("fleet@example.com");
-    // The auth budget counts in fixed one-minute windows: the login's window, to compare with the guesses'.
-    auto const login_window = std::time(nullptr) / 60;
     constexpr int agents = 500;
     auto const t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < agents; ++i) {
@@ -299,9 +300,7 @@ TEST_F(SeedFlows, FiveHundredAgentsFromOneAddressOnboardWithoutSpendingTheLoginB
     // Guesses spend the login budget: once it is spent the address is refused, the device flow included.
     // They run inside one window (not in the last 2 s of one); when that is a later window than the login's,
     // the login's spend is gone and the tenth guess is still allowed.
-    if (std::time(nullptr) % 60 >= 58) {
-        std::this_thread::sleep_for(std::chrono::seconds(3));
-    }
+    wait_for_room_in_window(10);
     bool const same_window = std::time(nullptr) / 60 == login_window;
     int refused_at = 0;
     for (int i = 1; i <= 12 && refused_at == 0; ++i) {
@@ -518,6 +517,7 @@ TEST_F(SeedFlows, TheDeviceFlowsBudgetsCountAtTheirKeys) {
         {"rate_limits",
          {{"auth_per_minute", 1000}, {"api_per_minute", 100000}, {"device_flow_per_minute", 3}}}});
     auto uid = add_user("budgets@example.com");
+    wait_for_room_in_window(20);  // every budget below is one fixed minute: count inside one
     auto limit_of = [](http_response const& r) {
         auto const doc = r.json();
         return std::string(doc.at("error").at("params").at("limit").as_string());

@@ -739,7 +739,9 @@ TEST_F(Webhooks, RedirectsAreNotFollowedAndOversizedAnswersFail) {
 // A receiver that answers later than webhooks.timeout_ms: the attempt counts as failed (the delivery stays
 // PENDING with the reason) and the next attempt, answered in time, succeeds.
 TEST_F(Webhooks, AReceiverSlowerThanTheTimeoutIsTriedAgain) {
-    start_hooks(json::object{{"timeout_ms", 500}});
+    // The second attempt comes 1.5 to 3 s after the first ends (retry_initial_ms with jitter), so the test
+    // sees the state between the two however slowly it polls.
+    start_hooks(json::object{{"timeout_ms", 500}, {"retry_initial_ms", 3000}, {"retry_max_ms", 3000}});
     add_user("slow@example.com");
     auto key = key_for("slow@example.com", scopes);
     auto [hook, secret] = subscribe(key, R"({"url":")" + rx_->url("/slow") + R"(","events":["*"]})");
