@@ -298,8 +298,8 @@ TEST_F(SeedFlows, FiveHundredAgentsFromOneAddressOnboardWithoutSpendingTheLoginB
               agents);
 
     // Guesses spend the login budget: once it is spent the address is refused, the device flow included.
-    // They run inside one window (not in the last 2 s of one); when that is a later window than the login's,
-    // the login's spend is gone and the tenth guess is still allowed.
+    // They run inside one window (with 10 s of it left); when that is a later window than the login's, the
+    // login's spend is gone and the tenth guess is still allowed.
     wait_for_room_in_window(10);
     bool const same_window = std::time(nullptr) / 60 == login_window;
     int refused_at = 0;
