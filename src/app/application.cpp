@@ -99,18 +99,12 @@ int prepare_schema(db::pool const& pool, bool apply) {
             spdlog::critical("schema check failed: {}", st.error().what);
             return exit_schema;
         }
-        if (st->newer_than_known() && !st->usable()) {
-            spdlog::critical(
-                "database schema version {} is newer than this binary knows ({}) and a newer migration does "
-                "not keep older binaries working; refusing to start",
-                st->applied, st->known);
-            return exit_schema;
-        }
         if (st->newer_than_known()) {
-            spdlog::info(
-                "database schema version {} is newer than this binary knows ({}); its newer "
-                "migrations keep older binaries working",
-                st->applied, st->known);
+            if (!st->usable()) {
+                spdlog::critical("{}; refusing to start", st->newer_text());
+                return exit_schema;
+            }
+            spdlog::info("{}", st->newer_text());
         }
         if (!st->pending.empty()) {
             spdlog::warn("{} migration(s) pending; /ready answers 503 until `certctrl-server migrate` runs",

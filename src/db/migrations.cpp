@@ -45,6 +45,13 @@ bool migration::keeps_older_binaries() const {
     return false;
 }
 
+std::string schema_status::newer_text() const {
+    return "database schema version " + std::to_string(applied) + " is newer than this binary knows (" +
+           std::to_string(known) +
+           (newer_breaks ? ") and a newer migration does not keep older binaries working"
+                         : "); its newer migrations keep older binaries working");
+}
+
 int latest_known_version() {
     int v = 0;
     for (auto const& m : embedded_migrations()) {
@@ -235,16 +242,10 @@ result<std::vector<std::string>> migrate(sql::Connection& conn) {
     if (status->newer_than_known()) {
         if (status->usable()) {
             // A newer binary migrated; every migration it applied keeps this one working (side by side).
-            spdlog::info(
-                "database schema version {} is newer than this binary knows ({}); its newer "
-                "migrations keep older binaries working",
-                status->applied, status->known);
+            spdlog::info("{}", status->newer_text());
             return std::vector<std::string>{};
         }
-        return make_error(errc::conflict, "database schema version " + std::to_string(status->applied) +
-                                              " is newer than this binary knows (" +
-                                              std::to_string(status->known) +
-                                              ") and a newer migration does not keep older binaries working");
+        return make_error(errc::conflict, status->newer_text());
     }
     std::vector<std::string> done;
     for (auto const& m : embedded_migrations()) {

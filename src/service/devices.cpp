@@ -130,6 +130,11 @@ asio::awaitable<void> update_notifier::run() {
     std::int64_t floor = -1;  // ids up to here are settled; -1: not known yet
     std::set<std::int64_t> seen;
     std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> marks;
+    auto const pause = [&]() -> asio::awaitable<bool> {  // false: stopped
+        timer.expires_after(period_);
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return !ec;
+    };
     for (;;) {
         if (floor < 0) {
             // At start the settled ids are those written more than `settle` ago; the rows after them are read
@@ -148,9 +153,7 @@ asio::awaitable<void> update_notifier::run() {
             }
         }
         if (floor < 0) {  // not known yet: try again at the next poll
-            timer.expires_after(period_);
-            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (ec) {
+            if (!co_await pause()) {
                 co_return;
             }
             continue;
@@ -190,9 +193,7 @@ asio::awaitable<void> update_notifier::run() {
             }
             seen.erase(seen.begin(), seen.upper_bound(floor));
         }
-        timer.expires_after(period_);
-        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec) {
+        if (!co_await pause()) {
             co_return;
         }
     }

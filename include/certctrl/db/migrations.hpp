@@ -47,6 +47,8 @@ struct schema_status {
     bool usable() const {
         return pending.empty() && (applied == known || (applied > known && !newer_breaks));
     }
+    /// For a schema newer than this binary: the versions, and whether its newer migrations keep it working.
+    std::string newer_text() const;
 };
 
 /// Reads schema_migrations (absent table: nothing applied) and checks applied files' checksums.
